@@ -1,0 +1,162 @@
+/**
+ * Loading audit.yaml: parse, interpolate `${VAR}` from the environment, validate, resolve
+ * relative paths against the config file's folder. Every error names the file, the line,
+ * the path inside the file and what was expected.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type AuditConfig } from './schema';
+import { AuditError, ErrorCodes } from '../core/errors';
+import type { Registry } from '../core/registry';
+
+export interface LoadedConfig {
+  config: AuditConfig;
+  /** Absolute path of the file. */
+  file: string;
+  /** sha256 of the file's bytes, shown in reports so a reader knows which config produced them. */
+  digest: string;
+  /** Per-check options, validated against each check's schema (defaults applied). */
+  checkOptions: Map<string, unknown>;
+}
+
+type PathKey = string | number;
+
+function location(doc: Document, lc: LineCounter, path: readonly PathKey[]): string {
+  // Walk up until a node exists (a missing key is reported at its parent).
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && node.range) {
+      const { line, col } = lc.linePos(node.range[0]);
+      return `${line}:${col}`;
+    }
+  }
+  return '1:1';
+}
+
+function fmtPath(path: readonly PathKey[]): string {
+  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const received = (issue as { input?: unknown }).input;
+    const got = received === undefined ? 'nothing' : Array.isArray(received) ? 'a list' : typeof received;
+    return `expected ${issue.expected}, got ${got}`;
+  }
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces `${VAR}` and `${VAR:-default}` in every string scalar; a missing variable is an error. */
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PathKey[], errors: { path: PathKey[]; msg: string }[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      errors.push({ path, msg: `environment variable ${name} is not set` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], errors));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], errors);
+    return out;
+  }
+  return value;
+}
+
+function resolvePaths(c: AuditConfig, base: string): void {
+  const r = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const rec = (m?: Record<string, string>) => {
+    if (!m) return;
+    for (const k of Object.keys(m)) m[k] = r(m[k]);
+  };
+  rec(c.sources.logs?.files);
+  rec(c.sources.secrets?.env_files);
+  if (c.sources.secrets?.pem_files) rec(c.sources.secrets.pem_files as Record<string, string>);
+  const v = c.sources.secrets?.vault;
+  if (v?.token_file) v.token_file = r(v.token_file);
+  if (v?.ca_file) v.ca_file = r(v.ca_file);
+  if (c.waivers) c.waivers = r(c.waivers);
+  if (c.attestations) c.attestations = r(c.attestations);
+  if (c.state.dir) c.state.dir = r(c.state.dir);
+  c.plugins = c.plugins.map(r);
+}
+
+/** Parses and validates config text; `file` is used for messages and relative paths. */
+export function parseConfig(text: string, file: string, opts: { env?: NodeJS.ProcessEnv; registry?: Registry } = {}): LoadedConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const { line, col } = lc.linePos(e.pos[0]);
+    throw new AuditError(ErrorCodes.CONFIG, `${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new AuditError(ErrorCodes.CONFIG, `${file}:1:1: expected a mapping at the top level (deployment:, sources:, ...)`);
+  }
+  const envErrors: { path: PathKey[]; msg: string }[] = [];
+  const interpolated = interpolate(raw, opts.env ?? process.env, [], envErrors);
+  const problems: string[] = envErrors.map((e) => `${file}:${location(doc, lc, e.path)}: ${fmtPath(e.path)}: ${e.msg}`);
+
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
+      problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: ${issueText(issue)}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw new AuditError(ErrorCodes.CONFIG, `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const config = parsed.data;
+  const checkOptions = new Map<string, unknown>();
+  if (opts.registry) {
+    for (const [id, settings] of Object.entries(config.checks)) {
+      const check = opts.registry.get(id);
+      if (!check) {
+        const known = [...opts.registry.keys()].join(', ');
+        problems.push(`${file}:${location(doc, lc, ['checks', id])}: checks.${id}: unknown check id (known: ${known})`);
+        continue;
+      }
+      const o = check.options.safeParse(settings.options);
+      if (!o.success) {
+        for (const issue of o.error.issues) {
+          const path = ['checks', id, 'options', ...issue.path.filter((p): p is PathKey => typeof p !== 'symbol')];
+          problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: ${issueText(issue)}`);
+        }
+      } else checkOptions.set(id, o.data);
+    }
+    for (const [id, check] of opts.registry) {
+      if (!checkOptions.has(id) && !config.checks[id]) checkOptions.set(id, check.options.parse({}));
+    }
+    if (problems.length > 0) throw new AuditError(ErrorCodes.CONFIG, `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  resolvePaths(config, dirname(resolve(file)));
+  return {
+    config,
+    file: resolve(file),
+    digest: 'sha256:' + createHash('sha256').update(text, 'utf8').digest('hex'),
+    checkOptions,
+  };
+}
+
+export function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; registry?: Registry } = {}): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AuditError(ErrorCodes.CONFIG, `${file}: cannot read config file (${code ?? 'error'})`);
+  }
+  return parseConfig(text, file, opts);
+}
+

@@ -1,0 +1,178 @@
+/**
+ * The shape of audit.yaml. Everything that points at the audited deployment (tables, log
+ * groups, paths, parameter paths) is configurable; defaults follow DESIGN.md. Secrets never
+ * appear here literally: the config names where they are.
+ */
+import { z } from 'zod';
+import cron from 'node-cron';
+import { duration } from '../core/duration';
+import { SEVERITIES } from '../core/types';
+
+const nonEmpty = z.string().min(1);
+const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a service name (letters, digits, _ . -)');
+const cronExpr = z.string().refine((s) => cron.validate(s), 'a valid cron expression, e.g. "*/5 * * * *"');
+const hostPort = z.string().regex(/^[^:\s]*:\d{1,5}$/, 'an address "host:port", e.g. 0.0.0.0:9464');
+
+const awsCommon = {
+  region: nonEmpty,
+  /** A VPC endpoint or the sandbox's emulator; the standard credential chain applies. */
+  endpoint: z.url().optional(),
+  /** Total attempts per call, including the first (the SDK's maxAttempts). */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  timeout: duration().default(10_000),
+  /** Static credentials for the sandbox; production uses the standard chain. Named, never literal: env var names. */
+  credentials_env: z
+    .object({ access_key_id: nonEmpty, secret_access_key: nonEmpty, session_token: nonEmpty.optional() })
+    .strict()
+    .optional(),
+};
+
+export const postgresSchema = z
+  .object({
+    url: nonEmpty,
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a SQL identifier').default('public'),
+    tables: z
+      .object({
+        audit_log: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('audit_log'),
+        historical_keys: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('transparency_historical_keys'),
+        roots: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('transparency_roots'),
+        api_keys: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('api_keys'),
+      })
+      .strict()
+      .prefault({}),
+    statement_timeout: duration().default(30_000),
+    connect_timeout: duration().default(5_000),
+  })
+  .strict();
+
+export const logsSchema = z
+  .object({
+    files: z.record(serviceName, nonEmpty).optional(),
+    cloudwatch: z
+      .object({
+        ...awsCommon,
+        groups: z.record(serviceName, z.string().regex(/^[.\-_/#A-Za-z0-9]+$/, 'a CloudWatch log group name')),
+        /** Largest page to ask for (FilterLogEvents limit, 1..10000). */
+        page_size: z.number().int().min(1).max(10_000).default(10_000),
+      })
+      .strict()
+      .optional(),
+    window: duration().default(24 * 3_600_000),
+  })
+  .strict()
+  .refine((l) => l.files || l.cloudwatch, 'logs needs "files" or "cloudwatch"');
+
+export const ssmSchema = z
+  .object({
+    ...awsCommon,
+    /** Parameter hierarchy of the deployment; a service's secret NAME is at `<path>/<service>/<NAME>`. */
+    path: z.string().regex(/^\/[A-Za-z0-9_.\-/]*$/, 'an SSM parameter path such as /aegis/prod'),
+    deploy_document: nonEmpty.default('aegis-deploy'),
+    /** How far back to read Run Command history (SSM keeps about 30 days). */
+    history: duration().default(30 * 86_400_000),
+  })
+  .strict();
+
+export const vaultSchema = z
+  .object({
+    address: z.url(),
+    token_file: nonEmpty.optional(),
+    token_env: nonEmpty.optional(),
+    namespace: nonEmpty.optional(),
+    kv_mount: nonEmpty.default('secret'),
+    /** A service's secrets live at `<kv_mount>/data/<path_prefix>/<service>`, one field per NAME. */
+    path_prefix: nonEmpty.default('aegis'),
+    runtime_path: nonEmpty.default('aegis/runtime'),
+    /** Accessors of service tokens to inspect (never the tokens themselves). */
+    token_accessors: z.record(z.string(), nonEmpty).default({}),
+    timeout: duration().default(5_000),
+    ca_file: nonEmpty.optional(),
+  })
+  .strict()
+  .refine((v) => v.token_file || v.token_env, 'vault needs "token_file" or "token_env"');
+
+export const secretsSchema = z
+  .object({
+    env_files: z.record(serviceName, nonEmpty).optional(),
+    pem_files: z.object({ receipt: nonEmpty.optional(), root: nonEmpty.optional() }).strict().optional(),
+    /** The service whose env holds the signing keys. */
+    signing_key_service: serviceName.default('audit'),
+    ssm: ssmSchema.optional(),
+    vault: vaultSchema.optional(),
+  })
+  .strict();
+
+export const prometheusSchema = z
+  .object({ url: z.url(), timeout: duration().default(10_000) })
+  .strict();
+
+export const checkSettingsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    schedule: cronExpr.optional(),
+    timeout: duration().optional(),
+    /** Validated against the check's own options schema once the registry is known. */
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const FORMATS = ['json', 'html', 'checklist', 'junit', 'sarif'] as const;
+
+export const configSchema = z
+  .object({
+    deployment: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a deployment name (letters, digits, _ . -)'),
+    services: z.array(serviceName).min(1).default(['identity', 'gateway', 'api', 'audit', 'insight']),
+    sources: z
+      .object({
+        postgres: postgresSchema.optional(),
+        logs: logsSchema.optional(),
+        secrets: secretsSchema.optional(),
+        prometheus: prometheusSchema.optional(),
+      })
+      .strict()
+      .prefault({}),
+    checks: z.record(z.string(), checkSettingsSchema).default({}),
+    run: z
+      .object({
+        concurrency: z.number().int().min(1).max(64).default(4),
+        timeout: duration().default(120_000),
+        fail_on: z.enum(SEVERITIES).default('low'),
+      })
+      .strict()
+      .prefault({}),
+    state: z
+      .object({
+        dir: nonEmpty.optional(),
+        postgres: z.object({ url: nonEmpty, schema: nonEmpty.default('aegis_audit') }).strict().optional(),
+      })
+      .strict()
+      .prefault({}),
+    waivers: nonEmpty.optional(),
+    waiver_max_lifetime: duration().default(90 * 86_400_000),
+    attestations: nonEmpty.optional(),
+    outputs: z
+      .object({
+        dir: nonEmpty.default('reports'),
+        formats: z.array(z.enum(FORMATS)).min(1).default([...FORMATS]),
+        history_keep: z.number().int().min(1).default(50),
+      })
+      .strict()
+      .prefault({}),
+    server: z.object({ listen: hostPort.default('127.0.0.1:9464') }).strict().prefault({}),
+    leader_lock: z
+      .object({ url: nonEmpty, key: z.number().int().default(0x4165_6769) })
+      .strict()
+      .optional(),
+    plugins: z.array(nonEmpty).default([]),
+  })
+  .strict();
+
+export type AuditConfig = z.output<typeof configSchema>;
+export type PostgresConfig = z.output<typeof postgresSchema>;
+export type LogsConfig = z.output<typeof logsSchema>;
+export type SecretsConfig = z.output<typeof secretsSchema>;
+export type SsmConfig = z.output<typeof ssmSchema>;
+export type VaultConfig = z.output<typeof vaultSchema>;
+export type PrometheusConfig = z.output<typeof prometheusSchema>;
+export type CheckSettings = z.output<typeof checkSettingsSchema>;
+export type OutputFormat = (typeof FORMATS)[number];

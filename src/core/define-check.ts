@@ -1,0 +1,91 @@
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Evidence, Severity } from './types';
+import type { SourceName, Sources, StateStore } from './sources';
+import type { Fingerprinter } from './secret';
+
+/**
+ * A source requirement: one source name, or a list of alternatives of which any one
+ * will do (`['logs', 'prometheus']`). A requirement none of whose sources is configured
+ * makes the check `skipped` with the reason.
+ */
+export type SourceRequirement = SourceName | readonly SourceName[];
+
+/** Static metadata of a check. Validated when the registry loads. */
+export interface CheckMeta {
+  /** kebab-case; equals the file name under `checks/`, the metric label and the alert's `check` label. */
+  id: string;
+  /** The passing condition, e.g. "Historical signing keys are recorded after rotation". */
+  title: string;
+  /** One or two sentences: what a pass proves, and why it matters. */
+  description: string;
+  severity: Severity;
+  sources: readonly SourceRequirement[];
+  /** Default cron schedule for the daemon; config may override. */
+  schedule: string;
+  /** Pre-pilot checklist items this check evidences. */
+  checklist: readonly string[];
+  /** Repository-relative path of the runbook. */
+  runbook: string;
+  remediation: string;
+}
+
+export interface ReportDescriptor<M extends string> {
+  messageId: M;
+  /** Values for the message's `{{placeholders}}`. Never a secret. */
+  data?: Record<string, string | number>;
+  /** `key=value[,key=value]`; with the check id it makes the finding's stable id. */
+  resource: string;
+  evidence?: Evidence;
+  /** Defaults to the check's severity. `info` findings are notes: they do not fail the check. */
+  severity?: Severity;
+  remediation?: string;
+}
+
+/** What a check's `run` receives. */
+export interface CheckContext<M extends string = string, O = unknown> {
+  readonly checkId: string;
+  readonly deployment: string;
+  readonly services: readonly string[];
+  readonly options: O;
+  readonly sources: Sources;
+  readonly state: StateStore;
+  readonly fingerprinter: Fingerprinter;
+  readonly logger: Logger;
+  /** Aborted when the check's timeout passes; long loops must watch it. */
+  readonly signal: AbortSignal;
+  /** The run's clock (fixed per run so every check agrees on "now"). */
+  now(): Date;
+  report(d: ReportDescriptor<M>): void;
+  /** A figure the check measured, exported as a metric (e.g. auth failures in the window). */
+  measure(name: string, value: number, help: string): void;
+  /** A source the check needs; throws SOURCE_NOT_CONFIGURED (→ skipped) when it is not configured. */
+  source<K extends SourceName>(name: K): NonNullable<Sources[K]>;
+}
+
+export interface CheckDefinition<M extends Record<string, string> = Record<string, string>, S extends z.ZodType = z.ZodType> {
+  meta: CheckMeta;
+  messages: M;
+  options: S;
+  run(ctx: CheckContext<Extract<keyof M, string>, z.output<S>>): Promise<void>;
+}
+
+/** A check as the registry holds it, with its types erased. */
+export type AnyCheck = CheckDefinition<Record<string, string>, z.ZodType>;
+
+/**
+ * Defines a check. Generic over message ids and options, so a misspelt message id or
+ * a wrong option type fails at compile time (as typescript-eslint's RuleCreator does).
+ */
+export function defineCheck<const M extends Record<string, string>, S extends z.ZodType>(
+  def: CheckDefinition<M, S>,
+): CheckDefinition<M, S> {
+  return Object.freeze(def);
+}
+
+/** Fills `{{name}}` placeholders; a missing value is left visible rather than silently blanked. */
+export function formatMessage(template: string, data: Record<string, string | number> = {}): string {
+  return template.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (m, key: string) =>
+    Object.prototype.hasOwnProperty.call(data, key) ? String(data[key]) : m,
+  );
+}

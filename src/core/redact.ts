@@ -1,0 +1,41 @@
+/**
+ * Scrubbing of text that comes from outside (client errors, URLs) before anyone sees it:
+ * URL credentials and query strings, bearer tokens, Vault tokens, AWS keys, PEM blocks
+ * and `key=value` pairs whose key names a secret.
+ */
+
+const URL_RE = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@'"]+@)?([^\s?#'"]*)(\?[^\s#'"]*)?(#[^\s'"]*)?/gi;
+const PEM_RE = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
+const BEARER_RE = /\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+const VAULT_TOKEN_RE = /\b(hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{16,}\b/g;
+const AWS_KEY_RE = /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g;
+const API_KEY_RE = /\bacp_[A-Za-z0-9_-]{4,}/g;
+const SECRET_PAIR_RE =
+  /\b([A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|credential|authorization)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi;
+
+export function scrubUrl(url: string): string {
+  return url.replace(URL_RE, (_m, scheme: string, creds: string | undefined, rest: string, query?: string) => {
+    return scheme + (creds ? '***@' : '') + rest + (query ? '?…' : '');
+  });
+}
+
+/** Scrubs free text (an error message, a log line) of anything that looks like a credential. */
+export function scrubText(text: string): string {
+  return scrubUrl(text)
+    .replace(PEM_RE, '[pem redacted]')
+    .replace(BEARER_RE, (_m, kind: string) => `${kind} [redacted]`)
+    .replace(VAULT_TOKEN_RE, '[token redacted]')
+    .replace(AWS_KEY_RE, '[aws key redacted]')
+    .replace(API_KEY_RE, 'acp_[redacted]')
+    .replace(SECRET_PAIR_RE, (_m, key: string, sep: string) => `${key}${sep}[redacted]`);
+}
+
+/** The message of any thrown value, scrubbed, on one line and bounded in length. */
+export function describeError(e: unknown): string {
+  let msg: string;
+  if (e instanceof Error) msg = e.message || e.name;
+  else if (typeof e === 'string') msg = e;
+  else msg = 'unknown error';
+  msg = scrubText(msg).replace(/\s+/g, ' ').trim();
+  return msg.length > 500 ? msg.slice(0, 497) + '...' : msg;
+}

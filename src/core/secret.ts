@@ -1,0 +1,129 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { inspect } from 'node:util';
+
+/**
+ * A secret value read from a source. It cannot be printed, logged or serialised by
+ * accident: toString, toJSON and util.inspect all yield a placeholder. Comparisons go
+ * through keyed fingerprints ({@link Fingerprinter}) or {@link Secret.equals}.
+ */
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  /** The raw value. Only comparison code and the known-secret scrubber may call this. */
+  reveal(): string {
+    return this.#value;
+  }
+
+  get length(): number {
+    return this.#value.length;
+  }
+
+  equals(other: Secret): boolean {
+    const a = Buffer.from(this.#value, 'utf8');
+    const b = Buffer.from(other.#value, 'utf8');
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  toString(): string {
+    return '[secret]';
+  }
+
+  toJSON(): string {
+    return '[secret]';
+  }
+
+  [inspect.custom](): string {
+    return 'Secret([secret])';
+  }
+}
+
+/**
+ * Keyed fingerprints: HMAC-SHA256 under a random per-process key, so a fingerprint shown
+ * in a report can be compared with another from the same run but reveals nothing about
+ * the value and cannot be matched against a dictionary or across runs.
+ */
+export class Fingerprinter {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer = randomBytes(32)) {
+    this.#key = key;
+  }
+
+  fingerprint(value: Secret | string): string {
+    const raw = typeof value === 'string' ? value : value.reveal();
+    return 'hmac:' + createHmac('sha256', this.#key).update(raw, 'utf8').digest('hex').slice(0, 16);
+  }
+}
+
+/**
+ * Every secret value the sources read during a run. Outputs pass text through
+ * {@link KnownSecrets.scrub} as a last line of defence: if a value (or a long enough
+ * piece of one) ever reached a message, it is replaced before anything is written.
+ */
+export class KnownSecrets {
+  readonly #values = new Set<string>();
+  /** Pieces shorter than this are too common to scrub without destroying ordinary text. */
+  static readonly MIN_PIECE = 8;
+
+  add(value: Secret | string): void {
+    const raw = typeof value === 'string' ? value : value.reveal();
+    if (raw.length >= 4) this.#values.add(raw);
+    // Multi-line values (PEM bodies) leak line by line too.
+    for (const line of raw.split(/\r?\n/)) {
+      const t = line.trim();
+      if (t.length >= KnownSecrets.MIN_PIECE && !/^-----(BEGIN|END) /.test(t)) this.#values.add(t);
+    }
+  }
+
+  get size(): number {
+    return this.#values.size;
+  }
+
+  /**
+   * Replaces every known value, and every run of text containing an 8-character piece of
+   * one, with `[redacted]`. One pass over the text with a set of pieces, so it stays linear
+   * in the size of the report however many secrets a run read.
+   */
+  scrub(text: string): string {
+    if (this.#values.size === 0 || text.length < KnownSecrets.MIN_PIECE) return text;
+    const pieces = this.#pieces();
+    const n = KnownSecrets.MIN_PIECE;
+    let out = '';
+    let last = 0; // end of text already copied
+    let redactTo = -1; // end of the current redacted span
+    let spanStart = -1;
+    for (let i = 0; i + n <= text.length; i++) {
+      if (!pieces.has(text.slice(i, i + n))) continue;
+      if (i > redactTo) {
+        if (spanStart >= 0) {
+          out += text.slice(last, spanStart) + '[redacted]';
+          last = redactTo;
+        }
+        spanStart = i;
+      }
+      redactTo = i + n;
+    }
+    if (spanStart < 0) return text;
+    out += text.slice(last, spanStart) + '[redacted]' + text.slice(redactTo);
+    return out;
+  }
+
+  #pieceCache: Set<string> | undefined;
+  #pieceCacheSize = -1;
+
+  #pieces(): Set<string> {
+    if (this.#pieceCache && this.#pieceCacheSize === this.#values.size) return this.#pieceCache;
+    const set = new Set<string>();
+    for (const v of this.#values) {
+      if (v.length < KnownSecrets.MIN_PIECE) continue;
+      for (let i = 0; i + KnownSecrets.MIN_PIECE <= v.length; i++) set.add(v.slice(i, i + KnownSecrets.MIN_PIECE));
+    }
+    this.#pieceCache = set;
+    this.#pieceCacheSize = this.#values.size;
+    return set;
+  }
+}

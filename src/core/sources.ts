@@ -1,0 +1,255 @@
+/**
+ * What checks see of the audited deployment. Each interface is implemented in
+ * `src/sources/` against a real system, and by in-memory fakes in the tests. Checks never
+ * see a network client: they ask these interfaces, which speak the deployment's domain
+ * (audit rows, log events, secret holders) rather than SQL or HTTP.
+ *
+ * Every method may throw an {@link AuditError} with code SOURCE_UNAVAILABLE (the source is
+ * down) or BAD_DATA (the source answered with something that cannot be parsed); the runner
+ * turns either into an `error` result for the check.
+ */
+import type { Secret } from './secret';
+
+export type SigningKeyName = 'receipt' | 'root';
+
+// ---------------------------------------------------------------- postgres (audit database)
+
+export interface AuditRow {
+  id: number;
+  createdAt: Date;
+  action: string;
+  payload: unknown;
+  prevHash: string;
+  rowHash: string;
+  signature: string;
+  keyFingerprint: string;
+}
+
+export interface RootRow {
+  id: number;
+  createdAt: Date;
+  upToId: number;
+  rootHash: string;
+  signature: string;
+  keyFingerprint: string;
+}
+
+export interface HistoricalKey {
+  fingerprint: string;
+  /** SPKI PEM of the public key. Public material. */
+  publicKey: string;
+  promotedAt: Date | null;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface FingerprintUsage {
+  fingerprint: string;
+  rows: number;
+  firstId: number;
+  lastId: number;
+  lastAt: Date;
+}
+
+export interface AuditDb {
+  /** The most recent audit rows, newest first. */
+  recentRows(limit: number): Promise<AuditRow[]>;
+  /** The most recent transparency roots, newest first. */
+  recentRoots(limit: number): Promise<RootRow[]>;
+  historicalKeys(): Promise<HistoricalKey[]>;
+  /** Rows with `action` in the given set (e.g. key_rotated, secret_rotated), oldest first. */
+  rowsByAction(actions: string[]): Promise<AuditRow[]>;
+  /** Which key fingerprints signed audit rows, with counts and id ranges. */
+  fingerprintUsage(): Promise<FingerprintUsage[]>;
+  /** Which key fingerprints signed transparency roots. */
+  rootFingerprintUsage(): Promise<FingerprintUsage[]>;
+  /** Audit rows with id > afterId, oldest first, in batches; memory stays flat however many rows. */
+  streamRows(afterId: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<AuditRow[]>;
+  rowById(id: number): Promise<AuditRow | undefined>;
+  /** Roots with id > afterId, oldest first. */
+  rootsAfter(afterId: number): Promise<RootRow[]>;
+  firstRow(): Promise<AuditRow | undefined>;
+  apiKeys(): AsyncIterable<ApiKeyRow>;
+}
+
+// ---------------------------------------------------------------- logs
+
+export interface LogEvent {
+  ts: Date;
+  service: string;
+  /** The parsed JSON object of the line. Fields are untrusted input. */
+  fields: Record<string, unknown>;
+  /** Where the line came from: `file:/var/log/aegis/audit/a.jsonl:12` or `cloudwatch:/aegis/prod/audit:stream`. */
+  origin: string;
+}
+
+export interface LogQuery {
+  since: Date;
+  until?: Date;
+  /** Only events whose `event` field equals this (pushed down as a filter pattern where possible). */
+  event?: string;
+  signal?: AbortSignal;
+}
+
+export interface LogStats {
+  linesRead: number;
+  /** Lines that are not JSON, or JSON without a known event: ignored, and counted. */
+  linesIgnored: number;
+}
+
+export interface LogSource {
+  /** Which services have a configured log location. */
+  services(): string[];
+  /** Parsed events of one service in a time window, oldest first. */
+  events(service: string, query: LogQuery): AsyncIterable<LogEvent>;
+  /** The default window from config (`sources.logs.window`), in milliseconds. */
+  readonly windowMs: number;
+  stats(): LogStats;
+}
+
+// ---------------------------------------------------------------- secrets
+
+export type SecretProvider = 'env_file' | 'pem_file' | 'ssm' | 'vault';
+
+/** One place that holds a value of a named secret for a service. */
+export interface SecretHolder {
+  service: string;
+  name: string;
+  provider: SecretProvider;
+  /** Where it lives, e.g. `/run/aegis/gateway.env` or `ssm:/aegis/prod/gateway/INTERNAL_SECRET`. Never the value. */
+  origin: string;
+  value: Secret;
+  /** When the value was last written, where the provider knows (SSM LastModifiedDate, Vault created_time, file mtime). */
+  lastModified?: Date;
+}
+
+/** A configured signing key, reduced to its public fingerprint; the private key never leaves the source. */
+export interface SigningKeyHolder {
+  key: SigningKeyName;
+  provider: SecretProvider;
+  origin: string;
+  /** `sha256:` + hex SHA-256 of the DER SubjectPublicKeyInfo. */
+  fingerprint: string;
+  /** SPKI PEM of the public key, for signature verification. */
+  publicKeyPem: string;
+}
+
+export interface SecretStore {
+  /** The services the deployment has (from config). */
+  services(): string[];
+  /** Every holder of the named secret across services and providers. Absent values are simply not listed. */
+  holders(name: string): Promise<SecretHolder[]>;
+  /** Every configured copy of a signing key (env var in the audit env file, PEM file, SSM, Vault). */
+  signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
+  /** Which providers are configured, so a check can say where it looked. */
+  providers(): SecretProvider[];
+}
+
+// ---------------------------------------------------------------- AWS SSM
+
+export interface SsmCommand {
+  commandId: string;
+  documentName: string;
+  requestedAt: Date;
+  status: string;
+  instanceIds: string[];
+  /** Command parameters as SSM stores them (name → values). May hold literal secrets: that is what we audit. */
+  parameters: Record<string, string[]>;
+}
+
+export interface SsmInvocationOutput {
+  commandId: string;
+  instanceId: string;
+  pluginName: string;
+  output: string;
+}
+
+export interface SsmParameterMeta {
+  name: string;
+  type: 'String' | 'StringList' | 'SecureString';
+  lastModified?: Date;
+  keyId?: string;
+}
+
+export interface SsmSource {
+  /** Commands of a document requested since a time, newest first. */
+  commands(query: { documentName: string; since: Date; signal?: AbortSignal }): AsyncIterable<SsmCommand>;
+  /** Plugin outputs of one command's invocations. */
+  outputs(commandId: string, signal?: AbortSignal): AsyncIterable<SsmInvocationOutput>;
+  /** Parameter metadata under the configured path (no values). */
+  parameters(signal?: AbortSignal): AsyncIterable<SsmParameterMeta>;
+  /** The configured parameter path, e.g. `/aegis/prod`. */
+  readonly path: string;
+  readonly deployDocument: string;
+}
+
+// ---------------------------------------------------------------- Vault
+
+export interface VaultHealth {
+  initialized: boolean;
+  sealed: boolean;
+  standby: boolean;
+  version?: string;
+}
+
+export interface VaultTokenInfo {
+  /** Label for reports: the display name or accessor, never the token. */
+  label: string;
+  accessor?: string;
+  policies: string[];
+  path?: string;
+  /** Seconds left; 0 for tokens that never expire. */
+  ttl: number;
+  expireTime: Date | null;
+  renewable: boolean;
+  type?: string;
+}
+
+export interface VaultSource {
+  health(): Promise<VaultHealth>;
+  /** KV v2 read of `<mount>/data/<path>`; undefined when the secret does not exist. Values are wrapped as secrets. */
+  readKv(path: string): Promise<Record<string, Secret> | undefined>;
+  /** lookup-self of the auditor's own token. */
+  lookupSelf(): Promise<VaultTokenInfo>;
+  /** lookup of other tokens named in config (by accessor), e.g. the services' tokens. */
+  lookupAccessor(accessor: string): Promise<VaultTokenInfo>;
+  readonly kvMount: string;
+}
+
+// ---------------------------------------------------------------- Prometheus
+
+export interface PrometheusSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface PrometheusSource {
+  /** Instant query; returns a vector (scalars come back as one sample without labels). */
+  query(promql: string, opts?: { time?: Date; signal?: AbortSignal }): Promise<PrometheusSample[]>;
+}
+
+// ---------------------------------------------------------------- the set
+
+/** The sources of one run. A member that is undefined is not configured. */
+export interface Sources {
+  postgres?: AuditDb;
+  logs?: LogSource;
+  secrets?: SecretStore;
+  ssm?: SsmSource;
+  vault?: VaultSource;
+  prometheus?: PrometheusSource;
+}
+
+export type SourceName = keyof Sources;
+export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus'];
+
+/** Persistent key-value state of the auditor (checkpoints). Never holds a secret. */
+export interface StateStore {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T): Promise<void>;
+}
