@@ -1,0 +1,88 @@
+/**
+ * One audit run, end to end: config → sources → checks → findings → report. The CLI's
+ * `run`, `demo` and `checklist` commands and the daemon all go through here.
+ */
+import type { LoadedConfig } from '../config/load';
+import type { Registry } from '../core/registry';
+import type { Logger } from '../core/logger';
+import { silentLogger } from '../core/logger';
+import { buildReport } from '../core/report';
+import { newRunId, runChecks, type PlannedCheck } from '../core/runner';
+import { Fingerprinter, KnownSecrets } from '../core/secret';
+import type { Report, Waiver } from '../core/types';
+import { AuditError, ErrorCodes } from '../core/errors';
+import { createSources } from '../sources';
+import { createStateStore } from '../sources/state';
+
+export interface AuditOptions {
+  /** Run only these check ids (default: every enabled check). */
+  only?: readonly string[];
+  logger?: Logger;
+  now?: () => Date;
+  /** Active waivers; findings they cover are marked waived and don't fail the run. */
+  waivers?: readonly Waiver[];
+  expiredWaivers?: Waiver[];
+  /** Shared across runs of a daemon so its keyed fingerprints stay comparable. */
+  fingerprinter?: Fingerprinter;
+  knownSecrets?: KnownSecrets;
+}
+
+/** The checks a run will execute: enabled in config (default on) and selected by `only`. */
+export function planChecks(loaded: LoadedConfig, registry: Registry, only?: readonly string[]): PlannedCheck[] {
+  const { config } = loaded;
+  if (only) {
+    const unknown = only.filter((id) => !registry.has(id));
+    if (unknown.length > 0) {
+      throw new AuditError(ErrorCodes.USAGE, `unknown check id${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${[...registry.keys()].join(', ')})`);
+    }
+  }
+  const planned: PlannedCheck[] = [];
+  for (const [id, check] of registry) {
+    const settings = config.checks[id];
+    if (only ? !only.includes(id) : settings?.enabled === false) continue;
+    planned.push({
+      check,
+      options: loaded.checkOptions.get(id) ?? check.options.parse({}),
+      timeoutMs: settings?.timeout ?? config.run.timeout,
+    });
+  }
+  return planned;
+}
+
+export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: AuditOptions = {}): Promise<Report> {
+  const { config } = loaded;
+  const logger = opts.logger ?? silentLogger();
+  const knownSecrets = opts.knownSecrets ?? new KnownSecrets();
+  const planned = planChecks(loaded, registry, opts.only);
+  const now = opts.now ?? (() => new Date());
+  const startedAt = now();
+  const runId = newRunId();
+  const sources = createSources(config, { knownSecrets, logger });
+  const state = createStateStore(config);
+  try {
+    const results = await runChecks(planned, {
+      deployment: config.deployment,
+      services: config.services,
+      sources: sources.sources,
+      state,
+      fingerprinter: opts.fingerprinter ?? new Fingerprinter(),
+      knownSecrets,
+      logger: logger.child({ runId }),
+      waivers: opts.waivers,
+      concurrency: config.run.concurrency,
+      now: () => startedAt,
+    });
+    return buildReport({
+      deployment: config.deployment,
+      runId,
+      configDigest: loaded.digest,
+      startedAt,
+      finishedAt: new Date(),
+      results,
+      expiredWaivers: opts.expiredWaivers,
+    });
+  } finally {
+    await sources.close();
+    await state.close?.();
+  }
+}

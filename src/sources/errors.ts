@@ -1,0 +1,74 @@
+/**
+ * Turning a client's failure into a coded, scrubbed AuditError that names the source and
+ * the fault, so a check's `error` says what is wrong and never carries a credential.
+ */
+import { AuditError, ErrorCodes, isAuditError, sourceUnavailable } from '../core/errors';
+import { describeError } from '../core/redact';
+
+const NET_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection_refused',
+  ECONNRESET: 'connection_reset',
+  EPIPE: 'connection_reset',
+  ETIMEDOUT: 'timeout',
+  ESOCKETTIMEDOUT: 'timeout',
+  ECONNABORTED: 'timeout',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  ENOENT: 'not_found',
+  EACCES: 'permission_denied',
+  EPERM: 'permission_denied',
+};
+
+/** A short machine reason for `source_errors_total{reason}`. */
+export function classify(e: unknown): string {
+  const err = e as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number }; response?: { statusCode?: number } };
+  if (typeof err?.code === 'string' && NET_REASONS[err.code]) return NET_REASONS[err.code];
+  const name = typeof err?.name === 'string' ? err.name : '';
+  if (/Throttl|TooManyRequests|LimitExceeded|RequestLimitExceeded/i.test(name)) return 'throttled';
+  if (/AccessDenied|Unauthorized|Forbidden/i.test(name)) return 'forbidden';
+  if (/Timeout|TimeoutError|AbortError/i.test(name)) return 'timeout';
+  const status = err?.$metadata?.httpStatusCode ?? err?.response?.statusCode;
+  if (status === 403 || status === 401) return 'forbidden';
+  if (status === 429) return 'throttled';
+  if (status === 503) return 'unavailable';
+  if (typeof status === 'number' && status >= 500) return 'server_error';
+  if (e instanceof SyntaxError || /Deserializ|Unexpected token|JSON/i.test(name + ' ' + String((e as Error)?.message ?? ''))) return 'malformed_response';
+  return 'error';
+}
+
+const REASON_TEXT: Record<string, string> = {
+  connection_refused: 'connection refused',
+  connection_reset: 'connection reset',
+  timeout: 'timed out',
+  dns: 'host not found',
+  unreachable: 'host unreachable',
+  forbidden: 'access denied',
+  throttled: 'throttled (gave up after retries)',
+  unavailable: 'service unavailable',
+  server_error: 'server error',
+  malformed_response: 'malformed response',
+  not_found: 'not found',
+  permission_denied: 'permission denied',
+};
+
+/** Wraps any failure of a source call as SOURCE_UNAVAILABLE (AuditErrors pass through). */
+export function wrapSourceError(source: string, what: string, e: unknown): AuditError {
+  if (isAuditError(e)) return e;
+  const reason = classify(e);
+  const detail = describeError(e);
+  const text = REASON_TEXT[reason];
+  return sourceUnavailable(source, reason, `${what}: ${text ? `${text}: ` : ''}${detail}`);
+}
+
+/** Runs a source call, wrapping its failures. */
+export async function guard<T>(source: string, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw wrapSourceError(source, what, e);
+  }
+}
+
+export { AuditError, ErrorCodes };

@@ -1,0 +1,136 @@
+/**
+ * The secret store checks see: every configured provider (env files, PEM files, and — when
+ * configured — SSM Parameter Store and Vault KV) behind one interface. Each value read is
+ * registered with the run's known-secret scrubber before anyone can see it.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { SecretHolder, SecretProvider, SecretStore, SigningKeyHolder, SigningKeyName } from '../core/sources';
+import { Secret, type KnownSecrets } from '../core/secret';
+import type { SecretsConfig } from '../config/schema';
+import { parseDotenv } from './dotenv';
+import { publicKeyOfPrivatePem } from './pem';
+import { guard } from './errors';
+
+const SOURCE = 'secrets';
+
+export const SIGNING_KEY_ENV: Record<SigningKeyName, string> = {
+  receipt: 'RECEIPT_SIGNING_PRIVATE_KEY',
+  root: 'ROOT_SIGNING_PRIVATE_KEY',
+};
+
+/** One backend of the secret store. */
+export interface SecretBackend {
+  readonly provider: SecretProvider;
+  holders(name: string, services: readonly string[]): Promise<SecretHolder[]>;
+  signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
+}
+
+/** Env files of the services (sidecar mode). Parsed once per run. */
+export class EnvFileBackend implements SecretBackend {
+  readonly provider = 'env_file' as const;
+  readonly #files: Record<string, string>;
+  readonly #signingService: string;
+  readonly #known: KnownSecrets;
+  readonly #cache = new Map<string, Promise<{ vars: Map<string, string>; mtime: Date }>>();
+
+  constructor(files: Record<string, string>, signingService: string, known: KnownSecrets) {
+    this.#files = files;
+    this.#signingService = signingService;
+    this.#known = known;
+  }
+
+  #load(service: string): Promise<{ vars: Map<string, string>; mtime: Date }> | undefined {
+    const file = this.#files[service];
+    if (!file) return undefined;
+    let p = this.#cache.get(service);
+    if (!p) {
+      p = guard(SOURCE, `reading env file ${file}`, async () => {
+        const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+        const vars = parseDotenv(text, file, SOURCE);
+        for (const v of vars.values()) this.#known.add(v);
+        return { vars, mtime: st.mtime };
+      });
+      this.#cache.set(service, p);
+    }
+    return p;
+  }
+
+  async holders(name: string, services: readonly string[]): Promise<SecretHolder[]> {
+    const out: SecretHolder[] = [];
+    for (const service of services) {
+      const loaded = await this.#load(service);
+      const v = loaded?.vars.get(name);
+      if (loaded && v !== undefined && v !== '') {
+        out.push({ service, name, provider: this.provider, origin: this.#files[service], value: new Secret(v), lastModified: loaded.mtime });
+      }
+    }
+    return out;
+  }
+
+  async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
+    const loaded = await this.#load(this.#signingService);
+    const pem = loaded?.vars.get(SIGNING_KEY_ENV[key]);
+    if (!loaded || !pem) return [];
+    const origin = `${this.#files[this.#signingService]} (${SIGNING_KEY_ENV[key]})`;
+    return [{ key, provider: this.provider, origin, ...publicKeyOfPrivatePem(pem, SOURCE, origin) }];
+  }
+}
+
+/** PEM files on the audit service's volume (the fallback path). */
+export class PemFileBackend implements SecretBackend {
+  readonly provider = 'pem_file' as const;
+  readonly #files: Partial<Record<SigningKeyName, string>>;
+  readonly #known: KnownSecrets;
+
+  constructor(files: Partial<Record<SigningKeyName, string>>, known: KnownSecrets) {
+    this.#files = files;
+    this.#known = known;
+  }
+
+  async holders(): Promise<SecretHolder[]> {
+    return [];
+  }
+
+  async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
+    const file = this.#files[key];
+    if (!file) return [];
+    const pem = await guard(SOURCE, `reading PEM file ${file}`, () => readFile(file, 'utf8'));
+    this.#known.add(pem);
+    return [{ key, provider: this.provider, origin: file, ...publicKeyOfPrivatePem(pem, SOURCE, file) }];
+  }
+}
+
+export class CompositeSecretStore implements SecretStore {
+  readonly #backends: SecretBackend[];
+  readonly #services: string[];
+
+  constructor(backends: SecretBackend[], services: readonly string[]) {
+    this.#backends = backends;
+    this.#services = [...services];
+  }
+
+  services(): string[] {
+    return [...this.#services];
+  }
+
+  providers(): SecretProvider[] {
+    return this.#backends.map((b) => b.provider);
+  }
+
+  async holders(name: string): Promise<SecretHolder[]> {
+    const all = await Promise.all(this.#backends.map((b) => b.holders(name, this.#services)));
+    return all.flat();
+  }
+
+  async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
+    const all = await Promise.all(this.#backends.map((b) => b.signingKeys(key)));
+    return all.flat();
+  }
+}
+
+export function envAndPemBackends(cfg: SecretsConfig, known: KnownSecrets): SecretBackend[] {
+  const out: SecretBackend[] = [];
+  if (cfg.env_files && Object.keys(cfg.env_files).length > 0) out.push(new EnvFileBackend(cfg.env_files, cfg.signing_key_service, known));
+  if (cfg.pem_files && (cfg.pem_files.receipt || cfg.pem_files.root)) out.push(new PemFileBackend(cfg.pem_files, known));
+  return out;
+}
