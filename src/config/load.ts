@@ -107,11 +107,13 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
   const interpolated = interpolate(raw, opts.env ?? process.env, [], envErrors);
   const problems: string[] = envErrors.map((e) => `${file}:${location(doc, lc, e.path)}: ${fmtPath(e.path)}: ${e.msg}`);
 
-  const parsed = configSchema.safeParse(interpolated);
+  const parsed = configSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
-      problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: ${issueText(issue)}`);
+      // An unknown key is best located at the key itself, not at its parent mapping.
+      const at = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
+      problems.push(`${file}:${location(doc, lc, at)}: ${fmtPath(path)}: ${issueText(issue)}`);
     }
   }
   if (problems.length > 0 || !parsed.success) {
@@ -127,7 +129,7 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
         problems.push(`${file}:${location(doc, lc, ['checks', id])}: checks.${id}: unknown check id (known: ${known})`);
         continue;
       }
-      const o = check.options.safeParse(settings.options);
+      const o = check.options.safeParse(settings.options, { reportInput: true });
       if (!o.success) {
         for (const issue of o.error.issues) {
           const path = ['checks', id, 'options', ...issue.path.filter((p): p is PathKey => typeof p !== 'symbol')];

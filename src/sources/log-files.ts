@@ -102,7 +102,10 @@ export class FileLogSource implements LogSource {
           if (q.signal?.aborted) return;
           this.#stats.linesRead++;
           // Cheap pre-filter before JSON.parse: most lines are not the event we want.
-          if (needle && !line.includes(needle)) continue;
+          if (needle && !line.includes(needle)) {
+            this.#stats.linesIgnored++;
+            continue;
+          }
           const ev = parseLogLine(line, service, `file:${file}:${n}`);
           if (!ev || (q.event && ev.fields.event !== q.event)) {
             this.#stats.linesIgnored++;

@@ -1,0 +1,129 @@
+import { generateKeyPairSync, createHash, createPublicKey } from 'node:crypto';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDotenv } from '../../src/sources/dotenv';
+import { publicKeyOfPrivatePem } from '../../src/sources/pem';
+import { FileLogSource } from '../../src/sources/log-files';
+import { CompositeSecretStore, envAndPemBackends } from '../../src/sources/secrets';
+import { KnownSecrets } from '../../src/core/secret';
+import { AuditError } from '../../src/core/errors';
+
+const dir = mkdtempSync(join(tmpdir(), 'src-files-'));
+
+function ed25519() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const fp = 'sha256:' + createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return { pem, fp };
+}
+
+describe('dotenv', () => {
+  test('parses plain, exported, quoted and escaped values', () => {
+    const env = parseDotenv(
+      '# comment\nA=1\nexport B=two words # trailing comment\nC="line1\\nline2 \\"q\\""\nD=\'lit $x\\n\'\n\nE=\n',
+      'x.env',
+    );
+    expect(env.get('A')).toBe('1');
+    expect(env.get('B')).toBe('two words');
+    expect(env.get('C')).toBe('line1\nline2 "q"');
+    expect(env.get('D')).toBe('lit $x\\n');
+    expect(env.get('E')).toBe('');
+  });
+  test('errors name the file and line but never echo the line', () => {
+    let err: unknown;
+    try {
+      parseDotenv('A=1\nthis-line-holds-a-secret-value\n', '/run/aegis/gw.env');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AuditError);
+    expect((err as Error).message).toBe('secrets: /run/aegis/gw.env:2: expected NAME=value');
+    expect(() => parseDotenv('A="unterminated\n', 'y.env')).toThrow('y.env:1: unterminated double-quoted value');
+  });
+});
+
+describe('PEM signing keys', () => {
+  test('fingerprint is sha256 of the SPKI DER of the public key', () => {
+    const k = ed25519();
+    const info = publicKeyOfPrivatePem(k.pem, 'secrets', 'file.pem');
+    expect(info.fingerprint).toBe(k.fp);
+    expect(createPublicKey(info.publicKeyPem).asymmetricKeyType).toBe('ed25519');
+  });
+  test.each([
+    ['not a PEM at all', /not a PKCS#8 PEM private key/],
+    ['-----BEGIN PRIVATE KEY-----\nAAAA!!!!\n-----END PRIVATE KEY-----\n', /malformed PEM private key/],
+    [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), /expected an ed25519 key, found ec/],
+  ])('a bad key is a clear error naming where: %#', (pem, re) => {
+    expect(() => publicKeyOfPrivatePem(pem, 'secrets', '/data/keys/receipt-signing.pem')).toThrow(re);
+    try {
+      publicKeyOfPrivatePem(pem, 'secrets', '/data/keys/receipt-signing.pem');
+    } catch (e) {
+      expect((e as Error).message).toContain('/data/keys/receipt-signing.pem');
+      expect((e as Error).message).not.toContain(pem.split('\n')[1] || '@@');
+    }
+  });
+});
+
+describe('secret store over env and PEM files', () => {
+  test('holders per service, signing keys from env and PEM, values registered for scrubbing', async () => {
+    const recv = ed25519();
+    const pemOnly = ed25519();
+    writeFileSync(join(dir, 'audit.env'), `INTERNAL_SECRET=shared-internal-0001\nRECEIPT_SIGNING_PRIVATE_KEY="${recv.pem.replace(/\n/g, '\\n')}"\n`);
+    writeFileSync(join(dir, 'gateway.env'), 'INTERNAL_SECRET=shared-internal-0001\nJWT_SECRET_KEY=jwt-signing-secret-42\n');
+    writeFileSync(join(dir, 'receipt.pem'), pemOnly.pem);
+    const known = new KnownSecrets();
+    const store = new CompositeSecretStore(
+      envAndPemBackends(
+        { env_files: { audit: join(dir, 'audit.env'), gateway: join(dir, 'gateway.env') }, pem_files: { receipt: join(dir, 'receipt.pem') }, signing_key_service: 'audit' },
+        known,
+      ),
+      ['audit', 'gateway', 'api'],
+    );
+    const holders = await store.holders('INTERNAL_SECRET');
+    expect(holders.map((h) => h.service)).toEqual(['audit', 'gateway']);
+    expect(holders[0].value.equals(holders[1].value)).toBe(true);
+    expect(JSON.stringify(holders)).not.toContain('shared-internal-0001');
+    const keys = await store.signingKeys('receipt');
+    expect(keys.map((k) => [k.provider, k.fingerprint])).toEqual([
+      ['env_file', recv.fp],
+      ['pem_file', pemOnly.fp],
+    ]);
+    expect(await store.signingKeys('root')).toEqual([]);
+    expect(known.scrub('x jwt-signing-secret-42 y')).toBe('x [redacted] y');
+  });
+  test('a missing env file is a source error naming the file', async () => {
+    const store = new CompositeSecretStore(envAndPemBackends({ env_files: { api: join(dir, 'missing.env') }, signing_key_service: 'audit' }, new KnownSecrets()), ['api']);
+    await expect(store.holders('INTERNAL_SECRET')).rejects.toThrow(/^secrets: reading env file .*missing\.env: not found/);
+  });
+});
+
+describe('JSON-lines log files', () => {
+  test('non-JSON, foreign and 1 MB lines are ignored and counted; the window and event filter apply', async () => {
+    const d = join(dir, 'logs', 'audit');
+    mkdirSync(d, { recursive: true });
+    const ev = (ts: string, extra: object) => JSON.stringify({ ts, service: 'audit', ...extra });
+    const big = '{"ts":"2026-11-22T10:00:00.000Z","event":"signing_key_loaded","junk":"' + 'x'.repeat(1024 * 1024 + 10) + '"}';
+    writeFileSync(
+      join(d, 'a.jsonl'),
+      [
+        'plain text startup banner',
+        ev('2026-11-22T09:00:00.000Z', { event: 'signing_key_loaded', instance: 'audit-1', key: 'receipt', source: 'env' }),
+        big,
+        '{"broken json',
+        ev('2026-11-22T09:30:00.000Z', { event: 'request', path: '/x' }),
+        ev('2026-11-20T09:00:00.000Z', { event: 'signing_key_loaded', instance: 'old', key: 'receipt', source: 'file' }),
+      ].join('\n') + '\n' + ev('2026-11-22T09:45:00.000Z', { event: 'signing_key_loaded', instance: 'audit-2', key: 'root', source: 'env' }),
+    );
+    writeFileSync(join(d, 'b.jsonl'), ev('2026-11-22T08:00:00.000Z', { event: 'signing_key_loaded', instance: 'audit-0', key: 'root', source: 'generated' }) + '\n');
+    const src = new FileLogSource({ audit: join(d, '*.jsonl') }, 86_400_000);
+    const got = [];
+    for await (const e of src.events('audit', { since: new Date('2026-11-22T00:00:00Z'), event: 'signing_key_loaded' })) got.push(e);
+    expect(got.map((e) => e.fields.instance)).toEqual(['audit-0', 'audit-1', 'audit-2']);
+    expect(got[1].origin).toMatch(/a\.jsonl:2$/);
+    const st = src.stats();
+    expect(st.linesIgnored).toBe(4); // banner, the 1 MB line, broken JSON, a foreign event
+    expect(st.linesRead).toBe(7);
+    expect(src.services()).toEqual(['audit']);
+  });
+});

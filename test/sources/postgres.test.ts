@@ -1,0 +1,93 @@
+import { Client } from 'pg';
+import { PostgresAuditDb } from '../../src/sources/postgres';
+import { postgresSchema } from '../../src/config/schema';
+import { AuditError } from '../../src/core/errors';
+import { createTestDatabase } from '../helpers/pg';
+import { freePort } from '../../src/sandbox/embedded-postgres';
+
+let db: { url: string; drop: () => Promise<void> };
+let src: PostgresAuditDb;
+
+beforeAll(async () => {
+  db = await createTestDatabase('pgsrc');
+  const c = new Client({ connectionString: db.url });
+  await c.connect();
+  await c.query(`CREATE SCHEMA aegis;
+    CREATE TABLE aegis.receipts (id bigint primary key, created_at timestamptz, action text, payload jsonb, prev_hash text, row_hash text, signature text, key_fingerprint text);
+    CREATE TABLE aegis.hist (fingerprint text primary key, public_key text, promoted_at timestamptz);
+    CREATE TABLE aegis.roots (id bigint, created_at timestamptz, up_to_id bigint, root_hash text, signature text, key_fingerprint text);
+    CREATE TABLE aegis.keys (id text, prefix text, created_at timestamptz, last_used_at timestamptz, revoked_at timestamptz);`);
+  await c.query(`INSERT INTO aegis.receipts SELECT g, '2026-01-01'::timestamptz + g * interval '1 minute', CASE WHEN g % 1000 = 0 THEN 'key_rotated' ELSE 'call' END,
+      jsonb_build_object('n', g), 'p' || g, 'h' || g, 's' || g, CASE WHEN g <= 6000 THEN 'sha256:old' ELSE 'sha256:new' END FROM generate_series(1, 12345) g`);
+  await c.query(`INSERT INTO aegis.keys VALUES ('k1', 'acp_abcd', now() - interval '100 days', null, null)`);
+  await c.end();
+  src = new PostgresAuditDb(postgresSchema.parse({ url: db.url, schema: 'aegis', tables: { audit_log: 'receipts', historical_keys: 'hist', roots: 'roots', api_keys: 'keys' } }));
+});
+
+afterAll(async () => {
+  await src?.close();
+  await db?.drop();
+});
+
+test('reads recent rows, usage and rotations from configured schema and table names', async () => {
+  const recent = await src.recentRows(2);
+  expect(recent.map((r) => r.id)).toEqual([12345, 12344]);
+  expect(recent[0].createdAt).toBeInstanceOf(Date);
+  expect(recent[0].payload).toEqual({ n: 12345 });
+  const usage = await src.fingerprintUsage();
+  expect(usage.map((u) => [u.fingerprint, u.rows, u.firstId, u.lastId])).toEqual([
+    ['sha256:old', 6000, 1, 6000],
+    ['sha256:new', 6345, 6001, 12345],
+  ]);
+  expect((await src.rowsByAction(['key_rotated'])).map((r) => r.id)).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000]);
+  expect((await src.firstRow())?.id).toBe(1);
+  expect(await src.rowById(999999)).toBeUndefined();
+  const keys = [];
+  for await (const k of src.apiKeys()) keys.push(k);
+  expect(keys).toHaveLength(1);
+  expect(keys[0]).not.toHaveProperty('prefix');
+});
+
+test('streams every row after a checkpoint in order, in batches', async () => {
+  let n = 0;
+  let last = 100;
+  let batches = 0;
+  for await (const batch of src.streamRows(100, { batchSize: 1000 })) {
+    batches++;
+    expect(batch.length).toBeLessThanOrEqual(1000);
+    for (const r of batch) {
+      expect(r.id).toBe(last + 1);
+      last = r.id;
+      n++;
+    }
+  }
+  expect(n).toBe(12245);
+  expect(batches).toBe(13);
+});
+
+test('a missing table is an error naming the configured tables', async () => {
+  const bad = new PostgresAuditDb(postgresSchema.parse({ url: db.url, schema: 'aegis' }));
+  try {
+    await expect(bad.recentRows(1)).rejects.toThrow(/postgres: reading recent audit rows: table not found in schema "aegis" \(configured tables: audit_log=audit_log/);
+  } finally {
+    await bad.close();
+  }
+});
+
+test('an unreachable Postgres is SOURCE_UNAVAILABLE with the fault and no credentials', async () => {
+  const port = await freePort();
+  const down = new PostgresAuditDb(postgresSchema.parse({ url: `postgres://auditor:TopSecretPw123@127.0.0.1:${port}/audit`, connect_timeout: '2s' }));
+  let err: unknown;
+  try {
+    await down.recentRows(1);
+  } catch (e) {
+    err = e;
+  } finally {
+    await down.close();
+  }
+  expect(err).toBeInstanceOf(AuditError);
+  expect((err as AuditError).code).toBe('AUDIT_ERR_SOURCE_UNAVAILABLE');
+  expect((err as AuditError).reason).toBe('connection_refused');
+  expect((err as Error).message).toMatch(/^postgres: reading recent audit rows: connection refused/);
+  expect((err as Error).message).not.toContain('TopSecretPw123');
+});
