@@ -1,0 +1,126 @@
+/**
+ * The daemon's HTTP surface (node:http, nothing heavier): /metrics, /healthz, /readyz,
+ * /report and /report.json. Every handler reads cached state; none runs a check.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../core/logger';
+import { describeError } from '../core/redact';
+import type { Report } from '../core/types';
+import type { ComplianceMetrics } from '../outputs/metrics';
+
+export interface ServerState {
+  metrics: ComplianceMetrics;
+  ready(): { ready: boolean; reason: string };
+  report(): Report | undefined;
+  /** Path of the latest HTML report, if reports are written somewhere. */
+  htmlReportPath?: string;
+}
+
+/** `host:port`; an empty host listens on every interface (as the config schema allows). */
+export function parseListen(listen: string): { host: string | undefined; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid listen address "${listen}" (expected host:port)`);
+  return { host: host === '' ? undefined : host, port };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head = false): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(head ? undefined : body);
+}
+
+function wantsOpenMetrics(req: IncomingMessage): boolean {
+  return /application\/openmetrics-text/i.test(req.headers.accept ?? '');
+}
+
+async function handle(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const head = req.method === 'HEAD';
+  if (req.method !== 'GET' && !head) {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+  }
+  const path = (req.url ?? '/').split('?')[0];
+  switch (path) {
+    case '/metrics': {
+      const { contentType, body } = await state.metrics.render(wantsOpenMetrics(req));
+      return send(res, 200, contentType, body, head);
+    }
+    case '/healthz':
+      return send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head);
+    case '/readyz': {
+      const r = state.ready();
+      return send(res, r.ready ? 200 : 503, 'text/plain; charset=utf-8', `${r.reason}\n`, head);
+    }
+    case '/report': {
+      const html = state.htmlReportPath;
+      if (html) {
+        const st = await fs.stat(html).catch(() => undefined);
+        if (st?.isFile()) {
+          res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': st.size, 'Cache-Control': 'no-store' });
+          if (head) return void res.end();
+          createReadStream(html).on('error', () => res.destroy()).pipe(res);
+          return;
+        }
+      }
+      return sendReport(state, res, head);
+    }
+    case '/report.json':
+      return sendReport(state, res, head);
+    case '/':
+      return send(res, 200, 'text/html; charset=utf-8', '<!doctype html><title>aegis-audit</title><h1>aegis-audit daemon</h1><ul><li><a href="/metrics">/metrics</a><li><a href="/report">/report</a><li><a href="/report.json">/report.json</a><li><a href="/healthz">/healthz</a><li><a href="/readyz">/readyz</a></ul>\n', head);
+    default:
+      return send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
+  }
+}
+
+function sendReport(state: ServerState, res: ServerResponse, head: boolean): void {
+  const report = state.report();
+  if (!report) return send(res, 503, 'application/json; charset=utf-8', `${JSON.stringify({ error: 'no run has finished yet' })}\n`, head);
+  send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(report, null, 2)}\n`, head);
+}
+
+export interface RunningServer {
+  server: Server;
+  /** `host:port` actually bound (port resolved when 0 was asked). */
+  address: string;
+  close(deadlineMs: number): Promise<void>;
+}
+
+export async function startServer(state: ServerState, listen: string, logger: Logger): Promise<RunningServer> {
+  const { host, port } = parseListen(listen);
+  const server = createServer((req, res) => {
+    handle(state, req, res).catch((e: unknown) => {
+      logger.error({ err: describeError(e), path: req.url }, 'HTTP handler failed');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const address = `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  return {
+    server,
+    address,
+    close: (deadlineMs) =>
+      new Promise<void>((resolve) => {
+        // Idle keep-alive connections would hold close() open; in-flight requests get the deadline.
+        server.closeIdleConnections();
+        const t = setTimeout(() => server.closeAllConnections(), deadlineMs);
+        t.unref();
+        server.close(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,202 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, type Daemon } from '../../src/daemon';
+import { parseListen } from '../../src/daemon/server';
+import { silentLogger } from '../../src/core/logger';
+import { config, get, sample, stubCheck, testRegistry, waitFor } from './helpers';
+
+const open: Daemon[] = [];
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'aegis-daemon-'));
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.close()));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const status = (check: string, sev: string, st: string) =>
+  `aegis_compliance_check_status{check="${check}",check_severity="${sev}",status="${st}"}`;
+
+describe('daemon', () => {
+  test('first cycle, readiness, metrics, merged report, HTML report when written', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const registry = testRegistry([
+      stubCheck('slow-gate', async () => gate),
+      stubCheck('always-fails', async ({ report, measure }) => {
+        report('a');
+        report('b');
+        measure('widgets_seen', 7);
+      }, { severity: 'high' }),
+    ]);
+    const html = join(dir, 'report.html');
+    const d = await startDaemon({ loaded: config('deployment: t1\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), htmlReportPath: html });
+    open.push(d);
+    expect(d.address).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    expect((await get(d.address, '/healthz')).status).toBe(200);
+    const notReady = await get(d.address, '/readyz');
+    expect(notReady.status).toBe(503);
+    expect(notReady.body).toContain('first cycle');
+    // Before any result: every series exists, all statuses 0.
+    const before = (await get(d.address, '/metrics')).body;
+    expect(sample(before, status('slow-gate', 'critical', 'pass'))).toBe(0);
+    expect(sample(before, status('always-fails', 'high', 'fail'))).toBe(0);
+    expect((await get(d.address, '/report.json')).status).toBe(503);
+
+    release();
+    await d.ready;
+    const ready = await get(d.address, '/readyz');
+    expect(ready.status).toBe(200);
+    const m = await get(d.address, '/metrics');
+    expect(m.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(sample(m.body, status('slow-gate', 'critical', 'pass'))).toBe(1);
+    expect(sample(m.body, status('always-fails', 'high', 'fail'))).toBe(1);
+    expect(sample(m.body, 'aegis_compliance_findings{check="always-fails",check_severity="high"}')).toBe(2);
+    expect(sample(m.body, 'aegis_compliance_widgets_seen{check="always-fails"}')).toBe(7);
+    expect(sample(m.body, 'aegis_compliance_leader')).toBe(1);
+    expect(sample(m.body, 'aegis_compliance_last_cycle_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+
+    const om = await get(d.address, '/metrics', { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' });
+    expect(om.headers['content-type']).toMatch(/^application\/openmetrics-text/);
+    expect(om.body.endsWith('# EOF\n')).toBe(true);
+
+    // Run one check again: the merged report keeps the latest result of each check.
+    const partial = await d.runNow(['always-fails']);
+    expect(partial?.results.map((r) => r.check)).toEqual(['always-fails']);
+    const merged = JSON.parse((await get(d.address, '/report.json')).body) as { results: { check: string; status: string }[]; summary: Record<string, number> };
+    expect(merged.results.map((r) => [r.check, r.status])).toEqual([['always-fails', 'fail'], ['slow-gate', 'pass']]);
+    expect(merged.summary).toEqual({ pass: 1, fail: 1, error: 0, skipped: 0 });
+
+    const asJson = await get(d.address, '/report');
+    expect(asJson.headers['content-type']).toMatch(/^application\/json/);
+    writeFileSync(html, '<!doctype html><title>report</title><p>the latest report</p>');
+    const asHtml = await get(d.address, '/report');
+    expect(asHtml.headers['content-type']).toMatch(/^text\/html/);
+    expect(asHtml.body).toContain('the latest report');
+    expect((await get(d.address, '/nope')).status).toBe(404);
+  });
+
+  test('each check on its own schedule (config overrides meta), never overlapping itself', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let slowRuns = 0;
+    let fastRuns = 0;
+    const registry = testRegistry([
+      stubCheck('slow-every-second', async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        slowRuns++;
+        await new Promise((r) => setTimeout(r, 1_600));
+        running--;
+      }, { schedule: '* * * * * *' }),
+      // meta says once a year; config says every second
+      stubCheck('fast-by-config', async () => void fastRuns++),
+    ]);
+    const loaded = config('deployment: t2\nchecks:\n  fast-by-config: { schedule: "* * * * * *" }\n', registry);
+    const d = await startDaemon({ loaded, registry, listen: '127.0.0.1:0', logger: silentLogger(), maxRandomDelayMs: 0 });
+    open.push(d);
+    await waitFor(() => fastRuns >= 4 && slowRuns >= 2, 'scheduled runs', 10_000);
+    expect(maxRunning).toBe(1);
+    await d.close();
+    const after = fastRuns;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fastRuns).toBe(after); // schedules stopped
+  });
+
+  test('crashing checks and a crashing run become error results; the daemon stays up', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const registry = testRegistry([
+        stubCheck('throws', async () => {
+          throw new TypeError('cannot read properties of undefined');
+        }, { schedule: '* * * * * *' }),
+        stubCheck('fine', async () => undefined, { severity: 'low' }),
+      ]);
+      let calls = 0;
+      const d = await startDaemon({
+        loaded: config('deployment: t3\n', registry),
+        registry,
+        listen: '127.0.0.1:0',
+        logger: silentLogger(),
+        maxRandomDelayMs: 0,
+        // Every other run the whole pipeline throws (as if sources could not be created).
+        audit: async (loaded, reg, opts) => {
+          if (++calls % 2 === 0) throw new Error('state store unreachable');
+          const { runAudit } = await import('../../src/app/audit');
+          return runAudit(loaded, reg, opts);
+        },
+      });
+      open.push(d);
+      await d.ready;
+      let m = (await get(d.address, '/metrics')).body;
+      expect(sample(m, status('throws', 'critical', 'error'))).toBe(1);
+      expect(sample(m, status('fine', 'low', 'pass'))).toBe(1);
+      const failed = await d.runNow(['fine']); // call 2: the pipeline throws
+      expect(failed?.results[0]).toMatchObject({ check: 'fine', status: 'error' });
+      expect(failed?.results[0].error).toContain('state store unreachable');
+      m = (await get(d.address, '/metrics')).body;
+      expect(sample(m, status('fine', 'low', 'error'))).toBe(1);
+      expect(sample(m, status('fine', 'low', 'pass'))).toBe(0);
+      await waitFor(() => calls >= 5, 'scheduled runs of the crashing check', 10_000);
+      expect((await get(d.address, '/healthz')).status).toBe(200);
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
+  test('graceful shutdown waits for a running check up to the deadline, then closes the server', async () => {
+    let finished = false;
+    const registry = testRegistry([
+      stubCheck('takes-800ms', async () => {
+        await new Promise((r) => setTimeout(r, 800));
+        finished = true;
+      }),
+    ]);
+    const d = await startDaemon({ loaded: config('deployment: t4\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), shutdownDeadlineMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await d.close();
+    expect(finished).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    await expect(get(d.address, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+
+    // A check that outlives the deadline does not hold shutdown hostage.
+    const stuck = testRegistry([stubCheck('stuck', () => new Promise((r) => setTimeout(r, 4_000)))]);
+    const d2 = await startDaemon({ loaded: config('deployment: t5\nchecks: { stuck: { timeout: 5s } }\n', stuck), registry: stuck, listen: '127.0.0.1:0', logger: silentLogger(), shutdownDeadlineMs: 300 });
+    await new Promise((r) => setTimeout(r, 50));
+    const t1 = Date.now();
+    await d2.close();
+    expect(Date.now() - t1).toBeLessThan(2_000);
+    // let the stuck check's timer drain so jest sees no open handle
+    await new Promise((r) => setTimeout(r, 4_100));
+  });
+
+  test('SIGTERM closes the daemon and exits 0', async () => {
+    const exit = jest.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    try {
+      const registry = testRegistry([stubCheck('quick', async () => undefined)]);
+      const d = await startDaemon({ loaded: config('deployment: t6\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), handleSignals: true });
+      await d.ready;
+      process.emit('SIGTERM');
+      await waitFor(() => exit.mock.calls.length > 0, 'process.exit', 5_000);
+      expect(exit).toHaveBeenCalledWith(0);
+      await expect(get(d.address, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+      expect(process.listenerCount('SIGTERM')).toBe(0);
+    } finally {
+      exit.mockRestore();
+    }
+  });
+
+  test('listen addresses', () => {
+    expect(parseListen('0.0.0.0:9464')).toEqual({ host: '0.0.0.0', port: 9464 });
+    expect(parseListen(':9464')).toEqual({ host: undefined, port: 9464 });
+    expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(() => parseListen('nope')).toThrow(/host:port/);
+  });
+});

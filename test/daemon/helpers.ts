@@ -1,0 +1,84 @@
+import { request } from 'node:http';
+import { z } from 'zod';
+import { defineCheck, type AnyCheck } from '../../src/core/define-check';
+import { parseConfig, type LoadedConfig } from '../../src/config/load';
+import { buildRegistry, type Registry } from '../../src/core/registry';
+import type { Severity } from '../../src/core/types';
+import type { SourceName } from '../../src/core/sources';
+
+/** A test-only check whose behaviour the test controls. */
+export function stubCheck(
+  id: string,
+  run: (ctx: { report: (resource: string) => void; measure: (n: string, v: number) => void }) => Promise<void>,
+  opts: { severity?: Severity; sources?: SourceName[]; schedule?: string } = {},
+): AnyCheck {
+  return defineCheck({
+    meta: {
+      id,
+      title: `Stub check ${id} passes when told to`,
+      description: 'A check used only by the daemon tests.',
+      severity: opts.severity ?? 'critical',
+      sources: opts.sources ?? [],
+      schedule: opts.schedule ?? '0 0 1 1 *',
+      checklist: [],
+      runbook: `docs/runbooks/${id}.md`,
+      remediation: 'Nothing to remediate: this is a test check.',
+    },
+    messages: { bad: 'Resource {{r}} is bad.' },
+    options: z.object({}),
+    async run(ctx) {
+      await run({
+        report: (r) => ctx.report({ messageId: 'bad', data: { r }, resource: `thing=${r}` }),
+        measure: (n, v) => ctx.measure(n, v, `Figure ${n} measured by the stub.`),
+      });
+    },
+  }) as unknown as AnyCheck;
+}
+
+export function testRegistry(checks: AnyCheck[]): Registry {
+  return buildRegistry(checks, 'test');
+}
+
+export function config(yaml: string, registry: Registry, file = '/tmp/aegis-daemon-test/audit.yaml'): LoadedConfig {
+  return parseConfig(yaml, file, { registry, env: {} });
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export function get(address: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, headers: { ...headers, connection: 'close' }, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A sample of a Prometheus text exposition, or undefined when the series is absent. */
+export function sample(exposition: string, series: string): number | undefined {
+  for (const line of exposition.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+/** Polls until `fn` returns a truthy value; bounded. */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
