@@ -118,12 +118,21 @@ export class KnownSecrets {
   #pieces(): Set<string> {
     if (this.#pieceCache && this.#pieceCacheSize === this.#values.size) return this.#pieceCache;
     const set = new Set<string>();
+    const n = KnownSecrets.MIN_PIECE;
     for (const v of this.#values) {
-      if (v.length < KnownSecrets.MIN_PIECE) continue;
-      for (let i = 0; i + KnownSecrets.MIN_PIECE <= v.length; i++) set.add(v.slice(i, i + KnownSecrets.MIN_PIECE));
+      // Multi-line values are covered by their lines (added separately).
+      if (v.length < n || v.includes('\n')) continue;
+      // Pieces that lie wholly inside a public DER header (every ed25519 PKCS#8 key starts
+      // the same) are not secret, and scrubbing them would mangle public keys in reports.
+      const prefix = PUBLIC_KEY_PREFIXES.find((p) => v.startsWith(p));
+      const from = prefix ? Math.max(0, prefix.length - n + 1) : 0;
+      for (let i = from; i + n <= v.length; i++) set.add(v.slice(i, i + n));
     }
     this.#pieceCache = set;
     this.#pieceCacheSize = this.#values.size;
     return set;
   }
 }
+
+/** Base64 of DER headers that every key of a type shares (PKCS#8 ed25519). Public constants. */
+const PUBLIC_KEY_PREFIXES = ['MC4CAQAwBQYDK2VwBCIEI'];

@@ -44,7 +44,8 @@ describe('KnownSecrets.scrub', () => {
     const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAbcdefghijklmnopqrstuvwxyz0123456\n-----END PRIVATE KEY-----\n';
     k.add(pem);
     const out = k.scrub('error near MC4CAQAwBQYDK2VwBCIEIAbcdefghijklmnopqrstuvwxyz0123456 in file');
-    expect(out).toBe('error near [redacted] in file');
+    expect(out).toBe('error near MC4CAQAwBQYDK2[redacted] in file');
+    expect(out).not.toContain('Abcdefgh');
   });
   test('leaves text alone when it shares no piece with any secret', () => {
     const k = new KnownSecrets();
@@ -53,4 +54,12 @@ describe('KnownSecrets.scrub', () => {
     expect(k.scrub(text)).toBe(text);
     expect(k.scrub(`a secret-number-7-xxxx b`)).toBe('a [redacted] b');
   });
+});
+
+test('the public PKCS#8 header of ed25519 keys is not treated as secret, the key bytes are', () => {
+  const k = new KnownSecrets();
+  k.add('-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIGm3nQ1aZr8s0XvYtWqPp2b4c5d6e7f8g9h0i1j2k3l4\n-----END PRIVATE KEY-----\n');
+  const spki = 'MCowBQYDK2VwAyEAexamplePublicKeyBase64xxxxxxxxxxxxxxxxxxxxxxxx';
+  expect(k.scrub(spki)).toBe(spki);
+  expect(k.scrub('seed Gm3nQ1aZr8s0 here')).toBe('seed [redacted] here');
 });
