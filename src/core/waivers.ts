@@ -15,3 +15,11 @@ export function waiverExpired(w: Waiver, now: Date): boolean {
 export function findWaiver(f: Pick<Finding, 'check' | 'resource'>, waivers: readonly Waiver[], now: Date): Waiver | undefined {
   return waivers.find((w) => w.check === f.check && !waiverExpired(w, now) && resourcePatternToRegExp(w.resource).test(f.resource));
 }
+
+/** Splits waivers into those that still cover findings and those that expired (which cover nothing). */
+export function partitionWaivers(waivers: readonly Waiver[], now: Date): { active: Waiver[]; expired: Waiver[] } {
+  const active: Waiver[] = [];
+  const expired: Waiver[] = [];
+  for (const w of waivers) (waiverExpired(w, now) ? expired : active).push(w);
+  return { active, expired };
+}

@@ -1,0 +1,55 @@
+/**
+ * Every output of a run, rendered from the one canonical report:
+ * `report.json`, `report.html`, `checklist.html`, `report.junit.xml`, `report.sarif`.
+ */
+import type { OutputFormat } from '../config/schema';
+import type { Report } from '../core/types';
+import type { Attestation } from './attestations';
+import { writeChecklist } from './checklist';
+import { writeHtmlReport } from './html';
+import { writeJsonReport } from './json';
+import { writeJunit } from './junit';
+import type { CheckMetas } from './metas';
+import { writeSarif } from './sarif';
+
+export const OUTPUT_FORMATS = ['json', 'html', 'checklist', 'junit', 'sarif'] as const satisfies readonly OutputFormat[];
+
+export interface WriteOutputsOptions {
+  dir: string;
+  /** Which files to write (default: all five). */
+  formats?: readonly OutputFormat[];
+  /** The previous run of the deployment (HistoryStore.previous), for "what changed". */
+  previous?: Report;
+  /** Registry metadata by check id: descriptions, runbooks, remediation. */
+  metas?: CheckMetas;
+  /** Manual checklist evidence (loadAttestations). */
+  attestations?: readonly Attestation[];
+  /** The clock attestations expire against (default now). */
+  now?: Date;
+  /** Base URL that turns runbook paths into links in HTML and SARIF. */
+  runbookBaseUrl?: string;
+}
+
+/** Writes the selected outputs; returns the paths written, in format order. */
+export async function writeOutputs(report: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
+  const formats = new Set(opts.formats ?? OUTPUT_FORMATS);
+  const files: string[] = [];
+  const { dir, metas, runbookBaseUrl } = opts;
+  if (formats.has('json')) files.push(await writeJsonReport(report, dir));
+  if (formats.has('html')) files.push(await writeHtmlReport(report, dir, { metas, previous: opts.previous, runbookBaseUrl }));
+  if (formats.has('checklist')) files.push(await writeChecklist(report, dir, { metas, attestations: opts.attestations, now: opts.now, runbookBaseUrl }));
+  if (formats.has('junit')) files.push(await writeJunit(report, dir));
+  if (formats.has('sarif')) files.push(await writeSarif(report, dir, { metas, runbookBaseUrl }));
+  return { files };
+}
+
+export { diffReports, type ReportDiff } from './diff';
+export { readJsonReport, formatJsonReport, parseReport, writeJsonReport } from './json';
+export { renderHtmlReport, writeHtmlReport } from './html';
+export { evaluateChecklist, renderChecklist, writeChecklist, type ItemStatus, type ChecklistResult } from './checklist';
+export { formatJunit, writeJunit } from './junit';
+export { buildSarif, formatSarif, writeSarif } from './sarif';
+export { loadAttestations, parseAttestations, type Attestation } from './attestations';
+export { checkWaivers, lintWaivers, loadWaivers, waiversLintExitCode } from './waivers-file';
+export { createHistoryStore, DirectoryHistoryStore, PostgresHistoryStore, type HistoryStore } from './history';
+export { metasFromChecks, type CheckMetaInfo, type CheckMetas } from './metas';

@@ -1,0 +1,75 @@
+/**
+ * The handlebars environment of the HTML outputs: a dedicated `Handlebars.create()` (so no
+ * other code's helpers or partials leak in), partials from `templates/partials/`, templates
+ * compiled once. Templates only ever use `{{ }}`, which escapes: data never reaches the page
+ * as markup (a test fails on any triple-stash in templates/).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import Handlebars from 'handlebars';
+
+/** `templates/` of the package, found by walking up from this file (works from src/ and dist/src/). */
+export const TEMPLATES_DIR: string = (() => {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'templates', 'report.hbs'))) return join(dir, 'templates');
+    dir = dirname(dir);
+  }
+  return join(__dirname, '..', '..', 'templates');
+})();
+
+type Env = ReturnType<typeof Handlebars.create>;
+type Template = (context: unknown) => string;
+
+function createEnv(dir: string): Env {
+  const hb = Handlebars.create();
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (n === 1 ? one : many));
+  const partials = join(dir, 'partials');
+  if (existsSync(partials)) {
+    for (const f of readdirSync(partials).sort()) {
+      if (f.endsWith('.hbs')) hb.registerPartial(basename(f, '.hbs'), readFileSync(join(partials, f), 'utf8'));
+    }
+  }
+  return hb;
+}
+
+const cache = new Map<string, Template>();
+let env: { dir: string; hb: Env } | undefined;
+
+/** The compiled template `templates/<name>.hbs`. */
+export function template(name: string, dir: string = TEMPLATES_DIR): Template {
+  const key = `${dir}\0${name}`;
+  let t = cache.get(key);
+  if (!t) {
+    if (!env || env.dir !== dir) env = { dir, hb: createEnv(dir) };
+    const compiled = env.hb.compile(readFileSync(join(dir, `${name}.hbs`), 'utf8'), { noEscape: false });
+    t = (ctx: unknown) => compiled(ctx);
+    cache.set(key, t);
+  }
+  return t;
+}
+
+/** `2026-11-22T10:00:00.000Z` → `2026-11-22 10:00:00 UTC`; anything unparseable is shown as given. */
+export function fmtTime(iso: string | undefined): string {
+  if (!iso) return '';
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return iso;
+  return new Date(t).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+}
+
+/** A link target only when it is an absolute http(s) URL: data never becomes a `javascript:` link. */
+export function safeHref(path: string | undefined, base?: string): string | undefined {
+  if (!path) return undefined;
+  try {
+    const u = base ? new URL(path, base) : new URL(path);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A CSS-class-safe token (statuses like "NOT EVALUATED" become `not-evaluated`). */
+export function cls(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+}

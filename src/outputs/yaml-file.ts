@@ -1,0 +1,76 @@
+/**
+ * Small YAML files people edit by hand (waivers, attestations): parsed with line numbers
+ * and validated with zod, so every problem reads `file:line:col: path: message`.
+ */
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+
+export type PathKey = string | number;
+
+export interface ParsedYaml<T> {
+  /** Undefined when the file is not valid YAML or does not match the schema. */
+  value?: T;
+  problems: string[];
+  /** `file:line:col` of the node at `path` (or its nearest existing parent). */
+  at(path: readonly PathKey[]): string;
+}
+
+export function fmtPath(path: readonly PathKey[]): string {
+  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+}
+
+function location(doc: Document, lc: LineCounter, path: readonly PathKey[]): string {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && node.range) {
+      const { line, col } = lc.linePos(node.range[0]);
+      return `${line}:${col}`;
+    }
+  }
+  return '1:1';
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const input = (issue as { input?: unknown }).input;
+    const got = input === undefined ? 'nothing' : input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input;
+    return `expected ${issue.expected}, got ${got}`;
+  }
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+export function parseYamlFile<S extends z.ZodType>(text: string, file: string, schema: S): ParsedYaml<z.output<S>> {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const at = (path: readonly PathKey[]) => `${file}:${location(doc, lc, path)}`;
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const { line, col } = lc.linePos(e.pos[0]);
+    return { problems: [`${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`], at };
+  }
+  const parsed = schema.safeParse(doc.toJS(), { reportInput: true });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
+      // A missing key is reported at its parent, but named in full.
+      return `${at(path)}: ${fmtPath(path)}: ${issueText(issue)}`;
+    });
+    return { problems, at };
+  }
+  return { value: parsed.data, problems: [], at };
+}
+
+/** ISO 8601 date or date-time → epoch ms; a bare date means the end of that day (UTC), as people write "expires 2026-03-31". */
+export function parseExpiry(s: string): number {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return Date.parse(`${s}T23:59:59.999Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(s)) return NaN;
+  return Date.parse(s);
+}
+
+/** ISO 8601 date or date-time → epoch ms (a bare date is the start of that day, UTC). */
+export function parseInstant(s: string): number {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return Date.parse(`${s}T00:00:00.000Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(s)) return NaN;
+  return Date.parse(s);
+}
