@@ -1,0 +1,141 @@
+/**
+ * After a rotation, every key that signed rows or roots but is no longer current must be
+ * in transparency_historical_keys, with a public key that hashes to its fingerprint, or
+ * every receipt it signed stops verifying (seed 004, "Receipt and root signing keys";
+ * "What to audit" 3).
+ */
+import { z } from 'zod';
+import { defineCheck } from '../src/core/define-check';
+import { resource } from '../src/core/finding';
+import type { FingerprintUsage } from '../src/core/sources';
+import { parsePublicKeyPem, shortFingerprint } from './lib/keys';
+import { stringField } from './lib/payload';
+
+interface Seen {
+  rows?: FingerprintUsage;
+  roots?: FingerprintUsage;
+  rotationRows: number[];
+}
+
+export default defineCheck({
+  meta: {
+    id: 'historical-keys',
+    title: 'Historical signing keys are recorded after rotation',
+    description:
+      'Collects every key fingerprint that signed audit rows or transparency roots, or was rotated out, and requires each non-current one to be in the historical keys table with a matching public key. A pass proves receipts issued before a rotation still verify.',
+    severity: 'critical',
+    sources: ['postgres'],
+    schedule: '*/5 * * * *',
+    checklist: ['historical-keys-recorded', 'rotation-procedures-tested'],
+    runbook: 'docs/runbooks/historical-keys.md',
+    remediation:
+      'Promote the old key fingerprint and its SPKI public key to transparency_historical_keys before deploying a new key; for a key already rotated out, insert its public key now.',
+  },
+  messages: {
+    emptyAfterRotation:
+      '{{table}} is empty although signing keys were rotated: {{count}} non-current fingerprint(s) signed rows or roots, and none of them can be verified.',
+    orphaned: 'Fingerprint {{fingerprint}} signed {{what}} but has no entry in {{table}}: those signatures cannot be verified.',
+    publicKeyMismatch: 'The {{table}} entry for {{fingerprint}} holds a public key that does not hash to that fingerprint ({{reason}}).',
+  },
+  options: z.object({
+    /** Name of the historical keys table, for messages and the finding resource (sources.postgres.tables.historical_keys). */
+    table: z.string().min(1).default('transparency_historical_keys'),
+  }),
+  async run(ctx) {
+    const db = ctx.source('postgres');
+    const { table } = ctx.options;
+    const [usage, rootUsage, rotations, historical, newestRows, newestRoots] = await Promise.all([
+      db.fingerprintUsage(),
+      db.rootFingerprintUsage(),
+      db.rowsByAction(['key_rotated']),
+      db.historicalKeys(),
+      db.recentRows(1),
+      db.recentRoots(1),
+    ]);
+
+    // Entries are checked whether or not a rotation happened: a wrong entry is wrong either way.
+    for (const h of historical) {
+      let reason: string | undefined;
+      let computed: string | null = null;
+      try {
+        const parsed = parsePublicKeyPem(h.publicKey);
+        computed = parsed.fingerprint;
+        if (computed !== h.fingerprint) reason = `it hashes to ${shortFingerprint(computed)}`;
+        else if (parsed.keyType !== 'ed25519') reason = `it is a ${parsed.keyType} key, not ed25519`;
+      } catch (e) {
+        reason = (e as Error).message;
+      }
+      if (reason === undefined) continue;
+      ctx.report({
+        messageId: 'publicKeyMismatch',
+        data: { table, fingerprint: shortFingerprint(h.fingerprint), reason },
+        resource: resource({ fingerprint: h.fingerprint }),
+        evidence: {
+          fingerprint: h.fingerprint,
+          computedFingerprint: computed,
+          problem: reason,
+          promotedAt: h.promotedAt ? h.promotedAt.toISOString() : null,
+        },
+      });
+    }
+
+    const seen = new Map<string, Seen>();
+    const entry = (fp: string): Seen => {
+      let s = seen.get(fp);
+      if (!s) seen.set(fp, (s = { rotationRows: [] }));
+      return s;
+    };
+    for (const u of usage) entry(u.fingerprint).rows = u;
+    for (const u of rootUsage) entry(u.fingerprint).roots = u;
+    for (const r of rotations) {
+      const old = stringField(r.payload, 'old_fingerprint');
+      if (old) entry(old).rotationRows.push(r.id);
+    }
+
+    const rotated = rotations.length > 0 || usage.length > 1 || rootUsage.length > 1;
+    if (!rotated) return;
+
+    const current = new Set<string>();
+    if (newestRows[0]) current.add(newestRows[0].keyFingerprint);
+    if (newestRoots[0]) current.add(newestRoots[0].keyFingerprint);
+    const nonCurrent = [...seen.keys()].filter((fp) => !current.has(fp) && fp !== '').sort();
+    if (nonCurrent.length === 0) return;
+
+    if (historical.length === 0) {
+      ctx.report({
+        messageId: 'emptyAfterRotation',
+        data: { table, count: nonCurrent.length },
+        resource: resource({ table }),
+        evidence: {
+          table,
+          rotationRows: rotations.slice(0, 20).map((r) => r.id),
+          rotations: rotations.length,
+          nonCurrentFingerprints: nonCurrent.slice(0, 50),
+          currentFingerprints: [...current],
+        },
+      });
+      return;
+    }
+
+    const recorded = new Set(historical.map((h) => h.fingerprint));
+    for (const fp of nonCurrent) {
+      if (recorded.has(fp)) continue;
+      const s = seen.get(fp) as Seen;
+      const what: string[] = [];
+      if (s.rows) what.push(`${s.rows.rows} audit row(s) (ids ${s.rows.firstId}–${s.rows.lastId})`);
+      if (s.roots) what.push(`${s.roots.rows} root(s)`);
+      if (what.length === 0) what.push(`no remaining rows, but was rotated out in row ${s.rotationRows.join(', ')}`);
+      ctx.report({
+        messageId: 'orphaned',
+        data: { fingerprint: shortFingerprint(fp), what: what.join(' and '), table },
+        resource: resource({ fingerprint: fp }),
+        evidence: {
+          fingerprint: fp,
+          auditRows: s.rows ? { count: s.rows.rows, firstId: s.rows.firstId, lastId: s.rows.lastId, lastAt: s.rows.lastAt.toISOString() } : null,
+          roots: s.roots ? { count: s.roots.rows, firstId: s.roots.firstId, lastId: s.roots.lastId } : null,
+          rotationRows: s.rotationRows.slice(0, 20),
+        },
+      });
+    }
+  },
+});
