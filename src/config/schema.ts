@@ -86,6 +86,8 @@ export const vaultSchema = z
     /** Accessors of service tokens to inspect (never the tokens themselves). */
     token_accessors: z.record(z.string(), nonEmpty).default({}),
     timeout: duration().default(5_000),
+    /** Total attempts per call; throttling (429) and gateway errors (502, 504) are retried. */
+    max_attempts: z.number().int().min(1).max(10).default(3),
     ca_file: nonEmpty.optional(),
   })
   .strict()
@@ -103,7 +105,12 @@ export const secretsSchema = z
   .strict();
 
 export const prometheusSchema = z
-  .object({ url: z.url(), timeout: duration().default(10_000) })
+  .object({
+    url: z.url(),
+    timeout: duration().default(10_000),
+    /** Total attempts per query; throttling (429) and gateway errors (502, 503, 504) are retried. */
+    max_attempts: z.number().int().min(1).max(10).default(3),
+  })
   .strict();
 
 export const checkSettingsSchema = z

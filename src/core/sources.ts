@@ -186,6 +186,8 @@ export interface SsmSource {
   /** The configured parameter path, e.g. `/aegis/prod`. */
   readonly path: string;
   readonly deployDocument: string;
+  /** How far back Run Command history is read (config `history`), in milliseconds. */
+  readonly historyMs?: number;
 }
 
 // ---------------------------------------------------------------- Vault
@@ -219,6 +221,10 @@ export interface VaultSource {
   /** lookup of other tokens named in config (by accessor), e.g. the services' tokens. */
   lookupAccessor(accessor: string): Promise<VaultTokenInfo>;
   readonly kvMount: string;
+  /** KV path of the runtime secrets (config `runtime_path`, e.g. `aegis/runtime`). */
+  readonly runtimePath?: string;
+  /** Service tokens to inspect, by name (config `token_accessors`): name → accessor, never a token. */
+  readonly tokenAccessors?: Readonly<Record<string, string>>;
 }
 
 // ---------------------------------------------------------------- Prometheus

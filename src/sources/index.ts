@@ -10,6 +10,10 @@ import type { AuditConfig } from '../config/schema';
 import { PostgresAuditDb } from './postgres';
 import { FileLogSource } from './log-files';
 import { CompositeSecretStore, envAndPemBackends, type SecretBackend } from './secrets';
+import { CloudWatchLogSource, CombinedLogSource } from './cloudwatch-logs';
+import { AwsSsmSource, SsmClientHandle, SsmSecretBackend } from './ssm';
+import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault';
+import { HttpPrometheusSource } from './prometheus';
 
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
@@ -31,11 +35,39 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     closers.push(() => db.close());
   }
   const logs = config.sources.logs;
-  if (logs?.files) sources.logs = new FileLogSource(logs.files, logs.window);
+  if (logs) {
+    const fileLogs = logs.files ? new FileLogSource(logs.files, logs.window) : undefined;
+    let cwLogs: CloudWatchLogSource | undefined;
+    if (logs.cloudwatch) {
+      const cw = new CloudWatchLogSource(logs.cloudwatch, logs.window);
+      closers.push(async () => cw.close());
+      cwLogs = cw;
+    }
+    // Both configured: each service's events come from whichever has it, merged in time order.
+    sources.logs = fileLogs && cwLogs ? new CombinedLogSource([fileLogs, cwLogs], logs.window) : (cwLogs ?? fileLogs);
+  }
   const sec = config.sources.secrets;
   if (sec) {
     const backends: SecretBackend[] = envAndPemBackends(sec, deps.knownSecrets);
+    if (sec.ssm) {
+      const ssm = new SsmClientHandle(sec.ssm);
+      closers.push(async () => ssm.close());
+      sources.ssm = new AwsSsmSource(ssm);
+      backends.push(new SsmSecretBackend(ssm, sec.signing_key_service, deps.knownSecrets));
+    }
+    if (sec.vault) {
+      const handle = new VaultClientHandle(sec.vault, deps.knownSecrets);
+      closers.push(async () => handle.close());
+      const vault = new NodeVaultSource(handle);
+      sources.vault = vault;
+      backends.push(new VaultSecretBackend(vault, handle, sec.signing_key_service));
+    }
     if (backends.length > 0) sources.secrets = new CompositeSecretStore(backends, config.services);
+  }
+  if (config.sources.prometheus) {
+    const prom = new HttpPrometheusSource(config.sources.prometheus);
+    closers.push(async () => prom.close());
+    sources.prometheus = prom;
   }
   return {
     sources,
