@@ -1,0 +1,239 @@
+/**
+ * `buildSandbox`: a complete local Aegis deployment on a real Postgres, seeded with a declared
+ * set of violations — the audit database (chain, roots, historical keys, API keys), the
+ * services' logs, env files and PEM files, the `audit.yaml` the auditor uses and a
+ * `manifest.json` listing every finding the checks will report. The folder is portable:
+ * audit.yaml names every file relative to itself.
+ *
+ * Deterministic: the same seed, row count, violations and clock give the same deployment.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { stringify } from 'yaml';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+import { ChainWriter, type RowSpec, type RowTamper } from './chain';
+import { createSchema, DEFAULT_TABLES, ident, qualified, type SandboxTables } from './schema';
+import { buildPlan, rotationPayload, type Plan } from './plan';
+import { nextActivity, tamperPayload } from './activity';
+import { Prng } from './prng';
+import { resolveViolations, type ManifestEntry, type ViolationId } from './violations';
+import { SecretLedger, writeEnvFiles, writeLogs, writePemFiles } from './files';
+
+export const DEFAULT_SERVICES: readonly string[] = ['identity', 'gateway', 'api', 'audit', 'insight'];
+
+export interface BuildOptions {
+  /** Folder to write the deployment's files into (created if missing). */
+  dir: string;
+  seed: number;
+  /** Audit rows to write (at least 40). */
+  rows: number;
+  /** `all`, `none`, or violation ids and check ids (see listViolations()). */
+  violations: 'all' | 'none' | readonly string[];
+  /** A Postgres superuser URL: the sandbox creates a fresh database there. Without it, it starts its own embedded Postgres. */
+  adminUrl?: string;
+  services?: readonly string[];
+  deployment?: string;
+  /** The service whose env file holds the signing keys (default `audit`). */
+  signingService?: string;
+  schema?: string;
+  tables?: Partial<SandboxTables>;
+  /** The clock the deployment's history is laid out against (default: now). */
+  now?: Date;
+  /** Keep the database created in `adminUrl`'s server when the sandbox stops. */
+  keepDatabase?: boolean;
+  /** Embedded Postgres' own log lines. */
+  onPostgresLog?: (line: string) => void;
+}
+
+export interface Manifest {
+  seed: number;
+  rows: number;
+  /** The violation ids seeded. */
+  seeded: ViolationId[];
+  /** Every non-info finding the checks will report: check id and resource, exactly. */
+  violations: ManifestEntry[];
+}
+
+export interface Sandbox {
+  /** Absolute path of the deployment's folder. */
+  dir: string;
+  /** Absolute path of its audit.yaml. */
+  configPath: string;
+  manifest: Manifest;
+  /** URL of the audit database. */
+  postgresUrl: string;
+  plan: Plan;
+  /** Appends ordinary, valid rows (and the roots that fall due) to the chain; adds no finding. */
+  append(rows: number): Promise<void>;
+  /** Every secret value the sandbox wrote (env values, PEM bodies, private key bytes): none may appear in any output. */
+  secretValues(): string[];
+  /** Drops the database (external server) or stops the embedded Postgres; leaves no process behind. */
+  stop(): Promise<void>;
+}
+
+function databaseUrl(adminUrl: string, database: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url, application_name: 'aegis-sandbox' });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function* rowSpecs(plan: Plan, prng: Prng): Generator<RowSpec> {
+  for (let id = 1; id <= plan.opts.rows; id++) {
+    const special = plan.specials.get(id);
+    const rotation = special && rotationPayload(special);
+    const { action, payload } = rotation ?? nextActivity(prng);
+    let tamper: RowTamper | undefined;
+    if (special?.kind === 'badSignature') tamper = { kind: 'badSignature' };
+    else if (special?.kind === 'hashMismatch') tamper = { kind: 'hashMismatch', storedPayload: tamperPayload(payload) };
+    else if (special?.kind === 'chainBreak') tamper = { kind: 'chainBreak', prevHash: special.prevHash };
+    yield { createdAt: plan.rowTime(id), action, payload, key: plan.receiptKeyForRow(id), tamper };
+  }
+}
+
+async function writeDatabase(url: string, plan: Plan, writer: ChainWriter, prng: Prng): Promise<void> {
+  const { schema, tables } = plan.opts;
+  const t = qualified(schema, tables);
+  await withClient(url, async (c) => {
+    await c.query('SET synchronous_commit = off');
+    await createSchema(c, schema, tables);
+    await writer.write(c, rowSpecs(plan, prng));
+    if (plan.historicalKeys.length > 0) {
+      await c.query(
+        `INSERT INTO ${t.historical_keys} (fingerprint, public_key, promoted_at) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`,
+        [plan.historicalKeys.map((h) => h.key.fingerprint), plan.historicalKeys.map((h) => h.key.publicKeyPem), plan.historicalKeys.map((h) => h.promotedAt.toISOString())],
+      );
+    }
+    const iso = (d: Date | null) => (d ? d.toISOString() : null);
+    await c.query(
+      `INSERT INTO ${t.api_keys} (id, prefix, created_at, last_used_at, revoked_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])`,
+      [plan.apiKeys.map((k) => k.id), plan.apiKeys.map((k) => k.prefix), plan.apiKeys.map((k) => iso(k.createdAt)), plan.apiKeys.map((k) => iso(k.lastUsedAt)), plan.apiKeys.map((k) => iso(k.revokedAt))],
+    );
+    await c.query(`ANALYZE ${t.audit_log}`);
+  });
+}
+
+function configYaml(plan: Plan, postgresUrl: string, files: { logs: Record<string, string>; env: Record<string, string>; pem: { receipt: string; root: string } }): string {
+  const o = plan.opts;
+  const config = {
+    deployment: o.deployment,
+    services: [...o.services],
+    sources: {
+      postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } },
+      // Log checks look back a week: every audit instance's latest start is within it.
+      logs: { files: files.logs, window: '7d' },
+      secrets: { env_files: files.env, pem_files: files.pem, signing_key_service: o.signingService },
+    },
+    state: { dir: 'state' },
+    outputs: { dir: 'reports' },
+  };
+  const header = [
+    `# The aegis sandbox deployment "${o.deployment}" (seed ${o.seed}, ${o.rows} audit rows).`,
+    '# Generated by the sandbox; paths are relative to this file. The Postgres URL is the',
+    '# throwaway sandbox server, not a deployment credential.',
+  ].join('\n');
+  return `${header}\n${stringify(config, { lineWidth: 0 })}`;
+}
+
+export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
+  // Everything that can be wrong with the options fails here, before a server starts.
+  const seeded = resolveViolations(opts.violations);
+  if (!Number.isSafeInteger(opts.seed)) throw new Error(`seed must be an integer (got ${opts.seed})`);
+  const tables: SandboxTables = { ...DEFAULT_TABLES, ...opts.tables };
+  const schema = opts.schema ?? 'public';
+  for (const name of [schema, ...Object.values(tables)]) ident(name);
+  const services = [...(opts.services ?? DEFAULT_SERVICES)];
+  if (new Set(services).size !== services.length) throw new Error(`services must be distinct (got ${services.join(', ')})`);
+  const plan = buildPlan({
+    seed: opts.seed,
+    rows: opts.rows,
+    violations: seeded,
+    deployment: opts.deployment ?? 'sandbox',
+    services,
+    signingService: opts.signingService ?? 'audit',
+    schema,
+    tables,
+    now: new Date(Math.floor((opts.now ?? new Date()).getTime())),
+  });
+
+  const dir = resolve(opts.dir);
+  await mkdir(dir, { recursive: true });
+
+  let embedded: RunningPostgres | undefined;
+  let adminUrl = opts.adminUrl;
+  if (!adminUrl) {
+    embedded = await startEmbeddedPostgres({ log: opts.onPostgresLog });
+    adminUrl = embedded.adminUrl;
+  }
+  const database = `aegis_sandbox_${randomBytes(5).toString('hex')}`;
+  const postgresUrl = databaseUrl(adminUrl, database);
+  const admin = adminUrl;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (embedded) await embedded.stop();
+    else if (!opts.keepDatabase) await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`));
+  };
+
+  const writer = new ChainWriter({ schema, tables, rootKey: plan.rootKey, rootEvery: plan.rootEvery, tamperedRoots: plan.tamperedRoots });
+  const rowPrng = new Prng(plan.opts.seed, 'rows');
+  const ledger = new SecretLedger();
+  try {
+    await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${ident(database)}`));
+    const [, logs, env, pem] = await Promise.all([
+      writeDatabase(postgresUrl, plan, writer, rowPrng),
+      writeLogs(dir, plan),
+      writeEnvFiles(dir, plan, ledger),
+      writePemFiles(dir, plan),
+    ]);
+    const configPath = join(dir, 'audit.yaml');
+    await writeFile(configPath, configYaml(plan, postgresUrl, { logs, env, pem }));
+    const manifest: Manifest = { seed: plan.opts.seed, rows: plan.opts.rows, seeded, violations: plan.manifest() };
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+
+    let appending = Promise.resolve();
+    const append = (n: number): Promise<void> => {
+      if (!Number.isInteger(n) || n < 1) return Promise.reject(new Error(`append needs a positive integer of rows (got ${n})`));
+      if (stopped) return Promise.reject(new Error('the sandbox is stopped'));
+      // Appends run one after another: each continues the chain where the previous one left it.
+      const run = appending.then(() => appendRows(postgresUrl, plan, writer, rowPrng, n));
+      appending = run.catch(() => undefined);
+      return run;
+    };
+    return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), stop };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Ordinary rows after the last one, signed by the deployed receipt key, up to the present. */
+async function appendRows(url: string, plan: Plan, writer: ChainWriter, prng: Prng, n: number): Promise<void> {
+  const last = writer.state.lastCreatedAt?.getTime() ?? plan.lastRowAt.getTime();
+  const end = Math.max(Date.now(), last + n);
+  const step = (end - last) / n;
+  const key = plan.receiptKeys[plan.receiptKeys.length - 1];
+  function* specs(): Generator<RowSpec> {
+    for (let i = 1; i <= n; i++) {
+      const { action, payload } = nextActivity(prng);
+      yield { createdAt: new Date(last + Math.max(i, Math.floor(i * step))), action, payload, key };
+    }
+  }
+  await withClient(url, async (c) => {
+    await c.query('SET synchronous_commit = off');
+    await writer.write(c, specs());
+  });
+}
