@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AuditError, ErrorCodes } from '../core/errors';
 import { CHECKLIST_IDS } from '../core/checklist';
-import { parseExpiry, parseInstant, parseYamlFile } from './yaml-file';
+import { parseExpiry, parseInstant, parseYamlFile, validateAt } from './yaml-file';
 
 export interface Attestation {
   item: string;
@@ -52,19 +52,28 @@ const entry = z
   .strict();
 
 export const attestationsFileSchema = z.object({ attestations: z.array(entry).default([]) }).strict();
+// Entries are validated one by one, so one bad entry does not hide the problems of the others.
+const fileShape = z.object({ attestations: z.array(z.unknown()).default([]) }).strict();
 
 /** Validates attestations text; returns the attestations or every problem (`file:line:col: path: message`). */
 export function parseAttestations(source: string, file: string): { attestations: Attestation[]; problems: string[] } {
-  const parsed = parseYamlFile(source, file, attestationsFileSchema);
+  const parsed = parseYamlFile(source, file, fileShape);
   if (!parsed.value) return { attestations: [], problems: parsed.problems };
   const problems: string[] = [];
   const attestations: Attestation[] = [];
-  parsed.value.attestations.forEach((a, i) => {
+  parsed.value.attestations.forEach((raw, i) => {
     const at = (key: string) => `${parsed.at(['attestations', i, key])}: attestations[${i}].${key}`;
-    if (!CHECKLIST_IDS.has(a.item)) {
-      problems.push(`${at('item')}: unknown checklist item "${a.item}" (known: ${[...CHECKLIST_IDS].join(', ')})`);
+    const item = (raw as { item?: unknown } | null)?.item;
+    if (typeof item === 'string' && !CHECKLIST_IDS.has(item)) {
+      problems.push(`${at('item')}: unknown checklist item "${item}" (known: ${[...CHECKLIST_IDS].join(', ')})`);
+    }
+    const r = validateAt(entry, raw, parsed.at, ['attestations', i]);
+    if (!r.success) {
+      problems.push(...r.problems);
       return;
     }
+    const a = r.value;
+    if (!CHECKLIST_IDS.has(a.item)) return; // reported above
     const atMs = parseInstant(a.at);
     const expiresMs = parseExpiry(a.expires);
     if (expiresMs <= atMs) problems.push(`${at('expires')}: expires before it was attested (at ${a.at})`);

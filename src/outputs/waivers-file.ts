@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AuditError, ErrorCodes } from '../core/errors';
 import type { Waiver } from '../core/types';
-import { parseExpiry, parseYamlFile } from './yaml-file';
+import { parseExpiry, parseYamlFile, validateAt } from './yaml-file';
 
 export const DEFAULT_WAIVER_MAX_LIFETIME_MS = 90 * 86_400_000;
 
@@ -37,6 +37,8 @@ const waiverEntry = z
   .strict();
 
 export const waiversFileSchema = z.object({ waivers: z.array(waiverEntry).default([]) }).strict();
+// Entries are validated one by one, so one bad entry does not hide the problems of the others.
+const fileShape = z.object({ waivers: z.array(z.unknown()).default([]) }).strict();
 
 export interface WaiverOptions {
   /** Check ids of the registry; a waiver for any other id is a problem. Omit to skip the check. */
@@ -67,12 +69,21 @@ export function checkWaivers(source: string, file: string, opts: WaiverOptions =
   const now = opts.now ?? new Date();
   const maxLifetime = opts.maxLifetimeMs ?? DEFAULT_WAIVER_MAX_LIFETIME_MS;
   const known = opts.knownChecks ? new Set(opts.knownChecks) : undefined;
-  const parsed = parseYamlFile(source, file, waiversFileSchema);
+  const parsed = parseYamlFile(source, file, fileShape);
   const out: WaiversCheck = { waivers: [], errors: [...parsed.problems], expiredProblems: [], expired: [], active: [] };
   if (!parsed.value) return out;
 
-  parsed.value.waivers.forEach((w, i) => {
+  parsed.value.waivers.forEach((raw, i) => {
     const at = (key: string) => `${parsed.at(['waivers', i, key])}: waivers[${i}].${key}`;
+    const entryResult = validateAt(waiverEntry, raw, parsed.at, ['waivers', i]);
+    if (!entryResult.success) {
+      out.errors.push(...entryResult.problems);
+      // An unknown check id is still worth naming even when another field is wrong.
+      const check = (raw as { check?: unknown } | null)?.check;
+      if (known && typeof check === 'string' && !known.has(check)) out.errors.push(`${at('check')}: unknown check id "${check}" (known: ${[...known].sort().join(', ')})`);
+      return;
+    }
+    const w = entryResult.value;
     if (known && !known.has(w.check)) {
       out.errors.push(`${at('check')}: unknown check id "${w.check}" (known: ${[...known].sort().join(', ')})`);
     }

@@ -49,16 +49,25 @@ export function parseYamlFile<S extends z.ZodType>(text: string, file: string, s
     const { line, col } = lc.linePos(e.pos[0]);
     return { problems: [`${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`], at };
   }
-  const parsed = schema.safeParse(doc.toJS(), { reportInput: true });
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
-      // A missing key is reported at its parent, but named in full.
-      return `${at(path)}: ${fmtPath(path)}: ${issueText(issue)}`;
-    });
-    return { problems, at };
-  }
-  return { value: parsed.data, problems: [], at };
+  const parsed = validateAt(schema, doc.toJS(), at, []);
+  return parsed.success ? { value: parsed.value, problems: [], at } : { problems: parsed.problems, at };
+}
+
+/** Validates `value` (found at `prefix` in the file) and words every issue as `file:line:col: path: message`. */
+export function validateAt<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  at: (path: readonly PathKey[]) => string,
+  prefix: readonly PathKey[],
+): { success: true; value: z.output<S> } | { success: false; problems: string[] } {
+  const parsed = schema.safeParse(value, { reportInput: true });
+  if (parsed.success) return { success: true, value: parsed.data };
+  const problems = parsed.error.issues.map((issue) => {
+    const path = [...prefix, ...issue.path.filter((p): p is PathKey => typeof p !== 'symbol')];
+    // A missing key is reported at its parent, but named in full.
+    return `${at(path)}: ${fmtPath(path)}: ${issueText(issue)}`;
+  });
+  return { success: false, problems };
 }
 
 /** ISO 8601 date or date-time → epoch ms; a bare date means the end of that day (UTC), as people write "expires 2026-03-31". */

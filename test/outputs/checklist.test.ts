@@ -1,0 +1,87 @@
+import { CHECKLIST } from '../../src/core/checklist';
+import type { Attestation } from '../../src/outputs/attestations';
+import { evaluateChecklist, renderChecklist } from '../../src/outputs/checklist';
+import { XSS_IMG, XSS_SCRIPT, buildReport, result, sampleMetas, sampleReport } from './fixtures';
+
+const NOW = new Date('2026-11-22T12:00:00Z');
+const att = (item: string, expires = '2027-01-01T00:00:00.000Z', by = 'jane'): Attestation => ({
+  item,
+  by,
+  at: '2026-10-01T00:00:00.000Z',
+  evidence: 'https://wiki.example.com/evidence',
+  expires,
+});
+
+function statuses(attestations: Attestation[] = []) {
+  return Object.fromEntries(evaluateChecklist(sampleReport(), { attestations, now: NOW }).items.map((i) => [i.item.id, i.status]));
+}
+
+describe('pre-pilot checklist', () => {
+  it('judges every item from its checks', () => {
+    expect(statuses()).toEqual({
+      'secret-manager-configured': 'NOT EVALUATED', // runtime-secrets-present skipped
+      'no-plaintext-secrets': 'FAIL', // ssm-persisted-secrets fails
+      'strong-auth-enforced': 'NOT EVALUATED', // mtls-enforced, oidc-jwks not in the run
+      'per-client-credentials': 'NOT EVALUATED',
+      'rotation-procedures-tested': 'FAIL', // historical-keys fails (credential-age passes: its finding is waived)
+      'class1-secrets-from-env': 'FAIL',
+      'receipt-key-matches-rows': 'NOT EVALUATED', // receipt-chain error
+      'historical-keys-recorded': 'FAIL',
+      'internal-secret-identical': 'PASS', // an info note does not fail it
+      'deploy-params-not-persisted': 'FAIL',
+      'auth-failure-alerting': 'NOT EVALUATED', // checks pass, attestation missing
+    });
+  });
+
+  it('an unexpired attestation covers checks that could not be evaluated, never failing ones', () => {
+    const s = statuses([att('secret-manager-configured'), att('no-plaintext-secrets'), att('receipt-key-matches-rows')]);
+    expect(s['secret-manager-configured']).toBe('ATTESTED');
+    expect(s['receipt-key-matches-rows']).toBe('ATTESTED');
+    expect(s['no-plaintext-secrets']).toBe('FAIL');
+  });
+
+  it('an item that needs an attestation passes with its checks and an unexpired one; expired counts as none', () => {
+    expect(statuses([att('auth-failure-alerting')])['auth-failure-alerting']).toBe('PASS');
+    const expired = evaluateChecklist(sampleReport(), { attestations: [att('auth-failure-alerting', '2026-11-01T00:00:00.000Z', 'old-bob')], now: NOW });
+    const item = expired.items.find((i) => i.item.id === 'auth-failure-alerting')!;
+    expect(item.status).toBe('NOT EVALUATED');
+    expect(item.attestation).toMatchObject({ by: 'old-bob', expired: true });
+    expect(item.reasons.join(' ')).toContain('the attestation by old-bob expired on 2026-11-01 00:00:00 UTC');
+    // The unexpired one wins over an older expired one.
+    const both = evaluateChecklist(sampleReport(), { attestations: [att('auth-failure-alerting', '2026-11-01T00:00:00.000Z', 'old'), att('auth-failure-alerting')], now: NOW });
+    expect(both.items.find((i) => i.item.id === 'auth-failure-alerting')!.status).toBe('PASS');
+  });
+
+  it('an item with only an attestation is ATTESTED or NOT EVALUATED', () => {
+    const items = [{ id: 'manual-only', title: 'Manual', checks: [], attestation: 'Someone looked', source: 'test' }];
+    const report = buildReport([]);
+    expect(evaluateChecklist(report, { items, now: NOW }).items[0].status).toBe('NOT EVALUATED');
+    expect(evaluateChecklist(report, { items, attestations: [att('manual-only')], now: NOW }).items[0].status).toBe('ATTESTED');
+  });
+
+  it('all checks passing, no attestation needed → PASS; counts add up', () => {
+    const report = buildReport(CHECKLIST.flatMap((i) => i.checks).filter((c, i, a) => a.indexOf(c) === i).map((c) => result(c, c, 'high', 'pass')));
+    const r = evaluateChecklist(report, { now: NOW });
+    const needsAttestation = CHECKLIST.filter((i) => i.attestation).length;
+    expect(r.counts).toEqual({ PASS: CHECKLIST.length - needsAttestation, FAIL: 0, 'NOT EVALUATED': needsAttestation, ATTESTED: 0 });
+  });
+
+  it('renders each item with its status, checks, findings and attestation, escaping everything', () => {
+    const html = renderChecklist(sampleReport(), {
+      attestations: [att('auth-failure-alerting', '2027-01-01T00:00:00.000Z', `mallory ${XSS_IMG}`), { ...att('per-client-credentials'), evidence: 'https://x.example/"><script>' }],
+      now: NOW,
+      metas: sampleMetas(),
+    });
+    expect(html).toContain('id="overall">FAIL<');
+    expect(html).toContain('<h3>11. Alerting on auth failures and missing secrets <span class="item-status item-pass">PASS</span></h3>');
+    expect(html).toContain('<h3>1. Secret manager configured and readable by the runtime <span class="item-status item-not-evaluated">NOT EVALUATED</span></h3>');
+    expect(html).toContain('<h3>4. Per-client credentials and enrollment list present <span class="item-status item-attested">ATTESTED</span></h3>');
+    expect(html).toContain('<div class="card" data-status="fail"><span class="n item-fail">5</span>FAIL</div>');
+    expect(html).toContain('api_key&#x3D;legacy-partner</code>: API key legacy-partner is 400 days old. <span class="muted">(waived by jane.doe');
+    expect(html).toContain(`by <strong>mallory ${XSS_IMG.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/=/g, '&#x3D;')}</strong>`);
+    expect(html).not.toContain(XSS_SCRIPT);
+    expect(html).not.toMatch(/<script|<img/i);
+    // URL() percent-encodes the quote and brackets: the href cannot break out of its attribute.
+    expect(html).toContain('<a href="https://x.example/%22%3E%3Cscript%3E">');
+  });
+});
