@@ -355,7 +355,8 @@ export class SsmEmulator {
     allowedKeys: readonly string[],
   ): (p: StoredParameter, v: ParameterVersion) => ParameterVersion | undefined {
     const key = filter.string('Key', { required: true, min: 1, max: 132 }) ?? '';
-    const option = filter.string('Option', { min: 1, max: 10 }) ?? 'Equals';
+    // An omitted Option means Equals, except for Path, where it means OneLevel.
+    const option = filter.string('Option', { min: 1, max: 10 }) ?? (key === 'Path' ? 'OneLevel' : 'Equals');
     const values = filter.stringList('Values', { min: 1, max: 50 }) ?? [];
     const isTag = key.startsWith('tag:');
     if (!isTag && !allowedKeys.includes(key)) throw new AwsServiceError('InvalidFilterKey');
