@@ -3,7 +3,8 @@
  *
  * Wire facts this module leans on (shared/reference/wire-protocols.md D, E):
  * - node-vault resolves every sys/health response, 503-sealed included, so `sealed` is read
- *   from the body; a sealed Vault is treated as down for KV reads.
+ *   from the body. Other calls on a sealed Vault reject with 503 "Vault is sealed": the source
+ *   reports it as down (reason `sealed`), never as an absent secret.
  * - A missing secret is 404 `{"errors":[]}` (message "Status 404"); a soft-deleted version
  *   is 404 with an envelope and `data.data: null`. Both mean "absent", not "down".
  * - 403 means the token may not read that path; the error names the path, never the token.
@@ -176,7 +177,6 @@ export class NodeVaultSource implements VaultSource {
   readonly kvMount: string;
   readonly runtimePath: string;
   readonly tokenAccessors: Readonly<Record<string, string>>;
-  #health: Promise<VaultHealth> | undefined;
 
   constructor(handle: VaultClientHandle) {
     this.#h = handle;
@@ -189,9 +189,14 @@ export class NodeVaultSource implements VaultSource {
     const what = 'reading sys/health';
     const body = await this.#h.call(what, (v) => v.health() as Promise<unknown>);
     if (isObject(body) && Array.isArray(body.errors)) {
-      // node-vault resolves every sys/health status, so a 5xx shows up only as an error body.
-      const first = body.errors.find((x): x is string => typeof x === 'string');
-      throw sourceUnavailable(SOURCE, 'server_error', `${what}: server error${first ? `: ${first}` : ''}`);
+      // node-vault resolves every sys/health status, so a failure shows up only as an error body.
+      const first = body.errors.find((x): x is string => typeof x === 'string') ?? '';
+      const [reason, text] = /permission denied/i.test(first)
+        ? ['forbidden', 'access denied']
+        : /rate limit/i.test(first)
+          ? ['throttled', 'throttled']
+          : ['server_error', 'server error'];
+      throw sourceUnavailable(SOURCE, reason, `${what}: ${text}${first ? `: ${first.replace(/\s+/g, ' ').trim()}` : ''}`);
     }
     if (!isObject(body) || typeof body.sealed !== 'boolean' || typeof body.initialized !== 'boolean') {
       throw malformed(what, 'expected initialized and sealed flags');
@@ -204,21 +209,12 @@ export class NodeVaultSource implements VaultSource {
     };
   }
 
-  /** Health once per run; a sealed or uninitialised Vault is down for reads. */
-  async #ensureUp(): Promise<void> {
-    this.#health ??= this.health();
-    const h = await this.#health;
-    if (h.sealed) throw sourceUnavailable(SOURCE, 'sealed', 'Vault is sealed');
-    if (!h.initialized) throw sourceUnavailable(SOURCE, 'unavailable', 'Vault is not initialised');
-  }
-
   async readKv(path: string): Promise<Record<string, Secret> | undefined> {
     return (await this.readKvVersion(path))?.fields;
   }
 
   /** The current version's fields and its created_time (for SecretHolder.lastModified). */
   async readKvVersion(path: string): Promise<{ fields: Record<string, Secret>; createdTime?: Date } | undefined> {
-    await this.#ensureUp();
     const full = `${this.kvMount}/data/${path.replace(/^\/+/, '')}`;
     const what = `reading ${full}`;
     const body = await this.#h.call(what, async (v) => {

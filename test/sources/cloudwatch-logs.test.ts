@@ -1,0 +1,160 @@
+/**
+ * The CloudWatch Logs source against the loopback emulator, through the real
+ * @aws-sdk/client-cloudwatch-logs: a time window in epoch milliseconds, the event filter
+ * pushed down as a JSON filter pattern, small and empty pages, non-JSON lines ignored and
+ * counted, and files + CloudWatch combined per service.
+ */
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LogsEmulator, type RunningEmulator } from '../../src/sandbox/emulators';
+import { logsSchema } from '../../src/config/schema';
+import { CloudWatchLogSource, CombinedLogSource, eventFilterPattern } from '../../src/sources/cloudwatch-logs';
+import { FileLogSource } from '../../src/sources/log-files';
+import type { LogEvent } from '../../src/core/sources';
+import { AuditError } from '../../src/core/errors';
+
+process.env.AEGIS_TEST_AWS_KEY_ID = 'AKIDLOGSTEST';
+process.env.AEGIS_TEST_AWS_SECRET = 'logs-test-secret-access-key';
+
+const emu = new LogsEmulator({ filterPaging: { maxPageSize: 4, emptyPageEvery: 3, trailingEmptyPage: true } });
+let running: RunningEmulator;
+const sources: CloudWatchLogSource[] = [];
+const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
+const MIN = 60_000;
+
+function line(ts: number, fields: Record<string, unknown>): string {
+  return JSON.stringify({ ts: new Date(ts).toISOString(), ...fields });
+}
+
+function source(over: Record<string, unknown> = {}): CloudWatchLogSource {
+  const cfg = logsSchema.parse({
+    cloudwatch: {
+      region: 'us-east-1',
+      endpoint: running.url,
+      credentials_env: { access_key_id: 'AEGIS_TEST_AWS_KEY_ID', secret_access_key: 'AEGIS_TEST_AWS_SECRET' },
+      groups: { audit: '/aegis/test/audit', gateway: '/aegis/test/gateway', missing: '/aegis/test/missing' },
+      max_attempts: 1,
+      timeout: 2000,
+      ...over,
+    },
+    window: '24h',
+  });
+  const s = new CloudWatchLogSource(cfg.cloudwatch!, cfg.window);
+  sources.push(s);
+  return s;
+}
+
+async function collect(it: AsyncIterable<LogEvent>): Promise<LogEvent[]> {
+  const out: LogEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+beforeAll(async () => {
+  running = await emu.start();
+  emu.createLogGroup('/aegis/test/audit');
+  emu.createLogGroup('/aegis/test/gateway');
+  emu.putEvents('/aegis/test/audit', 'audit-1', [
+    { timestamp: T0, message: line(T0, { service: 'audit', instance: 'audit-1', event: 'signing_key_loaded', key: 'receipt', source: 'env' }) },
+    { timestamp: T0 + 1, message: 'plain text startup banner' },
+    { timestamp: T0 + 2, message: line(T0 + 2, { service: 'audit', instance: 'audit-1', event: 'signing_key_loaded', key: 'root', source: 'file' }) },
+    { timestamp: T0 + 3, message: line(T0 + 3, { service: 'audit', event: 'request', path: '/v1/receipts' }) },
+  ]);
+  emu.putEvents('/aegis/test/audit', 'audit-2', [
+    { timestamp: T0 + 5 * MIN, message: line(T0 + 5 * MIN, { service: 'audit', instance: 'audit-2', event: 'signing_key_loaded', key: 'receipt', source: 'generated' }) },
+  ]);
+  // 30 auth failures, one a minute, over two streams.
+  for (let i = 0; i < 30; i++) {
+    const ts = T0 + i * MIN;
+    emu.putEvents('/aegis/test/gateway', `gw-${i % 2}`, [
+      { timestamp: ts, message: line(ts, { service: 'gateway', event: 'auth_failure', reason: 'invalid_token', client: `203.0.113.${i % 3}` }) },
+      { timestamp: ts + 1, message: line(ts + 1, { service: 'gateway', event: 'request', status: 200 }) },
+    ]);
+  }
+});
+
+afterAll(async () => {
+  for (const s of sources) s.close();
+  await emu.close();
+});
+
+beforeEach(async () => {
+  await emu.faults.clear();
+  emu.faults.resetCounts();
+});
+
+describe('CloudWatch Logs source against the emulator', () => {
+  test('the event filter is pushed down; events come back parsed, oldest first, with their origin', async () => {
+    const src = source();
+    const evs = await collect(src.events('audit', { since: new Date(T0 - MIN), event: 'signing_key_loaded' }));
+    expect(evs.map((e) => [e.fields.instance, e.fields.key, e.fields.source])).toEqual([
+      ['audit-1', 'receipt', 'env'],
+      ['audit-1', 'root', 'file'],
+      ['audit-2', 'receipt', 'generated'],
+    ]);
+    expect(evs[0].ts.getTime()).toBe(T0);
+    expect(evs[0].origin).toBe('cloudwatch:/aegis/test/audit:audit-1');
+    expect(evs[0].service).toBe('audit');
+    // Only the three matching lines crossed the wire.
+    expect(src.stats()).toEqual({ linesRead: 3, linesIgnored: 0 });
+    expect(eventFilterPattern('signing_key_loaded')).toBe('{ $.event = "signing_key_loaded" }');
+  });
+
+  test('without an event filter, non-JSON lines are ignored and counted', async () => {
+    const src = source();
+    const evs = await collect(src.events('audit', { since: new Date(T0 - MIN), until: new Date(T0 + MIN) }));
+    expect(evs).toHaveLength(3);
+    expect(src.stats()).toEqual({ linesRead: 4, linesIgnored: 1 });
+  });
+
+  test('the window is sent in epoch milliseconds and bounds the events (inclusive)', async () => {
+    const src = source();
+    const evs = await collect(src.events('gateway', { since: new Date(T0 + 10 * MIN), until: new Date(T0 + 19 * MIN), event: 'auth_failure' }));
+    expect(evs).toHaveLength(10);
+    expect(evs[0].ts.getTime()).toBe(T0 + 10 * MIN);
+    expect(evs[9].ts.getTime()).toBe(T0 + 19 * MIN);
+  });
+
+  test('all pages are read: small pages, empty pages with a token, and an empty last page', async () => {
+    const src = source({ page_size: 10 });
+    const evs = await collect(src.events('gateway', { since: new Date(T0 - MIN), event: 'auth_failure' }));
+    expect(evs).toHaveLength(30);
+    expect(new Set(evs.map((e) => e.fields.client))).toEqual(new Set(['203.0.113.0', '203.0.113.1', '203.0.113.2']));
+    // 30 events in pages of at most 4, every third page empty, then the trailing empty page.
+    expect(emu.faults.requestCount('FilterLogEvents')).toBeGreaterThanOrEqual(12);
+  });
+
+  test('a service without a configured group yields nothing', async () => {
+    expect(await collect(source().events('api', { since: new Date(0) }))).toEqual([]);
+    expect(source().services()).toEqual(['audit', 'gateway', 'missing']);
+  });
+
+  test('a configured group that does not exist is a coded error naming it', async () => {
+    await expect(collect(source().events('missing', { since: new Date(0) }))).rejects.toThrow(
+      /^logs: reading CloudWatch log group \/aegis\/test\/missing: .*log group does not exist/,
+    );
+  });
+
+  test('a malformed response is an error naming the fault', async () => {
+    await emu.faults.inject('malformed');
+    const err = await collect(source().events('audit', { since: new Date(0) })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuditError);
+    expect((err as AuditError).reason).toBe('malformed_response');
+    expect((err as AuditError).message).toMatch(/^logs: reading CloudWatch log group \/aegis\/test\/audit: malformed response/);
+  });
+
+  test('files and CloudWatch combine per service, merged in time order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-combined-'));
+    mkdirSync(join(dir, 'audit'));
+    writeFileSync(
+      join(dir, 'audit', 'a.jsonl'),
+      line(T0 + 1000, { service: 'audit', instance: 'audit-9', event: 'signing_key_loaded', key: 'receipt', source: 'env' }) + '\n',
+    );
+    const combined = new CombinedLogSource([new FileLogSource({ audit: join(dir, 'audit', '*.jsonl'), identity: join(dir, 'none', '*.jsonl') }, 1000), source()], 1000);
+    expect(combined.services().sort()).toEqual(['audit', 'gateway', 'identity', 'missing']);
+    const evs = await collect(combined.events('audit', { since: new Date(T0 - MIN), event: 'signing_key_loaded' }));
+    expect(evs.map((e) => e.fields.instance)).toEqual(['audit-1', 'audit-1', 'audit-9', 'audit-2']);
+    expect(evs[2].origin).toMatch(/^file:/);
+  });
+});
