@@ -83,6 +83,8 @@ export interface Plan {
   readonly instances: readonly AuditInstance[];
   readonly roles: { drift?: string; missing?: string; overlap?: string };
   readonly secrets: { internal: string; internalPrevious: string; internalDrifted: string; jwt: string };
+  /** The log instance (`gateway-1`) that takes the `auth-failure-burst`. */
+  readonly burstInstance: string;
   /** Services whose env file holds JWT_SECRET_KEY. */
   readonly jwtServices: readonly string[];
   /** When each service's env file was last written (its mtime). */
@@ -219,6 +221,10 @@ export function buildPlan(opts: PlanOptions): Plan {
   };
   const jwtServices: string[] = opts.services.filter((s) => s === 'identity' || s === 'gateway');
 
+  const burstService = opts.services.find((s) => s === 'gateway') ?? opts.services.find((s) => s === 'identity');
+  if (has('auth-failure-burst') && !burstService) throw new Error('violation auth-failure-burst needs a "gateway" or "identity" service');
+  const burstInstance = `${burstService ?? 'gateway'}-1`;
+
   const lastJwt = rowTime(has('jwt-rotation-overdue') ? ids.jwt1 : ids.jwt2);
   const lastInternal = rowTime(ids.internal2);
   const envMtime = new Map<string, Date>();
@@ -284,6 +290,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     instances,
     roles,
     secrets,
+    burstInstance,
     jwtServices,
     envMtime,
     apiKeys,

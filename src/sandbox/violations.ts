@@ -30,6 +30,7 @@ export const VIOLATION_IDS = [
   'internal-secret-differs',
   'internal-secret-missing',
   'internal-secret-overlap-too-long',
+  'auth-failure-burst',
   'api-key-old',
   'jwt-rotation-overdue',
 ] as const;
@@ -188,7 +189,20 @@ const CATALOG: readonly Violation[] = [
     severity: 'medium',
     description: 'one service kept INTERNAL_SECRET_PREVIOUS since the last rotation, 75 days ago',
     inAll: true,
-    entries: (c) => [{ check: 'internal-secret-drift', resource: resource({ service: role(c, 'overlap'), secret: 'INTERNAL_SECRET_PREVIOUS' }) }],
+    // While INTERNAL_SECRET drifts, the check reports the drift alone: an overlap's age means
+    // nothing until the services agree on the current value.
+    entries: (c) =>
+      c.selected.has('internal-secret-differs')
+        ? []
+        : [{ check: 'internal-secret-drift', resource: resource({ service: role(c, 'overlap'), secret: 'INTERNAL_SECRET_PREVIOUS' }) }],
+  },
+  {
+    id: 'auth-failure-burst',
+    check: 'auth-failure-spike',
+    severity: 'high',
+    description: 'one client failed authentication 150 times at the gateway in the last 10 minutes (time-sensitive: audit within 5 minutes of building)',
+    inAll: true,
+    entries: () => [{ check: 'auth-failure-spike', resource: resource({ window: 'current' }) }],
   },
   {
     id: 'api-key-old',
