@@ -4,7 +4,28 @@
  */
 import type { AnyCheck } from '../src/core/define-check';
 import { buildRegistry } from '../src/core/registry';
+import authFailureSpike from './auth-failure-spike';
+import credentialAge from './credential-age';
+import historicalKeys from './historical-keys';
+import internalSecretDrift from './internal-secret-drift';
+import receiptChain from './receipt-chain';
+import runtimeSecretsPresent from './runtime-secrets-present';
+import signingKeyFingerprint from './signing-key-fingerprint';
+import signingKeySource from './signing-key-source';
+import ssmPersistedSecrets from './ssm-persisted-secrets';
+import vaultTokenHygiene from './vault-token-hygiene';
 
-export const builtinChecks: readonly AnyCheck[] = [];
+export const builtinChecks: readonly AnyCheck[] = [
+  authFailureSpike,
+  credentialAge,
+  historicalKeys,
+  internalSecretDrift,
+  receiptChain,
+  runtimeSecretsPresent,
+  signingKeyFingerprint,
+  signingKeySource,
+  ssmPersistedSecrets,
+  vaultTokenHygiene,
+];
 
 export const registry = buildRegistry(builtinChecks);
