@@ -1,0 +1,86 @@
+import { buildPlan, type PlanOptions } from '../../src/sandbox/plan';
+import { DEFAULT_TABLES } from '../../src/sandbox/schema';
+import { listViolations, resolveViolations, UnknownViolationError, type ViolationId } from '../../src/sandbox/violations';
+
+const base: Omit<PlanOptions, 'violations'> = {
+  seed: 5,
+  rows: 1000,
+  deployment: 'sandbox',
+  services: ['identity', 'gateway', 'api', 'audit', 'insight'],
+  signingService: 'audit',
+  schema: 'public',
+  tables: { ...DEFAULT_TABLES },
+  now: new Date('2026-11-22T10:00:00.000Z'),
+};
+const manifestOf = (violations: ViolationId[]) => buildPlan({ ...base, violations }).manifest();
+const resources = (violations: ViolationId[]) => manifestOf(violations).map((e) => `${e.check} ${e.resource}`);
+
+describe('selecting violations', () => {
+  test('none selects nothing; all selects every violation except the one that would hide another', () => {
+    expect(resolveViolations('none')).toEqual([]);
+    const all = resolveViolations('all');
+    expect(all).not.toContain('historical-keys-empty');
+    expect(all).toEqual(listViolations().filter((v) => v.id !== 'historical-keys-empty').map((v) => v.id));
+  });
+
+  test('a check id selects all of that check’s violations, in catalog order', () => {
+    expect(resolveViolations(['receipt-chain'])).toEqual(['bad-signature', 'tampered-payload', 'broken-link', 'root-mismatch']);
+    expect(resolveViolations(['api-key-old', 'historical-keys'])).toEqual(['historical-keys-empty', 'historical-key-orphaned', 'api-key-old']);
+  });
+
+  test('an unknown id fails with a message naming the known ones', () => {
+    expect(() => resolveViolations(['bad-signature', 'nope'])).toThrow(UnknownViolationError);
+    expect(() => resolveViolations(['nope'])).toThrow(/unknown violation "nope".*known violations: .*bad-signature.*or a check id: .*receipt-chain/);
+  });
+
+  test('every violation declares at least one finding when seeded alone, with check ids as in docs/findings.md', () => {
+    for (const v of listViolations()) {
+      const entries = manifestOf([v.id]);
+      expect(entries.length).toBeGreaterThan(0);
+      expect(entries.some((e) => e.check === v.check)).toBe(true);
+    }
+    expect(manifestOf([])).toEqual([]);
+  });
+});
+
+describe('manifest interactions', () => {
+  const plan = buildPlan({ ...base, violations: [] });
+  const [k0, k1, k2] = plan.receiptKeys.map((k) => k.fingerprint);
+
+  test('an orphaned fingerprint is also an unknown key for receipt-chain', () => {
+    expect(resources(['historical-key-orphaned'])).toEqual([`historical-keys fingerprint=${k1}`, `receipt-chain fingerprint=${k1}`]);
+  });
+
+  test('an empty table subsumes the orphan and makes every old key unknown', () => {
+    const both = resources(['historical-keys-empty', 'historical-key-orphaned']);
+    expect(both).toEqual(['historical-keys table=transparency_historical_keys', `receipt-chain fingerprint=${k0}`, `receipt-chain fingerprint=${k1}`]);
+  });
+
+  test('a key that was not deployed changes no chain finding, unless the table holding the deployed key is emptied', () => {
+    expect(resources(['receipt-key-not-deployed', 'bad-signature'])).toEqual([
+      `receipt-chain row=${plan.manifestContext.rows.badSignature.id}`,
+      'signing-key-fingerprint key=receipt,source=env_file',
+      'signing-key-fingerprint key=receipt,source=pem_file',
+    ]);
+    const r = resources(['receipt-key-not-deployed', 'historical-keys-empty', 'bad-signature']);
+    // The bad signature is under k2, whose only public copy was the promoted entry: it can't be checked.
+    expect(r).toContain(`receipt-chain fingerprint=${k2}`);
+    expect(r.filter((x) => x.startsWith('receipt-chain row='))).toEqual([]);
+  });
+
+  test('drift hides the overlap finding (the check reports drift alone)', () => {
+    expect(resources(['internal-secret-overlap-too-long'])).toEqual(['internal-secret-drift service=gateway,secret=INTERNAL_SECRET_PREVIOUS']);
+    expect(resources(['internal-secret-overlap-too-long', 'internal-secret-differs'])).toEqual(['internal-secret-drift secret=INTERNAL_SECRET']);
+  });
+
+  test('a custom historical keys table name is the resource of emptyAfterRotation', () => {
+    const p = buildPlan({ ...base, tables: { ...DEFAULT_TABLES, historical_keys: 'hist_keys' }, violations: ['historical-keys-empty'] });
+    expect(p.manifest()[0]).toEqual({ check: 'historical-keys', resource: 'table=hist_keys' });
+  });
+
+  test('too few services or rows fail with a clear error', () => {
+    expect(() => buildPlan({ ...base, services: ['audit', 'gateway'], violations: ['internal-secret-missing'] })).toThrow(/internal-secret-missing needs more services/);
+    expect(() => buildPlan({ ...base, services: ['gateway'], violations: [] })).toThrow(/"audit" is not among the services/);
+    expect(() => buildPlan({ ...base, rows: 10, violations: [] })).toThrow(/at least 40/);
+  });
+});
