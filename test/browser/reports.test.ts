@@ -1,0 +1,204 @@
+/**
+ * The HTML outputs in a real Chromium (Debian's `chromium`, driven by playwright-core):
+ * hostile strings show as text and no script runs, nothing overflows a 1280 px viewport,
+ * printing to PDF works, and screenshots land in test-output/screenshots/.
+ *
+ * Chromium is required, not optional: without /usr/bin/chromium these tests FAIL (CI
+ * installs it with `apt-get install chromium`).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { renderChecklist } from '../../src/outputs/checklist';
+import { renderHtmlReport } from '../../src/outputs/html';
+import { formatJunit } from '../../src/outputs/junit';
+import type { Attestation } from '../../src/outputs/attestations';
+import { XSS_ATTR, XSS_IMG, XSS_SCRIPT, sampleMetas, sampleReport, syntheticReport } from '../outputs/fixtures';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = resolve(__dirname, '..', '..', 'test-output');
+const PAGES = join(OUT, 'browser');
+const SHOTS = join(OUT, 'screenshots');
+const NOW = new Date('2026-11-22T12:00:00Z');
+
+let browser: Browser;
+const files: Record<'report' | 'checklist' | 'big', string> = { report: '', checklist: '', big: '' };
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install -y chromium); they are not skipped`);
+  }
+  mkdirSync(PAGES, { recursive: true });
+  mkdirSync(SHOTS, { recursive: true });
+  const report = sampleReport();
+  const previous = sampleReport({ runId: 'run-0001', finishedAt: '2026-11-21T10:00:05.000Z', results: sampleReport().results.slice(1) });
+  const attestations: Attestation[] = [
+    { item: 'auth-failure-alerting', by: `mallory ${XSS_IMG}`, at: '2026-10-01T00:00:00.000Z', evidence: `https://wiki.example.com/${XSS_ATTR}`, expires: '2027-01-01T00:00:00.000Z' },
+    { item: 'rotation-procedures-tested', by: 'old-bob', at: '2026-01-01T00:00:00.000Z', evidence: 'https://wiki.example.com/drill', expires: '2026-06-01T00:00:00.000Z' },
+  ];
+  files.report = join(PAGES, 'report.html');
+  files.checklist = join(PAGES, 'checklist.html');
+  files.big = join(PAGES, 'report-10000.html');
+  writeFileSync(files.report, renderHtmlReport(report, { metas: sampleMetas(), previous, runbookBaseUrl: 'https://git.example.com/aegis-audit/blob/main/' }));
+  writeFileSync(files.checklist, renderChecklist(report, { metas: sampleMetas(), attestations, now: NOW }));
+  writeFileSync(files.big, renderHtmlReport(syntheticReport(10_000)));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Opened {
+  page: Page;
+  dialogs: string[];
+  requests: string[];
+  close: () => Promise<void>;
+}
+
+async function open(file: string): Promise<Opened> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const dialogs: string[] = [];
+  const requests: string[] = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  return { page, dialogs, requests, close: () => context.close() };
+}
+
+/** No script ran, nothing active is in the DOM, and the page asked for nothing but itself. */
+async function expectInert(o: Opened, file: string): Promise<void> {
+  // Give an injected handler (img onerror) a chance to fire before we look.
+  await o.page.waitForTimeout(200);
+  const state = await o.page.evaluate(() => {
+    const w = window as unknown as Record<string, unknown>;
+    const withHandlers = [...document.querySelectorAll('*')].filter((el) => [...el.attributes].some((a) => a.name.toLowerCase().startsWith('on'))).length;
+    return {
+      globals: [w.__xss_script, w.__xss_img, w.__xss_attr],
+      active: document.querySelectorAll('script, img, iframe, object, embed, link, base, form, meta[http-equiv="refresh"]').length,
+      withHandlers,
+    };
+  });
+  expect(state).toEqual({ globals: [undefined, undefined, undefined], active: 0, withHandlers: 0 });
+  expect(o.dialogs).toEqual([]);
+  expect(o.requests).toEqual([pathToFileURL(file).href]);
+}
+
+async function expectNoOverflow(page: Page): Promise<void> {
+  const m = await page.evaluate(() => {
+    const clipped = [...document.querySelectorAll('td, th, p, dd, li, h1, h2, h3, .finding-head')]
+      .filter((el) => el.scrollWidth > el.clientWidth + 1)
+      .map((el) => `${el.tagName}.${el.className}: ${el.scrollWidth} > ${el.clientWidth}`)
+      .slice(0, 5);
+    return { scrollWidth: document.documentElement.scrollWidth, clipped };
+  });
+  expect(m.clipped).toEqual([]);
+  expect(m.scrollWidth).toBeLessThanOrEqual(1280);
+}
+
+describe('HTML report in Chromium', () => {
+  it('shows hostile strings as text and runs no script', async () => {
+    const o = await open(files.report);
+    try {
+      await expectInert(o, files.report);
+      const text = await o.page.evaluate(() => document.body.innerText);
+      expect(text).toContain(XSS_SCRIPT);
+      expect(text).toContain(XSS_IMG);
+      expect(text).toContain(XSS_ATTR);
+      expect(await o.page.textContent('#overall')).toBe('FAIL');
+      expect(await o.page.locator('article.finding').count()).toBe(8);
+      expect(await o.page.locator('article.finding.is-waived').count()).toBe(1);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('fits a 1280 px viewport (long resources and evidence wrap), prints to PDF, and is screenshotted', async () => {
+    const o = await open(files.report);
+    try {
+      await expectNoOverflow(o.page);
+      await o.page.screenshot({ path: join(SHOTS, 'report.png'), fullPage: true });
+      const pdf = await o.page.pdf({ format: 'A4', printBackground: true });
+      expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+      expect(pdf.length).toBeGreaterThan(10_000);
+      writeFileSync(join(SHOTS, 'report.pdf'), pdf);
+      expect(readFileSync(join(SHOTS, 'report.png')).subarray(1, 4).toString('latin1')).toBe('PNG');
+      // The print stylesheet hides the navigation.
+      await o.page.emulateMedia({ media: 'print' });
+      expect(await o.page.locator('nav.toc').isVisible()).toBe(false);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('a 10 000-finding report loads, stays inert and fits 1280 px', async () => {
+    const o = await open(files.big);
+    try {
+      expect(await o.page.locator('article.finding').count()).toBe(10_000);
+      await expectInert(o, files.big);
+      expect(await o.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    } finally {
+      await o.close();
+    }
+  }, 120_000);
+});
+
+describe('checklist in Chromium', () => {
+  it('renders every item, inert, within 1280 px; prints to PDF; is screenshotted', async () => {
+    const o = await open(files.checklist);
+    try {
+      await expectInert(o, files.checklist);
+      expect(await o.page.locator('section.item').count()).toBe(11);
+      expect(await o.page.textContent('#item-auth-failure-alerting .item-status')).toBe('PASS');
+      expect(await o.page.textContent('#item-rotation-procedures-tested .item-status')).toBe('FAIL');
+      expect(await o.page.textContent('#item-strong-auth-enforced .item-status')).toBe('NOT EVALUATED');
+      expect(await o.page.evaluate(() => document.body.innerText)).toContain(`mallory ${XSS_IMG}`);
+      await expectNoOverflow(o.page);
+      await o.page.screenshot({ path: join(SHOTS, 'checklist.png'), fullPage: true });
+      const pdf = await o.page.pdf({ format: 'A4', printBackground: true });
+      expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+      writeFileSync(join(SHOTS, 'checklist.pdf'), pdf);
+    } finally {
+      await o.close();
+    }
+  });
+});
+
+describe('JUnit XML in a real XML parser', () => {
+  it("parses with Chromium's DOMParser and has the report's counts", async () => {
+    const report = sampleReport();
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const r = await page.evaluate((xml) => {
+        const doc = new DOMParser().parseFromString(xml, 'application/xml');
+        return {
+          error: doc.querySelector('parsererror')?.textContent ?? null,
+          testcases: doc.querySelectorAll('testsuite > testcase').length,
+          failures: doc.querySelectorAll('testcase > failure').length,
+          errors: doc.querySelectorAll('testcase > error').length,
+          skipped: doc.querySelectorAll('testcase > skipped').length,
+          errorMessage: doc.querySelector('testcase > error')?.getAttribute('message'),
+        };
+      }, formatJunit(report));
+      expect(r).toEqual({
+        error: null,
+        testcases: report.results.length,
+        failures: report.summary.fail,
+        errors: report.summary.error,
+        skipped: report.summary.skipped,
+        errorMessage: `postgres: connection refused ${XSS_SCRIPT}`,
+      });
+    } finally {
+      await context.close();
+    }
+  });
+});
