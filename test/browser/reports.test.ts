@@ -22,6 +22,25 @@ const PAGES = join(OUT, 'browser');
 const SHOTS = join(OUT, 'screenshots');
 const NOW = new Date('2026-11-22T12:00:00Z');
 
+// The callbacks below run in the page; these are the few DOM shapes they use (the project's
+// lib has no DOM, deliberately: only these callbacks ever run in a browser).
+interface El {
+  attributes: ArrayLike<{ name: string }> & Iterable<{ name: string }>;
+  scrollWidth: number;
+  clientWidth: number;
+  tagName: string;
+  className: string;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+}
+interface Doc {
+  querySelectorAll(selector: string): ArrayLike<El> & Iterable<El>;
+  querySelector(selector: string): El | null;
+  documentElement: El;
+  body: { innerText: string };
+}
+type PageGlobals = { document: Doc; DOMParser: new () => { parseFromString(text: string, type: string): Doc } } & Record<string, unknown>;
+
 let browser: Browser;
 const files: Record<'report' | 'checklist' | 'big', string> = { report: '', checklist: '', big: '' };
 
@@ -79,7 +98,8 @@ async function expectInert(o: Opened, file: string): Promise<void> {
   // Give an injected handler (img onerror) a chance to fire before we look.
   await o.page.waitForTimeout(200);
   const state = await o.page.evaluate(() => {
-    const w = window as unknown as Record<string, unknown>;
+    const w = globalThis as unknown as PageGlobals;
+    const document = w.document;
     const withHandlers = [...document.querySelectorAll('*')].filter((el) => [...el.attributes].some((a) => a.name.toLowerCase().startsWith('on'))).length;
     return {
       globals: [w.__xss_script, w.__xss_img, w.__xss_attr],
@@ -94,6 +114,7 @@ async function expectInert(o: Opened, file: string): Promise<void> {
 
 async function expectNoOverflow(page: Page): Promise<void> {
   const m = await page.evaluate(() => {
+    const document = (globalThis as unknown as PageGlobals).document;
     const clipped = [...document.querySelectorAll('td, th, p, dd, li, h1, h2, h3, .finding-head')]
       .filter((el) => el.scrollWidth > el.clientWidth + 1)
       .map((el) => `${el.tagName}.${el.className}: ${el.scrollWidth} > ${el.clientWidth}`)
@@ -109,7 +130,7 @@ describe('HTML report in Chromium', () => {
     const o = await open(files.report);
     try {
       await expectInert(o, files.report);
-      const text = await o.page.evaluate(() => document.body.innerText);
+      const text = await o.page.evaluate(() => (globalThis as unknown as PageGlobals).document.body.innerText);
       expect(text).toContain(XSS_SCRIPT);
       expect(text).toContain(XSS_IMG);
       expect(text).toContain(XSS_ATTR);
@@ -144,7 +165,7 @@ describe('HTML report in Chromium', () => {
     try {
       expect(await o.page.locator('article.finding').count()).toBe(10_000);
       await expectInert(o, files.big);
-      expect(await o.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+      expect(await o.page.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
     } finally {
       await o.close();
     }
@@ -160,7 +181,7 @@ describe('checklist in Chromium', () => {
       expect(await o.page.textContent('#item-auth-failure-alerting .item-status')).toBe('PASS');
       expect(await o.page.textContent('#item-rotation-procedures-tested .item-status')).toBe('FAIL');
       expect(await o.page.textContent('#item-strong-auth-enforced .item-status')).toBe('NOT EVALUATED');
-      expect(await o.page.evaluate(() => document.body.innerText)).toContain(`mallory ${XSS_IMG}`);
+      expect(await o.page.evaluate(() => (globalThis as unknown as PageGlobals).document.body.innerText)).toContain(`mallory ${XSS_IMG}`);
       await expectNoOverflow(o.page);
       await o.page.screenshot({ path: join(SHOTS, 'checklist.png'), fullPage: true });
       const pdf = await o.page.pdf({ format: 'A4', printBackground: true });
@@ -179,6 +200,7 @@ describe('JUnit XML in a real XML parser', () => {
     try {
       const page = await context.newPage();
       const r = await page.evaluate((xml) => {
+        const { DOMParser } = globalThis as unknown as PageGlobals;
         const doc = new DOMParser().parseFromString(xml, 'application/xml');
         return {
           error: doc.querySelector('parsererror')?.textContent ?? null,
