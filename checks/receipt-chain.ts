@@ -237,6 +237,8 @@ export default defineCheck({
         verified++;
       }
     }
+    // Sources end the stream quietly when the signal aborts: an early end is not the end of the chain.
+    if (ctx.signal.aborted) aborted = true;
     ctx.measure('receipt_rows_verified', verified, 'Audit rows whose hash chain and signature this run verified');
 
     const next: ReceiptChainCheckpoint = {

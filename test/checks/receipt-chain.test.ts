@@ -362,6 +362,34 @@ describe('checkpoint', () => {
     expect(h.db.largestBatch).toBe(50);
   });
 
+  test('a run cut off by its timeout keeps its progress; the next run continues from there', async () => {
+    const b = chain(400);
+    const db = new (class extends FakeAuditDb {
+      override async *streamRows(afterId: number, opts: { batchSize?: number; signal?: AbortSignal } = {}) {
+        for await (const batch of super.streamRows(afterId, opts)) {
+          yield batch;
+          await new Promise((r) => setTimeout(r, 15));
+        }
+      }
+    })(b.snapshot());
+    const state = new MemoryStateStore();
+    const c: CaseBase = { name: 'slow', sources: () => ({ postgres: db, secrets: secrets() }), options: { batchSize: 20 }, timeoutMs: 100 };
+    const first = await runCase(check, c, { state });
+    expect(first.result.status).toBe('error');
+    expect(first.result.errorCode).toBe('AUDIT_ERR_TIMEOUT');
+    // The cut-off run notices its aborted signal at the next batch and saves what it verified.
+    let saved: { lastId: number } | undefined;
+    for (let i = 0; i < 50 && !saved; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      saved = await state.get<{ lastId: number }>('receipt-chain:test');
+    }
+    expect(saved?.lastId).toBeGreaterThan(0);
+    expect(saved?.lastId).toBeLessThan(400);
+    const second = await runCase(check, { ...c, timeoutMs: 30_000 }, { state });
+    expect(second.result.status).toBe('pass');
+    expect(verifiedOf(second.result)).toBe(400 - (saved?.lastId ?? 0));
+  });
+
   test('the checkpoint holds only public chain data', async () => {
     const h = harness(chain(10));
     await h.run();
