@@ -3,18 +3,21 @@
  * or above --fail-on, 2 usage or configuration error (no stack trace), 3 a check could not
  * be evaluated and nothing failed.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../checks';
 import { loadConfig } from './config/load';
-import { runAudit } from './app/audit';
+import { FORMATS, type OutputFormat } from './config/schema';
+import { auditAndWrite, loadRunInputs } from './app/run';
+import { describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
 import { formatSummary } from './app/summary';
-import { ErrorCodes, isAuditError } from './core/errors';
+import { startDaemon } from './daemon';
+import { lintWaivers, waiversLintExitCode, writeOutputs, metasFromChecks } from './outputs';
+import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { createLogger } from './core/logger';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
 import { KnownSecrets } from './core/secret';
-import { SEVERITIES, type Report, type Severity } from './core/types';
+import { SEVERITIES, type Severity } from './core/types';
 import { describeError } from './core/redact';
 
 interface Io {
@@ -34,11 +37,27 @@ function parseList(v: string): string[] {
     .filter(Boolean);
 }
 
-async function writeReport(report: Report, dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, 'report.json');
-  await writeFile(file, JSON.stringify(report, null, 2) + '\n', 'utf8');
-  return file;
+function parseFormats(v: string): OutputFormat[] {
+  const list = parseList(v);
+  const bad = list.filter((f) => !(FORMATS as readonly string[]).includes(f));
+  if (bad.length > 0) throw new AuditError(ErrorCodes.USAGE, `unknown format ${bad.join(', ')} (known: ${FORMATS.join(', ')})`);
+  return list as OutputFormat[];
+}
+
+function parseIntArg(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new AuditError(ErrorCodes.USAGE, `${name} must be a non-negative integer (got "${v}")`);
+    return Number(v);
+  };
+}
+
+/** Resolves when SIGINT or SIGTERM arrives. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolveSignal) => {
+    const on = (sig: string) => () => resolveSignal(sig);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+  });
 }
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
@@ -59,17 +78,117 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('run the checks once, write reports, exit with the verdict')
     .requiredOption('-c, --config <file>', 'audit.yaml')
     .option('--checks <ids>', 'comma-separated check ids to run', parseList)
-    .option('-o, --out <dir>', 'output directory')
+    .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
+    .option('--format <formats>', `comma-separated outputs (${FORMATS.join(', ')})`, parseFormats)
     .addOption(failOn())
-    .action(async (opts: { config: string; checks?: string[]; out?: string; failOn?: Severity }) => {
+    .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity }) => {
       const knownSecrets = new KnownSecrets();
       const logger = createLogger({ knownSecrets });
       const loaded = loadConfig(opts.config, { registry });
-      const report = await runAudit(loaded, registry, { only: opts.checks, logger, knownSecrets });
-      const dir = resolve(opts.out ?? loaded.config.outputs.dir);
-      await writeReport(report, dir);
+      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, knownSecrets });
       io.out(formatSummary(report));
+      io.out(`reports: ${outDir}\n`);
       setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
+    });
+
+  program
+    .command('checklist')
+    .description('run the checks and write the pre-pilot checklist (checklist.html, with report.json beside it)')
+    .requiredOption('-c, --config <file>', 'audit.yaml')
+    .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
+    .action(async (opts: { config: string; out?: string }) => {
+      const knownSecrets = new KnownSecrets();
+      const logger = createLogger({ knownSecrets });
+      const loaded = loadConfig(opts.config, { registry });
+      const { report, files } = await auditAndWrite(loaded, registry, { out: opts.out, formats: ['json', 'checklist'], logger, knownSecrets });
+      io.out(formatSummary(report));
+      io.out(`checklist: ${files.find((f) => f.endsWith('checklist.html')) ?? '(not written)'}\n`);
+      setExit(exitCodeFor(report, loaded.config.run.fail_on));
+    });
+
+  program
+    .command('daemon')
+    .description('schedule the checks, serve /metrics, /healthz, /readyz, /report until SIGTERM')
+    .requiredOption('-c, --config <file>', 'audit.yaml')
+    .option('--listen <addr>', 'host:port (default: server.listen)')
+    .action(async (opts: { config: string; listen?: string }) => {
+      const knownSecrets = new KnownSecrets();
+      const logger = createLogger({ knownSecrets });
+      const loaded = loadConfig(opts.config, { registry });
+      await serveDaemon(loaded, opts.listen, logger);
+      setExit(EXIT.OK);
+    });
+
+  async function serveDaemon(loaded: ReturnType<typeof loadConfig>, listen: string | undefined, logger: ReturnType<typeof createLogger>, out?: string): Promise<void> {
+    const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
+    const outDir = resolve(out ?? loaded.config.outputs.dir);
+    const metas = metasFromChecks(registry.values());
+    const daemon = await startDaemon({
+      loaded,
+      registry,
+      listen,
+      logger,
+      htmlReportPath: resolve(outDir, 'report.html'),
+      auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
+      onReport: async (_report, merged) => {
+        await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
+      },
+    });
+    io.out(`aegis-audit daemon listening on http://${daemon.address} (metrics at /metrics, report at /report)\n`);
+    const sig = await untilSignal();
+    logger.info({ signal: sig }, 'Shutting down');
+    await daemon.close();
+  }
+
+  program
+    .command('demo')
+    .description('build a sandbox Aegis deployment on this machine and audit it')
+    .option('-o, --out <dir>', 'output directory', 'demo-out')
+    .option('--seed <n>', 'sandbox seed', parseIntArg('--seed'), 42)
+    .option('--rows <n>', 'audit rows to seed', parseIntArg('--rows'), 5000)
+    .option('--violations <list>', 'default | all | none | comma-separated violation or check ids', 'default')
+    .option('--list-violations', 'list the violations the sandbox can seed')
+    .option('--daemon', 'keep the sandbox up and run the daemon against it until interrupted')
+    .option('--listen <addr>', 'daemon address with --daemon', '127.0.0.1:9464')
+    .action(async (opts: { out: string; seed: number; rows: number; violations: string; listViolations?: boolean; daemon?: boolean; listen: string }) => {
+      if (opts.listViolations) {
+        io.out(describeViolations());
+        return;
+      }
+      const knownSecrets = new KnownSecrets();
+      const logger = createLogger({ knownSecrets, level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
+      const v = opts.violations.trim();
+      const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
+      const started = Date.now();
+      io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
+      const demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, knownSecrets });
+      try {
+        io.out(formatSummary(demo.report));
+        io.out(formatComparison(demo.comparison));
+        io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n`);
+        io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        if (opts.daemon) {
+          const loaded = loadConfig(demo.configPath, { registry });
+          await serveDaemon(loaded, opts.listen, logger, opts.out);
+        }
+      } finally {
+        await demo.sandbox.stop();
+      }
+      // The demo succeeds when the audit found exactly what the sandbox seeded.
+      setExit(demo.comparison.missed.length === 0 && demo.comparison.extra.length === 0 ? EXIT.OK : EXIT.FINDINGS);
+    });
+
+  const waivers = program.command('waivers').description('waivers files');
+  waivers
+    .command('lint <file>')
+    .description('check a waivers file (exit 1 on any problem, including expired waivers)')
+    .option('-c, --config <file>', 'audit.yaml, for waiver_max_lifetime')
+    .action(async (file: string, opts: { config?: string }) => {
+      const loaded = opts.config ? loadConfig(opts.config, { registry }) : undefined;
+      const problems = await lintWaivers(file, { knownChecks: registry.keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
+      for (const p of problems) io.err(`${p}\n`);
+      if (problems.length === 0) io.out(`${file}: ok\n`);
+      setExit(waiversLintExitCode(problems));
     });
 
   const checks = program.command('checks').description('the check catalog');

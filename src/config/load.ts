@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type AuditConfig } from './schema';
+import { resolveConfigPaths } from './paths';
 import { AuditError, ErrorCodes } from '../core/errors';
 import type { Registry } from '../core/registry';
 
@@ -72,24 +73,6 @@ function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PathKey[], er
   return value;
 }
 
-function resolvePaths(c: AuditConfig, base: string): void {
-  const r = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const rec = (m?: Record<string, string>) => {
-    if (!m) return;
-    for (const k of Object.keys(m)) m[k] = r(m[k]);
-  };
-  rec(c.sources.logs?.files);
-  rec(c.sources.secrets?.env_files);
-  if (c.sources.secrets?.pem_files) rec(c.sources.secrets.pem_files as Record<string, string>);
-  const v = c.sources.secrets?.vault;
-  if (v?.token_file) v.token_file = r(v.token_file);
-  if (v?.ca_file) v.ca_file = r(v.ca_file);
-  if (c.waivers) c.waivers = r(c.waivers);
-  if (c.attestations) c.attestations = r(c.attestations);
-  if (c.state.dir) c.state.dir = r(c.state.dir);
-  c.plugins = c.plugins.map(r);
-}
-
 /** Parses and validates config text; `file` is used for messages and relative paths. */
 export function parseConfig(text: string, file: string, opts: { env?: NodeJS.ProcessEnv; registry?: Registry } = {}): LoadedConfig {
   const lc = new LineCounter();
@@ -142,7 +125,7 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
     }
     if (problems.length > 0) throw new AuditError(ErrorCodes.CONFIG, `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  resolvePaths(config, dirname(resolve(file)));
+  resolveConfigPaths(config, dirname(resolve(file)));
   return {
     config,
     file: resolve(file),

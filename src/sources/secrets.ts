@@ -18,6 +18,27 @@ export const SIGNING_KEY_ENV: Record<SigningKeyName, string> = {
   root: 'ROOT_SIGNING_PRIVATE_KEY',
 };
 
+const SECRET_NAME_RE = /SECRET|PASSW|TOKEN|PRIVATE|KEY|CREDENTIAL|AUTH|SALT|SIGNING|CERT/i;
+
+/**
+ * Registers what is secret in an env value with the scrubber: the password of a URL, or the
+ * whole value of a secret-named variable. Plain settings (SERVICE_NAME=identity) are not
+ * registered: scrubbing them would blank ordinary words in reports.
+ */
+export function registerEnvValue(known: KnownSecrets, name: string, value: string): void {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    try {
+      const u = new URL(value);
+      if (u.password) known.add(decodeURIComponent(u.password));
+      if (SECRET_NAME_RE.test(name) && !u.password) known.add(value);
+      return;
+    } catch {
+      // not a URL after all: fall through
+    }
+  }
+  if (SECRET_NAME_RE.test(name)) known.add(value);
+}
+
 /** One backend of the secret store. */
 export interface SecretBackend {
   readonly provider: SecretProvider;
@@ -47,7 +68,7 @@ export class EnvFileBackend implements SecretBackend {
       p = guard(SOURCE, `reading env file ${file}`, async () => {
         const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
         const vars = parseDotenv(text, file, SOURCE);
-        for (const v of vars.values()) this.#known.add(v);
+        for (const [name, v] of vars) registerEnvValue(this.#known, name, v);
         return { vars, mtime: st.mtime };
       });
       this.#cache.set(service, p);

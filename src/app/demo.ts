@@ -1,0 +1,99 @@
+/**
+ * `aegis-audit demo`: builds a sandbox Aegis deployment on this machine, audits it exactly
+ * as `run` would (same config loader, same sources, same checks), writes the reports, and
+ * compares what it found with what the sandbox says it seeded. Every process it starts is
+ * stopped before it returns, also on Ctrl-C.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { Registry } from '../core/registry';
+import type { Logger } from '../core/logger';
+import type { KnownSecrets } from '../core/secret';
+import { loadConfig } from '../config/load';
+import { rebaseConfigPaths } from '../config/paths';
+import { buildSandbox, type Sandbox } from '../sandbox/build';
+import { listViolations, UnknownViolationError } from '../sandbox/violations';
+import { AuditError, ErrorCodes } from '../core/errors';
+import { auditAndWrite, type AuditAndWriteResult } from './run';
+import { compareWithManifest, type ManifestComparison } from './compare';
+
+/** What `demo` seeds when not told: a realistic mix, one or two problems per area. */
+export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
+  'key-source-file',
+  'historical-key-orphaned',
+  'internal-secret-differs',
+  'api-key-old',
+  'bad-signature',
+];
+
+export interface DemoOptions {
+  out: string;
+  seed?: number;
+  rows?: number;
+  violations?: 'default' | 'all' | 'none' | readonly string[];
+  logger?: Logger;
+  knownSecrets?: KnownSecrets;
+  /** Use this Postgres server instead of starting an embedded one (tests). */
+  adminUrl?: string;
+}
+
+export interface DemoResult extends AuditAndWriteResult {
+  sandbox: Sandbox;
+  configPath: string;
+  comparison: ManifestComparison;
+}
+
+export function describeViolations(): string {
+  const rows = listViolations().map((v) => `${v.id.padEnd(34)} ${v.check.padEnd(24)} ${v.description}`);
+  return rows.join('\n') + '\n';
+}
+
+/**
+ * Writes the sandbox's config to `<out>/audit.yaml` with its relative paths rebased, so the
+ * file a newcomer sees is the one the audit used.
+ */
+async function writeDemoConfig(sandbox: Sandbox, out: string): Promise<string> {
+  const raw = parse(await readFile(sandbox.configPath, 'utf8')) as unknown;
+  rebaseConfigPaths(raw, dirname(sandbox.configPath), out);
+  const target = join(out, 'audit.yaml');
+  const header = [
+    '# The config `aegis-audit demo` audited: the sandbox deployment under ./sandbox/.',
+    '# Paths are relative to this file; the Postgres URL is the throwaway sandbox server.',
+    '# Re-run the audit while the sandbox is up (demo --daemon) with: aegis-audit run --config audit.yaml',
+  ].join('\n');
+  await writeFile(target, `${header}\n${stringify(raw, { lineWidth: 0 })}`, 'utf8');
+  return target;
+}
+
+/**
+ * Builds the sandbox and audits it. The caller owns `result.sandbox` and must stop it
+ * (runDemo's callers do so in a finally block; `demo --daemon` keeps it up).
+ */
+export async function startDemo(registry: Registry, opts: DemoOptions): Promise<DemoResult> {
+  const out = resolve(opts.out);
+  const selection = opts.violations === undefined || opts.violations === 'default' ? DEFAULT_DEMO_VIOLATIONS : opts.violations;
+  let sandbox: Sandbox;
+  try {
+    sandbox = await buildSandbox({ dir: join(out, 'sandbox'), seed: opts.seed ?? 42, rows: opts.rows ?? 5000, violations: selection, adminUrl: opts.adminUrl });
+  } catch (e) {
+    if (e instanceof UnknownViolationError) throw new AuditError(ErrorCodes.USAGE, e.message);
+    throw e;
+  }
+  try {
+    const configPath = await writeDemoConfig(sandbox, out);
+    const loaded = loadConfig(configPath, { registry });
+    const result = await auditAndWrite(loaded, registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
+    return { ...result, sandbox, configPath, comparison: compareWithManifest(result.report, sandbox.manifest) };
+  } catch (e) {
+    await sandbox.stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+export function formatComparison(c: ManifestComparison): string {
+  const lines = [`manifest: ${c.expected} seeded violation${c.expected === 1 ? '' : 's'}; the audit found ${c.expected - c.missed.length} of them and ${c.extra.length} other failing finding${c.extra.length === 1 ? '' : 's'}`];
+  for (const m of c.missed) lines.push(`  missed: ${m.check} ${m.resource}`);
+  for (const x of c.extra) lines.push(`  extra:  ${x.check} ${x.resource}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,71 @@
+/**
+ * `run` as a whole: waivers and attestations in, the audit, the previous run from history,
+ * every output file, the new run into history. `run`, `demo`, `checklist` and the daemon's
+ * report writer all go through here so their files always agree.
+ */
+import { resolve } from 'node:path';
+import type { LoadedConfig } from '../config/load';
+import type { OutputFormat } from '../config/schema';
+import type { Registry } from '../core/registry';
+import type { Logger } from '../core/logger';
+import type { KnownSecrets } from '../core/secret';
+import type { Report } from '../core/types';
+import { runAudit } from './audit';
+import { createHistoryStore, loadAttestations, loadWaivers, metasFromChecks, writeOutputs } from '../outputs';
+
+export interface AuditAndWriteOptions {
+  only?: readonly string[];
+  /** Output directory (default: the config's `outputs.dir`, relative to the working directory). */
+  out?: string;
+  formats?: readonly OutputFormat[];
+  logger?: Logger;
+  knownSecrets?: KnownSecrets;
+  now?: () => Date;
+}
+
+export interface AuditAndWriteResult {
+  report: Report;
+  files: string[];
+  outDir: string;
+}
+
+export async function loadRunInputs(loaded: LoadedConfig, registry: Registry, now: Date) {
+  const { config } = loaded;
+  const waivers = config.waivers
+    ? await loadWaivers(config.waivers, { knownChecks: registry.keys(), maxLifetimeMs: config.waiver_max_lifetime, now })
+    : { active: [], expired: [] };
+  const attestations = config.attestations ? await loadAttestations(config.attestations) : [];
+  return { waivers, attestations };
+}
+
+export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, opts: AuditAndWriteOptions = {}): Promise<AuditAndWriteResult> {
+  const { config } = loaded;
+  const now = opts.now ?? (() => new Date());
+  const outDir = resolve(opts.out ?? config.outputs.dir);
+  // Bad waivers or attestations stop the run before any check: exit 2, not a half-waived report.
+  const { waivers, attestations } = await loadRunInputs(loaded, registry, now());
+  const report = await runAudit(loaded, registry, {
+    only: opts.only,
+    logger: opts.logger,
+    knownSecrets: opts.knownSecrets,
+    now: opts.now,
+    waivers: waivers.active,
+    expiredWaivers: waivers.expired,
+  });
+  const history = createHistoryStore(config, { outputsDir: outDir });
+  try {
+    const previous = await history.previous(config.deployment);
+    const { files } = await writeOutputs(report, {
+      dir: outDir,
+      formats: opts.formats ?? config.outputs.formats,
+      previous,
+      metas: metasFromChecks(registry.values()),
+      attestations,
+      now: now(),
+    });
+    await history.save(report);
+    return { report, files, outDir };
+  } finally {
+    await history.close();
+  }
+}
