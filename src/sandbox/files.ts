@@ -122,18 +122,19 @@ export async function writeLogs(root: string, plan: Plan): Promise<Record<string
       const name = `${service}-${i}`;
       const lines = noise(prng, service, name, from, to);
       if (service === 'gateway' || service === 'identity') {
-        const failure = (at: number, client: string) =>
-          lines.push({ at, text: json({ ts: new Date(at).toISOString(), service, instance: name, event: 'auth_failure', reason: prng.pick(AUTH_REASONS), client }) });
+        const failure = (at: number, client: string, reason: string) =>
+          lines.push({ at, text: json({ ts: new Date(at).toISOString(), service, instance: name, event: 'auth_failure', reason, client }) });
         // A handful over the past days, and a trickle over the last four hours: at most one per
         // instance in any 15 minutes, so no window comes near a spike whatever "now" the audit picks.
         const n = prng.int(5, 9);
-        for (let k = 0; k < n; k++) failure(now - 2 * DAY_MS - prng.int(0, 4 * DAY_MS), `203.0.113.${prng.int(1, 254)}`);
+        for (let k = 0; k < n; k++) failure(now - 2 * DAY_MS - prng.int(0, 4 * DAY_MS), `203.0.113.${prng.int(1, 254)}`, prng.pick(AUTH_REASONS));
         for (let slot = now - 4 * HOUR_MS; slot < now - 15 * MIN_MS; slot += 15 * MIN_MS) {
-          if (prng.chance(0.4)) failure(slot + prng.int(0, 15 * MIN_MS - 1), `198.51.100.${prng.int(1, 254)}`);
+          if (prng.chance(0.4)) failure(slot + prng.int(0, 15 * MIN_MS - 1), `198.51.100.${prng.int(1, 254)}`, prng.pick(AUTH_REASONS));
         }
         if (plan.selected.has('auth-failure-burst') && name === plan.burstInstance) {
-          // One client hammering the gateway: 150 failures in the last ten minutes.
-          for (let k = 0; k < 150; k++) failure(now - 10 * MIN_MS + Math.floor((k * 9 * MIN_MS) / 150), '192.0.2.66');
+          // One client hammering the gateway: 150 failures in the last ten minutes. No PRNG draw
+          // here, so the rest of the logs stay byte-identical to the baseline's.
+          for (let k = 0; k < 150; k++) failure(now - 10 * MIN_MS + Math.floor((k * 9 * MIN_MS) / 150), '192.0.2.66', 'invalid_token');
         }
       }
       await writeLog(dir, `${name}.jsonl`, lines);

@@ -1,0 +1,428 @@
+/**
+ * The sandbox on the run's real Postgres: what it writes verifies independently (node:crypto
+ * here, not the sandbox's code), is deterministic per seed, is clean with no violation, and
+ * each violation changes exactly what it declares.
+ */
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { adminUrl } from '../helpers/pg';
+import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
+import { listViolations, type ViolationId } from '../../src/sandbox/violations';
+import { parseDotenv } from '../../src/sources/dotenv';
+import { parseConfig } from '../../src/config/load';
+
+const NOW = new Date('2026-11-22T10:00:00.000Z');
+const ROWS = 300;
+const DAY = 86_400_000;
+const dirs: string[] = [];
+const sandboxes: Sandbox[] = [];
+
+async function build(violations: 'all' | 'none' | ViolationId[], seed = 11, extra: { rows?: number; now?: Date } = {}): Promise<Sandbox> {
+  const dir = mkdtempSync(join(tmpdir(), 'aegis-sbx-'));
+  dirs.push(dir);
+  const sb = await buildSandbox({ dir, seed, rows: extra.rows ?? ROWS, violations, adminUrl: adminUrl(), now: extra.now ?? NOW });
+  sandboxes.push(sb);
+  return sb;
+}
+
+afterAll(async () => {
+  for (const sb of sandboxes) await sb.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------- an independent reader
+
+interface Row {
+  id: number;
+  created_at: Date;
+  action: string;
+  payload: unknown;
+  prev_hash: string;
+  row_hash: string;
+  signature: string;
+  key_fingerprint: string;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const fingerprint = (k: KeyObject) => 'sha256:' + createHash('sha256').update(k.export({ type: 'spki', format: 'der' })).digest('hex');
+
+interface Snapshot {
+  rows: Row[];
+  roots: { id: number; up_to_id: number; root_hash: string; signature: string; key_fingerprint: string }[];
+  historical: { fingerprint: string; public_key: string }[];
+  apiKeys: { id: string; created_at: Date; revoked_at: Date | null }[];
+  env: Record<string, Map<string, string>>;
+  envMtime: Record<string, number>;
+  pem: Record<string, string>;
+  /** instance/key → source of the latest signing_key_loaded event */
+  keyLoads: Record<string, string>;
+  authFailures: number;
+  logLines: number;
+  nonJsonLines: number;
+}
+
+async function snapshot(sb: Sandbox): Promise<Snapshot> {
+  const c = new Client({ connectionString: sb.postgresUrl });
+  await c.connect();
+  try {
+    const rows = (await c.query<Row>('SELECT * FROM audit_log ORDER BY id')).rows.map((r) => ({ ...r, id: Number(r.id) }));
+    const roots = (await c.query('SELECT * FROM transparency_roots ORDER BY id')).rows.map((r) => ({ ...r, id: Number(r.id), up_to_id: Number(r.up_to_id) }));
+    const historical = (await c.query('SELECT fingerprint, public_key FROM transparency_historical_keys ORDER BY fingerprint')).rows;
+    const apiKeys = (await c.query('SELECT id, created_at, revoked_at FROM api_keys ORDER BY id')).rows;
+    const env: Snapshot['env'] = {};
+    const envMtime: Snapshot['envMtime'] = {};
+    for (const f of readdirSync(join(sb.dir, 'env'))) {
+      const p = join(sb.dir, 'env', f);
+      env[f.replace(/\.env$/, '')] = parseDotenv(readFileSync(p, 'utf8'), p);
+      envMtime[f.replace(/\.env$/, '')] = statSync(p).mtimeMs;
+    }
+    const pem = Object.fromEntries(readdirSync(join(sb.dir, 'keys')).map((f) => [f, readFileSync(join(sb.dir, 'keys', f), 'utf8')]));
+    const loads: { ts: number; k: string; source: string }[] = [];
+    let authFailures = 0;
+    let logLines = 0;
+    let nonJsonLines = 0;
+    for (const service of readdirSync(join(sb.dir, 'logs'))) {
+      for (const f of readdirSync(join(sb.dir, 'logs', service))) {
+        for (const line of readFileSync(join(sb.dir, 'logs', service, f), 'utf8').split('\n')) {
+          if (line === '') continue;
+          logLines++;
+          let o: Record<string, unknown>;
+          try {
+            o = JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            nonJsonLines++;
+            continue;
+          }
+          if (o.event === 'auth_failure') authFailures++;
+          if (o.event === 'signing_key_loaded') loads.push({ ts: Date.parse(String(o.ts)), k: `${String(o.instance)}/${String(o.key)}`, source: String(o.source) });
+        }
+      }
+    }
+    loads.sort((a, b) => a.ts - b.ts);
+    const keyLoads: Record<string, string> = {};
+    for (const l of loads) keyLoads[l.k] = l.source;
+    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines };
+  } finally {
+    await c.end();
+  }
+}
+
+/** Verifies the chain as the design defines it; returns the broken rows and roots by kind. */
+function verifyChain(s: Snapshot, keys: Map<string, KeyObject>, rootKeys: Map<string, KeyObject>) {
+  const out = { chainBreak: [] as number[], hashMismatch: [] as number[], badSignature: [] as number[], unknownKey: new Set<string>(), rootMismatch: [] as number[] };
+  let prev = '0'.repeat(64);
+  const hashes = new Map<number, string>();
+  for (const r of s.rows) {
+    if (r.prev_hash !== prev) out.chainBreak.push(r.id);
+    const canon = canonical({ action: r.action, created_at: r.created_at.toISOString(), id: r.id, payload: r.payload });
+    if (createHash('sha256').update(r.prev_hash + canon, 'utf8').digest('hex') !== r.row_hash) out.hashMismatch.push(r.id);
+    const k = keys.get(r.key_fingerprint);
+    if (!k) out.unknownKey.add(r.key_fingerprint);
+    else if (!verify(null, Buffer.from(r.row_hash, 'hex'), k, Buffer.from(r.signature, 'base64'))) out.badSignature.push(r.id);
+    prev = r.row_hash;
+    hashes.set(r.id, r.row_hash);
+  }
+  for (const root of s.roots) {
+    const k = rootKeys.get(root.key_fingerprint);
+    const ok = hashes.get(root.up_to_id) === root.root_hash && !!k && verify(null, Buffer.from(root.root_hash, 'hex'), k, Buffer.from(root.signature, 'base64'));
+    if (!ok) out.rootMismatch.push(root.id);
+  }
+  return out;
+}
+
+/** The keys the auditor can know: the configured ones (env file, PEM files) and the historical table. */
+function knownKeys(s: Snapshot, signing = 'audit') {
+  const rowKeys = new Map<string, KeyObject>();
+  const rootKeys = new Map<string, KeyObject>();
+  const add = (m: Map<string, KeyObject>, pem: string) => {
+    const k = createPublicKey(pem);
+    m.set(fingerprint(k), k);
+  };
+  add(rowKeys, s.env[signing].get('RECEIPT_SIGNING_PRIVATE_KEY') as string);
+  add(rowKeys, s.pem['receipt-signing.pem']);
+  add(rootKeys, s.env[signing].get('ROOT_SIGNING_PRIVATE_KEY') as string);
+  for (const h of s.historical) add(rowKeys, h.public_key);
+  return { rowKeys, rootKeys };
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('a clean sandbox (violations: none)', () => {
+  let sb: Sandbox;
+  let s: Snapshot;
+  beforeAll(async () => {
+    sb = await build('none');
+    s = await snapshot(sb);
+  });
+
+  test('declares no violation', () => {
+    expect(sb.manifest.violations).toEqual([]);
+    expect(JSON.parse(readFileSync(join(sb.dir, 'manifest.json'), 'utf8'))).toMatchObject({ seeded: [], violations: [] });
+  });
+
+  test('its chain and roots verify under the configured and historical keys, rotation rows included', () => {
+    const { rowKeys, rootKeys } = knownKeys(s);
+    const v = verifyChain(s, rowKeys, rootKeys);
+    expect(v).toEqual({ chainBreak: [], hashMismatch: [], badSignature: [], unknownKey: new Set(), rootMismatch: [] });
+    expect(s.rows).toHaveLength(ROWS);
+    expect(s.roots.length).toBeGreaterThanOrEqual(10);
+    const rotations = s.rows.filter((r) => r.action === 'key_rotated');
+    expect(rotations).toHaveLength(2);
+    for (const r of rotations) expect(r.payload).toEqual({ key: 'receipt', old_fingerprint: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), new_fingerprint: r.key_fingerprint });
+  });
+
+  test('the configured receipt key signs the newest rows and every older key is in the historical table', () => {
+    const newest = s.rows[s.rows.length - 1].key_fingerprint;
+    expect(fingerprint(createPublicKey(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY') as string))).toBe(newest);
+    expect(fingerprint(createPublicKey(s.pem['receipt-signing.pem']))).toBe(newest);
+    const old = [...new Set(s.rows.map((r) => r.key_fingerprint))].filter((f) => f !== newest).sort();
+    expect(old).toHaveLength(2);
+    expect(s.historical.map((h) => h.fingerprint)).toEqual(old);
+    for (const h of s.historical) expect(fingerprint(createPublicKey(h.public_key))).toBe(h.fingerprint);
+  });
+
+  test('every audit instance’s latest start loaded both keys from env, though earlier starts did not', () => {
+    expect(Object.keys(s.keyLoads).sort()).toEqual(['audit-1/receipt', 'audit-1/root', 'audit-2/receipt', 'audit-2/root', 'audit-3/receipt', 'audit-3/root']);
+    expect(new Set(Object.values(s.keyLoads))).toEqual(new Set(['env']));
+    const all = readdirSync(join(sb.dir, 'logs', 'audit')).map((f) => readFileSync(join(sb.dir, 'logs', 'audit', f), 'utf8')).join('\n');
+    expect(all).toMatch(/"event":"signing_key_loaded","key":"receipt","source":"file"/);
+  });
+
+  test('INTERNAL_SECRET is the same in every env file, with no overlap open', () => {
+    const values = Object.values(s.env).map((m) => m.get('INTERNAL_SECRET'));
+    expect(values).toHaveLength(5);
+    expect(new Set(values).size).toBe(1);
+    expect(values[0]).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(Object.values(s.env).some((m) => m.has('INTERNAL_SECRET_PREVIOUS'))).toBe(false);
+    expect([...Object.keys(s.env)].filter((k) => s.env[k].has('JWT_SECRET_KEY')).sort()).toEqual(['gateway', 'identity']);
+  });
+
+  test('rotations and API keys are within policy', () => {
+    const last = (secret: string) => Math.max(...s.rows.filter((r) => r.action === 'secret_rotated' && (r.payload as { secret: string }).secret === secret).map((r) => r.created_at.getTime()));
+    expect(NOW.getTime() - last('JWT_SECRET_KEY')).toBeLessThan(90 * DAY);
+    expect(NOW.getTime() - last('INTERNAL_SECRET')).toBeLessThan(90 * DAY);
+    expect(NOW.getTime() - s.rows[0].created_at.getTime()).toBeLessThan(365 * DAY);
+    const live = s.apiKeys.filter((k) => k.revoked_at === null);
+    expect(live.length).toBeGreaterThan(5);
+    for (const k of live) expect(NOW.getTime() - k.created_at.getTime()).toBeLessThan(90 * DAY);
+    expect(s.apiKeys.some((k) => k.revoked_at !== null && NOW.getTime() - k.created_at.getTime() > 90 * DAY)).toBe(true);
+  });
+
+  test('env files parse as dotenv, the PEM keys survive the \\n escapes and equal the PEM files', () => {
+    const raw = readFileSync(join(sb.dir, 'env', 'audit.env'), 'utf8');
+    expect(raw).toMatch(/^RECEIPT_SIGNING_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\\n[^\n]+\\n-----END PRIVATE KEY-----\\n"$/m);
+    expect(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY')).toBe(s.pem['receipt-signing.pem']);
+    expect(s.env.audit.get('ROOT_SIGNING_PRIVATE_KEY')).toBe(s.pem['root-signing.pem']);
+    expect(createPublicKey(s.pem['root-signing.pem']).asymmetricKeyType).toBe('ed25519');
+  });
+
+  test('logs carry realistic noise: non-JSON lines and a line over 1 MiB', () => {
+    expect(s.nonJsonLines).toBeGreaterThan(10);
+    expect(s.authFailures).toBeGreaterThan(5);
+    const longest = Math.max(...readFileSync(join(sb.dir, 'logs', 'audit', 'audit-2.jsonl'), 'utf8').split('\n').map((l) => l.length));
+    expect(longest).toBeGreaterThan(1024 * 1024);
+  });
+
+  test('audit.yaml validates and names files that exist, relative to itself', () => {
+    const text = readFileSync(sb.configPath, 'utf8');
+    expect(text).not.toMatch(/\/tmp\//); // portable: no absolute file paths
+    const { config } = parseConfig(text, sb.configPath);
+    expect(config.services).toEqual(['identity', 'gateway', 'api', 'audit', 'insight']);
+    expect(config.sources.postgres?.url).toBe(sb.postgresUrl);
+    for (const f of Object.values(config.sources.secrets?.env_files ?? {})) expect(statSync(f).isFile()).toBe(true);
+    for (const f of Object.values(config.sources.secrets?.pem_files ?? {})) expect(statSync(f as string).isFile()).toBe(true);
+    expect(Object.keys(config.sources.logs?.files ?? {}).sort()).toEqual(['api', 'audit', 'gateway', 'identity', 'insight']);
+  });
+
+  test('secretValues lists every secret written, and none reaches audit.yaml or manifest.json', () => {
+    const secrets = sb.secretValues();
+    for (const m of Object.values(s.env)) {
+      for (const name of ['INTERNAL_SECRET', 'JWT_SECRET_KEY', 'RECEIPT_SIGNING_PRIVATE_KEY', 'ROOT_SIGNING_PRIVATE_KEY', 'DATABASE_URL']) {
+        if (m.has(name)) expect(secrets).toContain(m.get(name));
+      }
+    }
+    const public_ = readFileSync(sb.configPath, 'utf8') + readFileSync(join(sb.dir, 'manifest.json'), 'utf8');
+    for (const v of secrets) expect(public_.includes(v)).toBe(false);
+  });
+
+  test('append continues the chain with valid rows and due roots', async () => {
+    await sb.append(150);
+    await sb.append(60);
+    const after = await snapshot(sb);
+    expect(after.rows).toHaveLength(ROWS + 210);
+    expect(after.roots.length).toBeGreaterThan(s.roots.length);
+    const { rowKeys, rootKeys } = knownKeys(after);
+    expect(verifyChain(after, rowKeys, rootKeys)).toEqual({ chainBreak: [], hashMismatch: [], badSignature: [], unknownKey: new Set(), rootMismatch: [] });
+    await expect(sb.append(0)).rejects.toThrow(/positive integer/);
+  });
+});
+
+describe('determinism', () => {
+  test('the same seed and clock give the same deployment; another seed does not', async () => {
+    const [a, b, c] = await Promise.all([build('all', 3), build('all', 3), build('all', 4)]);
+    const [sa, sbb, sc] = await Promise.all([snapshot(a), snapshot(b), snapshot(c)]);
+    expect(sbb.rows).toEqual(sa.rows);
+    expect(sbb.roots).toEqual(sa.roots);
+    expect(sbb.env).toEqual(sa.env);
+    expect(sbb.envMtime).toEqual(sa.envMtime);
+    expect(sbb.keyLoads).toEqual(sa.keyLoads);
+    expect(b.manifest).toEqual(a.manifest);
+    for (const f of ['audit/audit-1.jsonl', 'gateway/gateway-1.jsonl']) {
+      expect(readFileSync(join(b.dir, 'logs', f), 'utf8')).toBe(readFileSync(join(a.dir, 'logs', f), 'utf8'));
+    }
+    expect(sc.rows[ROWS - 1].row_hash).not.toBe(sa.rows[ROWS - 1].row_hash);
+    expect(sc.env.audit.get('INTERNAL_SECRET')).not.toBe(sa.env.audit.get('INTERNAL_SECRET'));
+  });
+});
+
+describe('each violation changes exactly what it declares', () => {
+  let baseline: Snapshot;
+  beforeAll(async () => {
+    baseline = await snapshot(await build('none'));
+  });
+
+  const rowIdOf = (resource: string) => Number(/^row=(\d+)$/.exec(resource)?.[1]);
+  const changedRows = (a: Snapshot, b: Snapshot, field: keyof Row) =>
+    b.rows.filter((r, i) => JSON.stringify(r[field]) !== JSON.stringify(a.rows[i][field])).map((r) => r.id);
+  const envDiff = (a: Snapshot, b: Snapshot) => {
+    const out: string[] = [];
+    for (const svc of Object.keys(a.env)) {
+      const names = new Set([...a.env[svc].keys(), ...b.env[svc].keys()]);
+      for (const n of names) if (a.env[svc].get(n) !== b.env[svc].get(n)) out.push(`${svc}:${n}`);
+    }
+    return out.sort();
+  };
+
+  // Everything a violation might touch, so "nothing else changed" is asserted for each one.
+  function diff(a: Snapshot, b: Snapshot) {
+    return {
+      rows: b.rows.length === a.rows.length ? changedRows(a, b, 'row_hash').length + changedRows(a, b, 'signature').length + changedRows(a, b, 'payload').length : -1,
+      roots: b.roots.filter((r, i) => JSON.stringify(r) !== JSON.stringify(a.roots[i])).map((r) => r.id),
+      historical: [a.historical.map((h) => h.fingerprint).join(','), b.historical.map((h) => h.fingerprint).join(',')],
+      apiKeys: b.apiKeys.filter((k) => !a.apiKeys.some((x) => x.id === k.id)).map((k) => k.id),
+      env: envDiff(a, b),
+      pem: Object.keys(a.pem).filter((k) => a.pem[k] !== b.pem[k]),
+      keyLoads: Object.keys(b.keyLoads).filter((k) => a.keyLoads[k] !== b.keyLoads[k]).map((k) => `${k}=${b.keyLoads[k]}`),
+      authFailures: b.authFailures - a.authFailures,
+    };
+  }
+  const untouched = (a: Snapshot) => ({ rows: 0, roots: [], historical: [a.historical.map((h) => h.fingerprint).join(','), a.historical.map((h) => h.fingerprint).join(',')], apiKeys: [], env: [], pem: [], keyLoads: [], authFailures: 0 });
+
+  test.each(listViolations().map((v) => v.id))('%s', async (id) => {
+    const sb = await build([id]);
+    const s = await snapshot(sb);
+    const d = diff(baseline, s);
+    const expected: Record<string, unknown> = { ...untouched(baseline) };
+    const entries = sb.manifest.violations;
+    const { rowKeys, rootKeys } = knownKeys(s);
+    const v = verifyChain(s, rowKeys, rootKeys);
+    const fp = entries.map((e) => /^fingerprint=(.+)$/.exec(e.resource)?.[1]).filter((x): x is string => !!x);
+    switch (id) {
+      case 'key-source-file':
+        expected.keyLoads = ['audit-2/receipt=file'];
+        break;
+      case 'key-source-generated':
+        expected.keyLoads = ['audit-3/root=generated'];
+        break;
+      case 'receipt-key-not-deployed': {
+        expected.env = ['audit:RECEIPT_SIGNING_PRIVATE_KEY'];
+        expected.pem = ['receipt-signing.pem'];
+        const deployed = s.rows[s.rows.length - 1].key_fingerprint;
+        expected.historical = [baseline.historical.map((h) => h.fingerprint).join(','), [...baseline.historical.map((h) => h.fingerprint), deployed].sort().join(',')];
+        expect(fingerprint(createPublicKey(s.pem['receipt-signing.pem']))).not.toBe(deployed);
+        expect(v.unknownKey.size + v.badSignature.length).toBe(0); // the chain still verifies
+        break;
+      }
+      case 'historical-keys-empty':
+        expected.historical = [baseline.historical.map((h) => h.fingerprint).join(','), ''];
+        expect([...v.unknownKey].sort()).toEqual(fp.sort());
+        break;
+      case 'historical-key-orphaned':
+        expected.historical = [baseline.historical.map((h) => h.fingerprint).join(','), baseline.historical.map((h) => h.fingerprint).filter((f) => f !== fp[0]).join(',')];
+        expect([...v.unknownKey]).toEqual([fp[0]]);
+        break;
+      case 'bad-signature':
+        expected.rows = 1;
+        expect(v.badSignature).toEqual([rowIdOf(entries[0].resource)]);
+        expect(changedRows(baseline, s, 'signature')).toEqual(v.badSignature);
+        break;
+      case 'tampered-payload':
+        expected.rows = 1;
+        expect(v.hashMismatch).toEqual([rowIdOf(entries[0].resource)]);
+        expect(changedRows(baseline, s, 'payload')).toEqual(v.hashMismatch);
+        expect(v.chainBreak.length + v.badSignature.length).toBe(0);
+        break;
+      case 'broken-link': {
+        const at = rowIdOf(entries[0].resource);
+        expect(v.chainBreak).toEqual([at]);
+        expect(v.hashMismatch.length + v.badSignature.length + v.rootMismatch.length).toBe(0);
+        // Every row from the break on is re-chained; payloads are untouched.
+        expect(changedRows(baseline, s, 'payload')).toEqual([]);
+        expect(changedRows(baseline, s, 'row_hash')[0]).toBe(at);
+        expected.rows = d.rows;
+        expected.roots = d.roots;
+        expect(d.roots.every((r) => s.roots[r - 1].up_to_id >= at)).toBe(true);
+        break;
+      }
+      case 'root-mismatch':
+        expected.roots = [Number(entries[0].resource.replace('root=', ''))];
+        expect(v.rootMismatch).toEqual(expected.roots);
+        break;
+      case 'internal-secret-differs':
+        expected.env = ['insight:INTERNAL_SECRET'];
+        break;
+      case 'internal-secret-missing':
+        expected.env = ['api:INTERNAL_SECRET'];
+        expect(s.env.api.has('INTERNAL_SECRET')).toBe(false);
+        break;
+      case 'internal-secret-overlap-too-long':
+        expected.env = ['gateway:INTERNAL_SECRET_PREVIOUS'];
+        expect(NOW.getTime() - s.envMtime.gateway).toBeGreaterThan(30 * DAY);
+        break;
+      case 'auth-failure-burst':
+        expected.authFailures = 150;
+        break;
+      case 'api-key-old':
+      {
+        const keyId = entries[0].resource.replace('api_key=', '');
+        expected.apiKeys = [keyId];
+        expect(NOW.getTime() - (s.apiKeys.find((k) => k.id === keyId)?.created_at.getTime() ?? NOW.getTime())).toBeGreaterThan(90 * DAY);
+        break;
+      }
+      case 'jwt-rotation-overdue': {
+        const jwt = (x: Snapshot) => x.rows.filter((r) => r.action === 'secret_rotated' && (r.payload as { secret: string }).secret === 'JWT_SECRET_KEY');
+        expect(jwt(s)).toHaveLength(jwt(baseline).length - 1);
+        expect(NOW.getTime() - jwt(s)[jwt(s).length - 1].created_at.getTime()).toBeGreaterThan(90 * DAY);
+        expect(verifyChain(s, rowKeys, rootKeys)).toEqual({ chainBreak: [], hashMismatch: [], badSignature: [], unknownKey: new Set(), rootMismatch: [] });
+        expected.rows = d.rows;
+        expected.roots = d.roots;
+        break;
+      }
+      default:
+        throw new Error(`no expectation for violation ${id}`);
+    }
+    expect(d).toEqual(expected);
+    expect(entries.length).toBeGreaterThan(0);
+  });
+});
+
+describe('errors', () => {
+  test('an unknown violation id fails before anything is built, naming the known ids', async () => {
+    const dir = join(tmpdir(), `aegis-sbx-never-${process.pid}`);
+    await expect(buildSandbox({ dir, seed: 1, rows: 100, violations: ['bad-signature', 'no-such-thing'], adminUrl: adminUrl() })).rejects.toThrow(
+      /unknown violation "no-such-thing".*known violations: key-source-file/,
+    );
+    expect(() => statSync(dir)).toThrow();
+  });
+});
