@@ -24,7 +24,12 @@ function awsConfig(url: string, opts: AwsClientOptions) {
     credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
     maxAttempts,
     ...(opts.noBackoff ? { retryStrategy: new ConfiguredRetryStrategy(maxAttempts, 0) } : {}),
-    requestHandler: new NodeHttpHandler({ requestTimeout: opts.requestTimeout ?? 5000, connectionTimeout: 2000 }),
+    // Without throwOnRequestTimeout the handler only logs a warning and waits forever on a hung server.
+    requestHandler: new NodeHttpHandler({
+      requestTimeout: opts.requestTimeout ?? 5000,
+      connectionTimeout: 2000,
+      throwOnRequestTimeout: true,
+    }),
   };
 }
 

@@ -10,6 +10,9 @@ import {
   paginateListCommandInvocations,
   paginateListCommands,
   type Command,
+  type DescribeParametersCommandInput,
+  type GetParametersByPathCommandInput,
+  type ListCommandsCommandInput,
   type CommandInvocation,
   type Parameter,
   type ParameterMetadata,
@@ -55,7 +58,7 @@ afterEach(async () => {
   await running.close();
 });
 
-async function allByPath(input: ConstructorParameters<typeof GetParametersByPathCommand>[0]): Promise<Parameter[]> {
+async function allByPath(input: GetParametersByPathCommandInput): Promise<Parameter[]> {
   const out: Parameter[] = [];
   for await (const page of paginateGetParametersByPath({ client: ssm }, input)) out.push(...(page.Parameters ?? []));
   return out;
@@ -176,7 +179,7 @@ describe('GetParameter and GetParameters', () => {
 });
 
 describe('DescribeParameters', () => {
-  async function all(input: ConstructorParameters<typeof DescribeParametersCommand>[0]): Promise<ParameterMetadata[]> {
+  async function all(input: DescribeParametersCommandInput): Promise<ParameterMetadata[]> {
     const out: ParameterMetadata[] = [];
     for await (const page of paginateDescribeParameters({ client: ssm }, input)) out.push(...(page.Parameters ?? []));
     return out;
@@ -254,7 +257,7 @@ describe('Run Command history', () => {
     }
   });
 
-  async function commands(input: ConstructorParameters<typeof ListCommandsCommand>[0]): Promise<Command[]> {
+  async function commands(input: ListCommandsCommandInput): Promise<Command[]> {
     const out: Command[] = [];
     for await (const page of paginateListCommands({ client: ssm }, input)) out.push(...(page.Commands ?? []));
     return out;

@@ -69,7 +69,11 @@ export class LoopbackListener {
   }
 
   private async stopListening(): Promise<void> {
-    if (this.server) await this.stopListeningOn(this.server);
+    if (!this.server) return;
+    await this.stopListeningOn(this.server);
+    // Give in-process clients a moment to see their keep-alive sockets close, so that their next
+    // request gets ECONNREFUSED, as from a stopped service, rather than a reset on a stale socket.
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 
   private stopListeningOn(server: Server): Promise<void> {
