@@ -10,6 +10,7 @@ import { defineCheck } from '../src/core/define-check';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
 import type { SecretHolder } from '../src/core/sources';
+import { isValidDate } from '../src/core/time';
 
 function label(i: number): string {
   // A..Z, then AA, AB, … — deployments with more than 26 distinct values are pathological, but must not crash.
@@ -112,7 +113,7 @@ export default defineCheck({
       const dates = hs
         .map((h) => h.lastModified)
         .concat(hs.every((h) => !h.lastModified) ? currents.filter((c) => c.service === service).map((c) => c.lastModified) : [])
-        .filter((d): d is Date => d instanceof Date);
+        .filter(isValidDate);
       const since = dates.length > 0 ? new Date(Math.min(...dates.map((d) => d.getTime()))) : undefined;
       const ageMs = since ? now - since.getTime() : undefined;
       const res = resource({ service, secret: previous });

@@ -5,6 +5,7 @@
  * difference here is a false alarm on every row: keep this module small and exact.
  */
 import { createHash } from 'node:crypto';
+import { isValidDate } from '../../src/core/time';
 
 /** `prev_hash` of the first row of the chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -22,7 +23,7 @@ export function canonicalJson(value: unknown): string {
     return JSON.stringify(value) ?? 'null';
   }
   if (Array.isArray(value)) return '[' + value.map((v) => canonicalJson(v)).join(',') + ']';
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (isValidDate(value)) return JSON.stringify(value.toISOString());
   const obj = value as Record<string, unknown>;
   const parts: string[] = [];
   for (const k of Object.keys(obj).sort()) {

@@ -9,6 +9,7 @@ import type { PostgresConfig } from '../config/schema';
 import { badData } from '../core/errors';
 import { guard, wrapSourceError } from './errors';
 import { sourceUnavailable } from '../core/errors';
+import { isValidDate } from '../core/time';
 
 const SOURCE = 'postgres';
 
@@ -23,7 +24,7 @@ function toId(v: unknown, where: string): number {
 }
 
 function toDate(v: unknown, where: string): Date {
-  if (v instanceof Date && !Number.isNaN(v.getTime())) return v;
+  if (isValidDate(v)) return v;
   throw badData(SOURCE, where, 'timestamp is missing or invalid');
 }
 
@@ -130,7 +131,7 @@ export class PostgresAuditDb implements AuditDb {
     return rows.map((r) => ({
       fingerprint: toText(r.fingerprint),
       publicKey: toText(r.public_key),
-      promotedAt: r.promoted_at instanceof Date ? r.promoted_at : null,
+      promotedAt: isValidDate(r.promoted_at) ? r.promoted_at : null,
     }));
   }
 
@@ -230,8 +231,8 @@ export class PostgresAuditDb implements AuditDb {
           yield {
             id,
             createdAt: toDate(r.created_at, `${this.#cfg.tables.api_keys} id=${id}`),
-            lastUsedAt: r.last_used_at instanceof Date ? r.last_used_at : null,
-            revokedAt: r.revoked_at instanceof Date ? r.revoked_at : null,
+            lastUsedAt: isValidDate(r.last_used_at) ? r.last_used_at : null,
+            revokedAt: isValidDate(r.revoked_at) ? r.revoked_at : null,
           };
         }
       }

@@ -30,6 +30,7 @@ import { awsClientConfig, MAX_PAGES } from './aws';
 import { wrapSourceError } from './errors';
 import { publicKeyOfPrivatePem } from './pem';
 import { SIGNING_KEY_ENV, type SecretBackend } from './secrets';
+import { isValidDate } from '../core/time';
 
 const SOURCE = 'ssm';
 const PARAMETER_TYPES = new Set(['String', 'StringList', 'SecureString']);
@@ -61,7 +62,7 @@ function commandParameters(p: Command['Parameters']): Record<string, string[]> {
 }
 
 function toDate(v: unknown): Date | undefined {
-  return v instanceof Date && !Number.isNaN(v.getTime()) ? v : undefined;
+  return isValidDate(v) ? v : undefined;
 }
 
 /** One SSM client shared by the SsmSource and the Parameter Store secret backend. */
