@@ -25,6 +25,11 @@ const NET_REASONS: Record<string, string> = {
 export function classify(e: unknown): string {
   const err = e as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number }; response?: { statusCode?: number } };
   if (typeof err?.code === 'string' && NET_REASONS[err.code]) return NET_REASONS[err.code];
+  // Some wrappers keep only the text of a network error (the AWS SDK's retry middleware wraps a
+  // non-Error value as "AWS SDK error wrapper for Error: connect ECONNREFUSED …", which happens
+  // when the error comes from another realm, as under jest): read the code from the message.
+  const inText = /\b(E[A-Z_]{4,})\b/.exec(String((e as Error)?.message ?? ''))?.[1];
+  if (inText && NET_REASONS[inText]) return NET_REASONS[inText];
   const name = typeof err?.name === 'string' ? err.name : '';
   if (/Throttl|TooManyRequests|LimitExceeded|RequestLimitExceeded/i.test(name)) return 'throttled';
   if (/AccessDenied|Unauthorized|Forbidden/i.test(name)) return 'forbidden';

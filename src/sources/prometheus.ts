@@ -111,9 +111,10 @@ export class HttpPrometheusSource implements PrometheusSource {
       const timer = setTimeout(() => {
         req.destroy(Object.assign(new Error(`no answer within ${this.#timeout} ms`), { code: 'ETIMEDOUT' }));
       }, this.#timeout);
-      req.on('error', (e) => {
+      req.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(e);
+        // Re-created here: connection errors can be AggregateErrors with an empty message.
+        reject(Object.assign(new Error(e.message || (e.code ? `connect ${e.code}` : 'request failed')), { code: e.code }));
       });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];

@@ -249,7 +249,7 @@ export class NodeVaultSource implements VaultSource {
   }
 
   async lookupAccessor(accessor: string): Promise<VaultTokenInfo> {
-    const what = `looking up token accessor ${accessor}`;
+    const what = `looking up the token by accessor ${accessor}`;
     const body = await this.#h.call(what, (v) => v.tokenLookupAccessor({ accessor }) as Promise<unknown>);
     return tokenInfo(what, body, accessor, (t) => this.#h.registerSecret(t));
   }

@@ -123,7 +123,7 @@ describe('Vault source against the emulator', () => {
     const root = await src.lookupAccessor(rootish.accessor);
     expect(root).toMatchObject({ policies: ['root'], path: 'auth/token/root', ttl: 0, expireTime: null, renewable: false });
     const e = await failure(src.lookupAccessor('no-such-accessor'));
-    expect(e.message).toMatch(/^vault: looking up token accessor no-such-accessor: invalid accessor/);
+    expect(e.message).toMatch(/^vault: looking up the token by accessor no-such-accessor: invalid accessor/);
   });
 
   test('secret backend: per-service fields with created_time, and the signing key', async () => {
