@@ -37,13 +37,11 @@ export default defineCheck({
     orphaned: 'Fingerprint {{fingerprint}} signed {{what}} but has no entry in {{table}}: those signatures cannot be verified.',
     publicKeyMismatch: 'The {{table}} entry for {{fingerprint}} holds a public key that does not hash to that fingerprint ({{reason}}).',
   },
-  options: z.object({
-    /** Name of the historical keys table, for messages and the finding resource (sources.postgres.tables.historical_keys). */
-    table: z.string().min(1).default('transparency_historical_keys'),
-  }),
+  options: z.object({}),
   async run(ctx) {
     const db = ctx.source('postgres');
-    const { table } = ctx.options;
+    // The configured name (sources.postgres.tables.historical_keys), for messages and the resource.
+    const table = db.historicalKeysTable;
     const [usage, rootUsage, rotations, historical, newestRows, newestRoots] = await Promise.all([
       db.fingerprintUsage(),
       db.rootFingerprintUsage(),

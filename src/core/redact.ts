@@ -30,12 +30,25 @@ export function scrubText(text: string): string {
     .replace(SECRET_PAIR_RE, (_m, key: string, sep: string) => `${key}${sep}[redacted]`);
 }
 
-/** The message of any thrown value, scrubbed, on one line and bounded in length. */
+function oneLine(msg: string): string {
+  const m = msg.replace(/\s+/g, ' ').trim();
+  return m.length > 500 ? m.slice(0, 497) + '...' : m;
+}
+
+/** The message of any thrown value from outside our code, scrubbed, on one line and bounded in length. */
 export function describeError(e: unknown): string {
   let msg: string;
   if (e instanceof Error) msg = e.message || e.name;
   else if (typeof e === 'string') msg = e;
   else msg = 'unknown error';
-  msg = scrubText(msg).replace(/\s+/g, ' ').trim();
-  return msg.length > 500 ? msg.slice(0, 497) + '...' : msg;
+  return oneLine(scrubText(msg));
+}
+
+/**
+ * The message of one of our own coded errors: composed from already-scrubbed parts, so it
+ * is not scrubbed again (which would mangle "secrets: reading env file …" into
+ * "secrets: [redacted]"); only made one line and bounded.
+ */
+export function describeOwnError(e: Error): string {
+  return oneLine(e.message || e.name);
 }

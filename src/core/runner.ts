@@ -6,7 +6,7 @@ import type { CheckResult, Finding, Measurement, Severity, Status, Waiver } from
 import type { SourceName, Sources, StateStore } from './sources';
 import { AuditError, ErrorCodes, isAuditError } from './errors';
 import { findingId } from './finding';
-import { describeError } from './redact';
+import { describeError, describeOwnError } from './redact';
 import type { Fingerprinter, KnownSecrets } from './secret';
 import type { Logger } from './logger';
 import { findWaiver } from './waivers';
@@ -127,7 +127,7 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
     if (isAuditError(e) && e.code === ErrorCodes.SOURCE_NOT_CONFIGURED) {
       return done({ status: 'skipped', error: e.message, findings: [] });
     }
-    const message = scrub(describeError(e));
+    const message = scrub(isAuditError(e) ? describeOwnError(e) : describeError(e));
     const code = isAuditError(e) ? e.code : ErrorCodes.CHECK_FAILED;
     const sourceErrors = isAuditError(e) && e.source ? [{ source: e.source, reason: e.reason ?? 'error' }] : undefined;
     logger.warn({ code, err: message }, 'Check could not be evaluated');

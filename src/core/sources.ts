@@ -57,6 +57,8 @@ export interface FingerprintUsage {
 }
 
 export interface AuditDb {
+  /** The configured name of the historical keys table, as findings name it. */
+  readonly historicalKeysTable: string;
   /** The most recent audit rows, newest first. */
   recentRows(limit: number): Promise<AuditRow[]>;
   /** The most recent transparency roots, newest first. */

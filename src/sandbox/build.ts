@@ -136,8 +136,6 @@ function configYaml(plan: Plan, postgresUrl: string, files: { logs: Record<strin
       logs: { files: files.logs, window: '7d' },
       secrets: { env_files: files.env, pem_files: files.pem, signing_key_service: o.signingService },
     },
-    // The historical-keys check names its table in findings from its own option.
-    ...(o.tables.historical_keys !== DEFAULT_TABLES.historical_keys ? { checks: { 'historical-keys': { options: { table: o.tables.historical_keys } } } } : {}),
     state: { dir: 'state' },
     outputs: { dir: 'reports' },
   };

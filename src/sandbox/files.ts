@@ -176,8 +176,9 @@ export async function writeEnvFiles(root: string, plan: Plan, ledger: SecretLedg
     const dbUrl = `postgres://${service}:${dbPassword}@db.internal:5432/aegis_${service}`;
     const redisToken = secret('redis-token', 18);
     const redisUrl = `rediss://:${redisToken}@cache.internal:6379/0`;
-    ledger.add(dbUrl);
-    ledger.add(redisUrl);
+    // The URLs' secrets are their password and token (recorded above); the rest of a URL
+    // (scheme, user, host) is not secret and would make every 8-character piece of
+    // "postgres://" a false alarm in canary searches.
     const lines = [
       `# ${service} environment for the aegis sandbox deployment "${deployment}" (seed ${seed}). Generated; do not edit.`,
       'NODE_ENV=production',

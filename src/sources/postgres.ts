@@ -113,6 +113,10 @@ export class PostgresAuditDb implements AuditDb {
     };
   }
 
+  get historicalKeysTable(): string {
+    return this.#cfg.tables.historical_keys;
+  }
+
   async recentRows(limit: number): Promise<AuditRow[]> {
     const rows = await this.#query('reading recent audit rows', `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} ORDER BY id DESC LIMIT $1`, [limit]);
     return rows.map((r) => this.#auditRow(r));

@@ -53,9 +53,8 @@ CheckTester.run(check, {
       ],
     },
     {
-      name: 'the table name comes from the option',
-      options: { table: 'hist_keys' },
-      sources: () => ({ postgres: new FakeAuditDb(oneRotation().snapshot()) }),
+      name: 'the table name is the configured one (sources.postgres.tables.historical_keys)',
+      sources: () => ({ postgres: Object.assign(new FakeAuditDb(oneRotation().snapshot()), { historicalKeysTable: 'hist_keys' }) }),
       findings: [{ messageId: 'emptyAfterRotation', resource: 'table=hist_keys' }],
     },
     {

@@ -151,3 +151,11 @@ test('exit codes: findings at or above --fail-on → 1, error and nothing failed
   expect(exitCodeFor(report([failing, passing]), 'critical')).toBe(0);
   expect(exitCodeFor(report([passing]), 'info')).toBe(0);
 });
+
+test("our own source errors keep their words: 'secrets: reading env file' is not mistaken for a secret pair", async () => {
+  const c = check('eleven', async () => {
+    throw sourceUnavailable('secrets', 'not_found', 'reading env file /run/aegis/api.env: not found');
+  });
+  const r = await runCheck({ check: c, options: {}, timeoutMs: 1000 }, env());
+  expect(r.error).toBe('secrets: reading env file /run/aegis/api.env: not found');
+});

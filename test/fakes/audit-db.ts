@@ -40,6 +40,7 @@ function usage(items: { id: number; createdAt: Date; keyFingerprint: string }[])
 }
 
 export class FakeAuditDb implements AuditDb {
+  historicalKeysTable = 'transparency_historical_keys';
   rows: AuditRow[];
   roots: RootRow[];
   historical: HistoricalKey[];

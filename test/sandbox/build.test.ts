@@ -248,9 +248,13 @@ describe('a clean sandbox (violations: none)', () => {
   test('secretValues lists every secret written, and none reaches audit.yaml or manifest.json', () => {
     const secrets = sb.secretValues();
     for (const m of Object.values(s.env)) {
-      for (const name of ['INTERNAL_SECRET', 'JWT_SECRET_KEY', 'RECEIPT_SIGNING_PRIVATE_KEY', 'ROOT_SIGNING_PRIVATE_KEY', 'DATABASE_URL']) {
+      for (const name of ['INTERNAL_SECRET', 'JWT_SECRET_KEY', 'RECEIPT_SIGNING_PRIVATE_KEY', 'ROOT_SIGNING_PRIVATE_KEY']) {
         if (m.has(name)) expect(secrets).toContain(m.get(name));
       }
+      // A URL's secret is its password, not its scheme, user or host.
+      const db = new URL(m.get('DATABASE_URL') ?? 'x:');
+      expect(secrets).toContain(db.password);
+      expect(secrets).not.toContain(m.get('DATABASE_URL'));
     }
     const public_ = readFileSync(sb.configPath, 'utf8') + readFileSync(join(sb.dir, 'manifest.json'), 'utf8');
     for (const v of secrets) expect(public_.includes(v)).toBe(false);
