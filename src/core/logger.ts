@@ -23,7 +23,8 @@ export function createLogger(opts: { level?: string; knownSecrets?: KnownSecrets
       level: opts.level ?? process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: undefined,
-      hooks: known ? { streamWrite: (s: string) => known.scrub(s) } : undefined,
+      // pino reads a present-but-undefined `hooks` as hooks.logMethod: leave it out instead.
+      ...(known ? { hooks: { streamWrite: (s: string) => known.scrub(s) } } : {}),
     },
     (opts.destination as pino.DestinationStream | undefined) ?? pino.destination({ fd: 2, sync: true }),
   );

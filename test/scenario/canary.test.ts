@@ -1,0 +1,83 @@
+/**
+ * Canary: every secret value the sandbox wrote (env values, private-key bytes) — nor any
+ * 8-character piece of one — appears in stdout, stderr, any report, the history or the
+ * auditor's stored state, after two full runs of the real CLI at debug log level.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
+import { adminUrl } from '../helpers/pg';
+
+const run = promisify(execFile);
+const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
+const PIECE = 8;
+/** Every ed25519 PKCS#8 key begins with these base64 characters: public, not secret. */
+const PKCS8_ED25519_PREFIX = 'MC4CAQAwBQYDK2VwBCIEI';
+
+function pieces(secret: string): string[] {
+  const out: string[] = [];
+  for (const line of secret.split(/\r?\n/)) {
+    const t = line.trim();
+    if (t.startsWith('-----')) continue;
+    const from = t.startsWith(PKCS8_ED25519_PREFIX) ? PKCS8_ED25519_PREFIX.length - PIECE + 1 : 0;
+    for (let i = from; i + PIECE <= t.length; i++) out.push(t.slice(i, i + PIECE));
+  }
+  return out;
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+let root: string;
+let sandbox: Sandbox;
+const outputs = new Map<string, string>();
+
+beforeAll(async () => {
+  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  root = mkdtempSync(join(tmpdir(), 'canary-'));
+  sandbox = await buildSandbox({ dir: join(root, 'sandbox'), seed: 5, rows: 400, violations: 'all', adminUrl: adminUrl() });
+  const out = join(root, 'reports');
+  for (const pass of [1, 2]) {
+    const r = await run('node', [CLI, 'run', '--config', sandbox.configPath, '--out', out], {
+      env: { ...process.env, AEGIS_AUDIT_LOG_LEVEL: 'debug' },
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((e: { stdout: string; stderr: string; code: number }) => e);
+    outputs.set(`stdout (run ${pass})`, r.stdout);
+    outputs.set(`stderr (run ${pass})`, r.stderr);
+    expect((r as { code?: number }).code ?? 0).toBe(1); // the sandbox has failing findings
+  }
+  for (const f of [...filesUnder(out), ...filesUnder(join(sandbox.dir, 'state'))]) outputs.set(f, readFileSync(f, 'utf8'));
+}, 120_000);
+
+afterAll(async () => {
+  await sandbox?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+test('the runs wrote every output and logged at debug level', () => {
+  const names = [...outputs.keys()].map((k) => k.split('/').pop());
+  for (const f of ['report.json', 'report.html', 'checklist.html', 'report.junit.xml', 'report.sarif']) expect(names).toContain(f);
+  expect(names.some((n) => n?.startsWith('receipt-chain'))).toBe(true); // the checkpoint
+  expect(outputs.get('stderr (run 1)')).toMatch(/"level":20/);
+  expect(JSON.parse(outputs.get([...outputs.keys()].find((k) => k.endsWith('report.json')) as string) as string).summary.fail).toBeGreaterThan(0);
+});
+
+test('no secret value, nor any 8-character piece of one, appears in any output', () => {
+  const secrets = sandbox.secretValues();
+  expect(secrets.length).toBeGreaterThanOrEqual(10);
+  const leaks: string[] = [];
+  for (const s of secrets) {
+    for (const p of pieces(s)) {
+      for (const [where, text] of outputs) if (text.includes(p)) leaks.push(`${where}: ${p}`);
+    }
+  }
+  expect(leaks.slice(0, 20)).toEqual([]);
+});
