@@ -23,7 +23,8 @@ export default defineCheck({
       'Reports unrevoked API keys older than the limit, and secrets and signing keys whose last rotation row (or, never rotated, the first audit row) is older than their policy. A pass proves rotation happens on schedule.',
     severity: 'medium',
     sources: ['postgres'],
-    schedule: '0 6 * * *',
+    // Hourly: cheap queries, and the alert's `for` (two runs) stays short.
+    schedule: '17 * * * *',
     checklist: ['rotation-procedures-tested'],
     runbook: 'docs/runbooks/credential-age.md',
     remediation:

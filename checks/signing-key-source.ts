@@ -56,7 +56,8 @@ export default defineCheck({
     title: 'Every audit instance loaded both signing keys from env at its latest start',
     description:
       'Reads the signing_key_loaded events the audit service logs at start. A pass proves the latest start of every instance loaded the receipt and root keys from env — not from the PEM file on disk, and not generated in memory, which would sign receipts with a key nobody can verify later.',
-    severity: 'high',
+    // A key generated in memory is critical; the PEM fallback and gaps in the record are high.
+    severity: 'critical',
     sources: ['logs'],
     schedule: '*/10 * * * *',
     checklist: ['class1-secrets-from-env'],
@@ -126,15 +127,16 @@ export default defineCheck({
             data: { instance, key, at },
             resource: res,
             evidence: { instance, key, latestStart: at, loggedKeys: [...(start?.loads.keys() ?? [])], events: events.length },
+            severity: 'high',
           });
           continue;
         }
         const evidence = { instance, key, source: quoteUntrusted(load.source, 24), loggedAt: load.ts.toISOString(), origin: load.origin };
         if (load.source === 'env') continue;
-        if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance, key, at }, resource: res, evidence });
+        if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance, key, at }, resource: res, evidence, severity: 'high' });
         else if (load.source === 'generated')
           ctx.report({ messageId: 'generated', data: { instance, key, at }, resource: res, evidence, severity: 'critical' });
-        else ctx.report({ messageId: 'unknownSource', data: { instance, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence });
+        else ctx.report({ messageId: 'unknownSource', data: { instance, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence, severity: 'high' });
       }
     }
     ctx.measure('signing_key_instances', byInstance.size, 'Audit service instances whose latest start was judged');

@@ -10,6 +10,8 @@ declare global {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // As bin/aegis-audit.js does: the pinned SDK's notice about future Node versions is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (process.env.AEGIS_TEST_PG_URL) return; // an outside Postgres was given
   const pg = await startEmbeddedPostgres();
   globalThis.__AEGIS_TEST_PG__ = pg;
