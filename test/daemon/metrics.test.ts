@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { requireBinary } from '../helpers/binaries';
 import { ComplianceMetrics, validMeasurementName } from '../../src/outputs/metrics';
 import type { CheckResult, Finding } from '../../src/core/types';
 
@@ -147,7 +147,8 @@ describe('ComplianceMetrics', () => {
     expect(again.body).toContain('aegis_compliance_source_errors_total{source="postgres",reason="connection_refused"} 1');
   });
 
-  (existsSync(PROMTOOL) ? test : test.skip)('promtool check metrics prints nothing for our exposition', async () => {
+  test('promtool check metrics prints nothing for our exposition', async () => {
+    requireBinary(PROMTOOL, 'prometheus');
     const m = new ComplianceMetrics();
     m.setPlan(plan);
     m.setLeader(true);

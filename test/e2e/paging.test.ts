@@ -7,7 +7,8 @@
  * pages; rewriting the log to an env-loaded key resolves the page.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { requireBinary } from '../helpers/binaries';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ import { config, get, waitFor } from '../daemon/helpers';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
-const haveBinaries = existsSync(PROMETHEUS) && existsSync(ALERTMANAGER);
+
 const CHECK = 'signing-key-source';
 const ALERT = 'AegisComplianceSigningKeySourceFailing';
 
@@ -108,7 +109,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-(haveBinaries ? test : test.skip)(
+test(
   'a critical violation pages through Prometheus and Alertmanager, and its repair resolves the page',
   async () => {
     dir = mkdtempSync(join(tmpdir(), 'aegis-e2e-'));
@@ -149,6 +150,8 @@ afterAll(async () => {
         receivers: [{ name: 'test-webhook', webhook_configs: [{ url: `http://127.0.0.1:${hookPort}/hook`, send_resolved: true }] }],
       }),
     );
+    requireBinary(PROMETHEUS, 'prometheus');
+    requireBinary(ALERTMANAGER, 'prometheus-alertmanager');
     const am = spawn(ALERTMANAGER, [
       `--config.file=${join(dir, 'am.yml')}`,
       `--storage.path=${join(dir, 'am')}`,
