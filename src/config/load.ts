@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
-import type { z } from 'zod';
+import { LineCounter, parseDocument } from 'yaml';
+import { fmtPath, issueText, yamlLocation as location, type PathKey } from './yaml-errors';
 import { configSchema, type AuditConfig } from './schema';
 import { resolveConfigPaths } from './paths';
 import { AuditError, ErrorCodes } from '../core/errors';
@@ -21,34 +21,6 @@ export interface LoadedConfig {
   digest: string;
   /** Per-check options, validated against each check's schema (defaults applied). */
   checkOptions: Map<string, unknown>;
-}
-
-type PathKey = string | number;
-
-function location(doc: Document, lc: LineCounter, path: readonly PathKey[]): string {
-  // Walk up until a node exists (a missing key is reported at its parent).
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-    if (node && node.range) {
-      const { line, col } = lc.linePos(node.range[0]);
-      return `${line}:${col}`;
-    }
-  }
-  return '1:1';
-}
-
-function fmtPath(path: readonly PathKey[]): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
-}
-
-function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') {
-    const received = (issue as { input?: unknown }).input;
-    const got = received === undefined ? 'nothing' : Array.isArray(received) ? 'a list' : typeof received;
-    return `expected ${issue.expected}, got ${got}`;
-  }
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  return issue.message;
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -2,10 +2,12 @@
  * Small YAML files people edit by hand (waivers, attestations): parsed with line numbers
  * and validated with zod, so every problem reads `file:line:col: path: message`.
  */
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { fmtPath, issueText, yamlLocation, type PathKey } from '../config/yaml-errors';
 
-export type PathKey = string | number;
+export type { PathKey } from '../config/yaml-errors';
+export { fmtPath } from '../config/yaml-errors';
 
 export interface ParsedYaml<T> {
   /** Undefined when the file is not valid YAML or does not match the schema. */
@@ -15,35 +17,10 @@ export interface ParsedYaml<T> {
   at(path: readonly PathKey[]): string;
 }
 
-export function fmtPath(path: readonly PathKey[]): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
-}
-
-function location(doc: Document, lc: LineCounter, path: readonly PathKey[]): string {
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-    if (node && node.range) {
-      const { line, col } = lc.linePos(node.range[0]);
-      return `${line}:${col}`;
-    }
-  }
-  return '1:1';
-}
-
-function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') {
-    const input = (issue as { input?: unknown }).input;
-    const got = input === undefined ? 'nothing' : input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input;
-    return `expected ${issue.expected}, got ${got}`;
-  }
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  return issue.message;
-}
-
 export function parseYamlFile<S extends z.ZodType>(text: string, file: string, schema: S): ParsedYaml<z.output<S>> {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const at = (path: readonly PathKey[]) => `${file}:${location(doc, lc, path)}`;
+  const at = (path: readonly PathKey[]) => `${file}:${yamlLocation(doc, lc, path)}`;
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const { line, col } = lc.linePos(e.pos[0]);
