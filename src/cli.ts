@@ -51,12 +51,17 @@ function parseIntArg(name: string) {
   };
 }
 
-/** Resolves when SIGINT or SIGTERM arrives. */
-function untilSignal(): Promise<string> {
+/** Resolves with the first of the given signals to arrive; the other listeners are removed. */
+function nextSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
   return new Promise((resolveSignal) => {
-    const on = (sig: string) => () => resolveSignal(sig);
-    process.once('SIGINT', on('SIGINT'));
-    process.once('SIGTERM', on('SIGTERM'));
+    const handlers = signals.map((sig) => {
+      const h = () => {
+        for (const [s, fn] of handlers) process.off(s, fn);
+        resolveSignal(sig);
+      };
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
   });
 }
 
@@ -114,30 +119,61 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { config: string; listen?: string }) => {
       const knownSecrets = new KnownSecrets();
       const logger = createLogger({ knownSecrets });
-      const loaded = loadConfig(opts.config, { registry });
-      await serveDaemon(loaded, opts.listen, logger);
+      await serveDaemon(opts.config, opts.listen, logger);
       setExit(EXIT.OK);
     });
 
-  async function serveDaemon(loaded: ReturnType<typeof loadConfig>, listen: string | undefined, logger: ReturnType<typeof createLogger>, out?: string): Promise<void> {
-    const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
-    const outDir = resolve(out ?? loaded.config.outputs.dir);
-    const metas = metasFromChecks(registry.values());
-    const daemon = await startDaemon({
-      loaded,
-      registry,
-      listen,
-      logger,
-      htmlReportPath: resolve(outDir, 'report.html'),
-      auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
-      onReport: async (_report, merged) => {
-        await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
-      },
-    });
-    io.out(`aegis-audit daemon listening on http://${daemon.address} (metrics at /metrics, report at /report)\n`);
-    const sig = await untilSignal();
-    logger.info({ signal: sig }, 'Shutting down');
-    await daemon.close();
+  /**
+   * Runs the daemon until SIGINT/SIGTERM. SIGHUP reloads the config: a bad file is logged
+   * and the running daemon keeps going; a good one replaces it, so schedules, the listen
+   * address and the exported series follow the new config (series of checks no longer
+   * configured disappear). An unhandled rejection anywhere is logged, never fatal.
+   */
+  async function serveDaemon(configFile: string, listen: string | undefined, logger: ReturnType<typeof createLogger>, out?: string): Promise<void> {
+    const start = async (loaded: ReturnType<typeof loadConfig>) => {
+      const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
+      const outDir = resolve(out ?? loaded.config.outputs.dir);
+      const metas = metasFromChecks(registry.values());
+      const daemon = await startDaemon({
+        loaded,
+        registry,
+        listen,
+        logger,
+        htmlReportPath: resolve(outDir, 'report.html'),
+        auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
+        onReport: async (_report, merged) => {
+          await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
+        },
+      });
+      io.out(`aegis-audit daemon listening on http://${daemon.address} (metrics at /metrics, report at /report)\n`);
+      return daemon;
+    };
+    const onRejection = (reason: unknown) => logger.error({ err: describeError(reason) }, 'Unhandled rejection (kept running)');
+    process.on('unhandledRejection', onRejection);
+    let daemon = await start(loadConfig(configFile, { registry }));
+    try {
+      for (;;) {
+        const sig = await nextSignal(['SIGINT', 'SIGTERM', 'SIGHUP']);
+        if (sig !== 'SIGHUP') {
+          logger.info({ signal: sig }, 'Shutting down');
+          break;
+        }
+        let next: ReturnType<typeof loadConfig>;
+        try {
+          next = loadConfig(configFile, { registry });
+          await loadRunInputs(next, registry, new Date());
+        } catch (e) {
+          logger.error({ err: describeError(e) }, 'Config reload failed; keeping the running configuration');
+          continue;
+        }
+        await daemon.close();
+        daemon = await start(next);
+        logger.info({ digest: next.digest }, 'Configuration reloaded');
+      }
+    } finally {
+      await daemon.close();
+      process.off('unhandledRejection', onRejection);
+    }
   }
 
   program
@@ -168,8 +204,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n`);
         io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         if (opts.daemon) {
-          const loaded = loadConfig(demo.configPath, { registry });
-          await serveDaemon(loaded, opts.listen, logger, opts.out);
+          await serveDaemon(demo.configPath, opts.listen, logger, opts.out);
         }
       } finally {
         await demo.sandbox.stop();
