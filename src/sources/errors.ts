@@ -58,11 +58,26 @@ const REASON_TEXT: Record<string, string> = {
   permission_denied: 'permission denied',
 };
 
+/**
+ * Phrases the AWS SDK adds for its own developers ("inspect the hidden field
+ * {error}.$response", its logger's prefix, the cross-realm wrapper) say nothing to an
+ * operator reading why a check could not be evaluated.
+ */
+const CLIENT_BOILERPLATE: readonly RegExp[] = [
+  /\s*Deserialization error: to see the raw response, inspect the hidden field \{error\}\.\$response on this object\.?/g,
+  /@smithy\/node-http-handler - \[ERROR\]\s*/g,
+  /AWS SDK error wrapper for (Error: )?/g,
+];
+
+export function withoutClientBoilerplate(text: string): string {
+  return CLIENT_BOILERPLATE.reduce((t, re) => t.replace(re, ''), text).trim();
+}
+
 /** Wraps any failure of a source call as SOURCE_UNAVAILABLE (AuditErrors pass through). */
 export function wrapSourceError(source: string, what: string, e: unknown): AuditError {
   if (isAuditError(e)) return e;
   const reason = classify(e);
-  const detail = describeError(e);
+  const detail = withoutClientBoilerplate(describeError(e));
   const text = REASON_TEXT[reason];
   return sourceUnavailable(source, reason, `${what}: ${text ? `${text}: ` : ''}${detail}`);
 }
