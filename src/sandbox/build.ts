@@ -1,9 +1,11 @@
 /**
  * `buildSandbox`: a complete local Aegis deployment on a real Postgres, seeded with a declared
  * set of violations — the audit database (chain, roots, historical keys, API keys), the
- * services' logs, env files and PEM files, the `audit.yaml` the auditor uses and a
- * `manifest.json` listing every finding the checks will report. The folder is portable:
- * audit.yaml names every file relative to itself.
+ * services' logs, env files and PEM files, and (by default) its cloud side: SSM Parameter
+ * Store and Run Command history, CloudWatch Logs and Vault on loopback emulators — plus the
+ * one `audit.yaml` that points the auditor at all of it, so every check of the catalog runs,
+ * and a `manifest.json` listing every finding the checks will report. audit.yaml names every
+ * file relative to itself.
  *
  * Deterministic: the same seed, row count, violations and clock give the same deployment.
  */
@@ -19,7 +21,8 @@ import { buildPlan, rotationPayload, type Plan } from './plan';
 import { nextActivity, tamperPayload } from './activity';
 import { Prng } from './prng';
 import { resolveViolations, type ManifestEntry, type ViolationId } from './violations';
-import { SecretLedger, writeEnvFiles, writeLogs, writePemFiles } from './files';
+import { SecretLedger, writeEnvFiles, writeLogs, writePemFiles, type WrittenLogs } from './files';
+import { startCloudSandbox, type CloudSandbox } from './cloud';
 
 export const DEFAULT_SERVICES: readonly string[] = ['identity', 'gateway', 'api', 'audit', 'insight'];
 
@@ -45,6 +48,13 @@ export interface BuildOptions {
   keepDatabase?: boolean;
   /** Embedded Postgres' own log lines. */
   onPostgresLog?: (line: string) => void;
+  /**
+   * Start the cloud side too (SSM, CloudWatch Logs and Vault emulators; default true). Without
+   * it the cloud checks are skipped and the cloud violations cannot be seeded.
+   */
+  cloud?: boolean;
+  /** Seed markup-bearing strings into names that reach findings and reports (default false); see hostileMarkers(). */
+  hostile?: boolean;
 }
 
 export interface Manifest {
@@ -67,8 +77,12 @@ export interface Sandbox {
   plan: Plan;
   /** Appends ordinary, valid rows (and the roots that fall due) to the chain; adds no finding. */
   append(rows: number): Promise<void>;
-  /** Every secret value the sandbox wrote (env values, PEM bodies, private key bytes): none may appear in any output. */
+  /** Every secret value the sandbox wrote (env values, PEM bodies, private key bytes, SSM and Vault values, tokens): none may appear in any output. */
   secretValues(): string[];
+  /** The hostile strings (`hostile: true`) that reach the seeded findings: a report must show each as text, never run it. */
+  hostileMarkers(): string[];
+  /** The cloud side (its emulators, for tests that inject faults), when started. */
+  cloud?: CloudSandbox;
   /** Drops the database (external server) or stops the embedded Postgres; leaves no process behind. */
   stop(): Promise<void>;
 }
@@ -125,17 +139,29 @@ async function writeDatabase(url: string, plan: Plan, writer: ChainWriter, prng:
   });
 }
 
-function configYaml(plan: Plan, postgresUrl: string, files: { logs: Record<string, string>; env: Record<string, string>; pem: { receipt: string; root: string } }): string {
+function configYaml(
+  plan: Plan,
+  postgresUrl: string,
+  files: { logs: Record<string, string>; env: Record<string, string>; pem: { receipt: string; root: string } },
+  cloud: CloudSandbox | undefined,
+): string {
   const o = plan.opts;
+  const logs: Record<string, unknown> = { files: files.logs };
+  const secrets: Record<string, unknown> = { env_files: files.env, pem_files: files.pem, signing_key_service: o.signingService };
+  if (cloud) {
+    const f = cloud.configFragment;
+    // Only the services that log to CloudWatch get a group: a service read from two places would count twice.
+    const groups = Object.fromEntries(plan.cloudLogServices.map((svc) => [svc, (f.logs.cloudwatch.groups as Record<string, string>)[svc]]));
+    if (plan.cloudLogServices.length > 0) logs.cloudwatch = { ...f.logs.cloudwatch, groups };
+    secrets.ssm = f.secrets.ssm;
+    secrets.vault = { ...f.secrets.vault, token_file: 'vault-token' };
+  }
+  // Log checks look back a week: every audit instance's latest start is within it.
+  logs.window = '7d';
   const config = {
     deployment: o.deployment,
     services: [...o.services],
-    sources: {
-      postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } },
-      // Log checks look back a week: every audit instance's latest start is within it.
-      logs: { files: files.logs, window: '7d' },
-      secrets: { env_files: files.env, pem_files: files.pem, signing_key_service: o.signingService },
-    },
+    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets },
     state: { dir: 'state' },
     outputs: { dir: 'reports' },
   };
@@ -143,13 +169,22 @@ function configYaml(plan: Plan, postgresUrl: string, files: { logs: Record<strin
     `# The aegis sandbox deployment "${o.deployment}" (seed ${o.seed}, ${o.rows} audit rows).`,
     '# Generated by the sandbox; paths are relative to this file. The Postgres URL is the',
     '# throwaway sandbox server, not a deployment credential.',
+    ...(cloud
+      ? [
+          '# SSM, CloudWatch Logs and Vault are loopback emulators that live as long as the sandbox.',
+          '# AWS credentials come from the variables named in credentials_env, which the sandbox',
+          '# process sets while it runs (a forked `aegis-audit run` inherits them). The emulators',
+          '# accept any values: from another shell, export both variables with any non-empty value.',
+        ]
+      : []),
   ].join('\n');
   return `${header}\n${stringify(config, { lineWidth: 0 })}`;
 }
 
 export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   // Everything that can be wrong with the options fails here, before a server starts.
-  const seeded = resolveViolations(opts.violations);
+  const withCloud = opts.cloud ?? true;
+  const seeded = resolveViolations(opts.violations, { cloud: withCloud });
   if (!Number.isSafeInteger(opts.seed)) throw new Error(`seed must be an integer (got ${opts.seed})`);
   const tables: SandboxTables = { ...DEFAULT_TABLES, ...opts.tables };
   const schema = opts.schema ?? 'public';
@@ -166,6 +201,8 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
     schema,
     tables,
     now: new Date(Math.floor((opts.now ?? new Date()).getTime())),
+    cloud: withCloud,
+    hostile: opts.hostile ?? false,
   });
 
   const dir = resolve(opts.dir);
@@ -180,12 +217,15 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   const database = `aegis_sandbox_${randomBytes(5).toString('hex')}`;
   const postgresUrl = databaseUrl(adminUrl, database);
   const admin = adminUrl;
+  let cloud: CloudSandbox | undefined;
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    const stopCloud = cloud?.stop();
     if (embedded) await embedded.stop();
     else if (!opts.keepDatabase) await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`));
+    await stopCloud;
   };
 
   const writer = new ChainWriter({ schema, tables, rootKey: plan.rootKey, rootEvery: plan.rootEvery, tamperedRoots: plan.tamperedRoots });
@@ -199,8 +239,12 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writeEnvFiles(dir, plan, ledger),
       writePemFiles(dir, plan),
     ]);
+    if (plan.cloud) {
+      cloud = await startCloud(dir, plan, logs);
+      for (const v of cloud.secretValues) ledger.add(v);
+    }
     const configPath = join(dir, 'audit.yaml');
-    await writeFile(configPath, configYaml(plan, postgresUrl, { logs, env, pem }));
+    await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud));
     const manifest: Manifest = { seed: plan.opts.seed, rows: plan.opts.rows, seeded, violations: plan.manifest() };
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 
@@ -213,11 +257,42 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       appending = run.catch(() => undefined);
       return run;
     };
-    return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), stop };
+    const markers = [...plan.hostileMarkers];
+    return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), hostileMarkers: () => [...markers], cloud, stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * The cloud side of the deployment: the services' secrets as their env files hold them
+ * (INTERNAL_SECRET, with the drifted or missing one, and JWT_SECRET_KEY) in SSM and Vault, the
+ * CloudWatch-logged services' lines, and the selected cloud violations. The signing keys stay
+ * in the env and PEM files only: the fingerprint findings name those sources.
+ */
+async function startCloud(dir: string, plan: Plan, logs: WrittenLogs): Promise<CloudSandbox> {
+  const o = plan.opts;
+  const secrets: Record<string, Record<string, string>> = {};
+  for (const svc of o.services) {
+    const vars: Record<string, string> = {};
+    const internal = plan.internalSecretOf(svc);
+    if (internal !== undefined) vars.INTERNAL_SECRET = internal;
+    if (plan.jwtServices.includes(svc)) vars.JWT_SECRET_KEY = plan.secrets.jwt;
+    if (Object.keys(vars).length > 0) secrets[svc] = vars;
+  }
+  return startCloudSandbox({
+    seed: o.seed,
+    deployment: o.deployment,
+    services: o.services,
+    violations: [...plan.selected],
+    secrets,
+    logs: logs.cloud,
+    authFailures: false,
+    hostile: o.hostile ?? false,
+    dir,
+    now: o.now,
+  });
 }
 
 /** Ordinary rows after the last one, signed by the deployed receipt key, up to the present. */

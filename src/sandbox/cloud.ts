@@ -5,41 +5,29 @@
  * the auditor at them and the manifest entries (check + resource, as docs/findings.md builds
  * them) that the seeded violations must produce.
  *
- * The auditor reaches the emulators only over HTTP through the real clients. Static AWS
- * credentials for the sandbox are put in the environment under the names the config fragment
- * gives (`credentials_env`), so the SDK never walks the default provider chain (no IMDS).
+ * The auditor reaches the emulators only over HTTP through the real clients (credentials:
+ * see SANDBOX_AWS_ENV). Which findings each violation makes is declared once, in the catalog
+ * (violations.ts); buildSandbox runs this as the cloud side of the one sandbox.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogsEmulator, SsmEmulator, VaultEmulator, type PagingPolicy } from './emulators';
-import { resource } from '../core/finding';
+import { cloudEntries, listViolations, type CloudNames, type ManifestEntry, type ViolationId } from './violations';
 
-export const CLOUD_VIOLATION_IDS = [
-  'ssm-literal-secret',
-  'ssm-insecure-parameter',
-  'ssm-secret-in-output',
-  'auth-failure-spike',
-  'runtime-secret-missing',
-  'vault-root-token',
-  'vault-token-no-expiry',
-] as const;
-export type CloudViolationId = (typeof CLOUD_VIOLATION_IDS)[number];
+/** The violations a standalone cloud sandbox can seed: the catalog's cloud ones and the auth-failure burst. */
+export const CLOUD_VIOLATION_IDS: readonly ViolationId[] = listViolations()
+  .filter((v) => v.cloud || v.id === 'auth-failure-burst')
+  .map((v) => v.id);
+export type CloudViolationId = ViolationId;
 
-/** Which check reports each cloud violation (a check id selects all of its violations). */
-export const CLOUD_VIOLATION_CHECK: Readonly<Record<CloudViolationId, string>> = {
-  'ssm-literal-secret': 'ssm-persisted-secrets',
-  'ssm-insecure-parameter': 'ssm-persisted-secrets',
-  'ssm-secret-in-output': 'ssm-persisted-secrets',
-  'auth-failure-spike': 'auth-failure-spike',
-  'runtime-secret-missing': 'runtime-secrets-present',
-  'vault-root-token': 'vault-token-hygiene',
-  'vault-token-no-expiry': 'vault-token-hygiene',
-};
+export type CloudManifestEntry = ManifestEntry;
 
-export interface CloudManifestEntry {
-  check: string;
-  resource: string;
+/** A log line with its own timestamp and stream (as buildSandbox hands them over). */
+export interface CloudLogLine {
+  timestamp: number;
+  message: string;
+  stream: string;
 }
 
 export interface CloudSandboxOptions {
@@ -47,14 +35,25 @@ export interface CloudSandboxOptions {
   seed?: string | number;
   deployment: string;
   services: readonly string[];
-  /** Cloud violation ids, check ids (all of that check's cloud violations) or `all`; unknown ids are ignored. */
+  /** Violation ids, check ids (all of that check's cloud violations) or `all`; ids the cloud side does not seed are ignored. */
   violations?: readonly string[];
   /** Secret values per service (service → NAME → value), written to SSM `<path>/<service>/<NAME>` and Vault `secret/data/aegis/<service>`. */
   secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Where the secrets go; default both. */
   secretStores?: readonly ('ssm' | 'vault')[];
-  /** JSON log lines per service for CloudWatch group `/aegis/<deployment>/<service>`; each line's `ts` is its timestamp. */
-  logs?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Log lines per service for CloudWatch group `/aegis/<deployment>/<service>`: JSON strings
+   * (each line's `ts` is its timestamp, its `instance` its stream) or lines with their own.
+   */
+  logs?: Readonly<Record<string, readonly (string | CloudLogLine)[]>>;
+  /**
+   * Seed the cloud side's own auth failures (a quiet baseline, and the burst when selected) in
+   * CloudWatch (default true). buildSandbox turns it off: its logs carry the auth failures, so
+   * they are counted in exactly one place.
+   */
+  authFailures?: boolean;
+  /** Hostile strings in the names that reach findings (see plan.ts HOSTILE). */
+  hostile?: boolean;
   /** Directory for the Vault token file (as Vault Agent writes it). */
   dir: string;
   now?: Date;
@@ -78,18 +77,56 @@ export interface CloudSandbox {
   /** Merge into the config's `sources` (deep-merge `logs` and `secrets` with the file sources). */
   configFragment: CloudConfigFragment;
   manifestEntries: CloudManifestEntry[];
-  /** Every secret value seeded (for canary tests): SSM and Vault values, the auditor token. */
+  /** Every secret value seeded (for canary tests): SSM and Vault values, the auditor token, the AWS secret key. */
   secretValues: string[];
   emulators: { ssm: SsmEmulator; logs: LogsEmulator; vault: VaultEmulator };
+  /** Stops the emulators and takes back the AWS credential variables (when no other cloud sandbox needs them). */
   stop(): Promise<void>;
 }
 
+/**
+ * AWS credentials. The auditor's AWS sources take static credentials only from environment
+ * variables named in config (`credentials_env`), never literally, so the sandbox's config names
+ * these two variables and the sandbox sets them while it runs: the SDK then never walks the
+ * default provider chain (no IMDS, no ~/.aws of the user), and a forked `aegis-audit run` inherits
+ * them. They are set on the first start and removed (or a previous value restored) when the last
+ * running cloud sandbox of the process stops, so nothing lingers in the parent's environment. The
+ * emulators accept any credentials: from another shell, any non-empty values work.
+ */
 export const SANDBOX_AWS_ENV = { access_key_id: 'AEGIS_SANDBOX_AWS_ACCESS_KEY_ID', secret_access_key: 'AEGIS_SANDBOX_AWS_SECRET_ACCESS_KEY' } as const;
+const SANDBOX_AWS_VALUES = {
+  access_key_id: 'AKIDSANDBOXEXAMPLE00',
+  // Fixed, so concurrent sandboxes of one process agree; treated as a secret all the same.
+  secret_access_key: createHash('sha256').update('aegis-sandbox aws secret access key').digest('hex').slice(0, 40),
+} as const;
+let credentialUsers = 0;
+let savedEnv: Partial<Record<keyof typeof SANDBOX_AWS_ENV, string | undefined>> = {};
+
+function acquireAwsEnv(): void {
+  if (credentialUsers++ > 0) return;
+  savedEnv = {};
+  for (const k of Object.keys(SANDBOX_AWS_ENV) as (keyof typeof SANDBOX_AWS_ENV)[]) {
+    savedEnv[k] = process.env[SANDBOX_AWS_ENV[k]];
+    process.env[SANDBOX_AWS_ENV[k]] = SANDBOX_AWS_VALUES[k];
+  }
+}
+
+function releaseAwsEnv(): void {
+  if (credentialUsers === 0 || --credentialUsers > 0) return;
+  for (const k of Object.keys(SANDBOX_AWS_ENV) as (keyof typeof SANDBOX_AWS_ENV)[]) {
+    const prev = savedEnv[k];
+    if (prev === undefined) delete process.env[SANDBOX_AWS_ENV[k]];
+    else process.env[SANDBOX_AWS_ENV[k]] = prev;
+  }
+}
+
 const REGION = 'us-east-1';
 const DOCUMENT = 'aegis-deploy';
 const INSTANCES = ['i-0a1b2c3d4e5f60001', 'i-0a1b2c3d4e5f60002'];
 const DAY = 86_400_000;
 const MIN = 60_000;
+/** A deploy-command parameter name that tries to run script wherever it is rendered. */
+export const HOSTILE_PARAMETER = 'INTERNAL_SECRET"><img src=x onerror="window.__pwned=3">';
 
 /** Deterministic hex from the seed and a label. */
 function hex(seed: string, label: string, n: number): string {
@@ -103,9 +140,10 @@ function uuid(seed: string, label: string): string {
 
 export function selectCloudViolations(requested: readonly string[] = []): Set<CloudViolationId> {
   const out = new Set<CloudViolationId>();
+  const byId = new Map(listViolations().map((v) => [v.id as string, v]));
   for (const r of requested) {
     for (const id of CLOUD_VIOLATION_IDS) {
-      if (r === 'all' || r === id || r === CLOUD_VIOLATION_CHECK[id]) out.add(id);
+      if (r === 'all' || r === id || r === byId.get(id)?.check) out.add(id);
     }
   }
   return out;
@@ -116,17 +154,37 @@ function pick(services: readonly string[], preferred: string, offset: number): s
   return services.includes(preferred) ? preferred : services[offset % services.length];
 }
 
+/** What the cloud violations are called in a deployment: pure, so the plan can declare their findings. */
+export function cloudNames(seed: string | number, deployment: string, services: readonly string[], opts: { hostile?: boolean } = {}): CloudNames {
+  const s = String(seed);
+  const path = `/aegis/${deployment}`;
+  return {
+    path,
+    literalCommand: uuid(s, 'deploy-literal'),
+    literalParameter: opts.hostile ? HOSTILE_PARAMETER : 'INTERNAL_SECRET',
+    insecureParameter: `${path}/${pick(services, 'insight', 4)}/GROQ_API_KEY`,
+    outputCommand: uuid(s, 'deploy-output'),
+    outputInstance: INSTANCES[1],
+    rootTokenService: pick(services, 'insight', 4),
+    noExpiryTokenService: pick(services, 'api', 2),
+    runtimeKvPath: 'secret/data/aegis/runtime',
+    runtimeMissingField: 'clients/allowed',
+  };
+}
+
 export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<CloudSandbox> {
   const seed = String(opts.seed ?? 'aegis');
   const now = (opts.now ?? new Date()).getTime();
   const env = opts.deployment;
   const services = [...opts.services];
   if (services.length === 0) throw new Error('startCloudSandbox: no services');
+  const ownAuthFailures = opts.authFailures ?? true;
   const selected = selectCloudViolations(opts.violations);
+  if (!ownAuthFailures) selected.delete('auth-failure-burst'); // the caller's logs carry it
+  const names = cloudNames(seed, env, services, { hostile: opts.hostile });
   const stores = new Set(opts.secretStores ?? ['ssm', 'vault']);
   const small: PagingPolicy | undefined = opts.smallPages === false ? undefined : { maxPageSize: 4, emptyPageEvery: 3, trailingEmptyPage: true };
-  const manifest: CloudManifestEntry[] = [];
-  const secretValues: string[] = [];
+  const secretValues: string[] = [SANDBOX_AWS_VALUES.secret_access_key];
 
   const ssm = new SsmEmulator({
     region: REGION,
@@ -151,7 +209,7 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     if (!Object.values(secrets).some((v) => v.JWT_SECRET_KEY)) {
       secrets[identity] = { ...secrets[identity], JWT_SECRET_KEY: `jwt-${hex(seed, 'jwt', 40)}` };
     }
-    const path = `/aegis/${env}`;
+    const path = names.path;
     for (const [svc, vars] of Object.entries(secrets)) {
       for (const [name, value] of Object.entries(vars)) {
         secretValues.push(value);
@@ -161,12 +219,9 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     }
     for (const svc of services) ssm.putParameter({ name: `${path}/${svc}/LOG_LEVEL`, type: 'String', value: 'info', lastModified: new Date(now - 30 * DAY) });
     if (selected.has('ssm-insecure-parameter')) {
-      const svc = pick(services, 'insight', 4);
-      const name = `${path}/${svc}/GROQ_API_KEY`;
       const value = `gsk_${hex(seed, 'groq', 40)}`;
       secretValues.push(value);
-      ssm.putParameter({ name, type: 'String', value, lastModified: new Date(now - 3 * DAY) });
-      manifest.push({ check: 'ssm-persisted-secrets', resource: resource({ parameter: name }) });
+      ssm.putParameter({ name: names.insecureParameter, type: 'String', value, lastModified: new Date(now - 3 * DAY) });
     }
 
     // ---- deploy-command history ---------------------------------------------------------------
@@ -187,37 +242,40 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       });
     }
     // Older than the 30-day history, and another document: neither is a deploy in the window.
-    ssm.addCommand({ documentName: DOCUMENT, requestedAt: new Date(now - 45 * DAY), instanceIds: INSTANCES, parameters: { INTERNAL_SECRET: ['stale-literal-outside-history'] } });
-    ssm.addCommand({ documentName: 'AWS-RunShellScript', requestedAt: new Date(now - 2 * DAY), instanceIds: INSTANCES.slice(0, 1), parameters: { commands: ['uptime'] } });
+    ssm.addCommand({
+      commandId: uuid(seed, 'deploy-stale'),
+      documentName: DOCUMENT,
+      requestedAt: new Date(now - 45 * DAY),
+      instanceIds: INSTANCES,
+      parameters: { INTERNAL_SECRET: ['stale-literal-outside-history'] },
+    });
+    ssm.addCommand({ commandId: uuid(seed, 'uptime'), documentName: 'AWS-RunShellScript', requestedAt: new Date(now - 2 * DAY), instanceIds: INSTANCES.slice(0, 1), parameters: { commands: ['uptime'] } });
     if (selected.has('ssm-literal-secret')) {
-      const commandId = uuid(seed, 'deploy-literal');
       const value = secrets[gateway]?.INTERNAL_SECRET ?? `internal-${hex(seed, 'literal', 32)}`;
       if (!secrets[gateway]?.INTERNAL_SECRET) secretValues.push(value);
       ssm.addCommand({
-        commandId,
+        commandId: names.literalCommand,
         documentName: DOCUMENT,
         requestedAt: new Date(now - 2 * DAY - 3_600_000),
         instanceIds: INSTANCES,
-        parameters: { commands: ['cd /opt/aegis', `./deploy.sh --env ${env} --hotfix`], INTERNAL_SECRET: [value], workingDirectory: [''] },
+        parameters: { commands: ['cd /opt/aegis', `./deploy.sh --env ${env} --hotfix`], [names.literalParameter]: [value], workingDirectory: [''] },
         invocations: INSTANCES.map((instanceId) => ({ instanceId, pluginName: 'deploy', output: 'hotfix deployed' })),
       });
-      manifest.push({ check: 'ssm-persisted-secrets', resource: resource({ command: commandId, parameter: 'INTERNAL_SECRET' }) });
     }
     if (selected.has('ssm-secret-in-output')) {
-      const commandId = uuid(seed, 'deploy-output');
       const jwt = Object.values(secrets).find((v) => v.JWT_SECRET_KEY)?.JWT_SECRET_KEY ?? '';
       ssm.addCommand({
-        commandId,
+        commandId: names.outputCommand,
         documentName: DOCUMENT,
         requestedAt: new Date(now - 5 * DAY - 3_600_000),
         instanceIds: INSTANCES,
         parameters: { commands: ['cd /opt/aegis', './deploy.sh --debug'], workingDirectory: [''] },
-        invocations: [
-          { instanceId: INSTANCES[0], pluginName: 'deploy', output: 'debug: environment\nLOG_LEVEL=info\ndeployed' },
-          { instanceId: INSTANCES[1], pluginName: 'deploy', output: `debug: environment\nJWT_SECRET_KEY=${jwt}\ndeployed` },
-        ],
+        invocations: INSTANCES.map((instanceId) => ({
+          instanceId,
+          pluginName: 'deploy',
+          output: instanceId === names.outputInstance ? `debug: environment\nJWT_SECRET_KEY=${jwt}\ndeployed` : 'debug: environment\nLOG_LEVEL=info\ndeployed',
+        })),
       });
-      manifest.push({ check: 'ssm-persisted-secrets', resource: resource({ command: commandId, instance: INSTANCES[1] }) });
     }
 
     // ---- CloudWatch log groups ----------------------------------------------------------------
@@ -231,43 +289,37 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       const group = groups[svc];
       if (!group) continue;
       const byStream = new Map<string, { timestamp: number; message: string }[]>();
-      for (const message of lines) {
-        let ts = now;
-        let stream = `${svc}-1`;
-        try {
-          const o = JSON.parse(message) as { ts?: unknown; instance?: unknown };
-          if (typeof o.ts === 'string' || typeof o.ts === 'number') ts = new Date(o.ts).getTime();
-          if (typeof o.instance === 'string') stream = o.instance;
-        } catch {
-          // Not JSON: kept as is; the auditor must ignore and count it.
-        }
-        if (!Number.isFinite(ts)) ts = now;
+      for (const line of lines) {
+        const { timestamp, message, stream } = typeof line === 'string' ? fromJsonLine(line, svc, now) : line;
+        // PutLogEvents refuses empty messages: a blank line never reaches CloudWatch.
+        if (message === '') continue;
         const list = byStream.get(stream) ?? [];
-        list.push({ timestamp: Math.round(ts), message });
+        list.push({ timestamp: Math.round(timestamp), message });
         byStream.set(stream, list);
       }
       for (const [stream, events] of byStream) logs.putEvents(group, stream, events);
     }
-    // Auth failures: a quiet baseline of a few per 15 minutes for the last 3.5 hours.
-    const W = 15 * MIN;
-    for (const svc of [gateway, identity].filter((s, i, a) => a.indexOf(s) === i)) {
-      const events: { timestamp: number; message: string }[] = [];
-      for (let w = 0; w < 14; w++) {
-        const n = 2 + (Number.parseInt(hex(seed, `quiet-${svc}-${w}`, 2), 16) % 3);
-        for (let j = 0; j < n; j++) {
-          const ts = now - w * W - 30_000 - j * 97_000;
-          events.push({ timestamp: ts, message: JSON.stringify({ ts: new Date(ts).toISOString(), service: svc, event: 'auth_failure', reason: 'invalid_token', client: `198.51.100.${(w + j) % 20}` }) });
+    if (ownAuthFailures) {
+      // Auth failures: a quiet baseline of a few per 15 minutes for the last 3.5 hours.
+      const W = 15 * MIN;
+      for (const svc of [gateway, identity].filter((s, i, a) => a.indexOf(s) === i)) {
+        const events: { timestamp: number; message: string }[] = [];
+        for (let w = 0; w < 14; w++) {
+          const n = 2 + (Number.parseInt(hex(seed, `quiet-${svc}-${w}`, 2), 16) % 3);
+          for (let j = 0; j < n; j++) {
+            const ts = now - w * W - 30_000 - j * 97_000;
+            events.push({ timestamp: ts, message: JSON.stringify({ ts: new Date(ts).toISOString(), service: svc, event: 'auth_failure', reason: 'invalid_token', client: `198.51.100.${(w + j) % 20}` }) });
+          }
         }
-      }
-      if (selected.has('auth-failure-spike') && svc === gateway) {
-        for (let j = 0; j < 120; j++) {
-          const ts = now - 60_000 - j * 5_000;
-          const client = j % 3 === 0 ? '198.51.100.77' : `203.0.113.${7 + (j % 4)}`;
-          events.push({ timestamp: ts, message: JSON.stringify({ ts: new Date(ts).toISOString(), service: svc, event: 'auth_failure', reason: 'invalid_api_key', client }) });
+        if (selected.has('auth-failure-burst') && svc === gateway) {
+          for (let j = 0; j < 120; j++) {
+            const ts = now - 60_000 - j * 5_000;
+            const client = j % 3 === 0 ? '198.51.100.77' : `203.0.113.${7 + (j % 4)}`;
+            events.push({ timestamp: ts, message: JSON.stringify({ ts: new Date(ts).toISOString(), service: svc, event: 'auth_failure', reason: 'invalid_api_key', client }) });
+          }
         }
-        manifest.push({ check: 'auth-failure-spike', resource: resource({ window: 'current' }) });
+        logs.putEvents(groups[svc], `${svc}-auth`, events.sort((a, b) => a.timestamp - b.timestamp));
       }
-      logs.putEvents(groups[svc], `${svc}-auth`, events.sort((a, b) => a.timestamp - b.timestamp));
     }
 
     // ---- Vault: runtime secrets, policies, tokens ---------------------------------------------
@@ -276,26 +328,19 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       model_signing_pubkey: '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n',
       'clients/allowed': ['client-alpha', 'client-beta'],
     };
-    if (selected.has('runtime-secret-missing')) {
-      delete runtime['clients/allowed'];
-      manifest.push({ check: 'runtime-secrets-present', resource: resource({ path: 'secret/data/aegis/runtime', field: 'clients/allowed' }) });
-    }
+    if (selected.has('runtime-secret-missing')) delete runtime[names.runtimeMissingField];
     vault.putKv('secret', 'aegis/runtime', runtime, { createdTime: new Date(now - 20 * DAY) });
     vault.putPolicy('aegis-auditor', { 'secret/data/aegis/*': ['read'], 'auth/token/lookup-accessor': ['update'] });
     const auditor = vault.createToken({ policies: ['aegis-auditor'], ttl: 3600, renewable: true, displayName: 'aegis-audit' });
     secretValues.push(auditor.id);
     const accessors: Record<string, string> = {};
-    const rootSvc = pick(services, 'insight', 4);
-    const noExpirySvc = pick(services, 'api', 2);
     for (const svc of services) {
       vault.putPolicy(`aegis-${svc}`, { [`secret/data/aegis/${svc}`]: ['read'], 'secret/data/aegis/runtime': ['read'] });
       const accessor = `acc-${svc}-${hex(seed, `acc-${svc}`, 12)}`;
-      if (selected.has('vault-root-token') && svc === rootSvc) {
+      if (selected.has('vault-root-token') && svc === names.rootTokenService) {
         vault.createToken({ policies: [], root: true, accessor });
-        manifest.push({ check: 'vault-token-hygiene', resource: resource({ token: svc }) });
-      } else if (selected.has('vault-token-no-expiry') && svc === noExpirySvc) {
+      } else if (selected.has('vault-token-no-expiry') && svc === names.noExpiryTokenService) {
         vault.createToken({ policies: [`aegis-${svc}`], ttl: 0, renewable: false, displayName: svc, accessor });
-        manifest.push({ check: 'vault-token-hygiene', resource: resource({ token: svc }) });
       } else {
         vault.createToken({ policies: [`aegis-${svc}`], ttl: 1800, renewable: true, displayName: svc, accessor });
       }
@@ -306,9 +351,10 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     // As Vault Agent's file sink writes it: the bare token, here with a trailing newline.
     await writeFile(tokenFile, `${auditor.id}\n`, { mode: 0o600 });
 
-    process.env[SANDBOX_AWS_ENV.access_key_id] = 'AKIDSANDBOXEXAMPLE00';
-    process.env[SANDBOX_AWS_ENV.secret_access_key] = `sandbox-${hex(seed, 'aws-secret', 32)}`;
+    const manifest = [...selected].flatMap((id) => cloudEntries(id, names));
     const aws = { region: REGION, credentials_env: { ...SANDBOX_AWS_ENV }, max_attempts: 3, timeout: '5s' };
+    acquireAwsEnv();
+    let stopped = false;
 
     return {
       ssmUrl: ssmRun.url,
@@ -323,9 +369,12 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
         },
       },
       manifestEntries: manifest,
-      secretValues,
+      secretValues: [...new Set(secretValues)],
       emulators: { ssm, logs, vault },
       async stop() {
+        if (stopped) return;
+        stopped = true;
+        releaseAwsEnv();
         await Promise.all(running.map((r) => r.close()));
       },
     };
@@ -333,4 +382,19 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     await Promise.all(running.map((r) => r.close().catch(() => undefined)));
     throw e;
   }
+}
+
+/** A JSON line's own time and instance (its stream); other lines get the sandbox's now. */
+function fromJsonLine(message: string, svc: string, now: number): CloudLogLine {
+  let timestamp = now;
+  let stream = `${svc}-1`;
+  try {
+    const o = JSON.parse(message) as { ts?: unknown; instance?: unknown };
+    if (typeof o.ts === 'string' || typeof o.ts === 'number') timestamp = new Date(o.ts).getTime();
+    if (typeof o.instance === 'string') stream = o.instance;
+  } catch {
+    // Not JSON: kept as is; the auditor must ignore and count it.
+  }
+  if (!Number.isFinite(timestamp)) timestamp = now;
+  return { timestamp, message, stream };
 }

@@ -76,21 +76,44 @@ async function writeLog(dir: string, file: string, lines: LogLine[]): Promise<vo
   await writeFile(join(dir, file), lines.map((l) => l.text).join('\n') + '\n');
 }
 
-/** Writes `logs/<service>/*.jsonl`; returns the glob per service for audit.yaml. */
-export async function writeLogs(root: string, plan: Plan): Promise<Record<string, string>> {
+/** One log line bound for CloudWatch: its time, its text and its stream (the instance). */
+export interface CloudLine {
+  timestamp: number;
+  message: string;
+  stream: string;
+}
+
+export interface WrittenLogs {
+  /** The glob per file-logged service, for audit.yaml. */
+  files: Record<string, string>;
+  /** The lines of the services that log to CloudWatch (plan.cloudLogServices), in time order. */
+  cloud: Record<string, CloudLine[]>;
+}
+
+/**
+ * Writes `logs/<service>/*.jsonl` for the file-logged services; the lines of the services
+ * that log to CloudWatch are returned instead (the same lines, drawn the same way).
+ */
+export async function writeLogs(root: string, plan: Plan): Promise<WrittenLogs> {
   const { seed, services, signingService } = plan.opts;
   const now = plan.opts.now.getTime();
   const from = now - 7 * DAY_MS;
   const to = now - MIN_MS;
   const globs: Record<string, string> = {};
+  const cloud: Record<string, CloudLine[]> = {};
   for (const service of services) {
+    const toCloud = plan.cloudLogServices.includes(service);
     const dir = join(root, 'logs', service);
-    await mkdir(dir, { recursive: true });
-    globs[service] = `logs/${service}/*.jsonl`;
+    if (!toCloud) {
+      await mkdir(dir, { recursive: true });
+      globs[service] = `logs/${service}/*.jsonl`;
+    }
     const prng = new Prng(seed, `logs:${service}`);
 
     if (service === signingService) {
-      for (const inst of plan.instances) {
+      for (const [index, inst] of plan.instances.entries()) {
+        // File names come from the position, not the instance name, which may hold anything.
+        const fileName = `${service}-${index + 1}`;
         const lines = noise(prng, service, inst.name, from, to);
         for (const start of inst.starts) {
           const at = start.at.getTime();
@@ -108,10 +131,10 @@ export async function writeLogs(root: string, plan: Plan): Promise<Record<string
           // Rotated: the older part of the first instance's log lives in a dated file.
           const cut = now - 3 * DAY_MS;
           const day = new Date(cut).toISOString().slice(0, 10).replace(/-/g, '');
-          await writeLog(dir, `${inst.name}-${day}.jsonl`, lines.filter((l) => l.at < cut));
-          await writeLog(dir, `${inst.name}.jsonl`, lines.filter((l) => l.at >= cut));
+          await writeLog(dir, `${fileName}-${day}.jsonl`, lines.filter((l) => l.at < cut));
+          await writeLog(dir, `${fileName}.jsonl`, lines.filter((l) => l.at >= cut));
         } else {
-          await writeLog(dir, `${inst.name}.jsonl`, lines);
+          await writeLog(dir, `${fileName}.jsonl`, lines);
         }
       }
       continue;
@@ -134,13 +157,18 @@ export async function writeLogs(root: string, plan: Plan): Promise<Record<string
         if (plan.selected.has('auth-failure-burst') && name === plan.burstInstance) {
           // One client hammering the gateway: 150 failures in the last ten minutes. No PRNG draw
           // here, so the rest of the logs stay byte-identical to the baseline's.
-          for (let k = 0; k < 150; k++) failure(now - 10 * MIN_MS + Math.floor((k * 9 * MIN_MS) / 150), '192.0.2.66', 'invalid_token');
+          for (let k = 0; k < 150; k++) failure(now - 10 * MIN_MS + Math.floor((k * 9 * MIN_MS) / 150), plan.burstClient, 'invalid_token');
         }
       }
-      await writeLog(dir, `${name}.jsonl`, lines);
+      if (toCloud) {
+        lines.sort((a, b) => a.at - b.at);
+        (cloud[service] ??= []).push(...lines.map((l) => ({ timestamp: l.at, message: l.text, stream: name })));
+      } else {
+        await writeLog(dir, `${name}.jsonl`, lines);
+      }
     }
   }
-  return globs;
+  return { files: globs, cloud };
 }
 
 // ------------------------------------------------------------------ env files
@@ -188,8 +216,8 @@ export async function writeEnvFiles(root: string, plan: Plan, ledger: SecretLedg
       envLine('DATABASE_URL', dbUrl, 'double'),
       envLine('REDIS_URL', redisUrl, 'plain'),
     ];
-    const internal = plan.roles.drift === service && plan.selected.has('internal-secret-differs') ? plan.secrets.internalDrifted : plan.secrets.internal;
-    if (!(plan.roles.missing === service && plan.selected.has('internal-secret-missing'))) {
+    const internal = plan.internalSecretOf(service);
+    if (internal !== undefined) {
       lines.push('# peer authentication, rotated quarterly', envLine('INTERNAL_SECRET', internal, 'export'));
       ledger.add(internal);
     }

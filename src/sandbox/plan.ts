@@ -13,7 +13,8 @@ import { derivedBytes, Prng } from './prng';
 import { keyPairFromSeed, type Ed25519KeyPair } from './keys';
 import type { SandboxTables } from './schema';
 import type { JsonValue } from './chain';
-import { manifestEntries, type ManifestContext, type ManifestEntry, type ViolationId } from './violations';
+import { manifestEntries, type CloudNames, type ManifestContext, type ManifestEntry, type ViolationId } from './violations';
+import { cloudNames, HOSTILE_PARAMETER } from './cloud';
 
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -60,7 +61,27 @@ export interface PlanOptions {
   schema: string;
   tables: SandboxTables;
   now: Date;
+  /** Whether the cloud side (SSM, CloudWatch Logs, Vault emulators) is part of the deployment (default true). */
+  cloud?: boolean;
+  /** Seed markup-bearing strings into names that reach findings (default false). */
+  hostile?: boolean;
 }
+
+/**
+ * Strings that try to run script wherever a report renders them, each setting a different
+ * `window.__pwned` so a browser test can tell which one got through. Each goes where the
+ * configuration schema does not constrain it, and reaches a finding's resource or message.
+ */
+export const HOSTILE = {
+  /** An audit instance name (signing_key_loaded events; the key-source violations). */
+  instance: '"><script>window.__pwned=1</script>',
+  /** An auth-failure `client` (the burst's top source). */
+  client: '"><img src=x onerror="window.__pwned=2">',
+  /** A deploy-command parameter name (the literal secret in SSM's history). */
+  parameter: HOSTILE_PARAMETER,
+  /** An API key id (the old API key). */
+  apiKey: 'ak_<script>window.__pwned=4</script>',
+} as const;
 
 export interface Plan {
   readonly opts: PlanOptions;
@@ -85,6 +106,15 @@ export interface Plan {
   readonly secrets: { internal: string; internalPrevious: string; internalDrifted: string; jwt: string };
   /** The log instance (`gateway-1`) that takes the `auth-failure-burst`. */
   readonly burstInstance: string;
+  /** The client address of the burst (hostile markup with `hostile`). */
+  readonly burstClient: string;
+  /** Whether the cloud side is part of the deployment. */
+  readonly cloud: boolean;
+  /** Services whose logs live in CloudWatch (the ones logging auth failures), not in files. */
+  readonly cloudLogServices: readonly string[];
+  readonly cloudNames: CloudNames;
+  /** The hostile strings that reach the seeded violations' findings (empty without `hostile`). */
+  readonly hostileMarkers: readonly string[];
   /** Services whose env file holds JWT_SECRET_KEY. */
   readonly jwtServices: readonly string[];
   /** When each service's env file was last written (its mtime). */
@@ -94,6 +124,8 @@ export interface Plan {
   rowTime(id: number): Date;
   receiptKeyForRow(id: number): Ed25519KeyPair;
   manifest(): ManifestEntry[];
+  /** INTERNAL_SECRET of a service as deployed (undefined where the missing violation removed it). */
+  internalSecretOf(service: string): string | undefined;
 }
 
 function secretValue(seed: number, label: string, bytes = 32): string {
@@ -174,6 +206,7 @@ export function buildPlan(opts: PlanOptions): Plan {
 
   // ---- audit instances: several starts each; the latest counts
   const svc = opts.signingService;
+  const hostile = opts.hostile ?? false;
   const instances: AuditInstance[] = [
     {
       name: `${svc}-1`,
@@ -185,7 +218,7 @@ export function buildPlan(opts: PlanOptions): Plan {
       ],
     },
     {
-      name: `${svc}-2`,
+      name: hostile ? `${svc}-2${HOSTILE.instance}` : `${svc}-2`,
       starts: [
         { at: ago(240 * HOUR_MS), receipt: 'env', root: 'generated' },
         { at: ago(96 * HOUR_MS), receipt: 'env', root: 'env' },
@@ -224,6 +257,12 @@ export function buildPlan(opts: PlanOptions): Plan {
   const burstService = opts.services.find((s) => s === 'gateway') ?? opts.services.find((s) => s === 'identity');
   if (has('auth-failure-burst') && !burstService) throw new Error('violation auth-failure-burst needs a "gateway" or "identity" service');
   const burstInstance = `${burstService ?? 'gateway'}-1`;
+  const burstClient = hostile ? HOSTILE.client : '192.0.2.66';
+  const cloud = opts.cloud ?? true;
+  // Auth failures are logged to CloudWatch only (the file logs of these services are not
+  // written), so a burst is counted once whatever the log checks read.
+  const cloudLogServices = cloud ? opts.services.filter((s) => (s === 'gateway' || s === 'identity') && s !== svc) : [];
+  const names = cloudNames(seed, opts.deployment, opts.services, { hostile });
 
   const lastJwt = rowTime(has('jwt-rotation-overdue') ? ids.jwt1 : ids.jwt2);
   const lastInternal = rowTime(ids.internal2);
@@ -254,6 +293,7 @@ export function buildPlan(opts: PlanOptions): Plan {
   for (let i = 0; i < 12; i++) apiKeys.push(newKey(2 + keyPrng.next() * 78, null));
   apiKeys.push(newKey(200, 100), newKey(150, 95)); // old but revoked: not findings
   const oldApiKey = newKey(120, null);
+  if (hostile) oldApiKey.id = HOSTILE.apiKey;
   if (has('api-key-old')) apiKeys.push(oldApiKey);
 
   const knownFingerprints = new Set([configuredReceiptKey.fingerprint, ...historicalKeys.map((h) => h.key.fingerprint)]);
@@ -272,6 +312,18 @@ export function buildPlan(opts: PlanOptions): Plan {
     tamperedRoot,
     oldApiKeyId: oldApiKey.id,
     roles,
+    cloud: names,
+  };
+  const hostileMarkers: string[] = [];
+  if (hostile) {
+    if (has('key-source-file')) hostileMarkers.push(HOSTILE.instance);
+    if (has('auth-failure-burst')) hostileMarkers.push(HOSTILE.client);
+    if (has('ssm-literal-secret')) hostileMarkers.push(HOSTILE.parameter);
+    if (has('api-key-old')) hostileMarkers.push(HOSTILE.apiKey);
+  }
+  const internalSecretOf = (service: string): string | undefined => {
+    if (roles.missing === service && has('internal-secret-missing')) return undefined;
+    return roles.drift === service && has('internal-secret-differs') ? secrets.internalDrifted : secrets.internal;
   };
 
   return {
@@ -291,6 +343,11 @@ export function buildPlan(opts: PlanOptions): Plan {
     roles,
     secrets,
     burstInstance,
+    burstClient,
+    cloud,
+    cloudLogServices,
+    cloudNames: names,
+    hostileMarkers,
     jwtServices,
     envMtime,
     apiKeys,
@@ -298,6 +355,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     rowTime,
     receiptKeyForRow,
     manifest: () => manifestEntries(manifestContext),
+    internalSecretOf,
   };
 }
 

@@ -2,7 +2,8 @@
  * The violation catalog: every way the sandbox can be seeded to break a compliance rule, and
  * the findings (check id + resource, exactly as docs/findings.md builds them) each one makes
  * the checks report. A violation is selected by its own id or by a check id (all of that
- * check's violations); any combination can be seeded together.
+ * check's violations); any combination can be seeded together. The cloud violations (SSM,
+ * Vault) are ordinary entries marked `cloud`: they need the sandbox's emulators.
  *
  * Entries are declared against the final deployment (a {@link ManifestContext}), not in
  * isolation, because some violations change what others cause: an empty historical-keys
@@ -33,9 +34,38 @@ export const VIOLATION_IDS = [
   'auth-failure-burst',
   'api-key-old',
   'jwt-rotation-overdue',
+  'ssm-literal-secret',
+  'ssm-insecure-parameter',
+  'ssm-secret-in-output',
+  'runtime-secret-missing',
+  'vault-root-token',
+  'vault-token-no-expiry',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
+
+/**
+ * The names the cloud violations put into the emulators (cloud.ts seeds them, the catalog
+ * declares the findings): derived from the seed and the services alone, so both sides agree.
+ */
+export interface CloudNames {
+  /** Parameter Store hierarchy of the deployment (`/aegis/<deployment>`). */
+  path: string;
+  literalCommand: string;
+  /** The deploy-command parameter that carries INTERNAL_SECRET literally. */
+  literalParameter: string;
+  /** Full name of the secret-named String parameter. */
+  insecureParameter: string;
+  outputCommand: string;
+  /** The instance whose command output echoes JWT_SECRET_KEY. */
+  outputInstance: string;
+  /** Service names of the Vault tokens (the `token=` label is the configured name). */
+  rootTokenService: string;
+  noExpiryTokenService: string;
+  /** The runtime secret's KV v2 path and the field the violation removes. */
+  runtimeKvPath: string;
+  runtimeMissingField: string;
+}
 
 /** What the entries of a violation depend on: the deployment as finally seeded. */
 export interface ManifestContext {
@@ -57,6 +87,7 @@ export interface ManifestContext {
   oldApiKeyId: string;
   /** Services given a role by the internal-secret violations (undefined when the service set is too small). */
   roles: { drift?: string; missing?: string; overlap?: string };
+  cloud: CloudNames;
 }
 
 export interface Violation {
@@ -67,6 +98,8 @@ export interface Violation {
   description: string;
   /** Whether `all` seeds it; false only where it would hide another violation entirely. */
   inAll: boolean;
+  /** Seeded into the SSM / Vault emulators: needs the sandbox's cloud side. */
+  cloud: boolean;
   entries(ctx: ManifestContext): ManifestEntry[];
 }
 
@@ -89,6 +122,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'high',
     description: 'one audit instance last started with the receipt key from the PEM file fallback',
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'signing-key-source', resource: resource({ instance: c.instances.fileFallback, key: 'receipt' }) }],
   },
   {
@@ -97,6 +131,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: 'one audit instance last started with a root key generated in memory',
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'signing-key-source', resource: resource({ instance: c.instances.generated, key: 'root' }) }],
   },
   {
@@ -106,6 +141,7 @@ const CATALOG: readonly Violation[] = [
     description:
       'a new receipt key was written to the env file and the PEM file (and the old one promoted) but never deployed: recent rows are still signed by the old key',
     inAll: true,
+    cloud: false,
     entries: () => [
       { check: 'signing-key-fingerprint', resource: resource({ key: 'receipt', source: 'env_file' }) },
       { check: 'signing-key-fingerprint', resource: resource({ key: 'receipt', source: 'pem_file' }) },
@@ -118,6 +154,7 @@ const CATALOG: readonly Violation[] = [
     description: 'receipt keys were rotated but transparency_historical_keys is empty; rows signed by old keys have no public key',
     // Seeding it with the orphan would hide the orphan; `all` shows the orphan instead.
     inAll: false,
+    cloud: false,
     entries: (c) => [{ check: 'historical-keys', resource: resource({ table: c.historicalKeysTable }) }, ...unknownKeys(c)],
   },
   {
@@ -126,6 +163,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: 'one old receipt key fingerprint on audit rows was never promoted to the historical keys table',
     inAll: true,
+    cloud: false,
     entries: (c) =>
       c.selected.has('historical-keys-empty')
         ? [] // the empty table subsumes the orphan (docs/findings.md)
@@ -137,6 +175,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: 'one audit row carries a signature that does not verify under its key',
     inAll: true,
+    cloud: false,
     // A signature under a key nobody has cannot be checked: that key is reported as unknown instead.
     entries: (c) =>
       c.knownFingerprints.has(c.rows.badSignature.fingerprint)
@@ -149,6 +188,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: "one audit row's payload was edited after it was hashed and signed",
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'receipt-chain', resource: resource({ row: c.rows.hashMismatch }) }],
   },
   {
@@ -157,6 +197,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: "one audit row's prev_hash is not the previous row's hash (a row went missing)",
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'receipt-chain', resource: resource({ row: c.rows.chainBreak }) }],
   },
   {
@@ -165,6 +206,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'critical',
     description: "one transparency root's root_hash is not the hash of its row",
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'receipt-chain', resource: resource({ root: c.tamperedRoot }) }],
   },
   {
@@ -173,6 +215,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'high',
     description: 'one service holds an INTERNAL_SECRET the others do not, with no overlap to explain it',
     inAll: true,
+    cloud: false,
     entries: () => [{ check: 'internal-secret-drift', resource: resource({ secret: 'INTERNAL_SECRET' }) }],
   },
   {
@@ -181,6 +224,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'high',
     description: 'one service has no INTERNAL_SECRET',
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'internal-secret-drift', resource: resource({ service: role(c, 'missing'), secret: 'INTERNAL_SECRET' }) }],
   },
   {
@@ -189,6 +233,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'medium',
     description: 'one service kept INTERNAL_SECRET_PREVIOUS since the last rotation, 75 days ago',
     inAll: true,
+    cloud: false,
     // While INTERNAL_SECRET drifts, the check reports the drift alone: an overlap's age means
     // nothing until the services agree on the current value.
     entries: (c) =>
@@ -200,9 +245,11 @@ const CATALOG: readonly Violation[] = [
     id: 'auth-failure-burst',
     check: 'auth-failure-spike',
     severity: 'high',
-    description: 'one client failed authentication 150 times at the gateway in the last 10 minutes (time-sensitive: audit within 5 minutes of building)',
+    description:
+      'one client failed authentication 150 times at the gateway in the last 10 minutes, in CloudWatch (or the log files without the cloud side); time-sensitive: audit within 5 minutes of building',
     inAll: true,
-    entries: () => [{ check: 'auth-failure-spike', resource: resource({ window: 'current' }) }],
+    cloud: false,
+    entries: (c) => cloudEntries('auth-failure-burst', c.cloud),
   },
   {
     id: 'api-key-old',
@@ -210,6 +257,7 @@ const CATALOG: readonly Violation[] = [
     severity: 'medium',
     description: 'one unrevoked API key was created 120 days ago',
     inAll: true,
+    cloud: false,
     entries: (c) => [{ check: 'credential-age', resource: resource({ api_key: c.oldApiKeyId }) }],
   },
   {
@@ -218,9 +266,91 @@ const CATALOG: readonly Violation[] = [
     severity: 'medium',
     description: 'JWT_SECRET_KEY was last rotated 120 days ago (policy: quarterly)',
     inAll: true,
+    cloud: false,
     entries: () => [{ check: 'credential-age', resource: resource({ secret: 'JWT_SECRET_KEY' }) }],
   },
+  {
+    id: 'ssm-literal-secret',
+    check: 'ssm-persisted-secrets',
+    severity: 'critical',
+    description: "a hotfix deploy command passed INTERNAL_SECRET literally, not as an {{ssm-secure:…}} reference: it sits in SSM's command history",
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('ssm-literal-secret', c.cloud),
+  },
+  {
+    id: 'ssm-insecure-parameter',
+    check: 'ssm-persisted-secrets',
+    severity: 'high',
+    description: 'a secret-named parameter (GROQ_API_KEY) is stored as a String, not a SecureString',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('ssm-insecure-parameter', c.cloud),
+  },
+  {
+    id: 'ssm-secret-in-output',
+    check: 'ssm-persisted-secrets',
+    severity: 'critical',
+    description: 'a debug deploy printed JWT_SECRET_KEY into its command output on one instance',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('ssm-secret-in-output', c.cloud),
+  },
+  {
+    id: 'runtime-secret-missing',
+    check: 'runtime-secrets-present',
+    severity: 'critical',
+    description: 'the runtime secret in Vault (secret/data/aegis/runtime) has no clients/allowed field',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('runtime-secret-missing', c.cloud),
+  },
+  {
+    id: 'vault-root-token',
+    check: 'vault-token-hygiene',
+    severity: 'high',
+    description: 'one service runs with a Vault root token',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('vault-root-token', c.cloud),
+  },
+  {
+    id: 'vault-token-no-expiry',
+    check: 'vault-token-hygiene',
+    severity: 'high',
+    description: "one service's Vault token has no TTL and is not renewable",
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('vault-token-no-expiry', c.cloud),
+  },
 ];
+
+/**
+ * The findings of the violations the cloud side seeds, from its names alone: the catalog's
+ * entries and a standalone cloud sandbox (cloud.ts) both use this, so they cannot disagree.
+ * Undefined for a violation the cloud side does not seed.
+ */
+export function cloudEntries(id: ViolationId, n: CloudNames): ManifestEntry[] {
+  switch (id) {
+    case 'ssm-literal-secret':
+      return [{ check: 'ssm-persisted-secrets', resource: resource({ command: n.literalCommand, parameter: n.literalParameter }) }];
+    case 'ssm-insecure-parameter':
+      return [{ check: 'ssm-persisted-secrets', resource: resource({ parameter: n.insecureParameter }) }];
+    case 'ssm-secret-in-output':
+      return [{ check: 'ssm-persisted-secrets', resource: resource({ command: n.outputCommand, instance: n.outputInstance }) }];
+    case 'runtime-secret-missing':
+      return [{ check: 'runtime-secrets-present', resource: resource({ path: n.runtimeKvPath, field: n.runtimeMissingField }) }];
+    case 'vault-root-token':
+      return [{ check: 'vault-token-hygiene', resource: resource({ token: n.rootTokenService }) }];
+    case 'vault-token-no-expiry':
+      // The root token wins when both fall to one service: one finding per token.
+      return [{ check: 'vault-token-hygiene', resource: resource({ token: n.noExpiryTokenService }) }];
+    case 'auth-failure-burst':
+      return [{ check: 'auth-failure-spike', resource: resource({ window: 'current' }) }];
+    default:
+      return [];
+  }
+}
 
 export function listViolations(): readonly Violation[] {
   return CATALOG;
@@ -247,25 +377,42 @@ export class UnknownViolationError extends Error {
   }
 }
 
-/** Resolves a selection (`all`, `none`, or violation / check ids) to violation ids in catalog order. */
-export function resolveViolations(selection: 'all' | 'none' | readonly string[]): ViolationId[] {
-  if (selection === 'all') return CATALOG.filter((v) => v.inAll).map((v) => v.id);
+export interface ResolveOptions {
+  /** Whether the cloud side (SSM, CloudWatch Logs, Vault emulators) is there (default true). */
+  cloud?: boolean;
+}
+
+/**
+ * Resolves a selection (`all`, `none`, or violation / check ids) to violation ids in catalog
+ * order. Without the cloud side `all` leaves the cloud violations out, and naming one fails.
+ */
+export function resolveViolations(selection: 'all' | 'none' | readonly string[], opts: ResolveOptions = {}): ViolationId[] {
+  const cloud = opts.cloud ?? true;
+  const available = (v: Violation) => cloud || !v.cloud;
+  if (selection === 'all') return CATALOG.filter((v) => v.inAll && available(v)).map((v) => v.id);
   if (selection === 'none') return [];
   const chosen = new Set<ViolationId>();
   const unknown: string[] = [];
+  const needCloud: string[] = [];
   for (const raw of selection) {
     const s = raw.trim();
     if (s === '') continue;
-    if (s === 'all') resolveViolations('all').forEach((id) => chosen.add(id));
+    if (s === 'all') resolveViolations('all', opts).forEach((id) => chosen.add(id));
     else if (s === 'none') continue;
-    else if (isViolationId(s)) chosen.add(s);
-    else {
+    else if (isViolationId(s)) {
+      if (available(violation(s))) chosen.add(s);
+      else needCloud.push(s);
+    } else {
       const byCheck = CATALOG.filter((v) => v.check === s);
       if (byCheck.length === 0) unknown.push(s);
-      byCheck.forEach((v) => chosen.add(v.id));
+      else if (!byCheck.some(available)) needCloud.push(s);
+      byCheck.filter(available).forEach((v) => chosen.add(v.id));
     }
   }
   if (unknown.length > 0) throw new UnknownViolationError(unknown);
+  if (needCloud.length > 0) {
+    throw new Error(`${needCloud.map((u) => `"${u}"`).join(', ')} need${needCloud.length > 1 ? '' : 's'} the sandbox's cloud side (SSM, CloudWatch Logs and Vault emulators); build it with cloud enabled`);
+  }
   return CATALOG.filter((v) => chosen.has(v.id)).map((v) => v.id);
 }
 

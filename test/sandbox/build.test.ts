@@ -11,8 +11,12 @@ import { Client } from 'pg';
 import { adminUrl } from '../helpers/pg';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
 import { listViolations, type ViolationId } from '../../src/sandbox/violations';
+import { paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
+import { paginateDescribeParameters, paginateListCommands } from '@aws-sdk/client-ssm';
 import { parseDotenv } from '../../src/sources/dotenv';
 import { parseConfig } from '../../src/config/load';
+import { HOSTILE } from '../../src/sandbox/plan';
+import { logsClient, ssmClient, vaultClient } from '../emulators/clients';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const ROWS = 300;
@@ -20,10 +24,10 @@ const DAY = 86_400_000;
 const dirs: string[] = [];
 const sandboxes: Sandbox[] = [];
 
-async function build(violations: 'all' | 'none' | ViolationId[], seed = 11, extra: { rows?: number; now?: Date } = {}): Promise<Sandbox> {
+async function build(violations: 'all' | 'none' | ViolationId[], seed = 11, extra: { rows?: number; now?: Date; hostile?: boolean } = {}): Promise<Sandbox> {
   const dir = mkdtempSync(join(tmpdir(), 'aegis-sbx-'));
   dirs.push(dir);
-  const sb = await buildSandbox({ dir, seed, rows: extra.rows ?? ROWS, violations, adminUrl: adminUrl(), now: extra.now ?? NOW });
+  const sb = await buildSandbox({ dir, seed, rows: extra.rows ?? ROWS, violations, adminUrl: adminUrl(), now: extra.now ?? NOW, hostile: extra.hostile });
   sandboxes.push(sb);
   return sb;
 }
@@ -70,6 +74,55 @@ interface Snapshot {
   authFailures: number;
   logLines: number;
   nonJsonLines: number;
+  cloud: CloudSnapshot;
+}
+
+/** The cloud side as the real clients see it. */
+interface CloudSnapshot {
+  /** CloudWatch group → messages in time order. */
+  lines: Record<string, string[]>;
+  /** `name:type` of every parameter under the deployment's path. */
+  parameters: string[];
+  commands: string[];
+  runtimeFields: string[];
+  /** service → `root`, or `ttl=<expires>,renewable=<bool>` */
+  tokens: Record<string, string>;
+}
+
+async function cloudSnapshot(sb: Sandbox): Promise<CloudSnapshot> {
+  const { config } = parseConfig(readFileSync(sb.configPath, 'utf8'), sb.configPath);
+  const cw = config.sources.logs?.cloudwatch;
+  const ssmCfg = config.sources.secrets?.ssm;
+  const vaultCfg = config.sources.secrets?.vault;
+  if (!cw || !ssmCfg || !vaultCfg) throw new Error('the sandbox has no cloud side');
+  const logs = logsClient(cw.endpoint as string);
+  const ssm = ssmClient(ssmCfg.endpoint as string);
+  try {
+    const lines: Record<string, string[]> = {};
+    for (const group of Object.values(cw.groups)) {
+      lines[group] = [];
+      for await (const page of paginateFilterLogEvents({ client: logs }, { logGroupName: group })) {
+        for (const e of page.events ?? []) lines[group].push(e.message ?? '');
+      }
+    }
+    const parameters: string[] = [];
+    for await (const page of paginateDescribeParameters({ client: ssm }, { ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: [ssmCfg.path] }] })) {
+      for (const p of page.Parameters ?? []) parameters.push(`${p.Name}:${p.Type}`);
+    }
+    const commands: string[] = [];
+    for await (const page of paginateListCommands({ client: ssm }, {})) for (const c of page.Commands ?? []) commands.push(c.CommandId ?? '');
+    const vault = vaultClient(vaultCfg.address, readFileSync(vaultCfg.token_file as string, 'utf8').trim());
+    const runtime = (await vault.read('secret/data/aegis/runtime')) as { data: { data: Record<string, unknown> } };
+    const tokens: Record<string, string> = {};
+    for (const [svc, accessor] of Object.entries(vaultCfg.token_accessors)) {
+      const t = ((await vault.tokenLookupAccessor({ accessor })) as { data: { policies: string[]; ttl: number; renewable: boolean } }).data;
+      tokens[svc] = t.policies.includes('root') ? 'root' : `ttl=${t.ttl > 0},renewable=${t.renewable === true}`;
+    }
+    return { lines, parameters: parameters.sort(), commands: commands.sort(), runtimeFields: Object.keys(runtime.data.data).sort(), tokens };
+  } finally {
+    logs.destroy();
+    ssm.destroy();
+  }
 }
 
 async function snapshot(sb: Sandbox): Promise<Snapshot> {
@@ -109,10 +162,19 @@ async function snapshot(sb: Sandbox): Promise<Snapshot> {
         }
       }
     }
+    const cloud = await cloudSnapshot(sb);
+    for (const line of Object.values(cloud.lines).flat()) {
+      logLines++;
+      try {
+        if ((JSON.parse(line) as Record<string, unknown>).event === 'auth_failure') authFailures++;
+      } catch {
+        nonJsonLines++;
+      }
+    }
     loads.sort((a, b) => a.ts - b.ts);
     const keyLoads: Record<string, string> = {};
     for (const l of loads) keyLoads[l.k] = l.source;
-    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines };
+    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines, cloud };
   } finally {
     await c.end();
   }
@@ -242,7 +304,27 @@ describe('a clean sandbox (violations: none)', () => {
     expect(config.sources.postgres?.url).toBe(sb.postgresUrl);
     for (const f of Object.values(config.sources.secrets?.env_files ?? {})) expect(statSync(f).isFile()).toBe(true);
     for (const f of Object.values(config.sources.secrets?.pem_files ?? {})) expect(statSync(f as string).isFile()).toBe(true);
-    expect(Object.keys(config.sources.logs?.files ?? {}).sort()).toEqual(['api', 'audit', 'gateway', 'identity', 'insight']);
+    // Each service's logs live in one place: auth failures are counted once.
+    expect(Object.keys(config.sources.logs?.files ?? {}).sort()).toEqual(['api', 'audit', 'insight']);
+    expect(config.sources.logs?.cloudwatch?.groups).toEqual({ identity: '/aegis/sandbox/identity', gateway: '/aegis/sandbox/gateway' });
+    expect(config.sources.logs?.cloudwatch?.credentials_env).toEqual({ access_key_id: 'AEGIS_SANDBOX_AWS_ACCESS_KEY_ID', secret_access_key: 'AEGIS_SANDBOX_AWS_SECRET_ACCESS_KEY' });
+    expect(config.sources.secrets?.ssm?.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    expect(statSync(config.sources.secrets?.vault?.token_file as string).isFile()).toBe(true);
+    expect(text).toMatch(/token_file: vault-token$/m);
+  });
+
+  test('the cloud side holds the services’ secrets as their env files do, quiet logs, clean deploys and hygienic tokens', () => {
+    const ssmSecrets = s.cloud.parameters.filter((p) => /INTERNAL_SECRET|JWT_SECRET_KEY/.test(p));
+    expect(ssmSecrets).toEqual(
+      ['api', 'audit', 'gateway', 'identity', 'insight'].map((svc) => `/aegis/sandbox/${svc}/INTERNAL_SECRET:SecureString`)
+        .concat(['/aegis/sandbox/gateway/JWT_SECRET_KEY:SecureString', '/aegis/sandbox/identity/JWT_SECRET_KEY:SecureString'])
+        .sort(),
+    );
+    expect(s.cloud.runtimeFields).toEqual(['clients/allowed', 'model_signing_pubkey', 'oidc_jwks_uri']);
+    expect(new Set(Object.values(s.cloud.tokens))).toEqual(new Set(['ttl=true,renewable=true']));
+    expect(s.cloud.commands.length).toBeGreaterThanOrEqual(6);
+    expect(s.cloud.lines['/aegis/sandbox/gateway'].length).toBeGreaterThan(100);
+    expect(s.cloud.lines['/aegis/sandbox/gateway'].some((l) => l.includes('"event":"auth_failure"'))).toBe(true);
   });
 
   test('secretValues lists every secret written, and none reaches audit.yaml or manifest.json', () => {
@@ -256,6 +338,9 @@ describe('a clean sandbox (violations: none)', () => {
       expect(secrets).toContain(db.password);
       expect(secrets).not.toContain(m.get('DATABASE_URL'));
     }
+    // The cloud side's: the auditor's Vault token and the AWS secret key the sandbox sets.
+    expect(secrets).toContain(readFileSync(join(sb.dir, 'vault-token'), 'utf8').trim());
+    expect(secrets).toContain(process.env.AEGIS_SANDBOX_AWS_SECRET_ACCESS_KEY);
     const public_ = readFileSync(sb.configPath, 'utf8') + readFileSync(join(sb.dir, 'manifest.json'), 'utf8');
     for (const v of secrets) expect(public_.includes(v)).toBe(false);
   });
@@ -282,9 +367,11 @@ describe('determinism', () => {
     expect(sbb.envMtime).toEqual(sa.envMtime);
     expect(sbb.keyLoads).toEqual(sa.keyLoads);
     expect(b.manifest).toEqual(a.manifest);
-    for (const f of ['audit/audit-1.jsonl', 'gateway/gateway-1.jsonl']) {
+    for (const f of ['audit/audit-1.jsonl', 'api/api-1.jsonl']) {
       expect(readFileSync(join(b.dir, 'logs', f), 'utf8')).toBe(readFileSync(join(a.dir, 'logs', f), 'utf8'));
     }
+    expect(sbb.cloud).toEqual(sa.cloud);
+    expect(sc.cloud.commands).not.toEqual(sa.cloud.commands);
     expect(sc.rows[ROWS - 1].row_hash).not.toBe(sa.rows[ROWS - 1].row_hash);
     expect(sc.env.audit.get('INTERNAL_SECRET')).not.toBe(sa.env.audit.get('INTERNAL_SECRET'));
   });
@@ -319,9 +406,30 @@ describe('each violation changes exactly what it declares', () => {
       pem: Object.keys(a.pem).filter((k) => a.pem[k] !== b.pem[k]),
       keyLoads: Object.keys(b.keyLoads).filter((k) => a.keyLoads[k] !== b.keyLoads[k]).map((k) => `${k}=${b.keyLoads[k]}`),
       authFailures: b.authFailures - a.authFailures,
+      parameters: b.cloud.parameters.filter((p) => !a.cloud.parameters.includes(p)),
+      commands: b.cloud.commands.filter((c) => !a.cloud.commands.includes(c)),
+      runtimeFields: a.cloud.runtimeFields.filter((f) => !b.cloud.runtimeFields.includes(f)),
+      tokens: Object.keys(b.cloud.tokens).filter((k) => a.cloud.tokens[k] !== b.cloud.tokens[k]).map((k) => `${k}=${b.cloud.tokens[k]}`),
     };
   }
-  const untouched = (a: Snapshot) => ({ rows: 0, roots: [], historical: [a.historical.map((h) => h.fingerprint).join(','), a.historical.map((h) => h.fingerprint).join(',')], apiKeys: [], env: [], pem: [], keyLoads: [], authFailures: 0 });
+  const untouched = (a: Snapshot) => ({
+    rows: 0,
+    roots: [],
+    historical: [a.historical.map((h) => h.fingerprint).join(','), a.historical.map((h) => h.fingerprint).join(',')],
+    apiKeys: [],
+    env: [],
+    pem: [],
+    keyLoads: [],
+    authFailures: 0,
+    parameters: [],
+    commands: [],
+    runtimeFields: [],
+    tokens: [],
+  });
+  const field = (resource: string, name: string) => {
+    const m = new RegExp(`(?:^|,)${name}=("(?:[^"\\\\]|\\\\.)*"|[^,]*)`).exec(resource)?.[1] ?? '';
+    return m.startsWith('"') ? (JSON.parse(m) as string) : m;
+  };
 
   test.each(listViolations().map((v) => v.id))('%s', async (id) => {
     const sb = await build([id]);
@@ -404,6 +512,22 @@ describe('each violation changes exactly what it declares', () => {
         expect(NOW.getTime() - (s.apiKeys.find((k) => k.id === keyId)?.created_at.getTime() ?? NOW.getTime())).toBeGreaterThan(90 * DAY);
         break;
       }
+      case 'ssm-literal-secret':
+      case 'ssm-secret-in-output':
+        expected.commands = [field(entries[0].resource, 'command')];
+        break;
+      case 'ssm-insecure-parameter':
+        expected.parameters = [`${field(entries[0].resource, 'parameter')}:String`];
+        break;
+      case 'runtime-secret-missing':
+        expected.runtimeFields = [field(entries[0].resource, 'field')];
+        break;
+      case 'vault-root-token':
+        expected.tokens = [`${field(entries[0].resource, 'token')}=root`];
+        break;
+      case 'vault-token-no-expiry':
+        expected.tokens = [`${field(entries[0].resource, 'token')}=ttl=false,renewable=false`];
+        break;
       case 'jwt-rotation-overdue': {
         const jwt = (x: Snapshot) => x.rows.filter((r) => r.action === 'secret_rotated' && (r.payload as { secret: string }).secret === 'JWT_SECRET_KEY');
         expect(jwt(s)).toHaveLength(jwt(baseline).length - 1);
@@ -418,6 +542,34 @@ describe('each violation changes exactly what it declares', () => {
     }
     expect(d).toEqual(expected);
     expect(entries.length).toBeGreaterThan(0);
+  });
+});
+
+describe('hostile strings', () => {
+  test('reach the deployment where findings quote them, keep file names safe, and stay exact in the manifest', async () => {
+    const sb = await build(['key-source-file', 'auth-failure-burst', 'ssm-literal-secret', 'api-key-old'], 11, { hostile: true });
+    expect(sb.hostileMarkers().sort()).toEqual([HOSTILE.instance, HOSTILE.client, HOSTILE.parameter, HOSTILE.apiKey].sort());
+    expect(readdirSync(join(sb.dir, 'logs', 'audit')).every((f) => /^audit-\d(-\d{8})?\.jsonl$/.test(f))).toBe(true);
+    const s = await snapshot(sb);
+    expect(s.keyLoads[`audit-2${HOSTILE.instance}/receipt`]).toBe('file');
+    expect(s.apiKeys.map((k) => k.id)).toContain(HOSTILE.apiKey);
+    expect(s.cloud.lines['/aegis/sandbox/gateway'].filter((l) => l.includes(JSON.stringify(HOSTILE.client).slice(1, -1)))).toHaveLength(150);
+    const resources = sb.manifest.violations.map((e) => e.resource);
+    expect(resources).toContain(`instance=${JSON.stringify(`audit-2${HOSTILE.instance}`)},key=receipt`);
+    expect(resources).toContain(`api_key=${JSON.stringify(HOSTILE.apiKey)}`);
+    expect(resources.some((r) => r.endsWith(`,parameter=${JSON.stringify(HOSTILE.parameter)}`))).toBe(true);
+    // Without `hostile`, nothing is marked.
+    expect((await build(['api-key-old'])).hostileMarkers()).toEqual([]);
+  });
+});
+
+describe('stop', () => {
+  test('stops the emulators: their ports refuse connections afterwards', async () => {
+    const sb = await build('none', 21);
+    const urls = [sb.cloud?.ssmUrl, sb.cloud?.logsUrl, sb.cloud?.vaultUrl];
+    expect(urls.every((u) => typeof u === 'string')).toBe(true);
+    await sb.stop();
+    for (const u of urls) await expect(fetch(`${u}/v1/sys/health`)).rejects.toThrow();
   });
 });
 

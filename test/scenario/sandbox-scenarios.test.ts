@@ -1,6 +1,7 @@
 /**
- * The audit finds exactly what the sandbox seeded: each violation alone, random
- * combinations over several seeds, none and all — nothing missed, nothing extra.
+ * The audit finds exactly what the sandbox seeded: each violation alone (cloud ones
+ * included), random combinations over several seeds, none, all, the demo's default mix, and
+ * all with hostile strings — nothing missed, nothing extra. One sandbox runs every check.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,19 +10,28 @@ import { registry } from '../../checks';
 import { loadConfig } from '../../src/config/load';
 import { runAudit } from '../../src/app/audit';
 import { compareWithManifest } from '../../src/app/compare';
-import { buildSandbox } from '../../src/sandbox/build';
-import { VIOLATION_IDS, listViolations } from '../../src/sandbox/violations';
+import { DEFAULT_DEMO_VIOLATIONS } from '../../src/app/demo';
+import { buildSandbox, type BuildOptions, type Manifest } from '../../src/sandbox/build';
+import { SANDBOX_AWS_ENV } from '../../src/sandbox/cloud';
+import { VIOLATION_IDS, listViolations, resolveViolations } from '../../src/sandbox/violations';
 import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
 
 const root = mkdtempSync(join(tmpdir(), 'scenarios-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function audit(name: string, seed: number, violations: 'all' | 'none' | string[]) {
-  const sandbox = await buildSandbox({ dir: join(root, name), seed, rows: 240, violations, adminUrl: adminUrl() });
+const CLOUD_ONLY_CHECKS = ['runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene'];
+
+async function audit(
+  name: string,
+  seed: number,
+  violations: BuildOptions['violations'],
+  extra: Pick<BuildOptions, 'cloud' | 'hostile'> = {},
+): Promise<{ report: Report; manifest: Manifest; markers: string[] }> {
+  const sandbox = await buildSandbox({ dir: join(root, name), seed, rows: 240, violations, adminUrl: adminUrl(), ...extra });
   try {
     const report = await runAudit(loadConfig(sandbox.configPath, { registry }), registry);
-    return { report, manifest: sandbox.manifest };
+    return { report, manifest: sandbox.manifest, markers: sandbox.hostileMarkers() };
   } finally {
     await sandbox.stop();
   }
@@ -31,12 +41,30 @@ function evaluatedErrors(report: Report): string[] {
   return report.results.filter((r) => r.status === 'error').map((r) => `${r.check}: ${r.error}`);
 }
 
-test('with no violation seeded every evaluated check passes', async () => {
+function statuses(report: Report): Record<string, string> {
+  return Object.fromEntries(report.results.map((r) => [r.check, r.status]));
+}
+
+test('with no violation seeded every check of the catalog is evaluated and passes', async () => {
   const { report, manifest } = await audit('none', 11, 'none');
   expect(manifest.violations).toEqual([]);
   expect(evaluatedErrors(report)).toEqual([]);
-  expect(report.results.filter((r) => r.status === 'fail').map((r) => r.check)).toEqual([]);
-  expect(report.summary.pass).toBeGreaterThanOrEqual(6);
+  expect(report.summary).toEqual({ pass: 10, fail: 0, error: 0, skipped: 0 });
+  expect(Object.keys(statuses(report)).sort()).toEqual([...registry.keys()].sort());
+  // Nothing of the cloud side lingers in the environment once the sandbox stopped.
+  expect(process.env[SANDBOX_AWS_ENV.access_key_id]).toBeUndefined();
+  expect(process.env[SANDBOX_AWS_ENV.secret_access_key]).toBeUndefined();
+});
+
+test('without the cloud side the cloud checks are skipped, the rest pass, and cloud violations are refused', async () => {
+  const { report } = await audit('no-cloud', 12, 'none', { cloud: false });
+  const s = statuses(report);
+  expect(CLOUD_ONLY_CHECKS.map((c) => s[c])).toEqual(['skipped', 'skipped', 'skipped']);
+  expect(report.summary).toEqual({ pass: 7, fail: 0, error: 0, skipped: 3 });
+  expect(resolveViolations('all', { cloud: false })).not.toContain('vault-root-token');
+  await expect(buildSandbox({ dir: join(root, 'refused'), seed: 1, rows: 240, violations: ['vault-root-token'], adminUrl: adminUrl(), cloud: false })).rejects.toThrow(
+    /"vault-root-token" needs the sandbox's cloud side/,
+  );
 });
 
 test.each([...VIOLATION_IDS])('violation %s alone is found exactly', async (id) => {
@@ -45,13 +73,14 @@ test.each([...VIOLATION_IDS])('violation %s alone is found exactly', async (id) 
   const c = compareWithManifest(report, manifest);
   expect({ missed: c.missed, extra: c.extra }).toEqual({ missed: [], extra: [] });
   expect(evaluatedErrors(report)).toEqual([]);
+  // Every other check still passes: a violation breaks only the check it is declared for.
+  const failing = report.results.filter((r) => r.status === 'fail').map((r) => r.check);
+  expect(failing).toEqual([...new Set(manifest.violations.map((e) => e.check))].sort());
 });
 
-test('every check of the slice can be made to fail by some violation', () => {
+test('every check of the catalog can be made to fail by some violation', () => {
   const checks = new Set(listViolations().map((v) => v.check));
-  for (const id of ['signing-key-source', 'signing-key-fingerprint', 'historical-keys', 'receipt-chain', 'internal-secret-drift', 'credential-age']) {
-    expect(checks).toContain(id);
-  }
+  expect([...checks].sort()).toEqual([...registry.keys()].sort());
 });
 
 /** A small deterministic PRNG so a failing combination can be replayed from its seed. */
@@ -80,4 +109,27 @@ test('all violations together are found exactly', async () => {
   const c = compareWithManifest(report, manifest);
   expect({ missed: c.missed, extra: c.extra }).toEqual({ missed: [], extra: [] });
   expect(c.expected).toBeGreaterThanOrEqual(VIOLATION_IDS.length);
+  expect(report.summary).toEqual({ pass: 0, fail: 10, error: 0, skipped: 0 });
+});
+
+test("the demo's default mix is found exactly, and every check it does not seed passes", async () => {
+  const { report, manifest } = await audit('demo-default', 42, DEFAULT_DEMO_VIOLATIONS);
+  const c = compareWithManifest(report, manifest);
+  expect({ missed: c.missed, extra: c.extra }).toEqual({ missed: [], extra: [] });
+  const seededChecks = new Set(manifest.violations.map((e) => e.check));
+  const s = statuses(report);
+  for (const check of registry.keys()) expect(`${check}: ${s[check]}`).toBe(`${check}: ${seededChecks.has(check) ? 'fail' : 'pass'}`);
+});
+
+test('with hostile strings in names, all violations are still found exactly and each string reaches a finding verbatim', async () => {
+  const { report, manifest, markers } = await audit('hostile', 13, 'all', { hostile: true });
+  const c = compareWithManifest(report, manifest);
+  expect({ missed: c.missed, extra: c.extra }).toEqual({ missed: [], extra: [] });
+  expect(evaluatedErrors(report)).toEqual([]);
+  expect(markers).toHaveLength(4);
+  const texts = report.results.flatMap((r) => r.findings.map((f) => `${f.resource}\n${f.message}`));
+  for (const m of markers) {
+    expect(m).toMatch(/window\.__pwned=\d/);
+    expect(texts.some((t) => t.includes(m) || t.includes(JSON.stringify(m).slice(1, -1)))).toBe(true);
+  }
 });
