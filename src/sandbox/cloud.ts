@@ -352,7 +352,8 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     await writeFile(tokenFile, `${auditor.id}\n`, { mode: 0o600 });
 
     const manifest = [...selected].flatMap((id) => cloudEntries(id, names));
-    const aws = { region: REGION, credentials_env: { ...SANDBOX_AWS_ENV }, max_attempts: 3, timeout: '5s' };
+    // A fresh object per source: a shared one would be written to YAML as an anchor and alias.
+    const aws = () => ({ region: REGION, credentials_env: { ...SANDBOX_AWS_ENV }, max_attempts: 3, timeout: '5s' });
     acquireAwsEnv();
     let stopped = false;
 
@@ -362,9 +363,9 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       vaultUrl: vaultRun.url,
       tokenFile,
       configFragment: {
-        logs: { cloudwatch: { ...aws, endpoint: logsRun.url, groups } },
+        logs: { cloudwatch: { ...aws(), endpoint: logsRun.url, groups } },
         secrets: {
-          ssm: { ...aws, endpoint: ssmRun.url, path, deploy_document: DOCUMENT, history: '30d' },
+          ssm: { ...aws(), endpoint: ssmRun.url, path, deploy_document: DOCUMENT, history: '30d' },
           vault: { address: vaultRun.url, token_file: tokenFile, kv_mount: 'secret', path_prefix: 'aegis', runtime_path: 'aegis/runtime', token_accessors: accessors, timeout: '5s' },
         },
       },

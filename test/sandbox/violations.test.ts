@@ -1,4 +1,5 @@
-import { buildPlan, type PlanOptions } from '../../src/sandbox/plan';
+import { buildPlan, HOSTILE, type PlanOptions } from '../../src/sandbox/plan';
+import { cloudNames } from '../../src/sandbox/cloud';
 import { DEFAULT_TABLES } from '../../src/sandbox/schema';
 import { listViolations, resolveViolations, UnknownViolationError, type ViolationId } from '../../src/sandbox/violations';
 
@@ -40,6 +41,48 @@ describe('selecting violations', () => {
       expect(entries.some((e) => e.check === v.check)).toBe(true);
     }
     expect(manifestOf([])).toEqual([]);
+  });
+});
+
+describe('cloud violations', () => {
+  test('are ordinary catalog entries: listed, selected by id or check id, in all', () => {
+    const cloud = listViolations().filter((v) => v.cloud).map((v) => v.id);
+    expect(cloud).toEqual(['ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output', 'runtime-secret-missing', 'vault-root-token', 'vault-token-no-expiry']);
+    expect(resolveViolations(['vault-token-hygiene'])).toEqual(['vault-root-token', 'vault-token-no-expiry']);
+    expect(resolveViolations(['ssm-persisted-secrets', 'api-key-old'])).toEqual(['api-key-old', 'ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output']);
+    expect(resolveViolations('all')).toEqual(expect.arrayContaining(cloud));
+  });
+
+  test('without the cloud side, all leaves them out and naming one (or a cloud-only check) fails', () => {
+    const all = resolveViolations('all', { cloud: false });
+    expect(all.some((id) => listViolations().find((v) => v.id === id)?.cloud)).toBe(false);
+    expect(all).toContain('auth-failure-burst'); // logged to files then
+    expect(resolveViolations(['auth-failure-spike'], { cloud: false })).toEqual(['auth-failure-burst']);
+    expect(() => resolveViolations(['runtime-secret-missing'], { cloud: false })).toThrow(/"runtime-secret-missing" needs the sandbox's cloud side/);
+    expect(() => resolveViolations(['api-key-old', 'vault-token-hygiene'], { cloud: false })).toThrow(/"vault-token-hygiene" needs/);
+  });
+
+  test('name what cloud.ts seeds: command ids, parameter, instance, tokens and the runtime field', () => {
+    const names = cloudNames(base.seed, base.deployment, base.services);
+    expect(resources(['ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output', 'runtime-secret-missing', 'vault-root-token', 'vault-token-no-expiry'])).toEqual([
+      'runtime-secrets-present path=secret/data/aegis/runtime,field=clients/allowed',
+      `ssm-persisted-secrets command=${names.literalCommand},parameter=INTERNAL_SECRET`,
+      `ssm-persisted-secrets command=${names.outputCommand},instance=i-0a1b2c3d4e5f60002`,
+      'ssm-persisted-secrets parameter=/aegis/sandbox/insight/GROQ_API_KEY',
+      'vault-token-hygiene token=api',
+      'vault-token-hygiene token=insight',
+    ]);
+    expect(names.literalCommand).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  test('with hostile strings the resources quote them as resource() does', () => {
+    const p = buildPlan({ ...base, hostile: true, violations: ['key-source-file', 'api-key-old', 'ssm-literal-secret', 'auth-failure-burst'] });
+    const r = p.manifest().map((e) => e.resource);
+    expect(r).toContain(`api_key=${JSON.stringify(HOSTILE.apiKey)}`);
+    expect(r).toContain(`instance=${JSON.stringify(`audit-2${HOSTILE.instance}`)},key=receipt`);
+    expect(r).toContain(`command=${p.cloudNames.literalCommand},parameter=${JSON.stringify(HOSTILE.parameter)}`);
+    expect(p.hostileMarkers).toEqual([HOSTILE.instance, HOSTILE.client, HOSTILE.parameter, HOSTILE.apiKey]);
+    expect(buildPlan({ ...base, violations: ['api-key-old'] }).hostileMarkers).toEqual([]);
   });
 });
 

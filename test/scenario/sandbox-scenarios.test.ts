@@ -3,9 +3,11 @@
  * included), random combinations over several seeds, none, all, the demo's default mix, and
  * all with hostile strings — nothing missed, nothing extra. One sandbox runs every check.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { registry } from '../../checks';
 import { loadConfig } from '../../src/config/load';
 import { runAudit } from '../../src/app/audit';
@@ -45,16 +47,31 @@ function statuses(report: Report): Record<string, string> {
   return Object.fromEntries(report.results.map((r) => [r.check, r.status]));
 }
 
-test('with no violation seeded every check of the catalog is evaluated and passes', async () => {
-  const { report, manifest } = await audit('none', 11, 'none');
-  expect(manifest.violations).toEqual([]);
-  expect(evaluatedErrors(report)).toEqual([]);
-  expect(report.summary).toEqual({ pass: 10, fail: 0, error: 0, skipped: 0 });
-  expect(Object.keys(statuses(report)).sort()).toEqual([...registry.keys()].sort());
+test('with no violation seeded every check of the catalog is evaluated and passes, in-process and in a forked `run`', async () => {
+  const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
+  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  const sandbox = await buildSandbox({ dir: join(root, 'none'), seed: 11, rows: 240, violations: 'none', adminUrl: adminUrl() });
+  try {
+    expect(sandbox.manifest.violations).toEqual([]);
+    const report = await runAudit(loadConfig(sandbox.configPath, { registry }), registry);
+    expect(evaluatedErrors(report)).toEqual([]);
+    expect(report.summary).toEqual({ pass: 10, fail: 0, error: 0, skipped: 0 });
+    expect(Object.keys(statuses(report)).sort()).toEqual([...registry.keys()].sort());
+    // A child process finds the AWS credentials the config names: the sandbox set them for its lifetime.
+    const out = join(root, 'none-forked');
+    // Jest gives each test file its own copy of process.env, which child_process does not see
+    // unless passed on; outside jest the sandbox's variables are in the real environment.
+    const child = await promisify(execFile)('node', [CLI, 'run', '--config', sandbox.configPath, '--out', out], { env: { ...process.env } });
+    expect(child.stderr).not.toMatch(/AEGIS_SANDBOX_AWS/);
+    const forked = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report;
+    expect(forked.summary).toEqual({ pass: 10, fail: 0, error: 0, skipped: 0 });
+  } finally {
+    await sandbox.stop();
+  }
   // Nothing of the cloud side lingers in the environment once the sandbox stopped.
   expect(process.env[SANDBOX_AWS_ENV.access_key_id]).toBeUndefined();
   expect(process.env[SANDBOX_AWS_ENV.secret_access_key]).toBeUndefined();
-});
+}, 60_000);
 
 test('without the cloud side the cloud checks are skipped, the rest pass, and cloud violations are refused', async () => {
   const { report } = await audit('no-cloud', 12, 'none', { cloud: false });

@@ -16,7 +16,7 @@ import { runAudit } from '../../src/app/audit';
 import { createSources } from '../../src/sources';
 import { KnownSecrets } from '../../src/core/secret';
 import { silentLogger } from '../../src/core/logger';
-import { startCloudSandbox, CLOUD_VIOLATION_IDS, type CloudSandbox } from '../../src/sandbox/cloud';
+import { startCloudSandbox, CLOUD_VIOLATION_IDS, SANDBOX_AWS_ENV, type CloudSandbox } from '../../src/sandbox/cloud';
 
 const SERVICES = ['identity', 'gateway', 'api', 'audit', 'insight'];
 const CLOUD_CHECKS = ['auth-failure-spike', 'runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene'];
@@ -112,4 +112,17 @@ test('the secret store offers SSM and Vault copies of the signing key to signing
   } finally {
     await open.close();
   }
+});
+
+test('the AWS credential variables stay set while any cloud sandbox runs, and the last stop takes them back', async () => {
+  const before = process.env[SANDBOX_AWS_ENV.access_key_id];
+  expect(before).toBeTruthy(); // the suite's sandbox is up
+  const other = await startCloudSandbox({ deployment: 'second', services: SERVICES, dir: mkdtempSync(join(tmpdir(), 'cloud-sandbox-2-')) });
+  await other.stop();
+  await other.stop(); // idempotent: does not release twice
+  expect(process.env[SANDBOX_AWS_ENV.access_key_id]).toBe(before);
+  await cloud.stop();
+  expect(process.env[SANDBOX_AWS_ENV.access_key_id]).toBeUndefined();
+  expect(process.env[SANDBOX_AWS_ENV.secret_access_key]).toBeUndefined();
+  await expect(fetch(`${cloud.vaultUrl}/v1/sys/health`)).rejects.toThrow();
 });
