@@ -83,7 +83,10 @@ export interface Sandbox {
   hostileMarkers(): string[];
   /** The cloud side (its emulators, for tests that inject faults), when started. */
   cloud?: CloudSandbox;
-  /** Drops the database (external server) or stops the embedded Postgres; leaves no process behind. */
+  /**
+   * Stops the emulators (and takes back the AWS credential variables), drops the database
+   * (external server) or stops the embedded Postgres; leaves no process or open handle behind.
+   */
   stop(): Promise<void>;
 }
 

@@ -7,7 +7,9 @@
  * was rotated twice (160 and 100 days ago) with both old keys promoted; INTERNAL_SECRET was
  * last rotated 75 days ago and JWT_SECRET_KEY 30 days ago (quarterly policy); the root key,
  * never rotated, is younger than its yearly policy; every unrevoked API key is under 90 days;
- * every audit instance's latest start loaded both keys from env.
+ * every audit instance's latest start loaded both keys from env; the cloud side (cloud.ts)
+ * holds references only in deploy history, SecureString secrets, the full runtime secret and
+ * expiring, renewable, non-root Vault tokens.
  */
 import { derivedBytes, Prng } from './prng';
 import { keyPairFromSeed, type Ed25519KeyPair } from './keys';
