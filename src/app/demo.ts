@@ -25,6 +25,8 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'internal-secret-differs',
   'api-key-old',
   'bad-signature',
+  'ssm-literal-secret',
+  'vault-root-token',
 ];
 
 export interface DemoOptions {
@@ -36,6 +38,8 @@ export interface DemoOptions {
   knownSecrets?: KnownSecrets;
   /** Use this Postgres server instead of starting an embedded one (tests). */
   adminUrl?: string;
+  /** Seed hostile strings (script tags, attribute breakers) where they reach reports (browser tests). */
+  hostile?: boolean;
 }
 
 export interface DemoResult extends AuditAndWriteResult {
@@ -61,6 +65,8 @@ async function writeDemoConfig(sandbox: Sandbox, out: string): Promise<string> {
     '# The config `aegis-audit demo` audited: the sandbox deployment under ./sandbox/.',
     '# Paths are relative to this file; the Postgres URL is the throwaway sandbox server.',
     '# Re-run the audit while the sandbox is up (demo --daemon) with: aegis-audit run --config audit.yaml',
+    '# (from another shell, set AEGIS_SANDBOX_AWS_ACCESS_KEY_ID and AEGIS_SANDBOX_AWS_SECRET_ACCESS_KEY to any',
+    '# non-empty value first: the sandbox emulators accept any credentials).',
   ].join('\n');
   await writeFile(target, `${header}\n${stringify(raw, { lineWidth: 0 })}`, 'utf8');
   return target;
@@ -75,7 +81,7 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
   const selection = opts.violations === undefined || opts.violations === 'default' ? DEFAULT_DEMO_VIOLATIONS : opts.violations;
   let sandbox: Sandbox;
   try {
-    sandbox = await buildSandbox({ dir: join(out, 'sandbox'), seed: opts.seed ?? 42, rows: opts.rows ?? 5000, violations: selection, adminUrl: opts.adminUrl });
+    sandbox = await buildSandbox({ dir: join(out, 'sandbox'), seed: opts.seed ?? 42, rows: opts.rows ?? 5000, violations: selection, adminUrl: opts.adminUrl, hostile: opts.hostile });
   } catch (e) {
     if (e instanceof UnknownViolationError) throw new AuditError(ErrorCodes.USAGE, e.message);
     throw e;
