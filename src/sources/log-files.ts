@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { glob } from 'tinyglobby';
 import type { LogEvent, LogQuery, LogSource, LogStats } from '../core/sources';
 import { guard, wrapSourceError } from './errors';
+import { sourceUnavailable } from '../core/errors';
 
 const SOURCE = 'logs';
 /** Lines longer than this are not log events we read; they are skipped and counted. */
@@ -91,6 +92,11 @@ export class FileLogSource implements LogSource {
     const pattern = this.#globs[service];
     if (!pattern) return;
     const files = await guard(SOURCE, `listing ${pattern}`, () => glob(pattern, { absolute: true, onlyFiles: true }));
+    // A configured location with no files is a broken mount or a typo, not a quiet service:
+    // reading it as "no events" would turn an outage into a pass.
+    if (files.length === 0) {
+      throw sourceUnavailable(SOURCE, 'not_found', `no files match ${pattern} (sources.logs.files.${service})`);
+    }
     files.sort();
     const since = q.since.getTime();
     const until = q.until?.getTime() ?? Infinity;

@@ -127,3 +127,11 @@ describe('JSON-lines log files', () => {
     expect(src.services()).toEqual(['audit']);
   });
 });
+
+test('a log glob that matches no file is an error naming it, not an empty (passing) window', async () => {
+  const src = new FileLogSource({ gateway: join(dir, 'nowhere', '*.jsonl') }, 86_400_000);
+  const read = async () => {
+    for await (const e of src.events('gateway', { since: new Date(0) })) void e;
+  };
+  await expect(read()).rejects.toThrow(/^logs: no files match .*nowhere\/\*\.jsonl \(sources\.logs\.files\.gateway\)$/);
+});
