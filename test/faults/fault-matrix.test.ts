@@ -59,6 +59,8 @@ const AFFECTED: Record<Src, string[]> = {
 const CHECKS = ['auth-failure-spike', 'internal-secret-drift', 'runtime-secrets-present', 'signing-key-source', 'ssm-persisted-secrets', 'vault-token-hygiene'];
 const SERVICES = ['identity', 'gateway', 'api', 'audit', 'insight'];
 const TIMEOUT_MS = 400;
+const HEALTHY_TIMEOUT_MS = 15_000;
+type SourceName = (typeof SOURCES)[number];
 const ATTEMPTS = 3;
 
 // ---------------------------------------------------------------- a small local Prometheus
@@ -114,7 +116,7 @@ async function promRefuse(on: boolean): Promise<void> {
 
 let cloud: CloudSandbox;
 const dir = mkdtempSync(join(tmpdir(), 'fault-matrix-'));
-let configFile = '';
+const configFiles: Partial<Record<SourceName | 'none', string>> = {};
 const seeded: string[] = [];
 
 function secretsFor(): Record<string, Record<string, string>> {
@@ -144,23 +146,30 @@ beforeAll(async () => {
   cloud = await startCloudSandbox({ seed: 'faults', deployment: 'faults', services: SERVICES, secrets, logs: { audit: auditLogLines(now) }, dir, now: new Date(now) });
   seeded.push(...cloud.secretValues);
   const frag = cloud.configFragment;
-  const fast = { timeout: TIMEOUT_MS, max_attempts: ATTEMPTS };
-  const config = {
-    deployment: 'faults',
-    services: SERVICES,
-    sources: {
-      logs: { cloudwatch: { ...frag.logs.cloudwatch, ...fast }, window: '24h' },
-      secrets: { ssm: { ...frag.secrets.ssm, ...fast }, vault: { ...frag.secrets.vault, ...fast } },
-      prometheus: { url: promUrl, ...fast },
-    },
-    checks: { 'auth-failure-spike': { options: { from: 'prometheus' } } },
-    run: { concurrency: 4, timeout: '30s' },
-    state: { dir: join(dir, 'state') },
-    outputs: { dir: join(dir, 'reports'), formats: ['json'] },
+  // Only the source under fault gets the short timeout: a healthy source on a loaded
+  // machine must not time out and muddy the matrix.
+  const writeConfig = (faulted: SourceName | 'none'): string => {
+    const t = (name: SourceName) => ({ timeout: name === faulted ? TIMEOUT_MS : HEALTHY_TIMEOUT_MS, max_attempts: ATTEMPTS });
+    const config = {
+      deployment: 'faults',
+      services: SERVICES,
+      sources: {
+        logs: { cloudwatch: { ...frag.logs.cloudwatch, ...t('logs') }, window: '24h' },
+        secrets: { ssm: { ...frag.secrets.ssm, ...t('ssm') }, vault: { ...frag.secrets.vault, ...t('vault') } },
+        prometheus: { url: promUrl, ...t('prometheus') },
+      },
+      checks: { 'auth-failure-spike': { options: { from: 'prometheus' } } },
+      run: { concurrency: 4, timeout: '60s' },
+      state: { dir: join(dir, 'state') },
+      outputs: { dir: join(dir, 'reports'), formats: ['json'] },
+    };
+    // JSON is YAML.
+    const file = join(dir, `audit.${faulted}.yaml`);
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    return file;
   };
-  configFile = join(dir, 'audit.json.yaml');
-  // JSON is YAML.
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  configFiles.none = writeConfig('none');
+  for (const src of SOURCES) configFiles[src] = writeConfig(src);
 });
 
 afterAll(async () => {
@@ -186,7 +195,7 @@ function canary(): KnownSecrets {
   return k;
 }
 
-async function audit(): Promise<{ report: Report; logs: string; known: RecordingSecrets }> {
+async function audit(faulted: SourceName | 'none'): Promise<{ report: Report; logs: string; known: RecordingSecrets }> {
   let logs = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -195,7 +204,7 @@ async function audit(): Promise<{ report: Report; logs: string; known: Recording
     },
   });
   const known = new RecordingSecrets();
-  const loaded = loadConfig(configFile, { registry });
+  const loaded = loadConfig(configFiles[faulted] as string, { registry });
   const report = await runAudit(loaded, registry, { only: CHECKS, knownSecrets: known, logger: createLogger({ level: 'debug', destination: sink, knownSecrets: known }) });
   return { report, logs, known };
 }
@@ -234,7 +243,7 @@ const observed: { src: Src; fault: FaultKind; results: Map<string, CheckResult>;
 
 describe('baseline: every source healthy', () => {
   test('all six checks pass against the emulators, and nothing secret leaks', async () => {
-    const { report, logs, known } = await audit();
+    const { report, logs, known } = await audit('none');
     const results = byCheck(report);
     expect(CHECKS.map((c) => [c, results.get(c)?.status, results.get(c)?.error])).toEqual(CHECKS.map((c) => [c, 'pass', null]));
     // The sources registered the values they read (SSM, Vault KV, the Vault token).
@@ -253,13 +262,13 @@ describe.each(SOURCES.map((s) => [s] as const))('%s faults', (src) => {
     let logs: string;
     let exit: number;
     try {
-      ({ report, logs } = await audit());
+      ({ report, logs } = await audit(src));
       const out = join(dir, 'cli', `${src}-${fault}`);
       mkdirSync(out, { recursive: true });
       const prevLevel = process.env.AEGIS_AUDIT_LOG_LEVEL;
       process.env.AEGIS_AUDIT_LOG_LEVEL = 'silent';
       try {
-        exit = await main(['node', 'aegis-audit', 'run', '--config', configFile, '--out', out, '--checks', CHECKS.join(',')], { out: () => undefined, err: () => undefined });
+        exit = await main(['node', 'aegis-audit', 'run', '--config', configFiles[src] as string, '--out', out, '--checks', CHECKS.join(',')], { out: () => undefined, err: () => undefined });
       } finally {
         if (prevLevel === undefined) delete process.env.AEGIS_AUDIT_LOG_LEVEL;
         else process.env.AEGIS_AUDIT_LOG_LEVEL = prevLevel;
