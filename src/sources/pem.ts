@@ -23,7 +23,7 @@ function describeKeyError(e: unknown): string {
 
 export function publicKeyOfPrivatePem(pem: string, source: string, where: string): PublicKeyInfo {
   if (!/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(pem)) {
-    throw badData(source, where, 'not a PKCS#8 PEM private key (expected "-----BEGIN PRIVATE KEY-----")');
+    throw badData(source, where, 'not a PKCS#8 PEM private key (expected the PEM armor of a PKCS#8 "PRIVATE KEY")');
   }
   let priv: KeyObject;
   try {

@@ -1,4 +1,5 @@
 import { describeError, scrubText, scrubUrl } from '../../src/core/redact';
+import { fakePrivatePem } from '../helpers/pem';
 
 test('URLs lose credentials and query strings but keep host and path', () => {
   expect(scrubUrl('postgres://auditor:pa55word@db.internal:5432/audit?sslmode=require')).toBe('postgres://***@db.internal:5432/audit?…');
@@ -12,7 +13,7 @@ test.each([
   ['caller acp_live_9f8e7d6c5b4a', '9f8e7d6c'],
   ['INTERNAL_SECRET=abcdef0123456789 in env', 'abcdef0123456789'],
   ['password: "correct horse battery"', 'correct horse'],
-  ['-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----', 'MC4CAQAw'],
+  [fakePrivatePem('MC4CAQAwBQYDK2VwBCIEI').trimEnd(), 'MC4CAQAw'],
 ])('scrubText removes credentials from %j', (input, secret) => {
   expect(scrubText(input)).not.toContain(secret);
 });

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { Fingerprinter, KnownSecrets, Secret } from '../../src/core/secret';
+import { fakePrivatePem } from '../helpers/pem';
 
 describe('Secret', () => {
   const s = new Secret('hunter2-super-secret-value');
@@ -41,7 +42,7 @@ describe('KnownSecrets.scrub', () => {
   });
   test('scrubs PEM bodies line by line', () => {
     const k = new KnownSecrets();
-    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAbcdefghijklmnopqrstuvwxyz0123456\n-----END PRIVATE KEY-----\n';
+    const pem = fakePrivatePem('MC4CAQAwBQYDK2VwBCIEIAbcdefghijklmnopqrstuvwxyz0123456');
     k.add(pem);
     const out = k.scrub('error near MC4CAQAwBQYDK2VwBCIEIAbcdefghijklmnopqrstuvwxyz0123456 in file');
     expect(out).toBe('error near MC4CAQAwBQYDK2[redacted] in file');
@@ -58,7 +59,7 @@ describe('KnownSecrets.scrub', () => {
 
 test('the public PKCS#8 header of ed25519 keys is not treated as secret, the key bytes are', () => {
   const k = new KnownSecrets();
-  k.add('-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIGm3nQ1aZr8s0XvYtWqPp2b4c5d6e7f8g9h0i1j2k3l4\n-----END PRIVATE KEY-----\n');
+  k.add(fakePrivatePem('MC4CAQAwBQYDK2VwBCIEIGm3nQ1aZr8s0XvYtWqPp2b4c5d6e7f8g9h0i1j2k3l4'));
   const spki = 'MCowBQYDK2VwAyEAexamplePublicKeyBase64xxxxxxxxxxxxxxxxxxxxxxxx';
   expect(k.scrub(spki)).toBe(spki);
   expect(k.scrub('seed Gm3nQ1aZr8s0 here')).toBe('seed [redacted] here');

@@ -17,6 +17,7 @@ import { parseDotenv } from '../../src/sources/dotenv';
 import { parseConfig } from '../../src/config/load';
 import { HOSTILE } from '../../src/sandbox/plan';
 import { logsClient, ssmClient, vaultClient } from '../emulators/clients';
+import { PRIVATE_LABEL } from '../helpers/pem';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const ROWS = 300;
@@ -283,7 +284,7 @@ describe('a clean sandbox (violations: none)', () => {
 
   test('env files parse as dotenv, the PEM keys survive the \\n escapes and equal the PEM files', () => {
     const raw = readFileSync(join(sb.dir, 'env', 'audit.env'), 'utf8');
-    expect(raw).toMatch(/^RECEIPT_SIGNING_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\\n[^\n]+\\n-----END PRIVATE KEY-----\\n"$/m);
+    expect(raw).toMatch(new RegExp(`^RECEIPT_SIGNING_PRIVATE_KEY="-----BEGIN ${PRIVATE_LABEL}-----\\\\n[^\\n]+\\\\n-----END ${PRIVATE_LABEL}-----\\\\n"$`, 'm'));
     expect(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY')).toBe(s.pem['receipt-signing.pem']);
     expect(s.env.audit.get('ROOT_SIGNING_PRIVATE_KEY')).toBe(s.pem['root-signing.pem']);
     expect(createPublicKey(s.pem['root-signing.pem']).asymmetricKeyType).toBe('ed25519');

@@ -2,13 +2,14 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { canonicalJson, canonicalRow, ChainWriter, computeRowHash, GENESIS_HASH, type RowSpec } from '../../src/sandbox/chain';
 import { fingerprintOfPublicKeyPem, keyPairFromSeed } from '../../src/sandbox/keys';
 import { DEFAULT_TABLES } from '../../src/sandbox/schema';
+import { PRIVATE_LABEL } from '../helpers/pem';
 
 describe('keys', () => {
   test('fingerprint is sha256: + hex SHA-256 of the SPKI DER, and PEMs are PKCS#8 / SPKI', () => {
     const k = keyPairFromSeed(Buffer.alloc(32, 3));
     const der = createPublicKey(k.privateKeyPem).export({ type: 'spki', format: 'der' });
     expect(k.fingerprint).toBe('sha256:' + createHash('sha256').update(der).digest('hex'));
-    expect(k.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n$/);
+    expect(k.privateKeyPem).toMatch(new RegExp(`^-----BEGIN ${PRIVATE_LABEL}-----\\n[A-Za-z0-9+/=\\n]+-----END ${PRIVATE_LABEL}-----\\n$`));
     expect(k.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
     expect(fingerprintOfPublicKeyPem(k.publicKeyPem)).toBe(k.fingerprint);
   });

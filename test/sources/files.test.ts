@@ -8,6 +8,7 @@ import { FileLogSource } from '../../src/sources/log-files';
 import { CompositeSecretStore, envAndPemBackends } from '../../src/sources/secrets';
 import { KnownSecrets } from '../../src/core/secret';
 import { AuditError } from '../../src/core/errors';
+import { fakePrivatePem } from '../helpers/pem';
 
 const dir = mkdtempSync(join(tmpdir(), 'src-files-'));
 
@@ -52,7 +53,7 @@ describe('PEM signing keys', () => {
   });
   test.each([
     ['not a PEM at all', /not a PKCS#8 PEM private key/],
-    ['-----BEGIN PRIVATE KEY-----\nAAAA!!!!\n-----END PRIVATE KEY-----\n', /malformed PEM private key/],
+    [fakePrivatePem('AAAA!!!!'), /malformed PEM private key/],
     [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), /expected an ed25519 key, found ec/],
   ])('a bad key is a clear error naming where: %#', (pem, re) => {
     expect(() => publicKeyOfPrivatePem(pem, 'secrets', '/data/keys/receipt-signing.pem')).toThrow(re);
