@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, openFile } from './chromium';
 import { registry } from '../../checks';
 import { startDemo, type DemoResult } from '../../src/app/demo';
-import { requireBinary } from '../helpers/binaries';
 import { adminUrl } from '../helpers/pg';
 
 const SHOTS = resolve(__dirname, '..', '..', 'test-output', 'screenshots');
@@ -29,14 +29,10 @@ let demo: DemoResult;
 let browser: Browser;
 
 beforeAll(async () => {
-  requireBinary('/usr/bin/chromium', 'chromium');
   mkdirSync(SHOTS, { recursive: true });
   out = mkdtempSync(join(tmpdir(), 'demo-browser-'));
   demo = await startDemo(registry, { out, rows: 300, violations: 'all', hostile: true, adminUrl: adminUrl() });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -56,17 +52,8 @@ test.each([
 ])('%s renders hostile strings as text, runs nothing, fits 1280 px and prints', async (file, shot) => {
   const path = join(out, file);
   expect(existsSync(path)).toBe(true);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { page, dialogs, requests, close } = await openFile(browser, path);
   try {
-    const page = await context.newPage();
-    const dialogs: string[] = [];
-    const requests: string[] = [];
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(pathToFileURL(path).href, { waitUntil: 'load' });
     await page.waitForTimeout(200); // let an injected onerror fire, if there were one
     const state = await page.evaluate(() => {
       const w = globalThis as unknown as PageWindow;
@@ -91,6 +78,6 @@ test.each([
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
     writeFileSync(join(SHOTS, `${shot}.pdf`), pdf);
   } finally {
-    await context.close();
+    await close();
   }
 });

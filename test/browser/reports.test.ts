@@ -9,14 +9,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium, openFile, type Opened } from './chromium';
 import { renderChecklist } from '../../src/outputs/checklist';
 import { renderHtmlReport } from '../../src/outputs/html';
 import { formatJunit } from '../../src/outputs/junit';
 import type { Attestation } from '../../src/outputs/attestations';
 import { XSS_ATTR, XSS_IMG, XSS_SCRIPT, sampleMetas, sampleReport, syntheticReport } from '../outputs/fixtures';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = resolve(__dirname, '..', '..', 'test-output');
 const PAGES = join(OUT, 'browser');
 const SHOTS = join(OUT, 'screenshots');
@@ -62,35 +62,15 @@ beforeAll(async () => {
   writeFileSync(files.report, renderHtmlReport(report, { metas: sampleMetas(), previous, runbookBaseUrl: 'https://git.example.com/aegis-audit/blob/main/' }));
   writeFileSync(files.checklist, renderChecklist(report, { metas: sampleMetas(), attestations, now: NOW }));
   writeFileSync(files.big, renderHtmlReport(syntheticReport(10_000)));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
 });
 
-interface Opened {
-  page: Page;
-  dialogs: string[];
-  requests: string[];
-  close: () => Promise<void>;
-}
-
-async function open(file: string): Promise<Opened> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  const requests: string[] = [];
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  page.on('request', (r) => requests.push(r.url()));
-  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
-  return { page, dialogs, requests, close: () => context.close() };
+function open(file: string): Promise<Opened> {
+  return openFile(browser, file);
 }
 
 /** No script ran, nothing active is in the DOM, and the page asked for nothing but itself. */
