@@ -85,9 +85,18 @@ export default defineCheck({
     };
     for (const u of usage) entry(u.fingerprint).rows = u;
     for (const u of rootUsage) entry(u.fingerprint).roots = u;
+    // Rotated out, and not rotated back in by a later rotation (rows come oldest first). The
+    // rotation row is signed by the outgoing key, so the newest row or root can still carry a
+    // retired fingerprint: the rotation row, not the newest signature, says it is not current.
+    const retired = new Set<string>();
     for (const r of rotations) {
       const old = stringField(r.payload, 'old_fingerprint');
-      if (old) entry(old).rotationRows.push(r.id);
+      if (old) {
+        entry(old).rotationRows.push(r.id);
+        retired.add(old);
+      }
+      const next = stringField(r.payload, 'new_fingerprint');
+      if (next) retired.delete(next);
     }
 
     const rotated = rotations.length > 0 || usage.length > 1 || rootUsage.length > 1;
@@ -96,6 +105,7 @@ export default defineCheck({
     const current = new Set<string>();
     if (newestRows[0]) current.add(newestRows[0].keyFingerprint);
     if (newestRoots[0]) current.add(newestRoots[0].keyFingerprint);
+    for (const fp of retired) current.delete(fp);
     const nonCurrent = [...seen.keys()].filter((fp) => !current.has(fp) && fp !== '').sort();
     if (nonCurrent.length === 0) return;
 

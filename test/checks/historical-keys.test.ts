@@ -29,6 +29,15 @@ CheckTester.run(check, {
       sources: () => ({ postgres: new FakeAuditDb({ ...oneRotation().snapshot(), historical: [k1.historical(at)] }) }),
     },
     {
+      name: 'a key rotated out and later rotated back in is current again',
+      sources: () => {
+        const b = oneRotation();
+        b.rotate('receipt', k1);
+        b.receipts(2);
+        return { postgres: new FakeAuditDb({ ...b.snapshot(), historical: [k2.historical(at)] }) };
+      },
+    },
+    {
       name: 'receipt and root rotated, both old keys recorded',
       sources: () => {
         const b = oneRotation();
@@ -51,6 +60,26 @@ CheckTester.run(check, {
           evidence: { nonCurrentFingerprints: [k1.fingerprint], rotations: 1 },
         },
       ],
+    },
+    {
+      // The rotation row is signed by the outgoing key, so until the new key signs a row the
+      // newest row still carries the old fingerprint: the rotation row says it is not current.
+      name: 'a rotation row is the newest row and the table is empty',
+      sources: () => {
+        const b = new AuditLogBuilder({ receiptKey: k1, rootKey: r1 }).receipts(5);
+        b.rotate('receipt', k2);
+        return { postgres: new FakeAuditDb(b.snapshot()) };
+      },
+      findings: [{ messageId: 'emptyAfterRotation', resource: 'table=transparency_historical_keys', evidence: { nonCurrentFingerprints: [k1.fingerprint], rotations: 1 } }],
+    },
+    {
+      name: 'a root rotated before any root was signed by the new key',
+      sources: () => {
+        const b = oneRotation();
+        b.rotate('root', r2);
+        return { postgres: new FakeAuditDb({ ...b.snapshot(), historical: [k1.historical(at)] }) };
+      },
+      findings: [{ messageId: 'orphaned', resource: `fingerprint=${r1.fingerprint}`, message: /signed 2 root\(s\)/ }],
     },
     {
       name: 'the table name is the configured one (sources.postgres.tables.historical_keys)',
