@@ -10,6 +10,7 @@ import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import { duration } from '../src/core/duration';
 import type { Fingerprinter } from '../src/core/secret';
+import { quoteUntrusted } from './lib/payload';
 
 const DEFAULT_PATTERNS = ['*SECRET*', '*PASSWORD*', '*TOKEN*', '*PRIVATE_KEY*', '*API_KEY*'];
 const DEFAULT_KNOWN = ['INTERNAL_SECRET', 'INTERNAL_SECRET_PREVIOUS', 'JWT_SECRET_KEY', 'RECEIPT_SIGNING_PRIVATE_KEY', 'ROOT_SIGNING_PRIVATE_KEY'];
@@ -20,6 +21,13 @@ const MIN_MATCH_LENGTH = 8;
 const REFERENCE_RE = /^\s*\{\{\s*ssm(?:-secure)?:[/\w.-]+\s*\}\}\s*$/;
 /** Shell expansions resolve on the node too: `$VAR`, `${VAR}`, `$(cmd)`. */
 const EXPANSION_RE = /^\$[({A-Za-z_]/;
+/**
+ * What may be named in a message as the left side of `NAME=value`: a variable or flag name.
+ * Anything else (`mysql://app:pw@db/x?sslmode=…`) is untrusted text that may hold the secret.
+ */
+const ASSIGNED_NAME_RE = /^-{0,2}[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+/** Parameter names quoted in messages are cut to this; resources keep them whole. */
+const MAX_NAME_IN_MESSAGE = 120;
 
 function globToRegExp(glob: string): RegExp {
   const body = glob
@@ -122,7 +130,7 @@ export default defineCheck({
       if (secretNamed(leaf) && p.type !== 'SecureString') {
         ctx.report({
           messageId: 'notSecureString',
-          data: { parameter: p.name, type: p.type },
+          data: { parameter: quoteUntrusted(p.name, MAX_NAME_IN_MESSAGE), type: p.type },
           resource: resource({ parameter: p.name }),
           evidence: { parameter: p.name, type: p.type, lastModified: p.lastModified?.toISOString() ?? null },
           severity: 'high',
@@ -141,7 +149,7 @@ export default defineCheck({
         if (!how) continue;
         ctx.report({
           messageId: 'literalSecret',
-          data: { command: cmd.commandId, date, parameter, how },
+          data: { command: cmd.commandId, date, parameter: quoteUntrusted(parameter, MAX_NAME_IN_MESSAGE), how },
           resource: resource({ command: cmd.commandId, parameter }),
           evidence: { command: cmd.commandId, document: cmd.documentName, parameter, requestedAt: date, detection: how },
         });
@@ -183,7 +191,7 @@ function literalIn(
         const name = stripQuotes(tok.slice(0, eq));
         const value = stripQuotes(tok.slice(eq + 1));
         if (secretNamed(name) && value !== '' && !REFERENCE_RE.test(value) && !EXPANSION_RE.test(value)) {
-          return `${name} is assigned a literal value`;
+          return ASSIGNED_NAME_RE.test(name) ? `${name} is assigned a literal value` : 'a secret-named assignment holds a literal value';
         }
       }
     }

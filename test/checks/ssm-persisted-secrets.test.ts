@@ -96,6 +96,28 @@ CheckTester.run(check, {
       secrets: ['hunter2hunter2'],
     },
     {
+      // Left of `=` here is not a variable name but a URL carrying the password: the message must not echo it.
+      name: 'a secret-named assignment that is not a variable name is reported without echoing it',
+      sources: sources([{ ...cleanDeploy, parameters: { commands: ['./migrate.sh --db mysql://app:MyPasswordIs42xyz@db/app?sslmode=require'] } }]),
+      findings: [{ messageId: 'literalSecret', resource: `command=${CMD},parameter=commands`, message: /: a secret-named assignment holds a literal value\.$/ }],
+      secrets: ['MyPasswordIs42xyz'],
+    },
+    {
+      name: 'long parameter names are bounded in messages and kept whole in resources',
+      sources: sources([{ ...cleanDeploy, parameters: { ['SECRET_' + 'X'.repeat(2000)]: ['literal-value-here'] } }], [
+        ...secureParams,
+        { name: '/aegis/test/api/' + 'Y'.repeat(1900) + '_TOKEN', type: 'String' },
+      ]),
+      findings: [
+        { messageId: 'literalSecret', resource: `command=${CMD},parameter=SECRET_${'X'.repeat(2000)}`, message: /parameter SECRET_X+…: a secret-named parameter/ },
+        { messageId: 'notSecureString', resource: `parameter=/aegis/test/api/${'Y'.repeat(1900)}_TOKEN`, message: /^Parameter \/aegis\/test\/api\/Y+… is named like a secret/ },
+      ],
+      secrets: ['literal-value-here'],
+      verify: (r) => {
+        for (const f of r.findings) expect(f.message.length).toBeLessThan(400);
+      },
+    },
+    {
       name: 'a known value under an innocent parameter name',
       sources: sources([{ ...cleanDeploy, parameters: { config: [INTERNAL] } }]),
       findings: [{ messageId: 'literalSecret', resource: `command=${CMD},parameter=config` }],
