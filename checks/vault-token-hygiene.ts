@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
+import { configError } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { VaultTokenInfo } from '../src/core/sources';
 
@@ -57,6 +58,12 @@ export default defineCheck({
     const accessors = { ...(vault.tokenAccessors ?? {}), ...ctx.options.token_accessors };
     for (const [name, accessor] of Object.entries(accessors).sort(([a], [b]) => a.localeCompare(b))) {
       tokens.push({ label: name, lookup: () => vault.lookupAccessor(accessor) });
+    }
+    if (tokens.length === 0) {
+      // Nothing inspected is not a pass.
+      throw configError(
+        'no Vault token to inspect: options.self is false and no service token is configured (sources.vault.token_accessors or checks.vault-token-hygiene.options.token_accessors)',
+      );
     }
     for (const t of tokens) {
       const info = await t.lookup();

@@ -17,7 +17,7 @@ CheckTester.run(check, {
     {
       name: 'self can be left out',
       options: { self: false },
-      sources: () => ({ vault: new FakeVaultSource({ self: rootToken() }) }),
+      sources: () => ({ vault: new FakeVaultSource({ self: rootToken(), tokenAccessors: { gateway: 'acc-gw' }, accessors: { 'acc-gw': svc('acc-gw') } }) }),
     },
   ],
   fail: [
@@ -60,6 +60,13 @@ CheckTester.run(check, {
     },
   ],
   error: [
+    {
+      name: 'no token to inspect (self left out, no accessors) proves nothing',
+      options: { self: false },
+      sources: () => ({ vault: new FakeVaultSource({ self: rootToken() }) }),
+      error: /no Vault token to inspect.*token_accessors/,
+      code: 'AUDIT_ERR_CONFIG',
+    },
     {
       name: 'lookup-self refused',
       sources: () => ({ vault: new FakeVaultSource().fail('lookupSelf', sourceUnavailable('vault', 'forbidden', 'looking up the auditor token (auth/token/lookup-self): access denied: permission denied')) }),
