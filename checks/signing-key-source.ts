@@ -13,6 +13,8 @@ import { quoteUntrusted, stringField } from './lib/payload';
 
 const EVENT = 'signing_key_loaded';
 const KEY_NAMES = ['receipt', 'root'] as const;
+/** Instance names come from log lines: messages quote at most this much (resources keep them whole). */
+const MAX_INSTANCE_IN_MESSAGE = 64;
 
 interface Load {
   source: string;
@@ -118,13 +120,14 @@ export default defineCheck({
       events.sort((a, b) => a.ts.getTime() - b.ts.getTime());
       const start = latestStart(events, startGap);
       const at = (start?.at ?? events[events.length - 1].ts).toISOString();
+      const shown = quoteUntrusted(instance, MAX_INSTANCE_IN_MESSAGE);
       for (const key of keys) {
         const res = resource({ instance, key });
         const load = start?.loads.get(key);
         if (!load) {
           ctx.report({
             messageId: 'notLogged',
-            data: { instance, key, at },
+            data: { instance: shown, key, at },
             resource: res,
             evidence: { instance, key, latestStart: at, loggedKeys: [...(start?.loads.keys() ?? [])], events: events.length },
             severity: 'high',
@@ -133,10 +136,10 @@ export default defineCheck({
         }
         const evidence = { instance, key, source: quoteUntrusted(load.source, 24), loggedAt: load.ts.toISOString(), origin: load.origin };
         if (load.source === 'env') continue;
-        if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance, key, at }, resource: res, evidence, severity: 'high' });
+        if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance: shown, key, at }, resource: res, evidence, severity: 'high' });
         else if (load.source === 'generated')
-          ctx.report({ messageId: 'generated', data: { instance, key, at }, resource: res, evidence, severity: 'critical' });
-        else ctx.report({ messageId: 'unknownSource', data: { instance, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence, severity: 'high' });
+          ctx.report({ messageId: 'generated', data: { instance: shown, key, at }, resource: res, evidence, severity: 'critical' });
+        else ctx.report({ messageId: 'unknownSource', data: { instance: shown, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence, severity: 'high' });
       }
     }
     ctx.measure('signing_key_instances', byInstance.size, 'Audit service instances whose latest start was judged');

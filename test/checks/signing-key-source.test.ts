@@ -72,6 +72,18 @@ CheckTester.run(check, {
       findings: [{ messageId: 'notLogged', resource: 'instance=audit-1,key=root', message: /logged no load of the root signing key/ }],
     },
     {
+      name: 'a very long or multi-line instance name is bounded in the message, whole in the resource',
+      sources: logs(start('audit-1\n' + 'x'.repeat(5000), 10, 'env', 'generated')),
+      findings: [
+        {
+          messageId: 'generated',
+          resource: `instance=${JSON.stringify('audit-1\n' + 'x'.repeat(5000))},key=root`,
+          message: /^Instance audit-1 x+… generated the root signing key/,
+        },
+      ],
+      verify: (r) => expect(r.findings[0].message.length).toBeLessThan(300),
+    },
+    {
       name: 'instance names with separators are quoted in the resource',
       sources: logs(start('audit 1,a', 10, 'file')),
       findings: [{ messageId: 'fileFallback', resource: 'instance="audit 1,a",key=receipt' }],
