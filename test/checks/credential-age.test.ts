@@ -48,6 +48,12 @@ CheckTester.run(check, {
       verify: (r) => expect(r.measurements).toContainEqual(expect.objectContaining({ name: 'api_keys_over_age', value: 2 })),
     },
     {
+      name: 'a very long API key id is bounded in the message, whole in the resource',
+      sources: db(log(30), [key('ak_' + 'z'.repeat(3000), 100)]),
+      findings: [{ messageId: 'apiKeyOld', resource: `api_key=ak_${'z'.repeat(3000)}`, message: /^API key ak_z+… was created 100 days ago/ }],
+      verify: (r) => expect(r.findings[0].message.length).toBeLessThan(300),
+    },
+    {
       name: 'rotations overdue, by secret_rotated and key_rotated rows',
       sources: db(log(1000, [
         { secret: 'JWT_SECRET_KEY', age: 120 },
