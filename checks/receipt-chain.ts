@@ -61,7 +61,7 @@ export interface ReceiptChainCheckpoint {
   lastRowHash: string;
   lastRootId: number;
   broken: BrokenRow[];
-  /** More rows were broken than `broken` holds: the next run verifies everything again. */
+  /** More rows (or roots) were broken than the checkpoint holds: the next run verifies everything again. */
   overflow: boolean;
   unknownKeys: UnknownKey[];
   brokenRoots: number[];
@@ -271,7 +271,9 @@ export default defineCheck({
       if (target === undefined) target = (await db.rowById(root.upToId))?.rowHash;
       const reason = rootProblem(root, target, rootKeys);
       if (!reason) continue;
+      // A broken root the checkpoint cannot remember would not be re-checked next run.
       if (brokenRoots.length < maxFindings) brokenRoots.push(root.id);
+      else next.overflow = true;
       ctx.report({
         messageId: 'rootMismatch',
         data: { root: root.id, upToId: root.upToId, reason },

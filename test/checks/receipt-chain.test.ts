@@ -354,6 +354,17 @@ describe('checkpoint', () => {
     ]);
   });
 
+  test('broken roots beyond the findings cap are still reported on later runs', async () => {
+    const h = harness(chain(10));
+    h.db.roots = h.db.roots.map((r) => ({ ...r, rootHash: h.db.rows[2].rowHash }));
+    const both = [
+      { messageId: 'rootMismatch', resource: 'root=1' },
+      { messageId: 'rootMismatch', resource: 'root=2' },
+    ];
+    expectFindings(await h.run({ maxFindings: 1 }), both);
+    expectFindings(await h.run({ maxFindings: 1 }), both);
+  });
+
   test('rows are streamed in bounded batches', async () => {
     const h = harness(chain(600));
     const r = await h.run({ batchSize: 50 });
