@@ -6,7 +6,8 @@
  *   from the body. Other calls on a sealed Vault reject with 503 "Vault is sealed": the source
  *   reports it as down (reason `sealed`), never as an absent secret.
  * - A missing secret is 404 `{"errors":[]}` (message "Status 404"); a soft-deleted version
- *   is 404 with an envelope and `data.data: null`. Both mean "absent", not "down".
+ *   is 404 with an envelope and `data.data: null`. Both mean "absent", not "down". A 404 with
+ *   an error text ("no handler for route": no such mount) is a misconfiguration and an error.
  * - 403 means the token may not read that path; the error names the path, never the token.
  * - axios has no default timeout, and node-vault's `list()` would send the LIST verb, so the
  *   client is built with `requestOptions.timeout` and `noCustomHTTPVerbs: true`.
@@ -20,6 +21,7 @@ import { Secret, type KnownSecrets } from '../core/secret';
 import { sourceUnavailable } from '../core/errors';
 import type { VaultConfig } from '../config/schema';
 import { wrapSourceError } from './errors';
+import { describeError } from '../core/redact';
 import { publicKeyOfPrivatePem } from './pem';
 import { SIGNING_KEY_ENV, type SecretBackend } from './secrets';
 
@@ -31,6 +33,12 @@ const RETRYABLE_STATUS = new Set([429, 502, 504]);
 function statusOf(e: unknown): number | undefined {
   const s = (e as { response?: { statusCode?: unknown } })?.response?.statusCode;
   return typeof s === 'number' ? s : undefined;
+}
+
+/** The `errors` strings of a Vault error body (empty for "not found" and for soft-deleted versions). */
+function errorsOf(e: unknown): string[] {
+  const errors = (e as { response?: { body?: { errors?: unknown } } })?.response?.body?.errors;
+  return Array.isArray(errors) ? errors.filter((x): x is string => typeof x === 'string' && x.trim() !== '') : [];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -222,7 +230,12 @@ export class NodeVaultSource implements VaultSource {
         return (await v.read(full)) as unknown;
       } catch (e) {
         // 404 with {"errors":[]} = no such secret; 404 with an envelope = deleted or destroyed version.
-        if (statusOf(e) === 404) return undefined;
+        // A 404 that names an error ("no handler for route") means the mount is not there: a
+        // misconfiguration that must not read as "no secrets".
+        if (statusOf(e) === 404) {
+          if (errorsOf(e).length === 0) return undefined;
+          throw sourceUnavailable(SOURCE, 'not_found', `${what}: ${describeError(e)} (is kv_mount "${this.kvMount}" a KV v2 mount?)`);
+        }
         throw e;
       }
     });

@@ -85,6 +85,21 @@ describe('Vault source against the emulator', () => {
     expect(await src.readKv('aegis/deleted')).toBeUndefined();
   });
 
+  test('a 404 that names an error (no such mount) is a misconfiguration, not an absent secret', async () => {
+    // A token allowed everywhere (root), so the wrong mount reaches routing instead of a 403.
+    const file = join(dir, 'root-token');
+    writeFileSync(file, `${rootish.id}\n`);
+    const h = new VaultClientHandle(vaultSchema.parse({ address: running.url, token_file: file, timeout: 1500, max_attempts: 1, kv_mount: 'kv' }), new KnownSecrets());
+    handles.push(h);
+    const src = new NodeVaultSource(h);
+    const e = await failure(src.readKv('aegis/runtime'));
+    expect(e.reason).toBe('not_found');
+    expect(e.message).toMatch(/^vault: reading kv\/data\/aegis\/runtime: no handler for route .*kv_mount "kv"/);
+    expect(e.message).not.toContain(rootish.id);
+    // The secret backend does not read the misconfigured mount as "this service holds nothing".
+    await expect(new VaultSecretBackend(src, h, 'audit').holders('INTERNAL_SECRET', ['gateway'])).rejects.toThrow(/no handler for route/);
+  });
+
   test('403 names the path, never the token', async () => {
     const { src } = make();
     const e = await failure(src.readKv('other/forbidden'));
