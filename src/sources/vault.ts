@@ -71,7 +71,7 @@ function isPublicPem(s: string): boolean {
 export class VaultClientHandle {
   readonly config: VaultConfig;
   readonly #known: KnownSecrets;
-  readonly #agent: HttpAgent | HttpsAgent;
+  #agent: HttpAgent | HttpsAgent;
   #client: Promise<NodeVault.client> | undefined;
   #sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,7 +109,12 @@ export class VaultClientHandle {
             throw wrapSourceError(SOURCE, `reading CA file ${this.config.ca_file}`, e);
           })
         : undefined;
-      const agentOpt = this.#agent instanceof HttpsAgent ? { httpsAgent: ca ? new HttpsAgent({ keepAlive: true, ca }) : this.#agent } : { httpAgent: this.#agent };
+      // With a CA the TLS agent is replaced, and the handle owns the replacement (close() destroys it).
+      if (ca && this.#agent instanceof HttpsAgent) {
+        this.#agent.destroy();
+        this.#agent = new HttpsAgent({ keepAlive: true, ca });
+      }
+      const agentOpt = this.#agent instanceof HttpsAgent ? { httpsAgent: this.#agent } : { httpAgent: this.#agent };
       return NodeVault({
         apiVersion: 'v1',
         endpoint: this.config.address,

@@ -3,10 +3,13 @@
  * node-vault: KV v2 envelopes, `{"errors":[]}` 404 as absent, soft-deleted versions, 403
  * naming the path, sealed as down, token lookups, and the token read from a token file.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { VaultEmulator, type RunningEmulator } from '../../src/sandbox/emulators';
 import { vaultSchema } from '../../src/config/schema';
 import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from '../../src/sources/vault';
@@ -98,6 +101,34 @@ describe('Vault source against the emulator', () => {
     expect(e.message).not.toContain(rootish.id);
     // The secret backend does not read the misconfigured mount as "this service holds nothing".
     await expect(new VaultSecretBackend(src, h, 'audit').holders('INTERNAL_SECRET', ['gateway'])).rejects.toThrow(/no handler for route/);
+  });
+
+  test('with a ca_file, close() drops the TLS keep-alive sockets too', async () => {
+    const key = join(dir, 'tls.key');
+    const cert = join(dir, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ initialized: true, sealed: false, standby: false }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const open = () => new Promise<number>((r, j) => server.getConnections((err, n) => (err ? j(err) : r(n))));
+    try {
+      const file = join(dir, 'tls-token');
+      writeFileSync(file, `${auditor.id}\n`);
+      const h = new VaultClientHandle(
+        vaultSchema.parse({ address: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, token_file: file, ca_file: cert, timeout: 1500 }),
+        new KnownSecrets(),
+      );
+      expect(await new NodeVaultSource(h).health()).toMatchObject({ sealed: false });
+      expect(await open()).toBe(1);
+      h.close();
+      for (let i = 0; i < 50 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await open()).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('403 names the path, never the token', async () => {
