@@ -66,16 +66,24 @@ class KnownFingerprints {
     return this.#byFp.get(this.fp.fingerprint(candidate));
   }
 
-  /** The first known secret found in free text: the whole text, each line, each whitespace/`=`-separated token. */
+  /**
+   * The first known secret found in free text: the whole text, each line, each whitespace-separated
+   * token, the value after a token's first `=` (base64 values end in `=`, so the value is not cut
+   * at later ones), and each `=`-separated piece.
+   */
   find(text: string): string | undefined {
     const whole = this.match(text) ?? this.match(text.trim());
     if (whole) return whole;
     for (const line of text.split(/\r?\n/)) {
       const hit = this.match(line.trim());
       if (hit) return hit;
-      for (const raw of line.split(/[\s=]+/)) {
-        const hitTok = this.match(raw) ?? this.match(stripQuotes(raw));
-        if (hitTok) return hitTok;
+      for (const word of line.split(/\s+/)) {
+        const eq = word.indexOf('=');
+        const candidates = eq >= 0 ? [word, word.slice(eq + 1), ...word.split(/=+/)] : [word];
+        for (const raw of candidates) {
+          const hitTok = this.match(raw) ?? this.match(stripQuotes(raw));
+          if (hitTok) return hitTok;
+        }
       }
     }
     return undefined;

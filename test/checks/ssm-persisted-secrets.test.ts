@@ -7,6 +7,7 @@ import { sourceUnavailable } from '../../src/core/errors';
 
 const INTERNAL = 'k3yM4t3rial-internal-0123456789abcdef';
 const JWT = 'jwt-5ecret-value-ABCDEFGHIJKLMNOP';
+const PADDED = 'c2VjcmV0LWludGVybmFsLXZhbHVlLTAxMjM0NTY3OA==';
 const CMD = '11111111-2222-3333-4444-555555555555';
 const CMD2 = '66666666-7777-8888-9999-000000000000';
 const DAY = 86_400_000;
@@ -146,6 +147,24 @@ CheckTester.run(check, {
           resource: `command=${CMD2},instance=i-0fedcba9876543210`,
           message: /Output of deploy command .* on i-0fedcba9876543210 contains the value of INTERNAL_SECRET\./,
         },
+      ],
+    },
+    {
+      // Generated secrets are often base64 with `=` padding: splitting tokens on `=` must not cut the value.
+      name: 'a base64 secret with padding echoed after NAME= in output, and passed under an innocent name',
+      sources: () => ({
+        ssm: new FakeSsmSource({
+          parameters: secureParams,
+          commands: [
+            { commandId: CMD, requestedAt: ago(DAY), parameters: { config: [`--peer-auth=${PADDED}`] } },
+            { commandId: CMD2, requestedAt: ago(2 * DAY), parameters: {}, outputs: [{ instanceId: 'i-0fedcba9876543210', output: `loaded INTERNAL_SECRET=${PADDED}\nok` }] },
+          ],
+        }),
+        secrets: new FakeSecretStore({ holders: [{ service: 'gateway', name: 'INTERNAL_SECRET', value: PADDED, provider: 'ssm' }] }),
+      }),
+      findings: [
+        { messageId: 'literalSecret', resource: `command=${CMD},parameter=config`, message: /the value of INTERNAL_SECRET appears in it/ },
+        { messageId: 'secretInOutput', resource: `command=${CMD2},instance=i-0fedcba9876543210` },
       ],
     },
     {
