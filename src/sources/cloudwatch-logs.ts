@@ -9,7 +9,7 @@ import type { LogEvent, LogQuery, LogSource, LogStats } from '../core/sources';
 import { badData } from '../core/errors';
 import type { LogsConfig } from '../config/schema';
 import { awsClientConfig, MAX_PAGES } from './aws';
-import { wrapSourceError } from './errors';
+import { stopIfAborted, wrapSourceError } from './errors';
 import { parseLogLine } from './log-files';
 
 const SOURCE = 'logs';
@@ -60,7 +60,7 @@ export class CloudWatchLogSource implements LogSource {
     try {
       const it = paginateFilterLogEvents({ client: this.#client, pageSize: this.#pageSize, stopOnSameToken: true }, input);
       for await (const page of it) {
-        if (q.signal?.aborted) return;
+        stopIfAborted(q.signal, SOURCE, what);
         if (++n > MAX_PAGES) throw badData(SOURCE, what, `more than ${MAX_PAGES} pages`);
         for (const e of page.events ?? []) {
           this.#stats.linesRead++;

@@ -82,6 +82,16 @@ export function wrapSourceError(source: string, what: string, e: unknown): Audit
   return sourceUnavailable(source, reason, `${what}: ${text ? `${text}: ` : ''}${detail}`);
 }
 
+/**
+ * Ends a long read whose check ran out of time. It throws rather than returning, so the
+ * rows, pages or lines read so far are never taken for the whole answer.
+ */
+export function stopIfAborted(signal: AbortSignal | undefined, source: string, what: string): void {
+  if (signal?.aborted) {
+    throw new AuditError(ErrorCodes.TIMEOUT, `${source}: ${what}: stopped, the check ran out of time`, { source, reason: 'timeout' });
+  }
+}
+
 /** Runs a source call, wrapping its failures. */
 export async function guard<T>(source: string, what: string, fn: () => Promise<T>): Promise<T> {
   try {

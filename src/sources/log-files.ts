@@ -5,8 +5,8 @@
 import { createReadStream } from 'node:fs';
 import { glob } from 'tinyglobby';
 import type { LogEvent, LogQuery, LogSource, LogStats } from '../core/sources';
-import { guard, wrapSourceError } from './errors';
-import { sourceUnavailable } from '../core/errors';
+import { guard, stopIfAborted, wrapSourceError } from './errors';
+import { isAuditError, sourceUnavailable } from '../core/errors';
 
 const SOURCE = 'logs';
 /** Lines longer than this are not log events we read; they are skipped and counted. */
@@ -105,7 +105,7 @@ export class FileLogSource implements LogSource {
     for (const file of files) {
       try {
         for await (const { line, n } of readLines(file, MAX_LINE_BYTES, () => this.#stats.linesIgnored++)) {
-          if (q.signal?.aborted) return;
+          stopIfAborted(q.signal, SOURCE, `reading ${file}`);
           this.#stats.linesRead++;
           // Cheap pre-filter before JSON.parse: most lines are not the event we want.
           if (needle && !line.includes(needle)) {
@@ -122,6 +122,7 @@ export class FileLogSource implements LogSource {
           buffered.push(ev);
         }
       } catch (e) {
+        if (isAuditError(e)) throw e;
         const err = e as NodeJS.ErrnoException;
         // A file rotated away between listing and reading is not an outage.
         if (err.code === 'ENOENT') continue;

@@ -7,7 +7,7 @@ import Cursor from 'pg-cursor';
 import type { ApiKeyRow, AuditDb, AuditRow, FingerprintUsage, HistoricalKey, RootRow } from '../core/sources';
 import type { PostgresConfig } from '../config/schema';
 import { badData } from '../core/errors';
-import { guard, wrapSourceError } from './errors';
+import { guard, stopIfAborted, wrapSourceError } from './errors';
 import { sourceUnavailable } from '../core/errors';
 import { isValidDate } from '../core/time';
 
@@ -183,7 +183,7 @@ export class PostgresAuditDb implements AuditDb {
     let failed = false;
     try {
       for (;;) {
-        if (opts.signal?.aborted) return;
+        stopIfAborted(opts.signal, SOURCE, 'streaming audit rows');
         let batch: Record<string, unknown>[];
         try {
           batch = await cursor.read(batchSize);

@@ -27,7 +27,7 @@ import { Secret, type KnownSecrets } from '../core/secret';
 import { badData } from '../core/errors';
 import type { SsmConfig } from '../config/schema';
 import { awsClientConfig, MAX_PAGES } from './aws';
-import { wrapSourceError } from './errors';
+import { stopIfAborted, wrapSourceError } from './errors';
 import { publicKeyOfPrivatePem } from './pem';
 import { SIGNING_KEY_ENV, type SecretBackend } from './secrets';
 import { isValidDate } from '../core/time';
@@ -43,7 +43,7 @@ async function* pages<P>(what: string, it: AsyncIterable<P>, signal?: AbortSigna
   let n = 0;
   try {
     for await (const page of it) {
-      if (signal?.aborted) return;
+      stopIfAborted(signal, SOURCE, what);
       yield page;
       if (++n >= MAX_PAGES) throw badData(SOURCE, what, `more than ${MAX_PAGES} pages`);
     }

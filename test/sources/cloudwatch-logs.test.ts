@@ -158,3 +158,10 @@ describe('CloudWatch Logs source against the emulator', () => {
     expect(evs[2].origin).toMatch(/^file:/);
   });
 });
+
+test('a read cut short by the check timeout (aborted signal) is an error, not a short window', async () => {
+  await expect(collect(source().events('gateway', { since: new Date(T0 - MIN), event: 'auth_failure', signal: AbortSignal.abort() }))).rejects.toMatchObject({
+    code: 'AUDIT_ERR_TIMEOUT',
+    message: expect.stringMatching(/^logs: reading CloudWatch log group \/aegis\/test\/gateway: stopped/),
+  });
+});

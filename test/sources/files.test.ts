@@ -136,3 +136,16 @@ test('a log glob that matches no file is an error naming it, not an empty (passi
   };
   await expect(read()).rejects.toThrow(/^logs: no files match .*nowhere\/\*\.jsonl \(sources\.logs\.files\.gateway\)$/);
 });
+
+test('a read cut short by the check timeout (aborted signal) is an error, not a short window', async () => {
+  const d = join(dir, 'logs', 'gw');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'a.jsonl'), JSON.stringify({ ts: new Date().toISOString(), service: 'gateway', event: 'auth_failure' }) + '\n');
+  const src = new FileLogSource({ gateway: join(d, '*.jsonl') }, 86_400_000);
+  const read = async () => {
+    const got = [];
+    for await (const e of src.events('gateway', { since: new Date(0), signal: AbortSignal.abort() })) got.push(e);
+    return got;
+  };
+  await expect(read()).rejects.toMatchObject({ code: 'AUDIT_ERR_TIMEOUT', source: 'logs', message: expect.stringMatching(/^logs: reading .*a\.jsonl: stopped/) });
+});

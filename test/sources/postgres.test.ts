@@ -65,6 +65,21 @@ test('streams every row after a checkpoint in order, in batches', async () => {
   expect(batches).toBe(13);
 });
 
+test('a stream cut short by the check timeout (aborted signal) is an error, not the end of the table', async () => {
+  const ctl = new AbortController();
+  const read = async () => {
+    let n = 0;
+    for await (const batch of src.streamRows(0, { batchSize: 1000, signal: ctl.signal })) {
+      n += batch.length;
+      ctl.abort();
+    }
+    return n;
+  };
+  await expect(read()).rejects.toMatchObject({ code: 'AUDIT_ERR_TIMEOUT', source: 'postgres', message: expect.stringMatching(/^postgres: streaming audit rows: stopped/) });
+  // The client went back to the pool: the source still answers.
+  expect((await src.recentRows(1))[0].id).toBe(12345);
+});
+
 test('a missing table is an error naming the configured tables', async () => {
   const bad = new PostgresAuditDb(postgresSchema.parse({ url: db.url, schema: 'aegis' }));
   try {

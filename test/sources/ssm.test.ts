@@ -145,6 +145,15 @@ describe('SSM source against the emulator', () => {
     expect(await backend.signingKeys('root')).toEqual([]);
   });
 
+  test('a listing cut short by the check timeout (aborted signal) is an error, not a short list', async () => {
+    const src = new AwsSsmSource(handle());
+    await expect(collect(src.commands({ documentName: 'aegis-deploy', since: new Date(0), signal: AbortSignal.abort() }))).rejects.toMatchObject({
+      code: 'AUDIT_ERR_TIMEOUT',
+      message: expect.stringMatching(/^ssm: listing commands of aegis-deploy: stopped/),
+    });
+    await expect(collect(src.parameters(AbortSignal.abort()))).rejects.toMatchObject({ code: 'AUDIT_ERR_TIMEOUT' });
+  });
+
   test('access denied is a coded error naming the source and the fault, without credentials', async () => {
     await emu.faults.inject('forbidden');
     const src = new AwsSsmSource(handle());
