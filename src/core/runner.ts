@@ -83,6 +83,8 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
     signal: controller.signal,
     now,
     report(d: ReportDescriptor<string>) {
+      // A check abandoned at its timeout may still be running; its result is already final.
+      if (controller.signal.aborted) throw new AuditError(ErrorCodes.TIMEOUT, `check ${meta.id} reported after its run ended`, { reason: 'timeout' });
       const template = check.messages[d.messageId];
       if (template === undefined) throw new AuditError(ErrorCodes.PLUGIN, `check ${meta.id} reported unknown messageId ${d.messageId}`);
       const severity: Severity = d.severity ?? meta.severity;
@@ -103,6 +105,7 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
       findings.push(f);
     },
     measure(name: string, value: number, help: string) {
+      if (controller.signal.aborted) return;
       measurements.push({ name, value, help });
     },
     source<K extends SourceName>(name: K): NonNullable<Sources[K]> {

@@ -86,6 +86,29 @@ test('a check that hangs errors at its timeout and its signal is aborted', async
   expect(aborted).toBe(true);
 });
 
+test('a check still running after its timeout cannot change its error result', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let lateReport: unknown;
+  const c = check('late', async (ctx) => {
+    ctx.report({ messageId: 'bad', data: { name: 'early' }, resource: 'name=early' });
+    await gate;
+    try {
+      ctx.report({ messageId: 'bad', data: { name: 'late' }, resource: 'name=late' });
+    } catch (e) {
+      lateReport = e;
+    }
+  });
+  const r = await runCheck({ check: c, options: {}, timeoutMs: 30 }, env());
+  expect(r.status).toBe('error');
+  expect(r.findings.map((f) => f.resource)).toEqual(['name=early']);
+  release();
+  await new Promise((res) => setTimeout(res, 10));
+  // Findings from the abandoned run (computed from a read cut short) do not reach the report.
+  expect(r.findings.map((f) => f.resource)).toEqual(['name=early']);
+  expect(lateReport).toBeInstanceOf(Error);
+});
+
 test('a crashing check errors without taking the others down, and its message is scrubbed', async () => {
   const known = new KnownSecrets();
   known.add('the-secret-value-123');
