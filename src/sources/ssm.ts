@@ -24,7 +24,7 @@ import type {
   SsmSource,
 } from '../core/sources';
 import { Secret, type KnownSecrets } from '../core/secret';
-import { badData } from '../core/errors';
+import { badData, sourceUnavailable } from '../core/errors';
 import type { SsmConfig } from '../config/schema';
 import { awsClientConfig, MAX_PAGES } from './aws';
 import { stopIfAborted, wrapSourceError } from './errors';
@@ -50,6 +50,15 @@ async function* pages<P>(what: string, it: AsyncIterable<P>, signal?: AbortSigna
   } catch (e) {
     throw wrapSourceError(SOURCE, what, e);
   }
+}
+
+/**
+ * Parameter Store answers a path that does not exist with an empty list, exactly like a path
+ * whose parameters are all absent. The configured path is the deployment's whole hierarchy, so
+ * nothing under it at all is a mistyped path (or a wrong account/region), not "no secrets".
+ */
+function emptyPath(what: string): Error {
+  return sourceUnavailable(SOURCE, 'not_found', `${what}: no parameter exists under this path (sources.secrets.ssm.path)`);
 }
 
 /** Plain values as the service stores them: SSM's model promises string arrays, but the wire is untrusted. */
@@ -155,7 +164,10 @@ export class AwsSsmSource implements SsmSource {
       { client: this.#h.client, pageSize: 50, stopOnSameToken: true },
       { ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: [this.path] }] },
     );
-    for await (const page of pages(`describing parameters under ${this.path}`, it, signal)) {
+    const what = `describing parameters under ${this.path}`;
+    let seen = 0;
+    for await (const page of pages(what, it, signal)) {
+      seen += page.Parameters?.length ?? 0;
       for (const p of page.Parameters ?? []) {
         if (!p.Name || !p.Type || !PARAMETER_TYPES.has(p.Type)) continue;
         yield {
@@ -166,6 +178,7 @@ export class AwsSsmSource implements SsmSource {
         };
       }
     }
+    if (seen === 0) throw emptyPath(what);
   }
 }
 
@@ -200,9 +213,13 @@ export class SsmSecretBackend implements SecretBackend {
         { client: this.#h.client, pageSize: 10, stopOnSameToken: true },
         { Path: path, Recursive: true, WithDecryption: true },
       );
-      for await (const page of pages(`reading parameters under ${path}`, it)) {
+      const what = `reading parameters under ${path}`;
+      let seen = 0;
+      for await (const page of pages(what, it)) {
+        seen += page.Parameters?.length ?? 0;
         for (const p of page.Parameters ?? []) this.#keep(p, byName);
       }
+      if (seen === 0) throw emptyPath(what);
       return byName;
     })();
     return this.#loaded;

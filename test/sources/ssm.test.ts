@@ -154,6 +154,15 @@ describe('SSM source against the emulator', () => {
     await expect(collect(src.parameters(AbortSignal.abort()))).rejects.toMatchObject({ code: 'AUDIT_ERR_TIMEOUT' });
   });
 
+  test('a path with no parameters at all (a typo) is an error naming the path, not "no secrets"', async () => {
+    const h = handle({ path: '/aegis/tset' });
+    const expected = { code: 'AUDIT_ERR_SOURCE_UNAVAILABLE', reason: 'not_found', message: expect.stringMatching(/^ssm: .*under \/aegis\/tset: no parameter exists under this path \(sources\.secrets\.ssm\.path\)$/) };
+    await expect(new SsmSecretBackend(h, 'audit', new KnownSecrets()).holders('INTERNAL_SECRET', ['gateway'])).rejects.toMatchObject(expected);
+    await expect(collect(new AwsSsmSource(h).parameters())).rejects.toMatchObject(expected);
+    // A path that holds parameters, just not this name, is an ordinary absence.
+    expect(await new SsmSecretBackend(handle(), 'audit', new KnownSecrets()).holders('NO_SUCH_NAME', ['gateway'])).toEqual([]);
+  });
+
   test('access denied is a coded error naming the source and the fault, without credentials', async () => {
     await emu.faults.inject('forbidden');
     const src = new AwsSsmSource(handle());
