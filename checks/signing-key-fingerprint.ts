@@ -9,6 +9,7 @@ import { AuditError, ErrorCodes, badData } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { SigningKeyHolder, SigningKeyName } from '../src/core/sources';
 import { shortFingerprint } from './lib/keys';
+import { stringField } from './lib/payload';
 
 interface Signed {
   id: number;
@@ -42,6 +43,8 @@ export default defineCheck({
       'Find which copy is stale (evidence names its origin), put the key that signs the current rows in every provider, and restart the audit service; if the rows carry an unexpected key, treat it as a key compromise.',
   },
   messages: {
+    rotationPending:
+      'The {{key}} signing key in {{provider}} ({{configured}}) is the new key of the rotation recorded in audit row {{rotationId}}; nothing has been signed since, so the newest {{items}} still carry the old key {{current}}.',
     mismatch:
       'The {{key}} signing key in {{provider}} has fingerprint {{configured}}, but the most recent {{items}} (newest {{newestId}}) are signed by {{current}}.',
   },
@@ -55,8 +58,23 @@ export default defineCheck({
     const secrets = ctx.source('secrets');
     const db = ctx.source('postgres');
 
+    // The latest recorded rotation of each key: right after it, the newest rows (the rotation
+    // row itself is signed by the outgoing key) or roots still carry the old key while the
+    // deployment rightly holds the new one. That is a rotation in progress, not a mismatch.
+    const rotations = await db.rowsByAction(['key_rotated']);
+    const latestRotation = (key: SigningKeyName) => {
+      const r = [...rotations].reverse().find((row) => stringField(row.payload, 'key') === key);
+      if (!r) return undefined;
+      return { id: r.id, createdAt: r.createdAt, old: stringField(r.payload, 'old_fingerprint'), next: stringField(r.payload, 'new_fingerprint') };
+    };
+
     const report = (key: SigningKeyName, holders: SigningKeyHolder[], items: readonly Signed[], itemName: 'audit rows' | 'transparency roots') => {
       const current = items[0].keyFingerprint;
+      const rotation = latestRotation(key);
+      const nothingSignedSince =
+        rotation !== undefined &&
+        rotation.old === current &&
+        (itemName === 'audit rows' ? items[0].id <= rotation.id : items[0].createdAt.getTime() <= rotation.createdAt.getTime());
       const recent = recentFingerprints(items);
       // One finding per provider (the resource); several copies in one provider share it.
       const byProvider = new Map<string, SigningKeyHolder[]>();
@@ -67,6 +85,16 @@ export default defineCheck({
       for (const [provider, hs] of byProvider) {
         const configured = hs[0].fingerprint;
         const seen = recent.find((r) => r.fingerprint === configured);
+        if (nothingSignedSince && rotation && hs.every((h) => h.fingerprint === rotation.next)) {
+          ctx.report({
+            messageId: 'rotationPending',
+            data: { key, provider, configured: shortFingerprint(configured), current: shortFingerprint(current), items: itemName, rotationId: rotation.id },
+            resource: resource({ key, source: provider }),
+            evidence: { key, provider, origins: hs.map((h) => h.origin), rotationRow: rotation.id, rotatedAt: rotation.createdAt.toISOString(), newest: { id: items[0].id, createdAt: items[0].createdAt.toISOString() } },
+            severity: 'info',
+          });
+          continue;
+        }
         ctx.report({
           messageId: 'mismatch',
           data: { key, provider, configured: shortFingerprint(configured), current: shortFingerprint(current), items: itemName, newestId: items[0].id },

@@ -26,6 +26,13 @@ function rotated(): AuditLogBuilder {
 
 const db = (b: AuditLogBuilder) => new FakeAuditDb(b.snapshot());
 
+/** A receipt rotation from `stale` to `receipt` just recorded: the rotation row (signed by stale) is the newest row. */
+function justRotated(): AuditLogBuilder {
+  const b = new AuditLogBuilder({ receiptKey: stale, rootKey: root }).receipts(10);
+  b.rotate('receipt', receipt);
+  return b;
+}
+
 CheckTester.run(check, {
   pass: [
     {
@@ -44,6 +51,11 @@ CheckTester.run(check, {
       sources: () => ({ postgres: db(rotated()), secrets: new FakeSecretStore({ signingKeys: [receipt.holder('receipt')] }) }),
     },
     {
+      name: 'right after a rotation the new key is deployed and nothing was signed since: a note, not a mismatch',
+      sources: () => ({ postgres: db(justRotated()), secrets: new FakeSecretStore({ signingKeys: [receipt.holder('receipt')] }) }),
+      notes: [{ messageId: 'rotationPending', resource: 'key=receipt,source=env_file', message: /new key of the rotation recorded in audit row 11; nothing has been signed since/ }],
+    },
+    {
       name: 'a root key but no roots yet cannot be compared and is left alone',
       sources: () => ({
         postgres: new FakeAuditDb({ rows: new AuditLogBuilder({ receiptKey: receipt }).receipts(3).rows }),
@@ -52,6 +64,21 @@ CheckTester.run(check, {
     },
   ],
   fail: [
+    {
+      name: 'rows keep coming signed by the old key after a rotation: the deployed new key is not in use',
+      sources: () => {
+        const b = justRotated();
+        b.receiptKey = stale;
+        b.receipts(3);
+        return { postgres: db(b), secrets: new FakeSecretStore({ signingKeys: [receipt.holder('receipt')] }) };
+      },
+      findings: [{ messageId: 'mismatch', resource: 'key=receipt,source=env_file' }],
+    },
+    {
+      name: 'a key that is not the rotation\'s new key is a mismatch even right after a rotation',
+      sources: () => ({ postgres: db(justRotated()), secrets: new FakeSecretStore({ signingKeys: [foreign.holder('receipt')] }) }),
+      findings: [{ messageId: 'mismatch', resource: 'key=receipt,source=env_file' }],
+    },
     {
       name: 'a stale copy in the PEM file after a rotation',
       sources: () => ({
