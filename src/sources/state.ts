@@ -2,12 +2,14 @@
  * The auditor's own state (checkpoints): a folder of JSON files by default, or a table in
  * the auditor's own Postgres schema. Never holds a secret.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import type { StateStore } from '../core/sources';
 import type { AuditConfig } from '../config/schema';
-import { guard } from './errors';
+import { guard, wrapSourceError } from './errors';
+
+const SOURCE = 'state';
 
 export interface ClosableStateStore extends StateStore {
   close(): Promise<void>;
@@ -21,22 +23,28 @@ export class FileStateStore implements ClosableStateStore {
   constructor(readonly dir: string) {}
 
   async get<T>(key: string): Promise<T | undefined> {
+    const file = join(this.dir, fileName(key));
     try {
-      return JSON.parse(await readFile(join(this.dir, fileName(key)), 'utf8')) as T;
+      return JSON.parse(await readFile(file, 'utf8')) as T;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       // A corrupt checkpoint is treated as none: the next run verifies from the start.
       if (e instanceof SyntaxError) return undefined;
-      throw e;
+      throw wrapSourceError(SOURCE, `reading ${file}`, e);
     }
   }
 
   async set<T>(key: string, value: T): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     const file = join(this.dir, fileName(key));
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(value), 'utf8');
-    await rename(tmp, file);
+    await guard(SOURCE, `writing ${file}`, async () => {
+      await mkdir(this.dir, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify(value), 'utf8');
+      await rename(tmp, file).catch(async (e: unknown) => {
+        await rm(tmp, { force: true });
+        throw e;
+      });
+    });
   }
 
   async close(): Promise<void> {}
@@ -47,8 +55,19 @@ export class PostgresStateStore implements ClosableStateStore {
   readonly #table: string;
   #ready: Promise<void> | undefined;
 
-  constructor(url: string, schema: string) {
-    this.#pool = new Pool({ connectionString: url, max: 2, idleTimeoutMillis: 1000, application_name: 'aegis-audit-state' });
+  constructor(url: string, schema: string, opts: { connectTimeoutMs?: number; statementTimeoutMs?: number } = {}) {
+    // pg waits forever by default, on connect and on a query: a silent state database would
+    // hang the check past its timeout and then the run's close().
+    const statementTimeout = opts.statementTimeoutMs ?? 30_000;
+    this.#pool = new Pool({
+      connectionString: url,
+      max: 2,
+      idleTimeoutMillis: 1000,
+      application_name: 'aegis-audit-state',
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      statement_timeout: statementTimeout,
+      query_timeout: statementTimeout + 5_000,
+    });
     this.#pool.on('error', () => undefined);
     this.#table = `"${schema.replace(/"/g, '""')}".state`;
     this.schema = schema;
@@ -57,7 +76,7 @@ export class PostgresStateStore implements ClosableStateStore {
   readonly schema: string;
 
   #init(): Promise<void> {
-    this.#ready ??= guard('state', 'creating the state table', async () => {
+    this.#ready ??= guard(SOURCE, 'creating the state table', async () => {
       await this.#pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema.replace(/"/g, '""')}"`);
       await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
     });
@@ -66,13 +85,13 @@ export class PostgresStateStore implements ClosableStateStore {
 
   async get<T>(key: string): Promise<T | undefined> {
     await this.#init();
-    const r = await guard('state', 'reading state', () => this.#pool.query<{ value: T }>(`SELECT value FROM ${this.#table} WHERE key = $1`, [key]));
+    const r = await guard(SOURCE, 'reading state', () => this.#pool.query<{ value: T }>(`SELECT value FROM ${this.#table} WHERE key = $1`, [key]));
     return r.rows[0]?.value;
   }
 
   async set<T>(key: string, value: T): Promise<void> {
     await this.#init();
-    await guard('state', 'writing state', () =>
+    await guard(SOURCE, 'writing state', () =>
       this.#pool.query(
         `INSERT INTO ${this.#table} (key, value, updated_at) VALUES ($1, $2, now()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
         [key, JSON.stringify(value)],
