@@ -2,7 +2,7 @@
  * The audit database (pg). Table and schema names come from config; large tables are
  * streamed with a cursor and never loaded whole.
  */
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import Cursor from 'pg-cursor';
 import type { ApiKeyRow, AuditDb, AuditRow, FingerprintUsage, HistoricalKey, RootRow } from '../core/sources';
 import type { PostgresConfig } from '../config/schema';
@@ -39,9 +39,11 @@ export class PostgresAuditDb implements AuditDb {
   readonly #pool: Pool;
   readonly #t: { audit: string; historical: string; roots: string; apiKeys: string };
   readonly #cfg: PostgresConfig;
+  readonly #queryTimeout: number;
 
   constructor(cfg: PostgresConfig) {
     this.#cfg = cfg;
+    this.#queryTimeout = cfg.statement_timeout + Math.min(cfg.statement_timeout, 5_000);
     this.#pool = new Pool({
       connectionString: cfg.url,
       max: 4,
@@ -72,13 +74,20 @@ export class PostgresAuditDb implements AuditDb {
         `${what}: table not found in schema "${this.#cfg.schema}" (configured tables: audit_log=${t.audit_log}, historical_keys=${t.historical_keys}, roots=${t.roots}, api_keys=${t.api_keys})`,
       );
     }
+    if (e instanceof Error && e.message === 'Query read timeout') {
+      return sourceUnavailable(SOURCE, 'timeout', `${what}: timed out: no answer within ${this.#queryTimeout} ms`);
+    }
     if (code === '42703') return sourceUnavailable(SOURCE, 'schema_mismatch', `${what}: a column the auditor reads is missing (see DESIGN.md for the expected table shapes)`);
     return wrapSourceError(SOURCE, what, e);
   }
 
   async #query<R extends QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<R[]> {
     try {
-      const r = await this.#pool.query<R>(sql, params);
+      // statement_timeout is enforced by the server, so it cannot end a query the server never
+      // received (a hung server or a dead network); query_timeout is the client's own bound.
+      // Cursor streams are left without it: they legitimately run long, batch by batch.
+      const query: QueryConfig & { query_timeout: number } = { text: sql, values: params, query_timeout: this.#queryTimeout };
+      const r = await this.#pool.query<R>(query);
       return r.rows;
     } catch (e) {
       throw this.#explain(e, what);

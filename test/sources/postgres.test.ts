@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { PostgresAuditDb } from '../../src/sources/postgres';
 import { postgresSchema } from '../../src/config/schema';
 import { AuditError } from '../../src/core/errors';
@@ -105,4 +107,41 @@ test('an unreachable Postgres is SOURCE_UNAVAILABLE with the fault and no creden
   expect((err as AuditError).reason).toBe('connection_refused');
   expect((err as Error).message).toMatch(/^postgres: reading recent audit rows: connection refused/);
   expect((err as Error).message).not.toContain('TopSecretPw123');
+});
+
+test('a Postgres that stops answering mid-session is a timeout within a bound, and close() returns', async () => {
+  // A proxy that forwards the handshake and the first query, then swallows what the client sends:
+  // the server's statement_timeout cannot fire for a query it never receives.
+  const target = new URL(db.url);
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const proxy = createServer((c) => {
+    const up = netConnect(Number(target.port), target.hostname);
+    sockets.add(c).add(up);
+    c.on('data', (d) => {
+      if (!frozen) up.write(d);
+    });
+    up.on('data', (d) => c.write(d));
+    c.on('error', () => undefined);
+    up.on('error', () => undefined);
+    c.on('close', () => up.destroy());
+    up.on('close', () => c.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const u = new URL(db.url);
+  u.port = String((proxy.address() as AddressInfo).port);
+  const hung = new PostgresAuditDb(postgresSchema.parse({ url: u.toString(), schema: 'aegis', tables: { audit_log: 'receipts' }, statement_timeout: '500ms' }));
+  try {
+    expect((await hung.recentRows(1))[0].id).toBe(12345);
+    frozen = true;
+    const t0 = Date.now();
+    await expect(hung.recentRows(1)).rejects.toMatchObject({ code: 'AUDIT_ERR_SOURCE_UNAVAILABLE', source: 'postgres', reason: 'timeout', message: 'postgres: reading recent audit rows: timed out: no answer within 1000 ms' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const c0 = Date.now();
+    await hung.close();
+    expect(Date.now() - c0).toBeLessThan(5_000);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => proxy.close(r));
+  }
 });
