@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger';
 import type { AuditConfig } from '../config/schema';
 import { PostgresAuditDb } from './postgres';
 import { FileLogSource } from './log-files';
-import { CompositeSecretStore, envAndPemBackends, type SecretBackend } from './secrets';
+import { CompositeSecretStore, envAndPemBackends, registerEnvValue, type SecretBackend } from './secrets';
 import { CloudWatchLogSource, CombinedLogSource } from './cloudwatch-logs';
 import { AwsSsmSource, SsmClientHandle, SsmSecretBackend } from './ssm';
 import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault';
@@ -28,6 +28,10 @@ export interface OpenSources {
 export function createSources(config: AuditConfig, deps: SourceDeps): OpenSources {
   const sources: Sources = {};
   const closers: (() => Promise<void>)[] = [];
+  // A password in a URL the config points at is a secret of the run, whichever client might echo it.
+  for (const url of [config.sources.postgres?.url, config.sources.prometheus?.url, config.state.postgres?.url, config.leader_lock?.url]) {
+    if (url) registerEnvValue(deps.knownSecrets, 'url', url);
+  }
   const pg = config.sources.postgres;
   if (pg) {
     const db = new PostgresAuditDb(pg);
