@@ -25,9 +25,12 @@ export interface LoadedConfig {
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** Replaces `${VAR}` and `${VAR:-default}` in every string scalar; a missing variable is an error. */
+/** Replaces `${VAR}` and `${VAR:-default}` in every string scalar; a missing variable, or any other `${…}` form, is an error. */
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PathKey[], errors: { path: PathKey[]; msg: string }[]): unknown {
   if (typeof value === 'string') {
+    // Any other `${…}` (`${VAR-x}`, `${ VAR }`) would otherwise pass through as literal text.
+    const odd = /\$\{[^}]*\}?/.exec(value.replace(ENV_RE, ''));
+    if (odd) errors.push({ path, msg: `unsupported reference "${odd[0]}" (use \${VAR} or \${VAR:-default})` });
     return value.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
       const v = env[name];
       if (v !== undefined && v !== '') return v;

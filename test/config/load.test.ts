@@ -45,6 +45,16 @@ test('${VAR} and ${VAR:-default} come from the environment; a missing one names 
   expect(e.message).toContain('audit.yaml:4:10: sources.postgres.url: environment variable DB_URL is not set');
 });
 
+test('a ${...} form the loader does not support is an error, not a literal value', () => {
+  const text = 'deployment: prod\nsources:\n  postgres:\n    url: "${DB_URL-postgres://x/y}"\n    schema: "${ SCHEMA }"\n';
+  const e = errorOf(() => parseConfig(text, 'audit.yaml', { env: { DB_URL: 'postgres://a/b', SCHEMA: 's' } }));
+  expect(e.message).toContain('audit.yaml:4:10: sources.postgres.url: unsupported reference "${DB_URL-postgres://x/y}" (use ${VAR} or ${VAR:-default})');
+  expect(e.message).toContain('audit.yaml:5:13: sources.postgres.schema: unsupported reference "${ SCHEMA }"');
+  // A value taken from the environment is used as it is, even when it contains "${".
+  const { config } = parseConfig('deployment: prod\nsources:\n  postgres:\n    url: "${DB_URL}"\n', 'audit.yaml', { env: { DB_URL: 'postgres://a/b?x=${y}' } });
+  expect(config.sources.postgres?.url).toBe('postgres://a/b?x=${y}');
+});
+
 test('every error names file, line, path and what was expected', () => {
   const e = errorOf(() =>
     parseConfig('deployment: prod\nsources:\n  logs: { files: { audit: "a/*.jsonl" }, window: soon }\nrun:\n  concurrency: many\n  extra: 1\n', 'cfg.yaml'),
