@@ -37,11 +37,27 @@ function oneLine(msg: string): string {
 
 /** The message of any thrown value from outside our code, scrubbed, on one line and bounded in length. */
 export function describeError(e: unknown): string {
-  let msg: string;
-  if (e instanceof Error) msg = e.message || e.name;
-  else if (typeof e === 'string') msg = e;
-  else msg = 'unknown error';
-  return oneLine(scrubText(msg));
+  return oneLine(scrubText(errorText(e)));
+}
+
+/**
+ * The words of a thrown value. Duck-typed, not `instanceof Error`: errors made by Node's core
+ * modules in another realm (jest's sandbox) are not instances of this realm's Error. An
+ * AggregateError (a refused connection tried on IPv4 and IPv6) has an empty message of its
+ * own; its inner errors say what happened.
+ */
+function errorText(e: unknown): string {
+  if (typeof e === 'string') return e;
+  if (typeof e !== 'object' || e === null) return 'unknown error';
+  const err = e as { message?: unknown; name?: unknown; code?: unknown; errors?: unknown };
+  if (typeof err.message === 'string' && err.message !== '') return err.message;
+  if (Array.isArray(err.errors)) {
+    const inner = err.errors.map((x) => errorText(x)).filter((m) => m !== 'unknown error');
+    if (inner.length > 0) return [...new Set(inner)].join('; ');
+  }
+  if (typeof err.code === 'string') return err.code;
+  if (typeof err.name === 'string' && err.name !== '') return err.name;
+  return 'unknown error';
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -43,7 +44,9 @@ export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (l
   // enter the folder; mkdtemp makes it 0700.
   chmodSync(parent, 0o755);
   const port = await freePort();
-  const password = 'postgres';
+  // A fresh password per server: the auditor registers URL passwords with its scrubber, and a
+  // common word ("postgres") as a password would blank that word in every report.
+  const password = randomBytes(12).toString('hex');
   const pg = new mod.default({
     databaseDir: join(parent, 'data'),
     user: 'postgres',

@@ -27,3 +27,11 @@ test('describeError is one line, bounded, scrubbed', () => {
   expect(describeError('plain')).toBe('plain');
   expect(describeError({})).toBe('unknown error');
 });
+
+test('describeError reads errors from another realm and the inner errors of an AggregateError', () => {
+  const foreign = { name: 'Error', message: 'connect ECONNREFUSED 127.0.0.1:5432', code: 'ECONNREFUSED' };
+  expect(describeError(foreign)).toBe('connect ECONNREFUSED 127.0.0.1:5432');
+  const agg = new AggregateError([new Error('connect ECONNREFUSED ::1:5432'), new Error('connect ECONNREFUSED 127.0.0.1:5432')], '');
+  expect(describeError(agg)).toBe('connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432');
+  expect(describeError({ code: 'ETIMEDOUT', message: '' })).toBe('ETIMEDOUT');
+});
