@@ -104,7 +104,16 @@ export class PostgresHistoryStore implements HistoryStore {
     schema: string,
     readonly keep: number = DEFAULT_HISTORY_KEEP,
   ) {
-    this.#pool = new Pool({ connectionString: url, max: 2, idleTimeoutMillis: 1000, application_name: 'aegis-audit-history' });
+    // Bounded everywhere: a silent history database must fail the write, not hang the run.
+    this.#pool = new Pool({
+      connectionString: url,
+      max: 2,
+      idleTimeoutMillis: 1000,
+      application_name: 'aegis-audit-history',
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 30_000,
+      query_timeout: 35_000,
+    });
     // An idle client's error must not crash the process; the next query reports it.
     this.#pool.on('error', () => undefined);
     this.#schema = quoteIdent(schema);
