@@ -57,7 +57,7 @@ test('stop() stops the embedded Postgres and leaves no process or data folder be
     expect(r.pid).toBeGreaterThan(0);
     expect(r.alive).toBe(false);
     expect(r.dataDirLeft).toBe(false);
-    expect(r.url).toMatch(/^postgres:\/\/postgres:postgres@127\.0\.0\.1:\d+\/aegis_sandbox_[0-9a-f]{10}$/);
+    expect(r.url).toMatch(/^postgres:\/\/postgres:[0-9a-f]{24}@127\.0\.0\.1:\d+\/aegis_sandbox_[0-9a-f]{10}$/);
     expect(() => process.kill(r.pid, 0)).toThrow();
   } finally {
     rmSync(dir, { recursive: true, force: true });
