@@ -132,6 +132,18 @@ describe('alert rules', () => {
     expect(problems(registry)).toEqual([]);
   });
 
+  test('every alert that names a check names a registered one', () => {
+    const named = rules.filter((r) => r.labels?.check !== undefined || /check="/.test(r.expr));
+    expect(named.length).toBeGreaterThan(0);
+    const unknown: string[] = [];
+    for (const r of named) {
+      for (const id of [r.labels?.check, ...[...r.expr.matchAll(/check="([^"]+)"/g)].map((m) => m[1])]) {
+        if (id !== undefined && !registry.has(id)) unknown.push(`${r.alert}: ${id}`);
+      }
+    }
+    expect(unknown).toEqual([]);
+  });
+
   test('the agreement check catches a check without alert, a wrong severity, a short for and a missing runbook', () => {
     const reg = testRegistry([
       stubCheck('not-in-alerts', async () => undefined),

@@ -35,6 +35,8 @@ export async function openFile(browser: Browser, file: string): Promise<Opened> 
     void d.dismiss();
   });
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  // A functional bound, not a speed figure: a 10 MB report on a loaded 2-core machine can take
+  // longer than playwright's 30 s default to load.
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 180_000 });
   return { page, dialogs, requests, close: () => context.close() };
 }

@@ -33,6 +33,17 @@ test('builtinChecks is alphabetised and holds each check once', () => {
   expect(new Set(ids).size).toBe(ids.length);
 });
 
+test('every checklist item names only checks that exist', () => {
+  const unknown = CHECKLIST.flatMap((i) => i.checks.filter((c) => !registry.has(c)).map((c) => `${i.id}: ${c}`));
+  expect(unknown).toEqual([]);
+});
+
+test('every check that names a checklist item is named back by it, and no item lists a check that does not claim it', () => {
+  for (const item of CHECKLIST) {
+    for (const c of item.checks) expect({ item: item.id, check: c, claims: registry.get(c)?.meta.checklist.includes(item.id) }).toEqual({ item: item.id, check: c, claims: true });
+  }
+});
+
 describe.each(files)('%s', (id) => {
   const check = load(id);
 
@@ -51,7 +62,6 @@ describe.each(files)('%s', (id) => {
   test('names only checklist items that exist, and those items list it back', () => {
     for (const item of check.meta.checklist) {
       expect({ item, exists: CHECKLIST_IDS.has(item) }).toEqual({ item, exists: true });
-      // Planned checks may be listed before they exist, but an existing check must be named by the items it claims.
       expect(CHECKLIST.find((i) => i.id === item)?.checks).toContain(id);
     }
   });

@@ -62,8 +62,14 @@ describe('pre-pilot checklist', () => {
   it('all checks passing, no attestation needed → PASS; counts add up', () => {
     const report = buildReport(CHECKLIST.flatMap((i) => i.checks).filter((c, i, a) => a.indexOf(c) === i).map((c) => result(c, c, 'high', 'pass')));
     const r = evaluateChecklist(report, { now: NOW });
-    const needsAttestation = CHECKLIST.filter((i) => i.attestation).length;
-    expect(r.counts).toEqual({ PASS: CHECKLIST.length - needsAttestation, FAIL: 0, 'NOT EVALUATED': needsAttestation, ATTESTED: 0 });
+    // Without attestations, an item that needs one, or that no check evidences yet, cannot pass.
+    const unprovable = CHECKLIST.filter((i) => i.attestation || i.checks.length === 0).length;
+    expect(r.counts).toEqual({ PASS: CHECKLIST.length - unprovable, FAIL: 0, 'NOT EVALUATED': unprovable, ATTESTED: 0 });
+  });
+
+  it('an item no check evidences and no attestation covers is NOT EVALUATED, never PASS', () => {
+    const items = [{ id: 'unproven', title: 'Nothing proves it', checks: [], source: 'test' }];
+    expect(evaluateChecklist(buildReport([]), { items, now: NOW }).items[0].status).toBe('NOT EVALUATED');
   });
 
   it('renders each item with its status, checks, findings and attestation, escaping everything', () => {
