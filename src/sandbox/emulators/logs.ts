@@ -12,7 +12,7 @@ import { AwsServiceError, createAwsJsonHandler, type Input, type JsonObject } fr
 import { FaultController } from './faults';
 import { LoopbackListener, type RunningEmulator, type StartOptions } from './listener';
 import { compileFilterPattern, FilterPatternError, type MessagePredicate } from './logs-filter-pattern';
-import { checkPolicy, decodeToken, encodeToken, pageOf, type PagingPolicy } from './paging';
+import { checkPolicy, decodeToken, encodeToken, pageOf, type Cursor, type PagingPolicy } from './paging';
 
 export interface SeedLogEvent {
   /** Epoch milliseconds. */
@@ -60,6 +60,8 @@ export class LogsEmulator {
   private readonly groups = new Map<string, StoredGroup>();
   private filterPaging: PagingPolicy;
   private seq = 0;
+  /** The time range of recent FilterLogEvents calls (the last 1000), for tests of how clients page by time. */
+  readonly filterRequests: { startTime?: number; endTime?: number; filterPattern?: string; page: number }[] = [];
   private readonly listener: LoopbackListener;
 
   constructor(options: LogsEmulatorOptions = {}) {
@@ -121,6 +123,7 @@ export class LogsEmulator {
       s = { name: stream, creationTime: events[0]?.timestamp ?? Date.now(), events: [] };
       g.streams.set(stream, s);
     }
+    const before = s.events.length;
     for (const e of events) {
       if (!Number.isInteger(e.timestamp)) throw new Error(`event timestamp must be epoch milliseconds: ${e.timestamp}`);
       this.seq += 1;
@@ -132,7 +135,10 @@ export class LogsEmulator {
         seq: this.seq,
       });
     }
-    s.events.sort(byTime);
+    // Appends in time order (the usual case, and big seeds) need no sort.
+    let sorted = true;
+    for (let i = Math.max(1, before); i < s.events.length && sorted; i++) sorted = byTime(s.events[i - 1], s.events[i]) <= 0;
+    if (!sorted) s.events.sort(byTime);
   }
 
   // ---- helpers --------------------------------------------------------------------------
@@ -192,18 +198,9 @@ export class LogsEmulator {
       if (err instanceof FilterPatternError) throw invalidParameter(`Invalid filter pattern: ${err.message}`);
       throw err;
     }
-    const selected: Array<StoredEvent & { stream: string }> = [];
-    for (const s of group.streams.values()) {
-      if (names && !names.includes(s.name)) continue;
-      if (prefix !== undefined && !s.name.startsWith(prefix)) continue;
-      for (const e of s.events) {
-        if (start !== undefined && e.timestamp < start) continue;
-        if (end !== undefined && e.timestamp > end) continue;
-        if (matches(e.message)) selected.push({ ...e, stream: s.name });
-      }
-    }
-    selected.sort(byTime);
-    const page = pageOf(selected, limit, cursor, this.filterPaging);
+    this.filterRequests.push({ startTime: start, endTime: end, filterPattern: pattern, page: cursor?.page ?? 0 });
+    if (this.filterRequests.length > 1000) this.filterRequests.splice(0, this.filterRequests.length - 1000);
+    const page = this.filterPage(group, { names, prefix, start, end, matches, limit, cursor });
     const body: JsonObject = {
       events: page.items.map((e) => ({
         logStreamName: e.stream,
@@ -217,6 +214,59 @@ export class LogsEmulator {
     };
     if (page.next) body.nextToken = encodeToken('FilterLogEvents', page.next);
     return body;
+  }
+
+  /**
+   * One FilterLogEvents page, found by position: each stream is entered by binary search at
+   * the later of startTime and the last event served, and the streams are merged from there
+   * until the page is full (plus one event, to know whether more follow). A page costs the
+   * events it scans, not the group's size, so a 30-day read in slices stays linear.
+   */
+  private filterPage(
+    group: StoredGroup,
+    q: { names?: string[]; prefix?: string; start?: number; end?: number; matches: MessagePredicate; limit: number; cursor?: Cursor },
+  ): { items: Array<StoredEvent & { stream: string }>; next?: Cursor } {
+    const policy = this.filterPaging;
+    const at: Cursor = q.cursor ?? { offset: 0, page: 0 };
+    if (at.trailing) return { items: [] };
+    const every = policy.emptyPageEvery ?? 0;
+    if (every >= 2 && (at.page + 1) % every === 0) return { items: [], next: { ...at, page: at.page + 1 } };
+    const size = Math.min(q.limit, policy.maxPageSize ?? q.limit);
+    const heads: { stream: StoredStream; i: number }[] = [];
+    for (const s of group.streams.values()) {
+      if (q.names && !q.names.includes(s.name)) continue;
+      if (q.prefix !== undefined && !s.name.startsWith(q.prefix)) continue;
+      let i = q.start === undefined ? 0 : lowerBound(s.events, (e) => e.timestamp >= (q.start as number));
+      if (at.after) {
+        const after = at.after;
+        i = Math.max(i, lowerBound(s.events, (e) => compareKey(e, after) > 0));
+      }
+      if (i < s.events.length) heads.push({ stream: s, i });
+    }
+    const items: Array<StoredEvent & { stream: string }> = [];
+    let more = false;
+    for (;;) {
+      let best = -1;
+      for (let h = 0; h < heads.length; h++) {
+        const { stream, i } = heads[h];
+        if (i >= stream.events.length || (q.end !== undefined && stream.events[i].timestamp > q.end)) continue;
+        if (best < 0 || byTime(stream.events[i], heads[best].stream.events[heads[best].i]) < 0) best = h;
+      }
+      if (best < 0) break;
+      const head = heads[best];
+      const e = head.stream.events[head.i++];
+      if (!q.matches(e.message)) continue;
+      if (items.length === size) {
+        more = true;
+        break;
+      }
+      items.push({ ...e, stream: head.stream.name });
+    }
+    const last = items.at(-1);
+    const after = last ? [last.timestamp, last.ingestionTime, last.seq] : at.after;
+    if (more) return { items, next: { offset: 0, page: at.page + 1, ...(after ? { after } : {}) } };
+    if (policy.trailingEmptyPage && items.length > 0) return { items, next: { offset: 0, page: at.page + 1, trailing: true } };
+    return { items };
   }
 
   private describeLogGroups(input: Input): JsonObject {
@@ -308,6 +358,23 @@ function invalidParameter(message: string): AwsServiceError {
 
 function byTime(a: StoredEvent, b: StoredEvent): number {
   return a.timestamp - b.timestamp || a.ingestionTime - b.ingestionTime || a.seq - b.seq;
+}
+
+/** An event against a sort key [timestamp, ingestionTime, seq]. */
+function compareKey(e: StoredEvent, key: readonly number[]): number {
+  return e.timestamp - key[0] || e.ingestionTime - key[1] || e.seq - key[2];
+}
+
+/** The first index whose event satisfies `pred` (which must be false, then true, over the sorted array). */
+function lowerBound(events: readonly StoredEvent[], pred: (e: StoredEvent) => boolean): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pred(events[mid])) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** 56 digits like the real ids: the timestamp, then the arrival number. */

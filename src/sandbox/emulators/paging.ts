@@ -23,6 +23,8 @@ export interface Cursor {
   page: number;
   /** Set on the token that leads to the trailing empty page. */
   trailing?: boolean;
+  /** Sort key of the last item served, for listings resumed by position rather than offset. */
+  after?: number[];
 }
 
 export function checkPolicy(policy: PagingPolicy): PagingPolicy {
@@ -38,7 +40,7 @@ export function checkPolicy(policy: PagingPolicy): PagingPolicy {
 }
 
 export function encodeToken(operation: string, cursor: Cursor): string {
-  const payload = { op: operation, o: cursor.offset, p: cursor.page, t: cursor.trailing ? 1 : 0 };
+  const payload = { op: operation, o: cursor.offset, p: cursor.page, t: cursor.trailing ? 1 : 0, ...(cursor.after ? { a: cursor.after } : {}) };
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
@@ -51,11 +53,12 @@ export function decodeToken(operation: string, token: string): Cursor | undefine
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { op, o, p, t } = parsed as Record<string, unknown>;
+  const { op, o, p, t, a } = parsed as Record<string, unknown>;
   if (op !== operation || typeof o !== 'number' || typeof p !== 'number' || !Number.isInteger(o) || o < 0) {
     return undefined;
   }
-  return { offset: o, page: p, trailing: t === 1 };
+  if (a !== undefined && !(Array.isArray(a) && a.every((x) => Number.isSafeInteger(x)))) return undefined;
+  return { offset: o, page: p, trailing: t === 1, ...(a !== undefined ? { after: a as number[] } : {}) };
 }
 
 export interface Page<T> {
