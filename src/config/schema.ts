@@ -54,10 +54,14 @@ export const logsSchema = z
         groups: z.record(serviceName, z.string().regex(/^[.\-_/#A-Za-z0-9]+$/, 'a CloudWatch log group name')),
         /** Largest page to ask for (FilterLogEvents limit, 1..10000). */
         page_size: z.number().int().min(1).max(10_000).default(10_000),
+        /** How late an event may reach CloudWatch after its timestamp: a resumed read starts this much earlier. */
+        ingestion_delay: duration().default(10 * 60_000),
       })
       .strict()
       .optional(),
     window: duration().default(24 * 3_600_000),
+    /** How far back "latest" verdicts (the latest start of each instance) may look. */
+    lookback: duration().default(30 * 86_400_000),
   })
   .strict()
   .refine((l) => l.files || l.cloudwatch, 'logs needs "files" or "cloudwatch"');

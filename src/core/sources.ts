@@ -91,11 +91,44 @@ export interface LogEvent {
 }
 
 export interface LogQuery {
+  /** The oldest event wanted (by its `ts`). Also bounds a resumed read. */
   since: Date;
+  /** The newest event wanted; a bounded read cannot be resumed (see {@link LogRead.cursor}). */
   until?: Date;
   /** Only events whose `event` field equals this (pushed down as a filter pattern where possible). */
   event?: string;
   signal?: AbortSignal;
+  /**
+   * Resume after an earlier read of the same service: only events that read did not deliver
+   * (still no older than `since`). A cursor of another location (the config changed) or one
+   * the source cannot use (a rotated file, a truncated file) is ignored for that part: those
+   * events are read from `since` again.
+   */
+  after?: LogCursor;
+}
+
+/**
+ * Where a read of one service's logs stopped, to resume the next read from: byte positions
+ * of files, the time a CloudWatch read reached. JSON-safe and opaque to checks; holds no log
+ * text. `location` names what it is a position in ({@link LogSource.location}).
+ */
+export interface LogCursor {
+  location: string;
+  at: unknown;
+}
+
+/**
+ * One read of one service's events, oldest first as far as each file or stream is in time
+ * order (files and streams are merged by their heads, so memory stays flat however much is
+ * read). A resumed read may deliver again an event delivered just before the cursor (a line
+ * still being written, CloudWatch's ingestion-delay margin): consumers fold idempotently.
+ */
+export interface LogRead extends AsyncIterable<LogEvent> {
+  /**
+   * Where this read stopped, to pass as `after` next time. Only once the iteration has run to
+   * its end, and only for reads without `until` (events past it were skipped, not left).
+   */
+  cursor(): LogCursor;
 }
 
 export interface LogStats {
@@ -107,10 +140,18 @@ export interface LogStats {
 export interface LogSource {
   /** Which services have a configured log location. */
   services(): string[];
-  /** Parsed events of one service in a time window, oldest first. */
-  events(service: string, query: LogQuery): AsyncIterable<LogEvent>;
-  /** The default window from config (`sources.logs.window`), in milliseconds. */
+  /**
+   * What a service's logs are, as a stable text (`files:/var/log/aegis/audit/*.jsonl`,
+   * `cloudwatch:eu-west-1:/aegis/prod/audit`): state about them is keyed by it, so it follows
+   * the logs, not the deployment's name.
+   */
+  location(service: string): string;
+  /** Parsed events of one service since a time (or after a cursor), oldest first. */
+  events(service: string, query: LogQuery): LogRead;
+  /** The default window from config (`sources.logs.window`), in milliseconds: how far back windowed checks read. */
   readonly windowMs: number;
+  /** How far back "latest" verdicts may look (`sources.logs.lookback`), in milliseconds. */
+  readonly lookbackMs: number;
   stats(): LogStats;
 }
 

@@ -40,15 +40,16 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
   }
   const logs = config.sources.logs;
   if (logs) {
-    const fileLogs = logs.files ? new FileLogSource(logs.files, logs.window) : undefined;
+    const lookback = { lookbackMs: logs.lookback };
+    const fileLogs = logs.files ? new FileLogSource(logs.files, logs.window, lookback) : undefined;
     let cwLogs: CloudWatchLogSource | undefined;
     if (logs.cloudwatch) {
-      const cw = new CloudWatchLogSource(logs.cloudwatch, logs.window);
+      const cw = new CloudWatchLogSource(logs.cloudwatch, logs.window, lookback);
       closers.push(async () => cw.close());
       cwLogs = cw;
     }
     // Both configured: each service's events come from whichever has it, merged in time order.
-    sources.logs = fileLogs && cwLogs ? new CombinedLogSource([fileLogs, cwLogs], logs.window) : (cwLogs ?? fileLogs);
+    sources.logs = fileLogs && cwLogs ? new CombinedLogSource([fileLogs, cwLogs], logs.window, lookback) : (cwLogs ?? fileLogs);
   }
   const sec = config.sources.secrets;
   if (sec) {

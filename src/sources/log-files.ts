@@ -2,29 +2,87 @@
  * JSON-lines log files, a glob per service. Lines are split by hand so one enormous line
  * (a stack trace, a dumped payload) is skipped and counted instead of exhausting memory.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { glob } from 'tinyglobby';
-import type { LogEvent, LogQuery, LogSource, LogStats } from '../core/sources';
+import type { LogEvent, LogQuery, LogRead, LogSource, LogStats } from '../core/sources';
 import { guard, stopIfAborted, wrapSourceError } from './errors';
 import { isAuditError, sourceUnavailable } from '../core/errors';
+import { cursorAt, GeneratedLogRead, mergeByTime } from './log-read';
 
 const SOURCE = 'logs';
+/** `sources.logs.lookback` when a source is built without one (the config default). */
+export const DEFAULT_LOOKBACK_MS = 30 * 86_400_000;
 /** Lines longer than this are not log events we read; they are skipped and counted. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
-/** Splits a byte stream into lines, dropping (and counting) lines over the cap. */
-export async function* readLines(path: string, maxLineBytes = MAX_LINE_BYTES, onOversize: () => void = () => undefined): AsyncIterable<{ line: string; n: number }> {
-  const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+/** Where a line read ends: `end` is the byte position after the last newline read so far, `line` that line's number. */
+export interface LineProgress {
+  end: number;
+  line: number;
+}
+
+/**
+ * Splits a file into lines from byte `start` (a line boundary), dropping (and counting) lines
+ * over the cap. `progress.end` follows the last newline, so a line still being written at the
+ * end of the file (no newline yet) is yielded but not passed: a resumed read sees it again.
+ * `firstLine` numbers the first line read (1 from the start of the file).
+ */
+export async function* readLines(
+  path: string,
+  maxLineBytes = MAX_LINE_BYTES,
+  onOversize: () => void = () => undefined,
+  opts: {
+    start?: number;
+    firstLine?: number;
+    progress?: LineProgress;
+    highWaterMark?: number;
+    /**
+     * Only lines containing these bytes are wanted: others are skipped in the buffer, without
+     * becoming strings (counted through `onSkip`). A line may still be yielded without them
+     * (one that spanned chunks): callers check again.
+     */
+    mustContain?: Buffer;
+    onSkip?: (lines: number) => void;
+  } = {},
+): AsyncIterable<{ line: string; n: number }> {
+  const needle = opts.mustContain && opts.mustContain.length > 0 ? opts.mustContain : undefined;
+  const progress = opts.progress ?? { end: 0, line: 0 };
+  let chunkStart = opts.start ?? 0;
+  progress.end = chunkStart;
+  progress.line = (opts.firstLine ?? 1) - 1;
+  const stream = createReadStream(path, { highWaterMark: opts.highWaterMark ?? 256 * 1024, start: chunkStart });
   let pending: Buffer[] = [];
   let pendingLen = 0;
   let dropping = false;
-  let n = 0;
+  let n = (opts.firstLine ?? 1) - 1;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let start = 0;
     for (;;) {
+      if (needle && pendingLen === 0 && !dropping) {
+        // Skip, in the buffer, every whole line before the next one holding the needle.
+        const hit = chunk.indexOf(needle, start);
+        const until = hit < 0 ? chunk.length : Math.max(start, chunk.lastIndexOf(10, hit) + 1);
+        let skipped = 0;
+        for (;;) {
+          const nl = chunk.indexOf(10, start);
+          if (nl < 0 || nl >= until) break;
+          skipped++;
+          start = nl + 1;
+        }
+        if (skipped > 0) {
+          n += skipped;
+          progress.end = chunkStart + start;
+          progress.line = n;
+          opts.onSkip?.(skipped);
+        }
+      }
       const nl = chunk.indexOf(10, start);
       if (nl < 0) break;
       n++;
+      progress.end = chunkStart + nl + 1;
+      progress.line = n;
       if (!dropping && pendingLen + (nl - start) <= maxLineBytes) {
         const part = chunk.subarray(start, nl);
         const line = pendingLen > 0 ? Buffer.concat([...pending, part]).toString('utf8') : part.toString('utf8');
@@ -44,6 +102,7 @@ export async function* readLines(path: string, maxLineBytes = MAX_LINE_BYTES, on
         pendingLen = 0;
       }
     }
+    chunkStart += chunk.length;
   }
   if (dropping) {
     onOversize();
@@ -70,25 +129,71 @@ export function parseLogLine(line: string, service: string, origin: string): Log
   return { ts, service, fields, origin };
 }
 
+/** Where a read left one file: found again by device and inode, so a rename (rotation) keeps it. */
+interface FilePosition {
+  /** Byte position after the last complete line read. */
+  offset: number;
+  /** Number of the next line (for origins). */
+  line: number;
+  /** SHA-256 of the file's first `headLen` bytes: a new file that reused the inode is not resumed. */
+  head: string;
+  headLen: number;
+}
+
+/** The cursor of a file read: positions by `<dev>:<ino>`. */
+interface FilesAt {
+  files: Record<string, FilePosition>;
+}
+
+const HEAD_BYTES = 256;
+
+function isFilesAt(v: unknown): v is FilesAt {
+  return !!v && typeof v === 'object' && !!(v as FilesAt).files && typeof (v as FilesAt).files === 'object';
+}
+
+async function headHash(path: string, len: number): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(len);
+    const { bytesRead } = await fh.read(buf, 0, len, 0);
+    return createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
 export class FileLogSource implements LogSource {
   readonly #globs: Record<string, string>;
   readonly windowMs: number;
+  readonly lookbackMs: number;
   #stats: LogStats = { linesRead: 0, linesIgnored: 0 };
 
-  constructor(globs: Record<string, string>, windowMs: number) {
+  constructor(globs: Record<string, string>, windowMs: number, opts: { lookbackMs?: number } = {}) {
     this.#globs = globs;
     this.windowMs = windowMs;
+    this.lookbackMs = opts.lookbackMs ?? DEFAULT_LOOKBACK_MS;
   }
 
   services(): string[] {
     return Object.keys(this.#globs);
   }
 
+  location(service: string): string {
+    return `files:${this.#globs[service] ?? '(none)'}`;
+  }
+
   stats(): LogStats {
     return { ...this.#stats };
   }
 
-  async *events(service: string, q: LogQuery): AsyncIterable<LogEvent> {
+  events(service: string, q: LogQuery): LogRead {
+    const location = this.location(service);
+    const after = cursorAt(q.after, location);
+    const next: FilesAt = { files: {} };
+    return new GeneratedLogRead(location, q.until !== undefined, () => this.#read(service, q, isFilesAt(after) ? after : undefined, next), () => next);
+  }
+
+  async *#read(service: string, q: LogQuery, after: FilesAt | undefined, next: FilesAt): AsyncGenerator<LogEvent> {
     const pattern = this.#globs[service];
     if (!pattern) return;
     const files = await guard(SOURCE, `listing ${pattern}`, () => glob(pattern, { absolute: true, onlyFiles: true }));
@@ -98,39 +203,80 @@ export class FileLogSource implements LogSource {
       throw sourceUnavailable(SOURCE, 'not_found', `no files match ${pattern} (sources.logs.files.${service})`);
     }
     files.sort();
+    const reads: AsyncIterable<LogEvent>[] = [];
+    for (const file of files) {
+      let id: string;
+      let size: number;
+      try {
+        const st = await stat(file, { bigint: true });
+        id = `${st.dev}:${st.ino}`;
+        size = Number(st.size);
+      } catch (e) {
+        // A file rotated away between listing and reading is not an outage.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw wrapSourceError(SOURCE, `reading ${file}`, e);
+      }
+      if (next.files[id]) continue; // the same file under two names (a hard link)
+      const from = after?.files[id];
+      reads.push(this.#readFile(service, file, id, size, from, q, next));
+    }
+    // Many files are read side by side: keep each one's buffer small.
+    yield* mergeByTime(reads);
+  }
+
+  async *#readFile(service: string, file: string, id: string, size: number, from: FilePosition | undefined, q: LogQuery, next: FilesAt): AsyncGenerator<LogEvent> {
     const since = q.since.getTime();
     const until = q.until?.getTime() ?? Infinity;
     const needle = q.event ? `"${q.event}"` : undefined;
-    const buffered: LogEvent[] = [];
-    for (const file of files) {
-      try {
-        for await (const { line, n } of readLines(file, MAX_LINE_BYTES, () => this.#stats.linesIgnored++)) {
-          stopIfAborted(q.signal, SOURCE, `reading ${file}`);
-          this.#stats.linesRead++;
-          // Cheap pre-filter before JSON.parse: most lines are not the event we want.
-          if (needle && !line.includes(needle)) {
-            this.#stats.linesIgnored++;
-            continue;
-          }
-          const ev = parseLogLine(line, service, `file:${file}:${n}`);
-          if (!ev || (q.event && ev.fields.event !== q.event)) {
-            this.#stats.linesIgnored++;
-            continue;
-          }
-          const t = ev.ts.getTime();
-          if (t < since || t > until) continue;
-          buffered.push(ev);
+    try {
+      let start = 0;
+      let firstLine = 1;
+      let head: FilePosition | undefined;
+      if (from && Number.isSafeInteger(from.offset) && from.offset <= size && from.headLen <= size) {
+        // Resume only the same file: not one truncated below the position, not a new file that got the inode.
+        if (from.headLen === 0 || (await headHash(file, from.headLen)) === from.head) {
+          start = from.offset;
+          firstLine = from.line;
+          head = from;
         }
-      } catch (e) {
-        if (isAuditError(e)) throw e;
-        const err = e as NodeJS.ErrnoException;
-        // A file rotated away between listing and reading is not an outage.
-        if (err.code === 'ENOENT') continue;
-        throw wrapSourceError(SOURCE, `reading ${file}`, e);
       }
+      const progress: LineProgress = { end: start, line: firstLine - 1 };
+      const onSkip = (k: number) => {
+        this.#stats.linesRead += k;
+        this.#stats.linesIgnored += k;
+      };
+      const mustContain = needle ? Buffer.from(needle, 'utf8') : undefined;
+      for await (const { line, n } of readLines(file, MAX_LINE_BYTES, () => this.#stats.linesIgnored++, { start, firstLine, progress, highWaterMark: 64 * 1024, mustContain, onSkip })) {
+        stopIfAborted(q.signal, SOURCE, `reading ${file}`);
+        this.#stats.linesRead++;
+        // Cheap pre-filter before JSON.parse: most lines are not the event we want.
+        if (needle && !line.includes(needle)) {
+          this.#stats.linesIgnored++;
+          continue;
+        }
+        const ev = parseLogLine(line, service, `file:${file}:${n}`);
+        if (!ev || (q.event && ev.fields.event !== q.event)) {
+          this.#stats.linesIgnored++;
+          continue;
+        }
+        const t = ev.ts.getTime();
+        if (t < since || t > until) continue;
+        yield ev;
+      }
+      // From after the last complete line: a trailing partial line is read again next time.
+      const headLen = Math.min(HEAD_BYTES, progress.end);
+      next.files[id] = {
+        offset: progress.end,
+        line: progress.line + 1,
+        headLen,
+        head: head && head.headLen === headLen ? head.head : await headHash(file, headLen),
+      };
+    } catch (e) {
+      if (isAuditError(e)) throw e;
+      const err = e as NodeJS.ErrnoException;
+      // A file rotated away between listing and reading is not an outage.
+      if (err.code === 'ENOENT') return;
+      throw wrapSourceError(SOURCE, `reading ${file}`, e);
     }
-    // Files of one service may interleave (rotation, several instances): yield in time order.
-    buffered.sort((a, b) => a.ts.getTime() - b.ts.getTime());
-    yield* buffered;
   }
 }

@@ -5,7 +5,8 @@ import { sourceUnavailable } from '../../src/core/errors';
 import { Fingerprinter, KnownSecrets } from '../../src/core/secret';
 import { silentLogger } from '../../src/core/logger';
 import { findingId } from '../../src/core/finding';
-import type { LogSource, Sources } from '../../src/core/sources';
+import type { Sources } from '../../src/core/sources';
+import { FakeLogSource } from '../fakes/log-source';
 import { exitCodeFor, buildReport } from '../../src/core/report';
 
 const meta = {
@@ -27,7 +28,7 @@ function check(id: string, run: AnyCheck['run'], sources: AnyCheck['meta']['sour
   }) as unknown as AnyCheck;
 }
 
-const fakeLogs = { services: () => [], events: async function* () {}, windowMs: 1, stats: () => ({ linesRead: 0, linesIgnored: 0 }) } as LogSource;
+const fakeLogs = new FakeLogSource({});
 
 function env(sources: Sources = {}, extra: Partial<RunEnvironment> = {}): RunEnvironment {
   return {

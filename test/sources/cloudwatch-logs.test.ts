@@ -4,7 +4,7 @@
  * pushed down as a JSON filter pattern, small and empty pages, non-JSON lines ignored and
  * counted, and files + CloudWatch combined per service.
  */
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogsEmulator, type RunningEmulator } from '../../src/sandbox/emulators';
@@ -33,7 +33,7 @@ function source(over: Record<string, unknown> = {}): CloudWatchLogSource {
       region: 'us-east-1',
       endpoint: running.url,
       credentials_env: { access_key_id: 'AEGIS_TEST_AWS_KEY_ID', secret_access_key: 'AEGIS_TEST_AWS_SECRET' },
-      groups: { audit: '/aegis/test/audit', gateway: '/aegis/test/gateway', missing: '/aegis/test/missing' },
+      groups: { audit: '/aegis/test/audit', gateway: '/aegis/test/gateway', missing: '/aegis/test/missing', live: '/aegis/test/live' },
       max_attempts: 1,
       timeout: 2000,
       ...over,
@@ -127,7 +127,7 @@ describe('CloudWatch Logs source against the emulator', () => {
 
   test('a service without a configured group yields nothing', async () => {
     expect(await collect(source().events('api', { since: new Date(0) }))).toEqual([]);
-    expect(source().services()).toEqual(['audit', 'gateway', 'missing']);
+    expect(source().services()).toEqual(['audit', 'gateway', 'missing', 'live']);
   });
 
   test('a configured group that does not exist is a coded error naming it', async () => {
@@ -152,7 +152,7 @@ describe('CloudWatch Logs source against the emulator', () => {
       line(T0 + 1000, { service: 'audit', instance: 'audit-9', event: 'signing_key_loaded', key: 'receipt', source: 'env' }) + '\n',
     );
     const combined = new CombinedLogSource([new FileLogSource({ audit: join(dir, 'audit', '*.jsonl'), identity: join(dir, 'none', '*.jsonl') }, 1000), source()], 1000);
-    expect(combined.services().sort()).toEqual(['audit', 'gateway', 'identity', 'missing']);
+    expect(combined.services().sort()).toEqual(['audit', 'gateway', 'identity', 'live', 'missing']);
     const evs = await collect(combined.events('audit', { since: new Date(T0 - MIN), event: 'signing_key_loaded' }));
     expect(evs.map((e) => e.fields.instance)).toEqual(['audit-1', 'audit-1', 'audit-9', 'audit-2']);
     expect(evs[2].origin).toMatch(/^file:/);
@@ -163,5 +163,76 @@ test('a read cut short by the check timeout (aborted signal) is an error, not a 
   await expect(collect(source().events('gateway', { since: new Date(T0 - MIN), event: 'auth_failure', signal: AbortSignal.abort() }))).rejects.toMatchObject({
     code: 'AUDIT_ERR_TIMEOUT',
     message: expect.stringMatching(/^logs: reading CloudWatch log group \/aegis\/test\/gateway: stopped/),
+  });
+});
+
+describe('reading a long lookback, and resuming', () => {
+  const DAY = 86_400_000;
+  const startPattern = '{ $.event = "signing_key_loaded" }';
+
+  test('a 30-day read is paged by time: day-long slices in epoch milliseconds, inclusive, contiguous, the last one open', async () => {
+    emu.filterRequests.length = 0;
+    const since = T0 - 29 * DAY - 5;
+    const evs = await collect(source().events('audit', { since: new Date(since), event: 'signing_key_loaded' }));
+    expect(evs).toHaveLength(3);
+    const firsts = emu.filterRequests.filter((q) => q.page === 0);
+    expect(firsts[0].startTime).toBe(since);
+    expect(firsts.every((q) => q.filterPattern === startPattern)).toBe(true);
+    for (let i = 1; i < firsts.length; i++) expect(firsts[i].startTime).toBe(firsts[i - 1].endTime! + 1);
+    for (const q of firsts.slice(0, -1)) expect(q.endTime! - q.startTime!).toBe(DAY - 1);
+    expect(firsts.at(-1)!.endTime).toBeUndefined();
+    expect(firsts.at(-1)!.startTime).toBeGreaterThan(Date.now() - DAY - 60_000);
+  });
+
+  test('a bounded read stays within its bounds; a read from the epoch is not thousands of calls', async () => {
+    emu.filterRequests.length = 0;
+    await collect(source().events('gateway', { since: new Date(0), until: new Date(T0 + 10 * MIN), event: 'auth_failure' }));
+    const firsts = emu.filterRequests.filter((q) => q.page === 0);
+    expect(firsts.length).toBeLessThanOrEqual(60);
+    expect(firsts.at(-1)!.endTime).toBe(T0 + 10 * MIN);
+  });
+
+  test('a resumed read starts where the last read began, less the ingestion delay: late events within it are read, older ones are not read again', async () => {
+    const group = '/aegis/test/live';
+    emu.createLogGroup(group);
+    const now = Date.now();
+    const put = (ts: number, instance: string) =>
+      emu.putEvents(group, instance, [{ timestamp: ts, message: line(ts, { service: 'live', instance, event: 'signing_key_loaded', key: 'receipt', source: 'env' }) }]);
+    put(now - 2 * DAY, 'before');
+    const src = source({ ingestion_delay: '10m' });
+    const first = src.events('live', { since: new Date(now - 30 * DAY), event: 'signing_key_loaded' });
+    expect((await collect(first)).map((e) => e.fields.instance)).toEqual(['before']);
+    const cursor = first.cursor();
+    expect(cursor.location).toMatch(/^cloudwatch:us-east-1@http:\/\/127\.0\.0\.1:\d+:\/aegis\/test\/live$/);
+    const readAt = (cursor.at as { t: number }).t;
+    expect(readAt).toBeGreaterThanOrEqual(now);
+
+    put(readAt - 3 * 60_000, 'late-within-delay');
+    put(readAt - 60 * 60_000, 'late-beyond-delay');
+    put(readAt + 1000, 'after');
+    emu.filterRequests.length = 0;
+    const second = src.events('live', { since: new Date(now - 30 * DAY), event: 'signing_key_loaded', after: cursor });
+    expect((await collect(second)).map((e) => e.fields.instance)).toEqual(['late-within-delay', 'after']);
+    expect(emu.filterRequests.filter((q) => q.page === 0).map((q) => q.startTime)).toEqual([readAt - 10 * 60_000]);
+
+    // A longer ingestion_delay reaches further back (and re-reads more).
+    const patient = source({ ingestion_delay: '2h' });
+    const third = patient.events('live', { since: new Date(now - 30 * DAY), event: 'signing_key_loaded', after: cursor });
+    expect((await collect(third)).map((e) => e.fields.instance)).toEqual(['late-beyond-delay', 'late-within-delay', 'after']);
+  });
+
+  test('files and CloudWatch combined resume each from its own position', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-combined-resume-'));
+    writeFileSync(join(dir, 'a.jsonl'), line(Date.now() - DAY, { service: 'live', instance: 'from-file', event: 'signing_key_loaded' }) + '\n');
+    const combined = new CombinedLogSource([new FileLogSource({ live: join(dir, '*.jsonl') }, 1000), source()], 1000);
+    const q = { since: new Date(Date.now() - 30 * DAY), event: 'signing_key_loaded' };
+    const first = combined.events('live', q);
+    const got = (await collect(first)).map((e) => e.fields.instance);
+    expect(got).toContain('from-file');
+    expect(combined.location('live')).toMatch(/^files:.* \+ cloudwatch:/);
+    appendFileSync(join(dir, 'a.jsonl'), line(Date.now(), { service: 'live', instance: 'new-in-file', event: 'signing_key_loaded' }) + '\n');
+    const again = await collect(combined.events('live', { ...q, after: first.cursor() }));
+    expect(again.map((e) => e.fields.instance)).toContain('new-in-file');
+    expect(again.map((e) => e.fields.instance)).not.toContain('from-file');
   });
 });

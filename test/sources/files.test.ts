@@ -1,5 +1,5 @@
 import { generateKeyPairSync, createHash, createPublicKey } from 'node:crypto';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDotenv } from '../../src/sources/dotenv';
@@ -148,4 +148,94 @@ test('a read cut short by the check timeout (aborted signal) is an error, not a 
     return got;
   };
   await expect(read()).rejects.toMatchObject({ code: 'AUDIT_ERR_TIMEOUT', source: 'logs', message: expect.stringMatching(/^logs: reading .*a\.jsonl: stopped/) });
+});
+
+describe('resumed reads of log files (cursors)', () => {
+  const ev = (ts: string, n: number) => JSON.stringify({ ts, service: 'audit', event: 'signing_key_loaded', instance: `i-${n}`, key: 'receipt', source: 'env' });
+  const T = (m: number) => new Date(Date.UTC(2026, 10, 22, 10, m)).toISOString();
+  const since = new Date('2026-11-01T00:00:00Z');
+
+  async function read(src: FileLogSource, after?: import('../../src/core/sources').LogCursor) {
+    const r = src.events('audit', { since, event: 'signing_key_loaded', ...(after ? { after } : {}) });
+    const got: string[] = [];
+    const origins: string[] = [];
+    for await (const e of r) {
+      got.push(String(e.fields.instance));
+      origins.push(e.origin);
+    }
+    return { got, origins, cursor: r.cursor() };
+  }
+
+  function fresh(name: string) {
+    const d = join(dir, 'resume', name);
+    mkdirSync(d, { recursive: true });
+    return { d, src: new FileLogSource({ audit: join(d, '*.jsonl') }, 86_400_000) };
+  }
+
+  test('a resumed read yields only lines appended since, numbered on; a line still being written is read once complete', async () => {
+    const { d, src } = fresh('append');
+    const f = join(d, 'a.jsonl');
+    writeFileSync(f, [ev(T(1), 1), 'noise', ev(T(2), 2)].join('\n') + '\n');
+    const r1 = await read(src);
+    expect(r1.got).toEqual(['i-1', 'i-2']);
+    appendFileSync(f, ev(T(3), 3) + '\n' + ev(T(4), 4).slice(0, 30)); // the last line half written
+    const r2 = await read(src, r1.cursor);
+    expect(r2.got).toEqual(['i-3']);
+    expect(r2.origins).toEqual([`file:${f}:4`]);
+    appendFileSync(f, ev(T(4), 4).slice(30) + '\n');
+    const r3 = await read(src, r2.cursor);
+    expect(r3.got).toEqual(['i-4']);
+    expect(r3.origins).toEqual([`file:${f}:5`]);
+    expect((await read(src, r3.cursor)).got).toEqual([]);
+  });
+
+  test('a rotated (renamed) file is not read again; the new file at the old name is read from its start', async () => {
+    const { d, src } = fresh('rotate');
+    writeFileSync(join(d, 'a.jsonl'), ev(T(1), 1) + '\n');
+    const r1 = await read(src);
+    renameSync(join(d, 'a.jsonl'), join(d, 'a-20261122.jsonl'));
+    appendFileSync(join(d, 'a-20261122.jsonl'), ev(T(2), 2) + '\n'); // written just before the rename took effect
+    writeFileSync(join(d, 'a.jsonl'), ev(T(3), 3) + '\n');
+    const r2 = await read(src, r1.cursor);
+    expect(r2.got).toEqual(['i-2', 'i-3']);
+  });
+
+  test('a truncated file, or one rewritten in place, is read from its start again', async () => {
+    const { d, src } = fresh('truncate');
+    const f = join(d, 'a.jsonl');
+    writeFileSync(f, [ev(T(1), 1), ev(T(2), 2)].join('\n') + '\n');
+    const r1 = await read(src);
+    writeFileSync(f, ev(T(3), 3) + '\n'); // copytruncate: same inode, shorter
+    const r2 = await read(src, r1.cursor);
+    expect(r2.got).toEqual(['i-3']);
+    writeFileSync(f, [ev(T(5), 5), ev(T(6), 6), ev(T(7), 7)].join('\n') + '\n'); // same inode, longer, other content
+    expect((await read(src, r2.cursor)).got).toEqual(['i-5', 'i-6', 'i-7']);
+  });
+
+  test('a cursor of another location is ignored: the read starts from `since`', async () => {
+    const a = fresh('loc-a');
+    const b = fresh('loc-b');
+    writeFileSync(join(a.d, 'x.jsonl'), ev(T(1), 1) + '\n');
+    writeFileSync(join(b.d, 'x.jsonl'), ev(T(2), 2) + '\n');
+    const ra = await read(a.src);
+    expect(ra.cursor.location).toBe(`files:${join(a.d, '*.jsonl')}`);
+    expect((await read(b.src, ra.cursor)).got).toEqual(['i-2']);
+  });
+
+  test('files are merged by time, one event pending per file', async () => {
+    const { d, src } = fresh('merge');
+    writeFileSync(join(d, 'a.jsonl'), [ev(T(1), 1), ev(T(4), 4), ev(T(5), 5)].join('\n') + '\n');
+    writeFileSync(join(d, 'b.jsonl'), [ev(T(2), 2), ev(T(3), 3), ev(T(6), 6)].join('\n') + '\n');
+    expect((await read(src)).got).toEqual(['i-1', 'i-2', 'i-3', 'i-4', 'i-5', 'i-6']);
+  });
+
+  test('no cursor before the read ran to its end, and none for a read bounded by until', async () => {
+    const { d, src } = fresh('nocursor');
+    writeFileSync(join(d, 'a.jsonl'), ev(T(1), 1) + '\n');
+    const r = src.events('audit', { since });
+    expect(() => r.cursor()).toThrow(/has not run to its end/);
+    const bounded = src.events('audit', { since, until: new Date(T(30)) });
+    for await (const e of bounded) void e;
+    expect(() => bounded.cursor()).toThrow(/bounded by 'until' cannot be resumed/);
+  });
 });
