@@ -1,14 +1,18 @@
 /**
  * At start, the audit service logs how it loaded each signing key (env, the PEM-file
  * fallback, or generated in memory). The latest start of every instance must have loaded
- * both keys from env (seed 004, "What to audit" 1; "Loading precedence").
+ * both keys from env (Aegis *Secret Management*, "What to audit when reviewing a
+ * deployment" 1; "Loading precedence"). The latest start counts however long ago it was, up
+ * to the lookback: the first run reads the whole lookback, later runs only what was logged
+ * since (checks/lib/latest-per-key.ts keeps each instance's latest start in state).
  */
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
 import { duration, formatDuration } from '../src/core/duration';
 import { AuditError, ErrorCodes, badData } from '../src/core/errors';
 import { resource } from '../src/core/finding';
-import type { LogEvent, SigningKeyName } from '../src/core/sources';
+import type { SigningKeyName } from '../src/core/sources';
+import { latestPerKey, type KeptEvent } from './lib/latest-per-key';
 import { quoteUntrusted, stringField } from './lib/payload';
 
 const EVENT = 'signing_key_loaded';
@@ -16,16 +20,20 @@ const KEY_NAMES = ['receipt', 'root'] as const;
 /** Instance names come from log lines: messages quote at most this much (resources keep them whole). */
 const MAX_INSTANCE_IN_MESSAGE = 64;
 
-interface Load {
+/** A signing_key_loaded event as kept between runs: which key, how, when, from where. */
+interface Load extends KeptEvent {
+  key: SigningKeyName;
+  /** `env`, `file`, `generated`, or what else the line said (bounded, for the message). */
   source: string;
-  ts: Date;
   origin: string;
 }
+
+/** Longest `source` value kept: the three known ones are short, anything else is only quoted. */
+const MAX_SOURCE = 64;
 
 /** One start of one instance: the key loads it logged, by key. */
 interface Start {
   at: Date;
-  last: Date;
   loads: Map<SigningKeyName, Load>;
 }
 
@@ -33,23 +41,34 @@ function isKeyName(v: string | undefined): v is SigningKeyName {
   return v === 'receipt' || v === 'root';
 }
 
+function isLoad(v: unknown): v is Load {
+  const l = v as Partial<Load> | undefined;
+  return !!l && Number.isFinite(l.ts) && isKeyName(l.key) && typeof l.source === 'string' && typeof l.origin === 'string';
+}
+
 /**
- * The latest start of an instance, from its events in time order. A start logs each key
- * once; so a new start begins when a key already logged in the current one appears again,
- * or when more than `gapMs` passed since the current start began.
+ * The index where the latest start begins in an instance's loads (time order). A start logs
+ * each key once; so a new start begins when a key already logged in the current one appears
+ * again, or when more than `gapMs` passed since the current start began.
  */
-function latestStart(events: readonly LogEvent[], gapMs: number): Start | undefined {
-  let cur: Start | undefined;
-  for (const ev of events) {
-    const key = stringField(ev.fields, 'key');
-    if (!isKeyName(key)) continue;
-    if (!cur || cur.loads.has(key) || ev.ts.getTime() - cur.at.getTime() > gapMs) {
-      cur = { at: ev.ts, last: ev.ts, loads: new Map() };
+function latestStartFrom(loads: readonly Load[], gapMs: number): number {
+  let from = -1;
+  let seen = new Set<SigningKeyName>();
+  for (let i = 0; i < loads.length; i++) {
+    const l = loads[i];
+    if (from < 0 || seen.has(l.key) || l.ts - loads[from].ts > gapMs) {
+      from = i;
+      seen = new Set();
     }
-    cur.loads.set(key, { source: stringField(ev.fields, 'source') ?? '(missing)', ts: ev.ts, origin: ev.origin });
-    cur.last = ev.ts;
+    seen.add(l.key);
   }
-  return cur;
+  return Math.max(0, from);
+}
+
+function startOf(loads: readonly Load[]): Start {
+  const loadMap = new Map<SigningKeyName, Load>();
+  for (const l of loads) loadMap.set(l.key, l);
+  return { at: new Date(loads[0].ts), loads: loadMap };
 }
 
 export default defineCheck({
@@ -77,8 +96,10 @@ export default defineCheck({
   options: z.object({
     /** The service whose logs carry the signing_key_loaded events. */
     service: z.string().min(1).default('audit'),
-    /** How far back to look; null = the log source's window (sources.logs.window). */
-    window: duration().nullable().default(null),
+    /** How far back the latest start may be; null = the log source's lookback (sources.logs.lookback). */
+    lookback: duration().nullable().default(null),
+    /** Renamed: the latest start is found however long ago, up to `lookback`. */
+    window: z.never({ error: 'renamed to "lookback" (the latest start is looked for however long ago, up to it)' }).optional(),
     /** Events of one start further apart than this belong to different starts. */
     startGap: duration().default(5 * 60_000),
     /** The keys every start must log. */
@@ -93,48 +114,51 @@ export default defineCheck({
         `no log location is configured for service '${service}' (sources.logs.files.${service} or sources.logs.cloudwatch.groups.${service})`,
       );
     }
-    const windowMs = ctx.options.window ?? logs.windowMs;
-    const since = new Date(ctx.now().getTime() - windowMs);
-
-    const byInstance = new Map<string, LogEvent[]>();
-    let total = 0;
-    for await (const ev of logs.events(service, { since, event: EVENT, signal: ctx.signal })) {
-      if (ctx.signal.aborted) return;
-      if (ev.fields.event !== EVENT) continue;
-      total++;
-      const instance = stringField(ev.fields, 'instance') ?? '(unnamed)';
-      let list = byInstance.get(instance);
-      if (!list) byInstance.set(instance, (list = []));
-      list.push(ev);
-    }
-    if (total === 0) {
+    const lookbackMs = ctx.options.lookback ?? logs.lookbackMs;
+    const latest = await latestPerKey<Load>(ctx, logs, {
+      name: 'signing-key-source:starts',
+      service,
+      event: EVENT,
+      lookbackMs,
+      params: { startGap },
+      keyOf: (ev) => (ev.fields.event === EVENT ? (stringField(ev.fields, 'instance') ?? '(unnamed)') : undefined),
+      keep: (ev) => {
+        const key = stringField(ev.fields, 'key');
+        if (!isKeyName(key)) return undefined;
+        const source = stringField(ev.fields, 'source') ?? '(missing)';
+        return { ts: ev.ts.getTime(), key, source: source.slice(0, MAX_SOURCE), origin: ev.origin };
+      },
+      isKept: isLoad,
+      latestFrom: (loads) => latestStartFrom(loads, startGap),
+    });
+    if (latest.byKey.size === 0) {
+      const setting = ctx.options.lookback === null ? 'sources.logs.lookback' : 'checks.signing-key-source.options.lookback';
       throw badData(
         'logs',
         `service ${service}`,
-        `no ${EVENT} events in the last ${formatDuration(windowMs)}, so no start of the audit service can be judged; ` +
-          `widen the window (checks.signing-key-source.options.window, or sources.logs.window) to cover its last restart`,
+        `no ${EVENT} event in the last ${formatDuration(lookbackMs)} (${setting}), so no start of the ${service} service can be judged; ` +
+          `if it has run longer than that without a restart, widen ${setting} to cover its last start`,
       );
     }
 
-    for (const [instance, events] of [...byInstance].sort(([a], [b]) => a.localeCompare(b))) {
-      events.sort((a, b) => a.ts.getTime() - b.ts.getTime());
-      const start = latestStart(events, startGap);
-      const at = (start?.at ?? events[events.length - 1].ts).toISOString();
+    for (const [instance, loads] of latest.byKey) {
+      const start = startOf(loads);
+      const at = start.at.toISOString();
       const shown = quoteUntrusted(instance, MAX_INSTANCE_IN_MESSAGE);
       for (const key of keys) {
         const res = resource({ instance, key });
-        const load = start?.loads.get(key);
+        const load = start.loads.get(key);
         if (!load) {
           ctx.report({
             messageId: 'notLogged',
             data: { instance: shown, key, at },
             resource: res,
-            evidence: { instance, key, latestStart: at, loggedKeys: [...(start?.loads.keys() ?? [])], events: events.length },
+            evidence: { instance, key, latestStart: at, loggedKeys: [...start.loads.keys()] },
             severity: 'high',
           });
           continue;
         }
-        const evidence = { instance, key, source: quoteUntrusted(load.source, 24), loggedAt: load.ts.toISOString(), origin: load.origin };
+        const evidence = { instance, key, source: quoteUntrusted(load.source, 24), loggedAt: new Date(load.ts).toISOString(), origin: load.origin };
         if (load.source === 'env') continue;
         if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance: shown, key, at }, resource: res, evidence, severity: 'high' });
         else if (load.source === 'generated')
@@ -142,6 +166,8 @@ export default defineCheck({
         else ctx.report({ messageId: 'unknownSource', data: { instance: shown, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence, severity: 'high' });
       }
     }
-    ctx.measure('signing_key_instances', byInstance.size, 'Audit service instances whose latest start was judged');
+    ctx.logger.debug({ location: latest.location, resumed: latest.resumed, eventsRead: latest.eventsRead }, 'Latest starts read');
+    ctx.measure('signing_key_instances', latest.byKey.size, 'Audit service instances whose latest start was judged');
+    ctx.measure('signing_key_events_read', latest.eventsRead, 'signing_key_loaded events read this run: the whole lookback on a first run, then only those logged since');
   },
 });
