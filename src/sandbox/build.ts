@@ -159,7 +159,8 @@ function configYaml(
     secrets.ssm = f.secrets.ssm;
     secrets.vault = { ...f.secrets.vault, token_file: 'vault-token' };
   }
-  // Log checks look back a week: every audit instance's latest start is within it.
+  // Windowed log checks read the week the logs span; "latest" verdicts (an instance's latest
+  // start, 12 days ago for one) look back sources.logs.lookback, 30 days by default.
   logs.window = '7d';
   const config = {
     deployment: o.deployment,

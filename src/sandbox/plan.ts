@@ -206,7 +206,9 @@ export function buildPlan(opts: PlanOptions): Plan {
   if (has('historical-key-orphaned')) historicalKeys = historicalKeys.filter((h) => h.key !== receiptKeys[1]);
   if (has('historical-keys-empty')) historicalKeys = [];
 
-  // ---- audit instances: several starts each; the latest counts
+  // ---- audit instances: several starts each; the latest counts, however long ago. One
+  // instance last started 12 days ago, two 2 days ago and 5 hours ago: a daemon's first run
+  // must look back past any log window to judge them all.
   const svc = opts.signingService;
   const hostile = opts.hostile ?? false;
   const instances: AuditInstance[] = [
@@ -215,16 +217,16 @@ export function buildPlan(opts: PlanOptions): Plan {
       starts: [
         // An old incident, fixed by a later restart: only the latest start counts.
         { at: ago(156 * HOUR_MS), receipt: 'file', root: 'env' },
-        { at: ago(72 * HOUR_MS), receipt: 'env', root: 'env' },
-        { at: ago(20 * HOUR_MS), receipt: 'env', root: 'env' },
+        { at: ago(100 * HOUR_MS), receipt: 'env', root: 'env' },
+        { at: ago(48 * HOUR_MS), receipt: 'env', root: 'env' },
       ],
     },
     {
       name: hostile ? `${svc}-2${HOSTILE.instance}` : `${svc}-2`,
       starts: [
-        { at: ago(240 * HOUR_MS), receipt: 'env', root: 'generated' },
-        { at: ago(96 * HOUR_MS), receipt: 'env', root: 'env' },
-        { at: ago(26 * HOUR_MS), receipt: has('key-source-file') ? 'file' : 'env', root: 'env' },
+        { at: ago(20 * DAY_MS), receipt: 'env', root: 'generated' },
+        { at: ago(16 * DAY_MS), receipt: 'env', root: 'env' },
+        { at: ago(12 * DAY_MS), receipt: has('key-source-file') ? 'file' : 'env', root: 'env' },
       ],
     },
     {
