@@ -16,7 +16,6 @@ import { lintWaivers, waiversLintExitCode, writeOutputs, metasFromChecks } from 
 import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { createLogger } from './core/logger';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
-import { KnownSecrets } from './core/secret';
 import { SEVERITIES, type Severity } from './core/types';
 import { describeError } from './core/redact';
 
@@ -87,10 +86,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--format <formats>', `comma-separated outputs (${FORMATS.join(', ')})`, parseFormats)
     .addOption(failOn())
     .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity }) => {
-      const knownSecrets = new KnownSecrets();
-      const logger = createLogger({ knownSecrets });
+      const logger = createLogger();
       const loaded = loadConfig(opts.config, { registry });
-      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, knownSecrets });
+      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger });
       io.out(formatSummary(report));
       io.out(`reports: ${outDir}\n`);
       setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
@@ -102,10 +100,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .requiredOption('-c, --config <file>', 'audit.yaml')
     .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
     .action(async (opts: { config: string; out?: string }) => {
-      const knownSecrets = new KnownSecrets();
-      const logger = createLogger({ knownSecrets });
+      const logger = createLogger();
       const loaded = loadConfig(opts.config, { registry });
-      const { report, files } = await auditAndWrite(loaded, registry, { out: opts.out, formats: ['json', 'checklist'], logger, knownSecrets });
+      const { report, files } = await auditAndWrite(loaded, registry, { out: opts.out, formats: ['json', 'checklist'], logger });
       io.out(formatSummary(report));
       io.out(`checklist: ${files.find((f) => f.endsWith('checklist.html')) ?? '(not written)'}\n`);
       setExit(exitCodeFor(report, loaded.config.run.fail_on));
@@ -117,8 +114,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .requiredOption('-c, --config <file>', 'audit.yaml')
     .option('--listen <addr>', 'host:port (default: server.listen)')
     .action(async (opts: { config: string; listen?: string }) => {
-      const knownSecrets = new KnownSecrets();
-      const logger = createLogger({ knownSecrets });
+      const logger = createLogger();
       await serveDaemon(opts.config, opts.listen, logger);
       setExit(EXIT.OK);
     });
@@ -191,13 +187,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.out(describeViolations());
         return;
       }
-      const knownSecrets = new KnownSecrets();
-      const logger = createLogger({ knownSecrets, level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
+      const logger = createLogger({ level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
       const v = opts.violations.trim();
       const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
       const started = Date.now();
       io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
-      const demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, knownSecrets });
+      const demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger });
       try {
         io.out(formatSummary(demo.report));
         io.out(formatComparison(demo.comparison));

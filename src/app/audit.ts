@@ -6,9 +6,9 @@ import type { LoadedConfig } from '../config/load';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import { silentLogger } from '../core/logger';
-import { buildReport } from '../core/report';
+import { buildReport, scrubReport } from '../core/report';
 import { newRunId, runChecks, type PlannedCheck } from '../core/runner';
-import { Fingerprinter, KnownSecrets } from '../core/secret';
+import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret';
 import type { Report, Waiver } from '../core/types';
 import { AuditError, ErrorCodes } from '../core/errors';
 import { createSources } from '../sources';
@@ -24,6 +24,7 @@ export interface AuditOptions {
   expiredWaivers?: Waiver[];
   /** Shared across runs of a daemon so its keyed fingerprints stay comparable. */
   fingerprinter?: Fingerprinter;
+  /** Where sources register what they read, and what the report is scrubbed with (default: the process's). */
   knownSecrets?: KnownSecrets;
 }
 
@@ -52,7 +53,7 @@ export function planChecks(loaded: LoadedConfig, registry: Registry, only?: read
 export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: AuditOptions = {}): Promise<Report> {
   const { config } = loaded;
   const logger = opts.logger ?? silentLogger();
-  const knownSecrets = opts.knownSecrets ?? new KnownSecrets();
+  const knownSecrets = opts.knownSecrets ?? processSecrets;
   const planned = planChecks(loaded, registry, opts.only);
   const now = opts.now ?? (() => new Date());
   const startedAt = now();
@@ -72,7 +73,9 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       concurrency: config.run.concurrency,
       now: () => startedAt,
     });
-    return buildReport({
+    // Scrubbed once more as a whole: a check that ran before another read a secret could not
+    // scrub what it had reported with a value nobody knew yet.
+    const report = buildReport({
       deployment: config.deployment,
       runId,
       configDigest: loaded.digest,
@@ -81,6 +84,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       results,
       expiredWaivers: opts.expiredWaivers,
     });
+    return scrubReport(report, knownSecrets);
   } finally {
     await sources.close();
     await state.close?.();

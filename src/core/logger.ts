@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { KnownSecrets } from './secret';
+import { processSecrets, type KnownSecrets } from './secret';
 
 export type { Logger } from 'pino';
 
@@ -13,18 +13,18 @@ export const REDACT_PATHS = [
 
 /**
  * Structured logs to stderr (stdout carries the command's own output). Besides pino's
- * path redaction, every serialised line goes through the run's known-secret scrubber.
+ * path redaction, every serialised line goes through the known-secret scrubber: the
+ * process's one ({@link processSecrets}) unless a test gives its own.
  */
 export function createLogger(opts: { level?: string; knownSecrets?: KnownSecrets; destination?: NodeJS.WritableStream } = {}): Logger {
-  const known = opts.knownSecrets;
+  const known = opts.knownSecrets ?? processSecrets;
   return pino(
     {
       name: 'aegis-audit',
       level: opts.level ?? process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: undefined,
-      // pino reads a present-but-undefined `hooks` as hooks.logMethod: leave it out instead.
-      ...(known ? { hooks: { streamWrite: (s: string) => known.scrub(s) } } : {}),
+      hooks: { streamWrite: (s: string) => known.scrub(s) },
     },
     (opts.destination as pino.DestinationStream | undefined) ?? pino.destination({ fd: 2, sync: true }),
   );

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { KnownSecrets } from './secret';
 import type { CheckResult, Report, ReportSummary, Severity, Waiver } from './types';
 import { severityAtLeast } from './types';
 
@@ -44,6 +45,24 @@ export function buildReport(input: {
     summary: summarize(input.results),
     results: input.results,
     ...(input.expiredWaivers && input.expiredWaivers.length > 0 ? { expiredWaivers: input.expiredWaivers } : {}),
+  };
+}
+
+/**
+ * The report with every secret `known` holds scrubbed from the text a run composed — each
+ * result's error, each finding's message, resource and evidence — as the runner scrubs a
+ * finding when it is reported. Structural fields (check ids, statuses, finding ids) are left
+ * alone: a secret sharing 8 characters with a check id must not rename the check.
+ */
+export function scrubReport(report: Report, known: KnownSecrets): Report {
+  if (known.size === 0) return report;
+  return {
+    ...report,
+    results: report.results.map((r) => ({
+      ...r,
+      error: r.error === null ? null : known.scrub(r.error),
+      findings: r.findings.map((f) => ({ ...f, message: known.scrub(f.message), resource: known.scrub(f.resource), evidence: known.scrubDeep(f.evidence) })),
+    })),
   };
 }
 

@@ -88,8 +88,9 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
       const template = check.messages[d.messageId];
       if (template === undefined) throw new AuditError(ErrorCodes.PLUGIN, `check ${meta.id} reported unknown messageId ${d.messageId}`);
       const severity: Severity = d.severity ?? meta.severity;
-      // Evidence and messages are scrubbed of known secret values as a last line of defence.
-      const evidence = JSON.parse(scrub(JSON.stringify(d.evidence ?? {}))) as Finding['evidence'];
+      // Evidence and messages are scrubbed of known secret values as a last line of defence
+      // (text from the deployment has been through the gate, src/core/untrusted.ts, already).
+      const evidence = env.knownSecrets.scrubDeep(d.evidence ?? {});
       const f: Finding = {
         id: findingId(meta.id, d.resource),
         check: meta.id,

@@ -112,6 +112,25 @@ export class KnownSecrets {
     return out;
   }
 
+  /**
+   * A copy of a JSON-like value (a finding's evidence) with every string scrubbed, keys
+   * included. Scrubbing values rather than serialised JSON keeps escapes intact.
+   */
+  scrubDeep<T>(value: T): T {
+    if (this.#values.size === 0) return value;
+    const walk = (v: unknown): unknown => {
+      if (typeof v === 'string') return this.scrub(v);
+      if (Array.isArray(v)) return v.map(walk);
+      if (v !== null && typeof v === 'object') {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) out[this.scrub(k)] = walk(x);
+        return out;
+      }
+      return v;
+    };
+    return walk(value) as T;
+  }
+
   #pieceCache: Set<string> | undefined;
   #pieceCacheSize = -1;
 
@@ -133,6 +152,14 @@ export class KnownSecrets {
     return set;
   }
 }
+
+/**
+ * The process's one set of known secrets. Every source registers what it reads here and
+ * every output scrubs with it — checks, logs, report files, the daemon's HTTP answers — in
+ * every mode, so a value read by one run (or one check) is scrubbed from everything the
+ * process writes afterwards. Tests may build their own {@link KnownSecrets}.
+ */
+export const processSecrets: KnownSecrets = new KnownSecrets();
 
 /** Base64 of DER headers that every key of a type shares (PKCS#8 ed25519). Public constants. */
 const PUBLIC_KEY_PREFIXES = ['MC4CAQAwBQYDK2VwBCIEI'];

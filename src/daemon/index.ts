@@ -14,9 +14,9 @@ import { planChecks, runAudit, type AuditOptions } from '../app/audit';
 import type { Registry } from '../core/registry';
 import { createLogger, type Logger } from '../core/logger';
 import { describeError } from '../core/redact';
-import { Fingerprinter, KnownSecrets } from '../core/secret';
+import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret';
 import { ErrorCodes } from '../core/errors';
-import { buildReport } from '../core/report';
+import { buildReport, scrubReport } from '../core/report';
 import type { CheckResult, Report } from '../core/types';
 import { ComplianceMetrics, type PlannedCheckInfo } from '../outputs/metrics';
 import { AdvisoryLockLeader, SoloLeader, type LeaderElection } from './leader';
@@ -33,6 +33,8 @@ export interface DaemonOptions {
   /** `host:port`, overriding `server.listen` (tests: `127.0.0.1:0`). */
   listen?: string;
   logger?: Logger;
+  /** What sources register secrets with and every answer is scrubbed with (default: the process's, as the logger's). */
+  knownSecrets?: KnownSecrets;
   /** Waivers and clock for every run. */
   auditOptions?: Pick<AuditOptions, 'waivers' | 'expiredWaivers' | 'now'>;
   /** How a run is executed; defaults to runAudit (tests and the sandbox may wrap it). */
@@ -81,7 +83,7 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (!opts.loaded && !opts.configFile) throw new Error('startDaemon needs configFile or loaded');
-  const knownSecrets = new KnownSecrets();
+  const knownSecrets = opts.knownSecrets ?? processSecrets;
   const logger = opts.logger ?? createLogger({ knownSecrets });
   const { registry } = opts;
   // Fail fast: a bad config or unknown check stops here, not at 3 a.m. on the first tick.
@@ -102,6 +104,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   metrics.setPlan(plan);
   const latest = new LatestResults();
+  /** The merged latest report, scrubbed of every secret known by now (a later run may have read one). */
+  const latestReport = (): Report | undefined => {
+    const r = latest.report();
+    return r && scrubReport(r, knownSecrets);
+  };
   const fingerprinter = new Fingerprinter();
   const audit: AuditFn = opts.audit ?? runAudit;
   const deadline = opts.shutdownDeadlineMs ?? 10_000;
@@ -167,7 +174,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.info({ checks: ids.length, ...report.summary }, 'Run finished');
       if (opts.onReport) {
         try {
-          await opts.onReport(report, latest.report() ?? report);
+          await opts.onReport(report, latestReport() ?? report);
         } catch (e) {
           logger.error({ err: describeError(e) }, 'Writing reports failed');
         }
@@ -199,7 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           : firstCycleDone
             ? { ready: true, reason: leader.isLeader() ? 'ready: leader, first cycle done' : 'ready: standing by (another replica holds the leader lock)' }
             : { ready: false, reason: 'starting: first cycle running' },
-      report: () => latest.report(),
+      report: latestReport,
       htmlReportPath: opts.htmlReportPath ?? resolve(config.outputs.dir, 'report.html'),
     },
     opts.listen ?? config.server.listen,
@@ -269,7 +276,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ready,
     runNow: (only) => safeExecute(only ?? allIds),
     isLeader: () => leader.isLeader(),
-    report: () => latest.report(),
+    report: latestReport,
     close,
   };
 }

@@ -3,6 +3,8 @@
  * `report.json`, `report.html`, `checklist.html`, `report.junit.xml`, `report.sarif`.
  */
 import type { OutputFormat } from '../config/schema';
+import { scrubReport } from '../core/report';
+import { processSecrets } from '../core/secret';
 import type { Report } from '../core/types';
 import type { Attestation } from './attestations';
 import { writeChecklist } from './checklist';
@@ -31,7 +33,9 @@ export interface WriteOutputsOptions {
 }
 
 /** Writes the selected outputs; returns the paths written, in format order. */
-export async function writeOutputs(report: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
+export async function writeOutputs(unscrubbed: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
+  // Every secret this process has read, however late, is scrubbed from every file.
+  const report = scrubReport(unscrubbed, processSecrets);
   const formats = new Set(opts.formats ?? OUTPUT_FORMATS);
   const files: string[] = [];
   const { dir, metas, runbookBaseUrl } = opts;
