@@ -11,7 +11,7 @@ import { defineCheck, type CheckContext } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import { duration, formatDuration } from '../src/core/duration';
 import { AuditError, ErrorCodes } from '../src/core/errors';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 const options = z.object({
   /** Length of the current window, and of each baseline window. */
@@ -71,7 +71,7 @@ async function fromLogs(ctx: Ctx, services: string[]): Promise<Counts> {
       if (i > n) continue;
       windows[i]++;
       if (i === 0) {
-        const c = typeof ev.fields.client === 'string' && ev.fields.client ? quoteUntrusted(ev.fields.client, 64) : '(unknown)';
+        const c = typeof ev.fields.client === 'string' && ev.fields.client ? untrusted.text(ev.fields.client, 64) : '(unknown)';
         clients.set(c, (clients.get(c) ?? 0) + 1);
       }
     }

@@ -9,7 +9,8 @@ import { defineCheck } from '../src/core/define-check';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
 import type { AuditRow } from '../src/core/sources';
-import { ageDays, quoteUntrusted, stringField } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
+import { ageDays, stringField } from './lib/payload';
 
 const DAY = 86_400_000;
 /** Policy names that are signing keys (rotated by `key_rotated` rows); others are secrets (`secret_rotated`). */
@@ -61,10 +62,10 @@ export default defineCheck({
       // Only the key's id and dates: its prefix and hash are never read.
       ctx.report({
         messageId: 'apiKeyOld',
-        data: { id: quoteUntrusted(k.id, 64), age: ageDays(k.createdAt, now), createdAt: k.createdAt.toISOString(), max: Math.round(apiKeyMaxAge / DAY) },
-        resource: resource({ api_key: k.id }),
+        data: { id: untrusted.text(k.id, 64), age: ageDays(k.createdAt, now), createdAt: k.createdAt.toISOString(), max: Math.round(apiKeyMaxAge / DAY) },
+        resource: resource({ api_key: untrusted.id(k.id) }),
         evidence: {
-          id: k.id,
+          id: untrusted.text(k.id, 256),
           createdAt: k.createdAt.toISOString(),
           lastUsedAt: k.lastUsedAt ? k.lastUsedAt.toISOString() : null,
           ageDays: ageDays(k.createdAt, now),

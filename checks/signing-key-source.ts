@@ -13,23 +13,23 @@ import { AuditError, ErrorCodes, badData } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { SigningKeyName } from '../src/core/sources';
 import { latestPerKey, type KeptEvent } from './lib/latest-per-key';
-import { quoteUntrusted, stringField } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
+import { stringField } from './lib/payload';
 
 const EVENT = 'signing_key_loaded';
 const KEY_NAMES = ['receipt', 'root'] as const;
-/** Instance names come from log lines: messages quote at most this much (resources keep them whole). */
+/** The values `source` may show: anything else is hostile text, never quoted. */
+const SOURCES = ['env', 'file', 'generated'] as const;
+/** Instance names come from log lines: messages quote at most this much (resources up to untrusted.id's bound). */
 const MAX_INSTANCE_IN_MESSAGE = 64;
 
 /** A signing_key_loaded event as kept between runs: which key, how, when, from where. */
 interface Load extends KeptEvent {
   key: SigningKeyName;
-  /** `env`, `file`, `generated`, or what else the line said (bounded, for the message). */
+  /** `env`, `file`, `generated`, or "unrecognised value, N characters" (untrusted.oneOf): never the line's text. */
   source: string;
   origin: string;
 }
-
-/** Longest `source` value kept: the three known ones are short, anything else is only quoted. */
-const MAX_SOURCE = 64;
 
 /** One start of one instance: the key loads it logged, by key. */
 interface Start {
@@ -90,7 +90,7 @@ export default defineCheck({
     fileFallback: 'Instance {{instance}} loaded the {{key}} signing key from the PEM file fallback at its latest start ({{at}}), not from env.',
     generated:
       'Instance {{instance}} generated the {{key}} signing key in memory at its latest start ({{at}}): what it signs is not signed with the long-lived key.',
-    unknownSource: 'Instance {{instance}} loaded the {{key}} signing key from an unrecognised source "{{source}}" at its latest start ({{at}}).',
+    unknownSource: 'Instance {{instance}} loaded the {{key}} signing key from an unrecognised source ({{source}}) at its latest start ({{at}}).',
     notLogged: 'Instance {{instance}} logged no load of the {{key}} signing key at its latest start ({{at}}).',
   },
   options: z.object({
@@ -120,13 +120,13 @@ export default defineCheck({
       service,
       event: EVENT,
       lookbackMs,
-      params: { startGap },
-      keyOf: (ev) => (ev.fields.event === EVENT ? (stringField(ev.fields, 'instance') ?? '(unnamed)') : undefined),
+      // `kept: 'gated'`: what is kept went through the gate for deployment text (older state held raw text).
+      params: { startGap, kept: 'gated' },
+      keyOf: (ev) => (ev.fields.event === EVENT ? untrusted.id(stringField(ev.fields, 'instance') ?? '(unnamed)') : undefined),
       keep: (ev) => {
         const key = stringField(ev.fields, 'key');
         if (!isKeyName(key)) return undefined;
-        const source = stringField(ev.fields, 'source') ?? '(missing)';
-        return { ts: ev.ts.getTime(), key, source: source.slice(0, MAX_SOURCE), origin: ev.origin };
+        return { ts: ev.ts.getTime(), key, source: untrusted.oneOf(stringField(ev.fields, 'source'), SOURCES), origin: untrusted.text(ev.origin, 256) };
       },
       isKept: isLoad,
       latestFrom: (loads) => latestStartFrom(loads, startGap),
@@ -144,7 +144,8 @@ export default defineCheck({
     for (const [instance, loads] of latest.byKey) {
       const start = startOf(loads);
       const at = start.at.toISOString();
-      const shown = quoteUntrusted(instance, MAX_INSTANCE_IN_MESSAGE);
+      // `instance` is already through the gate (untrusted.id); the message shows less of it.
+      const shown = untrusted.text(instance, MAX_INSTANCE_IN_MESSAGE);
       for (const key of keys) {
         const res = resource({ instance, key });
         const load = start.loads.get(key);
@@ -158,12 +159,12 @@ export default defineCheck({
           });
           continue;
         }
-        const evidence = { instance, key, source: quoteUntrusted(load.source, 24), loggedAt: new Date(load.ts).toISOString(), origin: load.origin };
+        const evidence = { instance, key, source: load.source, loggedAt: new Date(load.ts).toISOString(), origin: load.origin };
         if (load.source === 'env') continue;
         if (load.source === 'file') ctx.report({ messageId: 'fileFallback', data: { instance: shown, key, at }, resource: res, evidence, severity: 'high' });
         else if (load.source === 'generated')
           ctx.report({ messageId: 'generated', data: { instance: shown, key, at }, resource: res, evidence, severity: 'critical' });
-        else ctx.report({ messageId: 'unknownSource', data: { instance: shown, key, at, source: quoteUntrusted(load.source, 24) }, resource: res, evidence, severity: 'high' });
+        else ctx.report({ messageId: 'unknownSource', data: { instance: shown, key, at, source: load.source }, resource: res, evidence, severity: 'high' });
       }
     }
     ctx.logger.debug({ location: latest.location, resumed: latest.resumed, eventsRead: latest.eventsRead }, 'Latest starts read');

@@ -10,7 +10,7 @@ import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import { duration } from '../src/core/duration';
 import type { Fingerprinter } from '../src/core/secret';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 const DEFAULT_PATTERNS = ['*SECRET*', '*PASSWORD*', '*TOKEN*', '*PRIVATE_KEY*', '*API_KEY*'];
 const DEFAULT_KNOWN = ['INTERNAL_SECRET', 'INTERNAL_SECRET_PREVIOUS', 'JWT_SECRET_KEY', 'RECEIPT_SIGNING_PRIVATE_KEY', 'ROOT_SIGNING_PRIVATE_KEY'];
@@ -26,8 +26,12 @@ const EXPANSION_RE = /^\$[({A-Za-z_]/;
  * Anything else (`mysql://app:pw@db/x?sslmode=…`) is untrusted text that may hold the secret.
  */
 const ASSIGNED_NAME_RE = /^-{0,2}[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
-/** Parameter names quoted in messages are cut to this; resources keep them whole. */
+/** Parameter names quoted in messages are cut to this; resources to untrusted.id's bound. */
 const MAX_NAME_IN_MESSAGE = 120;
+/** What SSM answers: the parameter types, command ids (UUIDs) and managed instance ids. */
+const PARAMETER_TYPES = ['String', 'StringList', 'SecureString'] as const;
+const COMMAND_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INSTANCE_ID_RE = /^(?:i|mi)-[0-9a-f]{8,17}$/;
 
 function globToRegExp(glob: string): RegExp {
   const body = glob
@@ -138,9 +142,9 @@ export default defineCheck({
       if (secretNamed(leaf) && p.type !== 'SecureString') {
         ctx.report({
           messageId: 'notSecureString',
-          data: { parameter: quoteUntrusted(p.name, MAX_NAME_IN_MESSAGE), type: p.type },
-          resource: resource({ parameter: p.name }),
-          evidence: { parameter: p.name, type: p.type, lastModified: p.lastModified?.toISOString() ?? null },
+          data: { parameter: untrusted.text(p.name, MAX_NAME_IN_MESSAGE), type: untrusted.oneOf(p.type, PARAMETER_TYPES) },
+          resource: resource({ parameter: untrusted.id(p.name) }),
+          evidence: { parameter: untrusted.text(p.name, 512), type: untrusted.oneOf(p.type, PARAMETER_TYPES), lastModified: p.lastModified?.toISOString() ?? null },
           severity: 'high',
         });
       }
@@ -152,25 +156,27 @@ export default defineCheck({
     for await (const cmd of ssm.commands({ documentName: ssm.deployDocument, since, signal: ctx.signal })) {
       commands++;
       const date = cmd.requestedAt.toISOString();
+      const command = untrusted.matching(cmd.commandId, COMMAND_ID_RE);
       for (const [parameter, values] of Object.entries(cmd.parameters)) {
         const how = literalIn(parameter, values, secretNamed, known);
         if (!how) continue;
         ctx.report({
           messageId: 'literalSecret',
-          data: { command: cmd.commandId, date, parameter: quoteUntrusted(parameter, MAX_NAME_IN_MESSAGE), how },
-          resource: resource({ command: cmd.commandId, parameter }),
-          evidence: { command: cmd.commandId, document: cmd.documentName, parameter, requestedAt: date, detection: how },
+          data: { command, date, parameter: untrusted.text(parameter, MAX_NAME_IN_MESSAGE), how },
+          resource: resource({ command: untrusted.id(cmd.commandId), parameter: untrusted.id(parameter) }),
+          evidence: { command, document: untrusted.text(cmd.documentName, 128), parameter: untrusted.text(parameter, 512), requestedAt: date, detection: how },
         });
       }
       if (!ctx.options.check_output || known.size === 0) continue;
       for await (const out of ssm.outputs(cmd.commandId, ctx.signal)) {
         const secret = known.find(out.output);
         if (!secret) continue;
+        const instance = untrusted.matching(out.instanceId, INSTANCE_ID_RE);
         ctx.report({
           messageId: 'secretInOutput',
-          data: { command: cmd.commandId, date, instance: out.instanceId, secret },
-          resource: resource({ command: cmd.commandId, instance: out.instanceId }),
-          evidence: { command: cmd.commandId, instance: out.instanceId, plugin: out.pluginName, requestedAt: date, secret },
+          data: { command, date, instance, secret },
+          resource: resource({ command: untrusted.id(cmd.commandId), instance: untrusted.id(out.instanceId) }),
+          evidence: { command, instance, plugin: untrusted.text(out.pluginName, 128), requestedAt: date, secret },
         });
       }
     }
@@ -199,7 +205,7 @@ function literalIn(
         const name = stripQuotes(tok.slice(0, eq));
         const value = stripQuotes(tok.slice(eq + 1));
         if (secretNamed(name) && value !== '' && !REFERENCE_RE.test(value) && !EXPANSION_RE.test(value)) {
-          return ASSIGNED_NAME_RE.test(name) ? `${name} is assigned a literal value` : 'a secret-named assignment holds a literal value';
+          return ASSIGNED_NAME_RE.test(name) ? `${untrusted.text(name, 64)} is assigned a literal value` : 'a secret-named assignment holds a literal value';
         }
       }
     }

@@ -1,4 +1,5 @@
 /** Narrowing of untrusted JSON payloads (audit rows' `payload`, log event fields). */
+import { untrusted } from '../../src/core/untrusted';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -11,10 +12,12 @@ export function stringField(obj: unknown, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** An untrusted string made safe to quote in a message: one line, bounded length. */
+/**
+ * @deprecated Use `untrusted.text` (src/core/untrusted.ts), the one gate for deployment text:
+ * it also scrubs secrets and secret shapes. Kept so code written against it goes through the gate.
+ */
 export function quoteUntrusted(s: string, max = 40): string {
-  const t = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
-  return t.length > max ? t.slice(0, max) + '…' : t;
+  return untrusted.text(s, max);
 }
 
 /** Whole days between two instants, rounded down. */

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import check from '../../checks/credential-age';
 import type { ApiKeyRow } from '../../src/core/sources';
 import { CheckTester, DEFAULT_NOW, runCase } from '../helpers/check-tester';
 import { AuditLogBuilder, FakeAuditDb } from '../fakes';
+const digest8 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 8);
 
 const daysAgo = (d: number) => new Date(DEFAULT_NOW.getTime() - d * 86_400_000);
 const key = (id: string, age: number, revoked = false): ApiKeyRow => ({ id, createdAt: daysAgo(age), lastUsedAt: daysAgo(1), revokedAt: revoked ? daysAgo(1) : null });
@@ -48,9 +50,9 @@ CheckTester.run(check, {
       verify: (r) => expect(r.measurements).toContainEqual(expect.objectContaining({ name: 'api_keys_over_age', value: 2 })),
     },
     {
-      name: 'a very long API key id is bounded in the message, whole in the resource',
+      name: 'a very long API key id is bounded in the message and the resource, kept distinct by a digest',
       sources: db(log(30), [key('ak_' + 'z'.repeat(3000), 100)]),
-      findings: [{ messageId: 'apiKeyOld', resource: `api_key=ak_${'z'.repeat(3000)}`, message: /^API key ak_z+… was created 100 days ago/ }],
+      findings: [{ messageId: 'apiKeyOld', resource: `api_key=ak_${'z'.repeat(196)}…~${digest8('ak_' + 'z'.repeat(3000))}`, message: /^API key ak_z+… was created 100 days ago/ }],
       verify: (r) => expect(r.findings[0].message.length).toBeLessThan(300),
     },
     {

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import check from '../../checks/ssm-persisted-secrets';
 import { CheckTester, DEFAULT_NOW } from '../helpers/check-tester';
 import { FakeSecretStore } from '../fakes/secret-store';
 import { FakeSsmSource, type FakeSsmCommand } from '../fakes/ssm-source';
 import type { SsmParameterMeta } from '../../src/core/sources';
 import { sourceUnavailable } from '../../src/core/errors';
+const digest8 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, 8);
 
 const INTERNAL = 'k3yM4t3rial-internal-0123456789abcdef';
 const JWT = 'jwt-5ecret-value-ABCDEFGHIJKLMNOP';
@@ -104,14 +106,14 @@ CheckTester.run(check, {
       secrets: ['MyPasswordIs42xyz'],
     },
     {
-      name: 'long parameter names are bounded in messages and kept whole in resources',
+      name: 'long parameter names are bounded in messages and resources, kept distinct by a digest',
       sources: sources([{ ...cleanDeploy, parameters: { ['SECRET_' + 'X'.repeat(2000)]: ['literal-value-here'] } }], [
         ...secureParams,
         { name: '/aegis/test/api/' + 'Y'.repeat(1900) + '_TOKEN', type: 'String' },
       ]),
       findings: [
-        { messageId: 'literalSecret', resource: `command=${CMD},parameter=SECRET_${'X'.repeat(2000)}`, message: /parameter SECRET_X+…: a secret-named parameter/ },
-        { messageId: 'notSecureString', resource: `parameter=/aegis/test/api/${'Y'.repeat(1900)}_TOKEN`, message: /^Parameter \/aegis\/test\/api\/Y+… is named like a secret/ },
+        { messageId: 'literalSecret', resource: `command=${CMD},parameter=SECRET_${'X'.repeat(192)}…~${digest8('SECRET_' + 'X'.repeat(2000))}`, message: /parameter SECRET_X+…: a secret-named parameter/ },
+        { messageId: 'notSecureString', resource: `parameter=/aegis/test/api/${'Y'.repeat(183)}…~${digest8('/aegis/test/api/' + 'Y'.repeat(1900) + '_TOKEN')}`, message: /^Parameter \/aegis\/test\/api\/Y+… is named like a secret/ },
       ],
       secrets: ['literal-value-here'],
       verify: (r) => {
