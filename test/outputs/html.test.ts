@@ -121,7 +121,8 @@ describe('HTML compliance report', () => {
     expect(ok).toContain('<p class="muted">No findings.</p>');
   });
 
-  it('renders 10 000 findings quickly', () => {
+  // A functional bound only (the figure is bench/render-report.ts's): other suites share these cores.
+  it('renders 10 000 findings in bounded time', () => {
     const big = buildReport([
       result('receipt-chain', 'Receipt chain verifies', 'critical', 'fail',
         Array.from({ length: 10_000 }, (_, i) => finding('receipt-chain', 'critical', `row=${i}`, `Row ${i} does not verify.`, { evidence: { row: i, hash: 'a'.repeat(64) } }))),
@@ -131,6 +132,6 @@ describe('HTML compliance report', () => {
     const out = renderHtmlReport(big);
     const ms = Date.now() - t0;
     expect(out.match(/<article class="finding/g)).toHaveLength(10_000);
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(20_000);
   });
 });
