@@ -1,8 +1,9 @@
 /**
  * The audit chain's hashing rules (DESIGN.md, "The audited deployment"): a row's hash is
- * SHA-256 over `prev_hash + canonical`, where canonical is the row's JSON with keys sorted
- * at every level and no whitespace. The audit service computes the same bytes, so any
- * difference here is a false alarm on every row: keep this module small and exact.
+ * SHA-256 over `prev_hash + canonical`, where canonical is the row's JSON serialised by
+ * RFC 8785, the JSON Canonicalization Scheme (JCS). The audit service computes the same
+ * bytes, so any difference here is a false alarm on every row: keep this module small and
+ * exact.
  */
 import { createHash } from 'node:crypto';
 import { isValidDate } from '../../src/core/time';
@@ -13,26 +14,68 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** A row hash as the chain stores it: 64 lowercase hex digits. */
 export const ROW_HASH_RE = /^[0-9a-f]{64}$/;
 
+/** A value RFC 8785 cannot serialise (NaN, Infinity, a lone surrogate): there is no canonical form. */
+export class CanonicalizationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CanonicalizationError';
+  }
+}
+
+/** A UTF-16 surrogate that is not part of a pair: not Unicode text, so not I-JSON (RFC 8785 §3.1). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function str(s: string): string {
+  if (LONE_SURROGATE.test(s)) throw new CanonicalizationError('a string holds a lone UTF-16 surrogate');
+  // ECMAScript's JSON string serialisation is exactly RFC 8785 §3.2.2.2: `\b \t \n \f \r \" \\`
+  // as two-character escapes, other controls as \u00xx in lowercase hex, everything else
+  // (including / and non-ASCII) as itself.
+  return JSON.stringify(s);
+}
+
+function num(n: number): string {
+  if (!Number.isFinite(n)) throw new CanonicalizationError(`${n} is not a JSON number`);
+  // ECMAScript Number-to-String (RFC 8785 §3.2.2.3); JSON.stringify also writes -0 as 0.
+  return JSON.stringify(n);
+}
+
 /**
- * JSON with object keys sorted at every level and no whitespace. Keys sort by UTF-16 code
- * unit (JS default), which equals code-point order for every key outside the astral planes.
+ * RFC 8785 canonical JSON: object members sorted by the UTF-16 code units of their names (at
+ * every level), no whitespace, ECMAScript number formatting, minimal string escaping. The
+ * UTF-8 bytes of the result are what gets hashed. Dates become their ISO string (as
+ * JSON.stringify makes them); object members whose value JSON cannot hold (undefined,
+ * functions, symbols) are left out, as JSON.stringify does.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    // JSON.stringify yields undefined for undefined/functions/symbols; JSON has only null.
-    return JSON.stringify(value) ?? 'null';
+  switch (typeof value) {
+    case 'string':
+      return str(value);
+    case 'number':
+      return num(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new CanonicalizationError('a BigInt is not a JSON number');
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return 'null';
   }
+  if (value === null) return 'null';
   if (Array.isArray(value)) return '[' + value.map((v) => canonicalJson(v)).join(',') + ']';
-  if (isValidDate(value)) return JSON.stringify(value.toISOString());
+  if (isValidDate(value)) return str(value.toISOString());
   const obj = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const k of Object.keys(obj).sort()) {
+  // Array.prototype.sort without a comparator orders strings by UTF-16 code units: exactly
+  // RFC 8785 §3.2.3 (not code points: U+1F600 sorts before U+FB33).
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  for (const k of keys) {
     const v = obj[k];
-    // Object members that JSON cannot hold are dropped, as JSON.stringify does.
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    parts.push(JSON.stringify(k) + ':' + canonicalJson(v));
+    if (out.length > 1) out += ',';
+    out += str(k) + ':' + canonicalJson(v);
   }
-  return '{' + parts.join(',') + '}';
+  return out + '}';
 }
 
 export interface CanonicalRowInput {
@@ -57,7 +100,7 @@ export function chainHash(prevHash: string, canonical: string): string {
   return createHash('sha256').update(prevHash + canonical, 'utf8').digest('hex');
 }
 
-/** The hash a row should carry, given the `prev_hash` it stores. */
+/** The hash a row should carry, given the `prev_hash` it stores. Throws CanonicalizationError when the row has no canonical form. */
 export function expectedRowHash(row: CanonicalRowInput & { prevHash: string }): string {
   return chainHash(row.prevHash, canonicalRow(row));
 }
