@@ -84,11 +84,12 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--checks <ids>', 'comma-separated check ids to run', parseList)
     .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
     .option('--format <formats>', `comma-separated outputs (${FORMATS.join(', ')})`, parseFormats)
+    .option('--full', 're-verify everything from the start, ignoring checkpoints (receipt-chain)')
     .addOption(failOn())
-    .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity }) => {
+    .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity; full?: boolean }) => {
       const logger = createLogger();
       const loaded = loadConfig(opts.config, { registry });
-      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger });
+      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, full: opts.full });
       io.out(formatSummary(report));
       io.out(`reports: ${outDir}\n`);
       setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));

@@ -26,6 +26,8 @@ export interface AuditOptions {
   fingerprinter?: Fingerprinter;
   /** Where sources register what they read, and what the report is scrubbed with (default: the process's). */
   knownSecrets?: KnownSecrets;
+  /** `run --full`: checks that verify incrementally from a checkpoint verify everything again. */
+  full?: boolean;
 }
 
 /** The checks a run will execute: enabled in config (default on) and selected by `only`. */
@@ -44,7 +46,7 @@ export function planChecks(loaded: LoadedConfig, registry: Registry, only?: read
     planned.push({
       check,
       options: loaded.checkOptions.get(id) ?? check.options.parse({}),
-      timeoutMs: settings?.timeout ?? config.run.timeout,
+      timeoutMs: settings?.timeout ?? Math.max(check.meta.timeout ?? 0, config.run.timeout),
     });
   }
   return planned;
@@ -72,6 +74,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       waivers: opts.waivers,
       concurrency: config.run.concurrency,
       now: () => startedAt,
+      full: opts.full,
     });
     // Scrubbed once more as a whole: a check that ran before another read a secret could not
     // scrub what it had reported with a value nobody knew yet.

@@ -21,6 +21,8 @@ export interface AuditAndWriteOptions {
   logger?: Logger;
   knownSecrets?: KnownSecrets;
   now?: () => Date;
+  /** `run --full`: re-verify from the start instead of from checkpoints. */
+  full?: boolean;
 }
 
 export interface AuditAndWriteResult {
@@ -49,6 +51,7 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
     logger: opts.logger,
     knownSecrets: opts.knownSecrets,
     now: opts.now,
+    full: opts.full,
     waivers: waivers.active,
     expiredWaivers: waivers.expired,
   });

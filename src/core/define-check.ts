@@ -28,6 +28,12 @@ export interface CheckMeta {
   /** Repository-relative path of the runbook. */
   runbook: string;
   remediation: string;
+  /**
+   * Default timeout (ms) for a check whose work grows with the deployment (a chain of a
+   * million rows); the run's `run.timeout` applies when it is longer, and
+   * `checks.<id>.timeout` overrides both.
+   */
+  timeout?: number;
 }
 
 export interface ReportDescriptor<M extends string> {
@@ -54,6 +60,13 @@ export interface CheckContext<M extends string = string, O = unknown> {
   readonly logger: Logger;
   /** Aborted when the check's timeout passes; long loops must watch it. */
   readonly signal: AbortSignal;
+  /**
+   * When the runner aborts the check (epoch ms, wall clock). A long pass stops a little
+   * before, keeps its progress and says how far it came, instead of being cut off.
+   */
+  readonly deadline: number;
+  /** The run was asked to start over (`run --full`): a check that works incrementally from its state re-verifies everything. */
+  readonly full: boolean;
   /** The run's clock (fixed per run so every check agrees on "now"). */
   now(): Date;
   report(d: ReportDescriptor<M>): void;

@@ -20,6 +20,7 @@ const metaSchema = z.object({
   checklist: z.array(z.string().regex(/^[a-z0-9-]+$/)),
   runbook: z.string().regex(/^docs\/runbooks\/[a-z0-9-]+\.md$/),
   remediation: z.string().min(10),
+  timeout: z.number().int().positive().optional(),
 });
 
 /** Validates a check's metadata, messages and options; throws AUDIT_ERR_PLUGIN naming what is wrong. */

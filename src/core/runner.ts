@@ -29,6 +29,8 @@ export interface RunEnvironment {
   waivers?: readonly Waiver[];
   concurrency?: number;
   now?: () => Date;
+  /** `run --full`: incremental checks ignore their checkpoints this run. */
+  full?: boolean;
 }
 
 /** Why a check cannot run with the configured sources, or undefined when it can. */
@@ -81,6 +83,8 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
     fingerprinter: env.fingerprinter,
     logger,
     signal: controller.signal,
+    deadline: started + planned.timeoutMs,
+    full: env.full ?? false,
     now,
     report(d: ReportDescriptor<string>) {
       // A check abandoned at its timeout may still be running; its result is already final.

@@ -40,6 +40,8 @@ export interface CaseBase {
   deployment?: string;
   services?: string[];
   timeoutMs?: number;
+  /** `run --full`: incremental checks ignore their checkpoints. */
+  full?: boolean;
   /** Secret values beyond those of a FakeSecretStore that must never appear in output. */
   secrets?: string[];
   /** Extra assertions on the result (measurements, messages). */
@@ -108,6 +110,7 @@ export async function runCase(check: AnyCheck, c: CaseBase, env: { sources?: Sou
       knownSecrets: new KnownSecrets(),
       logger: silentLogger(),
       now: () => now,
+      full: c.full,
     },
   );
   return { result, state, sources };
