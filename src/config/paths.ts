@@ -1,7 +1,9 @@
 /**
- * The config keys that hold file paths. Relative paths are relative to the config file;
- * this one list serves the loader (resolving them) and anything that moves a config file
- * (rebasing them), so the two can never disagree.
+ * The config keys that hold file paths. Relative paths are relative to the config file —
+ * defaults included (`state.dir`, `outputs.dir`), so where state and reports land does not
+ * depend on the directory the auditor was started from. This one list serves the loader
+ * (resolving them) and anything that moves a config file (rebasing them), so the two can
+ * never disagree.
  */
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
@@ -31,6 +33,7 @@ const PATH_FIELDS: readonly [readonly string[], string][] = [
   [[], 'waivers'],
   [[], 'attestations'],
   [['state'], 'dir'],
+  [['outputs'], 'dir'],
 ];
 
 /** Applies `fn` to every path-valued field of a config object (parsed or raw), in place. */

@@ -153,7 +153,8 @@ export const configSchema = z
       .prefault({}),
     state: z
       .object({
-        dir: nonEmpty.optional(),
+        /** Relative to the config file, as every path here. */
+        dir: nonEmpty.default('.aegis-audit/state'),
         postgres: z.object({ url: nonEmpty, schema: nonEmpty.default('aegis_audit') }).strict().optional(),
       })
       .strict()

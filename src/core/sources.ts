@@ -56,6 +56,28 @@ export interface FingerprintUsage {
   lastAt: Date;
 }
 
+/** Where a chain lives, as the server says: with the first row's hash, the identity of the chain. */
+export interface ChainLocation {
+  /** Postgres `system_identifier` of the server (shared by its physical replicas); null when it could not be read. */
+  systemIdentifier: string | null;
+  /** Why `systemIdentifier` is null (e.g. no permission to call pg_control_system()). */
+  systemIdentifierUnavailable?: string;
+  database: string;
+  /** The database's OID: a database dropped and created again under the same name gets another. */
+  databaseOid: number;
+  /** `schema.table` of the audit log. */
+  table: string;
+}
+
+export interface StreamRowsOptions {
+  batchSize?: number;
+  signal?: AbortSignal;
+  /** Stop after this many rows. */
+  limit?: number;
+  /** Only rows with id ≤ untilId. */
+  untilId?: number;
+}
+
 export interface AuditDb {
   /** The configured name of the historical keys table, as findings name it. */
   readonly historicalKeysTable: string;
@@ -70,8 +92,20 @@ export interface AuditDb {
   fingerprintUsage(): Promise<FingerprintUsage[]>;
   /** Which key fingerprints signed transparency roots. */
   rootFingerprintUsage(): Promise<FingerprintUsage[]>;
-  /** Audit rows with id > afterId, oldest first, in batches; memory stays flat however many rows. */
-  streamRows(afterId: number, opts?: { batchSize?: number; signal?: AbortSignal }): AsyncIterable<AuditRow[]>;
+  /**
+   * Audit rows with id > afterId, oldest first, in batches; memory stays flat however many
+   * rows. Each batch is read by its own statement (a statement timeout bounds one batch,
+   * never the pass), so a batch carries everything needed to verify it apart from the last
+   * row of the batch before (rows carry their own prev_hash).
+   */
+  streamRows(afterId: number, opts?: StreamRowsOptions): AsyncIterable<AuditRow[]>;
+  /** The server, database and table the audit log is read from. */
+  chainLocation(): Promise<ChainLocation>;
+  /**
+   * How much of the chain lies after `afterId`: the number of rows (null when counting takes
+   * longer than `timeoutMs`) and the highest id (null for an empty table).
+   */
+  chainExtent(afterId: number, opts?: { timeoutMs?: number }): Promise<{ rowsAfter: number | null; lastId: number | null }>;
   rowById(id: number): Promise<AuditRow | undefined>;
   /** Roots with id > afterId, oldest first. */
   rootsAfter(afterId: number): Promise<RootRow[]>;
@@ -297,8 +331,18 @@ export interface Sources {
 export type SourceName = keyof Sources;
 export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus'];
 
+/** What {@link StateStore.read} found under a key. */
+export type StateRead<T> =
+  | { status: 'absent' }
+  | { status: 'ok'; value: T }
+  /** Something is stored but cannot be read as a value (a corrupt file): `reason` names where and why. */
+  | { status: 'unreadable'; reason: string };
+
 /** Persistent key-value state of the auditor (checkpoints). Never holds a secret. */
 export interface StateStore {
+  /** The value, or undefined when there is none or it cannot be read (see `read`). */
   get<T>(key: string): Promise<T | undefined>;
+  /** Like get, but tells an absent value from one that cannot be read, so a check can say so. */
+  read<T>(key: string): Promise<StateRead<T>>;
   set<T>(key: string, value: T): Promise<void>;
 }

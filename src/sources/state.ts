@@ -1,11 +1,16 @@
 /**
  * The auditor's own state (checkpoints): a folder of JSON files by default, or a table in
  * the auditor's own Postgres schema. Never holds a secret.
+ *
+ * The folder is `state.dir`, relative to the config file like every path in it (default
+ * `.aegis-audit/state` beside the config). A check keys its state by what the state
+ * describes — receipt-chain by the identity of the chain — so two configs share a
+ * checkpoint only when they audit the same thing.
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
-import type { StateStore } from '../core/sources';
+import type { StateRead, StateStore } from '../core/sources';
 import type { AuditConfig } from '../config/schema';
 import { guard, wrapSourceError } from './errors';
 
@@ -22,22 +27,38 @@ function fileName(key: string): string {
 export class FileStateStore implements ClosableStateStore {
   constructor(readonly dir: string) {}
 
-  async get<T>(key: string): Promise<T | undefined> {
-    const file = join(this.dir, fileName(key));
+  /** The file a key is stored in. */
+  fileOf(key: string): string {
+    return join(this.dir, fileName(key));
+  }
+
+  async read<T>(key: string): Promise<StateRead<T>> {
+    const file = this.fileOf(key);
+    let text: string;
     try {
-      return JSON.parse(await readFile(file, 'utf8')) as T;
+      text = await readFile(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      // A corrupt checkpoint is treated as none: the next run verifies from the start.
-      if (e instanceof SyntaxError) return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'absent' };
       throw wrapSourceError(SOURCE, `reading ${file}`, e);
+    }
+    try {
+      return { status: 'ok', value: JSON.parse(text) as T };
+    } catch {
+      // Never quote the content: it is ours, but a reason is enough to act on.
+      return { status: 'unreadable', reason: `${file} is not valid JSON (${text.length} bytes; corrupt or cut short)` };
     }
   }
 
+  async get<T>(key: string): Promise<T | undefined> {
+    const r = await this.read<T>(key);
+    return r.status === 'ok' ? r.value : undefined;
+  }
+
   async set<T>(key: string, value: T): Promise<void> {
-    const file = join(this.dir, fileName(key));
+    const file = this.fileOf(key);
     await guard(SOURCE, `writing ${file}`, async () => {
       await mkdir(this.dir, { recursive: true });
+      // Written beside and renamed over: a crash mid-write leaves the old checkpoint whole.
       const tmp = `${file}.${process.pid}.tmp`;
       await writeFile(tmp, JSON.stringify(value), 'utf8');
       await rename(tmp, file).catch(async (e: unknown) => {
@@ -83,10 +104,16 @@ export class PostgresStateStore implements ClosableStateStore {
     return this.#ready;
   }
 
-  async get<T>(key: string): Promise<T | undefined> {
+  async read<T>(key: string): Promise<StateRead<T>> {
     await this.#init();
     const r = await guard(SOURCE, 'reading state', () => this.#pool.query<{ value: T }>(`SELECT value FROM ${this.#table} WHERE key = $1`, [key]));
-    return r.rows[0]?.value;
+    // jsonb is always valid JSON: a value is either there or not.
+    return r.rows.length === 0 ? { status: 'absent' } : { status: 'ok', value: r.rows[0].value };
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const r = await this.read<T>(key);
+    return r.status === 'ok' ? r.value : undefined;
   }
 
   async set<T>(key: string, value: T): Promise<void> {
@@ -104,7 +131,11 @@ export class PostgresStateStore implements ClosableStateStore {
   }
 }
 
+/** The default folder when `state.dir` is not set and no config file says where (tests building configs in memory). */
+export const DEFAULT_STATE_DIR = join('.aegis-audit', 'state');
+
 export function createStateStore(config: AuditConfig): ClosableStateStore {
   if (config.state.postgres) return new PostgresStateStore(config.state.postgres.url, config.state.postgres.schema);
-  return new FileStateStore(config.state.dir ?? resolve('.aegis-audit', 'state'));
+  // The loader resolves state.dir (default included) against the config file's folder.
+  return new FileStateStore(resolve(config.state.dir ?? DEFAULT_STATE_DIR));
 }

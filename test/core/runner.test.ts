@@ -35,7 +35,7 @@ function env(sources: Sources = {}, extra: Partial<RunEnvironment> = {}): RunEnv
     deployment: 'test',
     services: ['a', 'b'],
     sources,
-    state: { get: async () => undefined, set: async () => undefined },
+    state: { get: async () => undefined, read: async () => ({ status: 'absent' }), set: async () => undefined },
     fingerprinter: new Fingerprinter(),
     knownSecrets: new KnownSecrets(),
     logger: silentLogger(),
