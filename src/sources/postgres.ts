@@ -1,10 +1,11 @@
 /**
- * The audit database (pg). Table and schema names come from config; large tables are
- * streamed with a cursor and never loaded whole.
+ * The audit database (pg). Table and schema names come from config; large tables are read
+ * in batches and never loaded whole: the audit log by keyset batches (one statement each),
+ * api_keys with a cursor.
  */
 import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import Cursor from 'pg-cursor';
-import type { ApiKeyRow, AuditDb, AuditRow, FingerprintUsage, HistoricalKey, RootRow } from '../core/sources';
+import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RootRow, StreamRowsOptions } from '../core/sources';
 import type { PostgresConfig } from '../config/schema';
 import { badData } from '../core/errors';
 import { guard, stopIfAborted, wrapSourceError } from './errors';
@@ -85,7 +86,7 @@ export class PostgresAuditDb implements AuditDb {
     try {
       // statement_timeout is enforced by the server, so it cannot end a query the server never
       // received (a hung server or a dead network); query_timeout is the client's own bound.
-      // Cursor streams are left without it: they legitimately run long, batch by batch.
+      // The api_keys cursor is left without it: it legitimately runs long, batch by batch.
       const query: QueryConfig & { query_timeout: number } = { text: sql, values: params, query_timeout: this.#queryTimeout };
       const r = await this.#pool.query<R>(query);
       return r.rows;
@@ -180,31 +181,97 @@ export class PostgresAuditDb implements AuditDb {
     return this.#usage(this.#t.roots, 'reading root fingerprints');
   }
 
-  async *streamRows(afterId: number, opts: { batchSize?: number; signal?: AbortSignal } = {}): AsyncIterable<AuditRow[]> {
+  /**
+   * Keyset batches (`WHERE id > $last ORDER BY id LIMIT $n` on the primary key), each its own
+   * statement under statement_timeout, and no transaction held across them (so vacuum's
+   * horizon is never pinned by a pass that runs for minutes). The next batch is requested
+   * as soon as this one arrives, so reading overlaps the caller's verification.
+   */
+  async *streamRows(afterId: number, opts: StreamRowsOptions = {}): AsyncIterable<AuditRow[]> {
     const batchSize = opts.batchSize ?? 5000;
+    let left = opts.limit ?? Number.POSITIVE_INFINITY;
+    const until = opts.untilId;
+    const sql =
+      until === undefined
+        ? `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > $1 ORDER BY id LIMIT $2`
+        : `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2`;
+    const fetch = (after: number, n: number): Promise<AuditRow[]> => {
+      const p = this.#query(`reading audit rows after id ${after}`, sql, until === undefined ? [after, n] : [after, n, until]).then((rows) =>
+        rows.map((r) => this.#auditRow(r)),
+      );
+      // A caller that stops early leaves the read-ahead unawaited: its failure is nobody's.
+      p.catch(() => undefined);
+      return p;
+    };
+    if (left <= 0) return;
+    let asked = Math.min(batchSize, left);
+    let next: Promise<AuditRow[]> | undefined = fetch(afterId, asked);
+    while (next) {
+      stopIfAborted(opts.signal, SOURCE, 'streaming audit rows');
+      const batch: AuditRow[] = await next;
+      if (batch.length === 0) return;
+      left -= batch.length;
+      next = undefined;
+      if (batch.length === asked && left > 0) {
+        asked = Math.min(batchSize, left);
+        next = fetch(batch[batch.length - 1].id, asked);
+      }
+      yield batch;
+    }
+  }
+
+  async chainLocation(): Promise<ChainLocation> {
+    const [db] = await this.#query<{ database: unknown; oid: unknown }>(
+      'reading the database identity',
+      'SELECT current_database() AS database, oid FROM pg_database WHERE datname = current_database()',
+    );
+    const location: ChainLocation = {
+      systemIdentifier: null,
+      database: toText(db?.database),
+      databaseOid: Number(db?.oid ?? 0),
+      table: `${this.#cfg.schema}.${this.#cfg.tables.audit_log}`,
+    };
+    try {
+      const [sys] = await this.#query<{ id: unknown }>('reading the server identity', 'SELECT system_identifier::text AS id FROM pg_control_system()');
+      location.systemIdentifier = toText(sys?.id) || null;
+    } catch (e) {
+      // pg_control_system() may be revoked from the auditor's role: the chain is then known
+      // by database, OID, table and first row, which is enough never to skip a row.
+      const code = (e as { code?: string }).code;
+      if (code === '42501' || /permission denied/i.test(String((e as Error).message))) {
+        location.systemIdentifierUnavailable = 'permission denied for pg_control_system() (GRANT pg_monitor, or EXECUTE on it, to the auditor role)';
+      } else throw e;
+    }
+    return location;
+  }
+
+  async chainExtent(afterId: number, opts: { timeoutMs?: number } = {}): Promise<{ rowsAfter: number | null; lastId: number | null }> {
+    const [max] = await this.#query<{ last: unknown }>('reading the last audit row id', `SELECT max(id) AS last FROM ${this.#t.audit}`);
+    const lastId = max?.last === null || max?.last === undefined ? null : toId(max.last, 'max(id)');
+    if (lastId === null || lastId <= afterId) return { rowsAfter: 0, lastId };
+    // Counting is a scan of what is left: bounded by its own short timeout, and only a nicety.
+    const timeout = Math.max(1, Math.min(opts.timeoutMs ?? 2000, this.#cfg.statement_timeout));
     let client: PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (e) {
-      throw this.#explain(e, 'streaming audit rows');
+      throw this.#explain(e, 'counting audit rows');
     }
-    const cursor = client.query(new Cursor(`SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > $1 ORDER BY id`, [afterId]));
     let failed = false;
     try {
-      for (;;) {
-        stopIfAborted(opts.signal, SOURCE, 'streaming audit rows');
-        let batch: Record<string, unknown>[];
-        try {
-          batch = await cursor.read(batchSize);
-        } catch (e) {
-          failed = true;
-          throw this.#explain(e, 'streaming audit rows');
-        }
-        if (batch.length === 0) return;
-        yield batch.map((r) => this.#auditRow(r));
+      await client.query('BEGIN READ ONLY');
+      await client.query(`SET LOCAL statement_timeout = ${timeout}`);
+      const r = await client.query<{ n: unknown }>({ text: `SELECT count(*) AS n FROM ${this.#t.audit} WHERE id > $1`, values: [afterId], query_timeout: timeout + 5_000 } as QueryConfig);
+      await client.query('COMMIT');
+      return { rowsAfter: Number(r.rows[0]?.n ?? 0), lastId };
+    } catch (e) {
+      failed = (e as { code?: string }).code !== '57014';
+      if (!failed) {
+        await client.query('ROLLBACK').catch(() => (failed = true));
+        return { rowsAfter: null, lastId };
       }
+      throw this.#explain(e, 'counting audit rows');
     } finally {
-      await cursor.close().catch(() => undefined);
       client.release(failed);
     }
   }

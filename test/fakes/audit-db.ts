@@ -1,5 +1,6 @@
 /** An in-memory AuditDb (src/core/sources.ts) over arrays of rows. */
-import type { ApiKeyRow, AuditDb, AuditRow, FingerprintUsage, HistoricalKey, RootRow } from '../../src/core/sources';
+import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RootRow, StreamRowsOptions } from '../../src/core/sources';
+import { stopIfAborted } from '../../src/sources/errors';
 import { Failures } from './failures';
 
 export type AuditDbMethod =
@@ -13,6 +14,8 @@ export type AuditDbMethod =
   | 'rowById'
   | 'rootsAfter'
   | 'firstRow'
+  | 'chainLocation'
+  | 'chainExtent'
   | 'apiKeys';
 
 export interface FakeAuditDbData {
@@ -20,6 +23,7 @@ export interface FakeAuditDbData {
   roots?: RootRow[];
   historical?: HistoricalKey[];
   apiKeys?: ApiKeyRow[];
+  location?: Partial<ChainLocation>;
 }
 
 function usage(items: { id: number; createdAt: Date; keyFingerprint: string }[]): FingerprintUsage[] {
@@ -45,6 +49,8 @@ export class FakeAuditDb implements AuditDb {
   roots: RootRow[];
   historical: HistoricalKey[];
   keys: ApiKeyRow[];
+  /** Where the chain lives; a test moves it to another "server" or "database" by editing this. */
+  location: ChainLocation;
   readonly failures = new Failures<AuditDbMethod>('postgres');
   /** Rows handed out by streamRows since construction: what an incremental run costs. */
   streamedRows = 0;
@@ -56,6 +62,7 @@ export class FakeAuditDb implements AuditDb {
     this.roots = [...(data.roots ?? [])].sort((a, b) => a.id - b.id);
     this.historical = [...(data.historical ?? [])];
     this.keys = [...(data.apiKeys ?? [])];
+    this.location = { systemIdentifier: '7000000000000000001', database: 'audit', databaseOid: 16384, table: 'public.audit_log', ...data.location };
   }
 
   /** Makes `method` throw (default: postgres is unavailable). Returns this, for tables. */
@@ -94,17 +101,29 @@ export class FakeAuditDb implements AuditDb {
     return usage(this.roots);
   }
 
-  async *streamRows(afterId: number, opts: { batchSize?: number; signal?: AbortSignal } = {}): AsyncIterable<AuditRow[]> {
+  async *streamRows(afterId: number, opts: StreamRowsOptions = {}): AsyncIterable<AuditRow[]> {
     this.failures.check('streamRows');
     const size = opts.batchSize ?? 5000;
-    const after = this.rows.filter((r) => r.id > afterId);
+    const after = this.rows.filter((r) => r.id > afterId && (opts.untilId === undefined || r.id <= opts.untilId)).slice(0, opts.limit ?? Infinity);
     for (let i = 0; i < after.length; i += size) {
-      if (opts.signal?.aborted) return;
+      stopIfAborted(opts.signal, 'postgres', 'streaming audit rows');
+      // Each batch is read when asked for, as the real reader does: a failure set mid-pass hits the next batch.
+      if (i > 0) this.failures.check('streamRows');
       const batch = after.slice(i, i + size);
       this.streamedRows += batch.length;
       this.largestBatch = Math.max(this.largestBatch, batch.length);
       yield batch;
     }
+  }
+
+  async chainLocation(): Promise<ChainLocation> {
+    this.failures.check('chainLocation');
+    return { ...this.location };
+  }
+
+  async chainExtent(afterId: number): Promise<{ rowsAfter: number | null; lastId: number | null }> {
+    this.failures.check('chainExtent');
+    return { rowsAfter: this.rows.filter((r) => r.id > afterId).length, lastId: this.rows.length ? this.rows[this.rows.length - 1].id : null };
   }
 
   async rowById(id: number): Promise<AuditRow | undefined> {

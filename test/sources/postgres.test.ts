@@ -67,6 +67,77 @@ test('streams every row after a checkpoint in order, in batches', async () => {
   expect(batches).toBe(13);
 });
 
+test('a limited stream stops at its limit and at untilId', async () => {
+  const ids: number[] = [];
+  for await (const batch of src.streamRows(10, { batchSize: 4, limit: 10, untilId: 15 })) ids.push(...batch.map((r) => r.id));
+  expect(ids).toEqual([11, 12, 13, 14, 15]);
+  const limited: number[] = [];
+  for await (const batch of src.streamRows(10, { batchSize: 4, limit: 6 })) limited.push(batch.length);
+  expect(limited).toEqual([4, 2]);
+});
+
+test('no statement lives as long as the pass: a slow pass outlasts statement_timeout, and holds no transaction between batches', async () => {
+  const slow = new PostgresAuditDb(postgresSchema.parse({ url: db.url, schema: 'aegis', tables: { audit_log: 'receipts' }, statement_timeout: '300ms' }));
+  const watcher = new Client({ connectionString: db.url });
+  await watcher.connect();
+  try {
+    let n = 0;
+    const states = new Set<string>();
+    const t0 = Date.now();
+    for await (const batch of slow.streamRows(0, { batchSize: 2000 })) {
+      n += batch.length;
+      // The consumer takes its time (verifying), far past one statement_timeout in all.
+      await new Promise((r) => setTimeout(r, 150));
+      const { rows } = await watcher.query<{ state: string; xmin: string | null }>(
+        `SELECT state, backend_xmin::text AS xmin FROM pg_stat_activity WHERE application_name = 'aegis-audit' AND datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      for (const r of rows) states.add(`${r.state}${r.xmin && r.state !== 'active' ? ' holding xmin' : ''}`);
+    }
+    expect(Date.now() - t0).toBeGreaterThan(900);
+    expect(n).toBe(12345);
+    expect([...states].filter((s) => s.includes('in transaction') || s.includes('holding xmin'))).toEqual([]);
+  } finally {
+    await watcher.end();
+    await slow.close();
+  }
+});
+
+test('the chain location: server identity, database and its OID, schema.table; and how much lies after a row', async () => {
+  const loc = await src.chainLocation();
+  expect(loc.systemIdentifier).toMatch(/^\d{10,}$/);
+  expect(loc.database).toBe(new URL(db.url).pathname.slice(1));
+  expect(loc.databaseOid).toBeGreaterThan(0);
+  expect(loc.table).toBe('aegis.receipts');
+  expect(loc.systemIdentifierUnavailable).toBeUndefined();
+  expect(await src.chainExtent(100)).toEqual({ rowsAfter: 12245, lastId: 12345 });
+  expect(await src.chainExtent(12345)).toEqual({ rowsAfter: 0, lastId: 12345 });
+});
+
+test('without permission for pg_control_system() the server identity is null with the reason, not an error', async () => {
+  const role = `noctl_${Date.now().toString(36)}`;
+  const admin = new Client({ connectionString: db.url });
+  await admin.connect();
+  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'noctl-pw-123'`);
+  await admin.query(`GRANT USAGE ON SCHEMA aegis TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA aegis TO ${role}`);
+  // Functions live per database: this revokes it in the test database only.
+  await admin.query('REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC');
+  const u = new URL(db.url);
+  u.username = role;
+  u.password = 'noctl-pw-123';
+  const limited = new PostgresAuditDb(postgresSchema.parse({ url: u.toString(), schema: 'aegis', tables: { audit_log: 'receipts' } }));
+  try {
+    const loc = await limited.chainLocation();
+    expect(loc.systemIdentifier).toBeNull();
+    expect(loc.systemIdentifierUnavailable).toMatch(/permission denied for pg_control_system\(\) \(GRANT pg_monitor/);
+    expect(loc.database).toBe(u.pathname.slice(1));
+  } finally {
+    await limited.close();
+    await admin.query('GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC');
+    await admin.query(`REVOKE ALL ON ALL TABLES IN SCHEMA aegis FROM ${role}; REVOKE USAGE ON SCHEMA aegis FROM ${role}; DROP ROLE ${role}`);
+    await admin.end();
+  }
+});
+
 test('a stream cut short by the check timeout (aborted signal) is an error, not the end of the table', async () => {
   const ctl = new AbortController();
   const read = async () => {
