@@ -2,8 +2,8 @@
  * The audit chain verifies: every row's prev_hash is the previous row's row_hash, its
  * row_hash is SHA-256(prev_hash + RFC 8785 canonical row), its signature verifies under the
  * key it names (current or historical), and every transparency root vouches for the row it
- * names. *Secret Management*, key rotation: "Post-rotation, verify the chain to confirm the
- * rotation row is signed and chained".
+ * names. Aegis *Secret Management*, "What to do if you suspect a secret leak": "Post-rotation,
+ * verify the chain to confirm the rotation row is signed and chained".
  *
  * Over time (DESIGN.md "Judging over time"):
  * - Incremental: a checkpoint, bound to the identity of the chain (server, database, table,

@@ -9,7 +9,7 @@ import { registry } from '../checks';
 import { loadConfig } from './config/load';
 import { FORMATS, type OutputFormat } from './config/schema';
 import { auditAndWrite, loadRunInputs } from './app/run';
-import { describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
+import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
 import { formatSummary } from './app/summary';
 import { startDaemon } from './daemon';
 import { lintWaivers, waiversLintExitCode, writeOutputs, metasFromChecks } from './outputs';
@@ -197,7 +197,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       try {
         io.out(formatSummary(demo.report));
         io.out(formatComparison(demo.comparison));
-        io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n`);
+        io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n${describeState(demo.stateDir)}`);
         io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         if (opts.daemon) {
           await serveDaemon(demo.configPath, opts.listen, logger, opts.out);

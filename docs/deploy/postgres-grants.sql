@@ -23,4 +23,8 @@ REVOKE CREATE ON SCHEMA public FROM aegis_audit;
 -- The auditor's own state (state.postgres.schema, default aegis_audit), owned by it.
 CREATE SCHEMA IF NOT EXISTS aegis_audit AUTHORIZATION aegis_audit;
 
+-- receipt-chain binds its checkpoint to the server's identity (pg_control_system()), which
+-- every role may call by default. Where EXECUTE on it was revoked from PUBLIC, grant it back:
+--   GRANT EXECUTE ON FUNCTION pg_control_system() TO aegis_audit;
+
 -- Leader election uses pg_try_advisory_lock, which needs no grant.

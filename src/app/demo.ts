@@ -45,6 +45,8 @@ export interface DemoOptions {
 export interface DemoResult extends AuditAndWriteResult {
   sandbox: Sandbox;
   configPath: string;
+  /** Where the audit keeps its state (receipt-chain's checkpoint), as the config resolves it. */
+  stateDir: string;
   comparison: ManifestComparison;
 }
 
@@ -90,11 +92,22 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
     const configPath = await writeDemoConfig(sandbox, out);
     const loaded = loadConfig(configPath, { registry });
     const result = await auditAndWrite(loaded, registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
-    return { ...result, sandbox, configPath, comparison: compareWithManifest(result.report, sandbox.manifest) };
+    const stateDir = loaded.config.state.postgres ? `postgres schema ${loaded.config.state.postgres.schema}` : (loaded.config.state.dir as string);
+    return { ...result, sandbox, configPath, stateDir, comparison: compareWithManifest(result.report, sandbox.manifest) };
   } catch (e) {
     await sandbox.stop().catch(() => undefined);
     throw e;
   }
+}
+
+/** How state works, in the words a newcomer needs after the first run. */
+export function describeState(stateDir: string): string {
+  return (
+    `state: ${stateDir}\n` +
+    '  receipt-chain keeps a checkpoint there, bound to the chain it verified (server, database, table, first row):\n' +
+    '  the next run verifies only new rows and re-verifies a slice of old ones (every row within 24h);\n' +
+    '  another chain behind this config starts afresh with a note; `run --full` verifies everything again.\n'
+  );
 }
 
 export function formatComparison(c: ManifestComparison): string {

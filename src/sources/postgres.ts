@@ -239,7 +239,7 @@ export class PostgresAuditDb implements AuditDb {
       // by database, OID, table and first row, which is enough never to skip a row.
       const code = (e as { code?: string }).code;
       if (code === '42501' || /permission denied/i.test(String((e as Error).message))) {
-        location.systemIdentifierUnavailable = 'permission denied for pg_control_system() (GRANT pg_monitor, or EXECUTE on it, to the auditor role)';
+        location.systemIdentifierUnavailable = "permission denied for pg_control_system() (GRANT EXECUTE ON FUNCTION pg_control_system() TO the auditor's role)";
       } else throw e;
     }
     return location;

@@ -2,11 +2,11 @@
  * The demo's five files agree with each other: the same checks, statuses, counts and
  * findings in report.json, report.html, checklist.html, report.junit.xml and report.sarif.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registry } from '../../checks';
-import { startDemo, type DemoResult } from '../../src/app/demo';
+import { describeState, startDemo, type DemoResult } from '../../src/app/demo';
 import { CHECKLIST } from '../../src/core/checklist';
 import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
@@ -69,4 +69,12 @@ test('JSON, JUnit, SARIF, HTML and the checklist agree on checks, statuses and f
   const failingItems = CHECKLIST.filter((i) => i.checks.some((c) => failed.has(c)));
   expect(failingItems.length).toBeGreaterThan(0);
   for (const item of failingItems) expect(checklist).toMatch(new RegExp(`id="item-${item.id}"[\\s\\S]*?FAIL`));
+});
+
+test('the demo says where its state is, and the checkpoint there is bound to the chain', () => {
+  expect(demo.stateDir).toBe(join(out, 'sandbox', 'state'));
+  const files = readdirSync(demo.stateDir);
+  const checkpoint = files.map((f) => JSON.parse(readFileSync(join(demo.stateDir, f), 'utf8')) as { identity?: { database: string; table: string; firstRowId: number } }).find((v) => v.identity);
+  expect(checkpoint?.identity).toMatchObject({ table: 'public.audit_log', firstRowId: 1, database: new URL(demo.sandbox.postgresUrl).pathname.slice(1) });
+  expect(describeState(demo.stateDir)).toMatch(/^state: .*\n.*bound to the chain it verified[\s\S]*`run --full` verifies everything again/);
 });

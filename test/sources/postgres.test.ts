@@ -128,7 +128,7 @@ test('without permission for pg_control_system() the server identity is null wit
   try {
     const loc = await limited.chainLocation();
     expect(loc.systemIdentifier).toBeNull();
-    expect(loc.systemIdentifierUnavailable).toMatch(/permission denied for pg_control_system\(\) \(GRANT pg_monitor/);
+    expect(loc.systemIdentifierUnavailable).toMatch(/permission denied for pg_control_system\(\) \(GRANT EXECUTE ON FUNCTION pg_control_system\(\) TO the auditor's role\)/);
     expect(loc.database).toBe(u.pathname.slice(1));
   } finally {
     await limited.close();
