@@ -290,17 +290,29 @@ export default defineCheck({
       lastSave = Date.now();
     };
 
+    // Roots to check this run: new ones, and the ones found broken before. Until the first pass
+    // is complete its roots are checked as in one pass: no row is re-verified for a root that
+    // was there before the pass began.
+    const incremental = !!cp && !full && cp.passComplete;
+    const seenRootId = next.lastRootId;
+    let roots: RootRow[] = [];
+    /** The hashes of the rows the roots name, as this pass reads them (only those: memory stays flat). */
+    const rootTargets = new Map<number, string>();
+
     // --- 1. the rows after the checkpoint, in keyset batches.
     let interruption: unknown;
     let reachedEnd = true;
     let fresh = 0;
-    const rootTargets = new Map<number, string>();
     try {
+      const startRootAfter = incremental ? Math.min(seenRootId, ...next.brokenRoots.map((r) => r - 1)) : 0;
+      const knownBroken = new Set(incremental ? next.brokenRoots : []);
+      roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
+      const wanted = new Set(roots.map((r) => r.upToId));
       let anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
       for await (const batch of db.streamRows(next.lastId, { batchSize: o.batchSize, signal: ctx.signal })) {
         const v = verifyBatch(batch, anchor, rowKeys);
         take(v, true);
-        for (const r of batch) rootTargets.set(r.id, r.rowHash);
+        if (wanted.size > 0) for (const r of batch) if (wanted.has(r.id)) rootTargets.set(r.id, r.rowHash);
         anchor = v.last;
         const last = batch[batch.length - 1];
         next.lastId = last.id;
@@ -317,21 +329,11 @@ export default defineCheck({
       reachedEnd = false;
       interruption = e;
     }
-    // Root targets are only needed for roots; keep the map small on long passes.
-    if (rootTargets.size > 200_000) rootTargets.clear();
-
-    // --- 2. transparency roots: new ones, and the ones found broken before.
+    // --- 2. transparency roots.
     const brokenRootReports: { root: RootRow; target: string | undefined; reason: string }[] = [];
     let rootsDone = false;
     if (reachedEnd && !interruption) {
       try {
-        // Until the first pass is complete, its roots are checked as in one pass: no row is
-        // re-verified for a root that was there before the pass began.
-        const incremental = !!cp && !full && cp.passComplete;
-        const seenRootId = next.lastRootId;
-        const startRootAfter = incremental ? Math.min(seenRootId, ...next.brokenRoots.map((r) => r - 1)) : 0;
-        const knownBroken = new Set(incremental ? next.brokenRoots : []);
-        const roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
         const brokenRoots: number[] = [];
         for (const root of roots) {
           const isNew = root.id > seenRootId;
