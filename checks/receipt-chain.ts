@@ -526,7 +526,7 @@ export default defineCheck({
         lastId: next.lastId,
         fresh: count(fresh),
         reverified: count(reverified),
-        oldest: formatDuration(oldestMs),
+        oldest: oldestMs < 1000 ? 'under a second' : formatDuration(oldestMs),
         period: formatDuration(o.rehash_period),
       },
       resource: chainResource,

@@ -66,7 +66,7 @@ CheckTester.run(
       {
         name: 'an intact chain with its roots',
         sources: () => ({ postgres: new FakeAuditDb(chain().snapshot()), secrets: secrets() }),
-        notes: [{ ...FRESH, message: /^20 rows verified \(up to row 20\): 20 new this run and 0 re-verified; the oldest verification is 0ms old \(every row is re-verified within 1d\)/, evidence: { verifiedRows: 20, verifiedThisRun: 20 } }],
+        notes: [{ ...FRESH, message: /^20 rows verified \(up to row 20\): 20 new this run and 0 re-verified; the oldest verification is under a second old \(every row is re-verified within 1d\)/, evidence: { verifiedRows: 20, verifiedThisRun: 20 } }],
         verify: (r) => {
           expect(verifiedOf(r)).toBe(20);
           expect(measured(r, 'receipt_chain_verified_rows')).toBe(20);
@@ -194,6 +194,24 @@ CheckTester.run(
           { messageId: 'rootMismatch', resource: 'root=3', message: /row 999 does not exist/ },
           { messageId: 'rootMismatch', resource: 'root=4', message: /signature does not verify/ },
         ],
+      },
+      {
+        name: 'hostile text in a broken row (action, fingerprint) reaches the finding bounded and on one line',
+        sources: () =>
+          ({
+            postgres: corrupt(chain(), 6, (r) => ({ ...r, action: `<script>alert(1)</script>\n${'A'.repeat(10_000)}`, keyFingerprint: `sha256:\u0000${'f'.repeat(5000)}\r\n` })),
+            secrets: secrets(),
+          }),
+        findings: [FRESH, { messageId: 'hashMismatch', resource: 'row=6' }, { messageId: 'unknownKey', resource: `fingerprint="sha256: ${'f'.repeat(72)}…"` }],
+        verify: (r) => {
+          for (const f of r.findings) {
+            expect(f.message).not.toMatch(/[\n\r\u0000]/);
+            expect(f.message.length).toBeLessThan(400);
+            expect(f.resource.length).toBeLessThan(200);
+            expect(JSON.stringify(f.evidence).length).toBeLessThan(2_000);
+          }
+          expect(r.findings.find((f) => f.resource === 'row=6')?.evidence.action).toBe(`<script>alert(1)</script> ${'A'.repeat(38)}…`);
+        },
       },
       {
         name: 'findings are capped; the total and the first broken row are in every one',
