@@ -41,8 +41,8 @@ import {
 } from './lib/chain-checkpoint';
 import { PROBLEM_PRIORITY, verifyBatch, type Anchor, type BatchVerdict, type BrokenRowVerdict, type UnknownKeyTally } from './lib/chain-verify';
 import { KeyRing, verifierBackend } from './lib/ed25519';
-import { shortFingerprint } from './lib/keys';
-import { quoteUntrusted } from './lib/payload';
+import { FINGERPRINT_RE, shortFingerprint } from './lib/keys';
+import { untrusted } from '../src/core/untrusted';
 
 export type { ReceiptChainCheckpoint } from './lib/chain-checkpoint';
 
@@ -140,7 +140,7 @@ export default defineCheck({
     if (identity.systemIdentifierUnavailable) ctx.logger.warn({ why: identity.systemIdentifierUnavailable }, 'Chain identity without the server identity');
     const startsChain = !first || first.prevHash === GENESIS_HASH;
     const key = checkpointKey(identity);
-    const chainResource = resource({ chain: quoteUntrusted(`${identity.database}/${identity.table}`, 128) });
+    const chainResource = resource({ chain: untrusted.id(`${identity.database}/${identity.table}`) });
     const notes: { messageId: 'chainReplaced' | 'stateReset'; data: Record<string, string>; evidence: Evidence }[] = [];
     const changed: ChangedRow[] = [];
     const addChanged = (c: ChangedRow) => {
@@ -437,9 +437,9 @@ export default defineCheck({
           root: root.id,
           createdAt: root.createdAt.toISOString(),
           upToId: root.upToId,
-          rootHash: quoteUntrusted(root.rootHash, 80),
+          rootHash: untrusted.matching(root.rootHash, ROW_HASH_RE),
           rowHash: target ?? null,
-          keyFingerprint: quoteUntrusted(root.keyFingerprint, 80),
+          keyFingerprint: fingerprintShown(root.keyFingerprint),
           problem: reason,
         },
       });
@@ -447,7 +447,8 @@ export default defineCheck({
 
     const brokenIds = new Set(broken.stored().map((b) => b.id));
     for (const { c, row } of changedReports) {
-      const reason = row ? `its row_hash was ${c.hash.slice(0, 16)}… when verified and is now ${quoteUntrusted(row.rowHash, 16)}…` : 'it no longer exists';
+      const now16 = row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : '';
+      const reason = row ? `its row_hash was ${c.hash.slice(0, 16)}… when verified and is now ${ROW_HASH_RE.test(now16) ? `${now16.slice(0, 16)}…` : now16}` : 'it no longer exists';
       if (brokenIds.has(c.id)) {
         broken.note(c.id, reason);
         continue;
@@ -456,7 +457,7 @@ export default defineCheck({
         messageId: 'checkpointMismatch',
         data: { row: c.id, reason },
         resource: resource({ row: c.id }),
-        evidence: { row: c.id, verifiedHash: c.hash, currentHash: row ? quoteUntrusted(row.rowHash, 80) : null, exists: !!row },
+        evidence: { row: c.id, verifiedHash: c.hash, currentHash: row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : null, exists: !!row },
       });
     }
 
@@ -467,10 +468,10 @@ export default defineCheck({
       const evidence: Evidence = {
         row: b.id,
         createdAt: b.createdAt,
-        action: quoteUntrusted(b.action, 64),
-        keyFingerprint: quoteUntrusted(b.keyFingerprint, 80),
+        action: untrusted.text(b.action, 64),
+        keyFingerprint: fingerprintShown(b.keyFingerprint),
         previousRow: b.prevId ?? null,
-        problems: b.problems.map((p) => ({ kind: p.kind, detail: quoteUntrusted(p.detail, 200) })),
+        problems: b.problems.map((p) => ({ kind: p.kind, detail: p.detail })),
         firstBrokenRow: firstBroken ?? b.id,
         brokenRowsTotal: broken.total,
         reportedRows: broken.kept,
@@ -481,7 +482,7 @@ export default defineCheck({
         data: {
           row: b.id,
           prevRow: b.prevId === null ? 'nothing (it is the first row; expected 64 zeros)' : `row ${b.prevId}`,
-          fingerprint: shortFingerprint(quoteUntrusted(b.keyFingerprint, 80)),
+          fingerprint: shortFingerprint(fingerprintShown(b.keyFingerprint)),
           total: broken.total,
           first: firstBroken ?? b.id,
         },
@@ -491,11 +492,12 @@ export default defineCheck({
     }
 
     for (const u of [...unknown.values()].sort((a, b) => a.firstId - b.firstId)) {
-      const fp = quoteUntrusted(u.fingerprint, 80);
+      const fp = fingerprintShown(u.fingerprint);
       ctx.report({
         messageId: 'unknownKey',
         data: { rows: u.rows, firstId: u.firstId, lastId: u.lastId, fingerprint: shortFingerprint(fp) },
-        resource: resource({ fingerprint: fp }),
+        // A malformed fingerprint still names its own finding: distinct values stay distinct.
+        resource: resource({ fingerprint: FINGERPRINT_RE.test(u.fingerprint) ? u.fingerprint : untrusted.id(u.fingerprint) }),
         evidence: { fingerprint: fp, rows: u.rows, firstRow: u.firstId, lastRow: u.lastId, knownFingerprints: rowKeys.fingerprints() },
       });
     }
@@ -673,11 +675,16 @@ function oldestVerificationAge(cp: ReceiptChainCheckpoint, now: Date): number {
   return Math.max(0, now.getTime() - Date.parse(since));
 }
 
+/** A key fingerprint from a row (hostile text): shown only when it has the fingerprint's shape. */
+function fingerprintShown(fp: string): string {
+  return untrusted.matching(fp, FINGERPRINT_RE);
+}
+
 function rootProblem(root: RootRow, target: string | undefined, keys: KeyRing): string | undefined {
   if (target === undefined) return `row ${root.upToId} does not exist`;
   if (root.rootHash !== target) return `its root_hash is not row ${root.upToId}'s row_hash`;
   if (!ROW_HASH_RE.test(root.rootHash)) return 'its root_hash is not 64 lowercase hex digits';
-  const fp = shortFingerprint(quoteUntrusted(root.keyFingerprint, 80));
+  const fp = shortFingerprint(fingerprintShown(root.keyFingerprint));
   const outcome = keys.verify(root.keyFingerprint, Buffer.from(root.rootHash, 'hex'), root.signature);
   if (outcome === 'unknown-key') return `it is signed by ${fp}, which is neither a configured root key nor in the historical keys table`;
   if (outcome === 'malformed') return 'its signature is not 64 bytes of base64';

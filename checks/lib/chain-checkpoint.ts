@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ChainLocation } from '../../src/core/sources';
-import { quoteUntrusted } from './payload';
+import { untrusted } from '../../src/core/untrusted';
 
 export interface ChainIdentity extends ChainLocation {
   /** The chain's first row, null while the table is empty. */
@@ -119,7 +119,7 @@ export type IdentityComparison =
   | { kind: 'start-gone' }
   | { kind: 'different'; what: string };
 
-const q = (s: string) => quoteUntrusted(s, 64);
+const q = (s: string) => untrusted.text(s, 64);
 const shortHash = (h: string) => `${h.slice(0, 12)}…`;
 
 /**

@@ -8,6 +8,8 @@
 import type { AuditRow } from '../../src/core/sources';
 import { CanonicalizationError, GENESIS_HASH, ROW_HASH_RE, expectedRowHash } from './canonical';
 import type { KeyRing } from './ed25519';
+import { FINGERPRINT_RE } from './keys';
+import { untrusted } from '../../src/core/untrusted';
 
 export type RowProblemKind = 'chainBreak' | 'hashMismatch' | 'badSignature';
 
@@ -58,7 +60,8 @@ export interface BatchVerdict {
   last: Anchor;
 }
 
-const short = (h: string) => h.slice(0, 16);
+/** The start of a hash read from a row (hostile text): shown only when it has a hash's shape. */
+const short = (h: string) => (ROW_HASH_RE.test(h) ? `${h.slice(0, 16)}…` : untrusted.matching(h, ROW_HASH_RE));
 
 export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: KeyRing): BatchVerdict {
   const broken: BrokenRowVerdict[] = [];
@@ -69,7 +72,7 @@ export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Key
     if (prev === null) {
       if (row.prevHash !== GENESIS_HASH) problems.push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
     } else if (prev !== undefined && row.prevHash !== prev.rowHash) {
-      problems.push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)}… ≠ row ${prev.id}'s row_hash ${short(prev.rowHash)}…` });
+      problems.push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prev.id}'s row_hash ${short(prev.rowHash)}` });
     }
     const hashOk = ROW_HASH_RE.test(row.rowHash);
     if (!hashOk) problems.push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
@@ -90,7 +93,7 @@ export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Key
           u.lastId = row.id;
         } else unknown.set(row.keyFingerprint, { fingerprint: row.keyFingerprint, rows: 1, firstId: row.id, lastId: row.id });
       } else if (outcome === 'malformed') problems.push({ kind: 'badSignature', detail: 'signature is not 64 bytes of base64' });
-      else if (outcome === 'invalid') problems.push({ kind: 'badSignature', detail: `signature does not verify under ${row.keyFingerprint}` });
+      else if (outcome === 'invalid') problems.push({ kind: 'badSignature', detail: `signature does not verify under ${untrusted.matching(row.keyFingerprint, FINGERPRINT_RE)}` });
     }
     if (problems.length > 0) {
       broken.push({

@@ -3,6 +3,8 @@ import { expectedRowHash } from '../../checks/lib/canonical';
 import { KeyRing } from '../../checks/lib/ed25519';
 import type { AuditRow, StreamRowsOptions } from '../../src/core/sources';
 import type { CheckResult } from '../../src/core/types';
+import { resource } from '../../src/core/finding';
+import { untrusted } from '../../src/core/untrusted';
 import { CheckTester, DEFAULT_NOW, expectFindings, expectNoSecrets, runCase, type CaseBase, type ExpectedFinding } from '../helpers/check-tester';
 import { AuditLogBuilder, FakeAuditDb, FakeSecretStore, MemoryStateStore, TestKey, referenceRowHash } from '../fakes';
 
@@ -10,6 +12,7 @@ const receipt = TestKey.generate();
 const root = TestKey.generate();
 const old = TestKey.generate();
 const stranger = TestKey.generate();
+const HOSTILE_FP = `sha256:\u0000${'f'.repeat(5000)}\r\n`;
 
 const secrets = () => new FakeSecretStore({ signingKeys: [receipt.holder('receipt'), root.holder('root')] });
 
@@ -199,18 +202,21 @@ CheckTester.run(
         name: 'hostile text in a broken row (action, fingerprint) reaches the finding bounded and on one line',
         sources: () =>
           ({
-            postgres: corrupt(chain(), 6, (r) => ({ ...r, action: `<script>alert(1)</script>\n${'A'.repeat(10_000)}`, keyFingerprint: `sha256:\u0000${'f'.repeat(5000)}\r\n` })),
+            postgres: corrupt(chain(), 6, (r) => ({ ...r, action: `<script>alert(1)</script>\n${'A'.repeat(10_000)}`, keyFingerprint: HOSTILE_FP })),
             secrets: secrets(),
           }),
-        findings: [FRESH, { messageId: 'hashMismatch', resource: 'row=6' }, { messageId: 'unknownKey', resource: `fingerprint="sha256: ${'f'.repeat(72)}…"` }],
+        findings: [FRESH, { messageId: 'hashMismatch', resource: 'row=6' }, { messageId: 'unknownKey', resource: resource({ fingerprint: untrusted.id(HOSTILE_FP) }) }],
         verify: (r) => {
           for (const f of r.findings) {
             expect(f.message).not.toMatch(/[\n\r\u0000]/);
             expect(f.message.length).toBeLessThan(400);
-            expect(f.resource.length).toBeLessThan(200);
+            expect(f.resource.length).toBeLessThan(240);
             expect(JSON.stringify(f.evidence).length).toBeLessThan(2_000);
           }
-          expect(r.findings.find((f) => f.resource === 'row=6')?.evidence.action).toBe(`<script>alert(1)</script> ${'A'.repeat(38)}…`);
+          const row6 = r.findings.find((f) => f.resource === 'row=6');
+          expect(row6?.evidence.action).toBe(`<script>alert(1)</script> ${'A'.repeat(37)}…`);
+          // Not a fingerprint's shape: never shown, only described.
+          expect(row6?.evidence.keyFingerprint).toBe('unrecognised value, 5010 characters');
         },
       },
       {
