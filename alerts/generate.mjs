@@ -24,6 +24,7 @@ const CHECKS = [
   ['signing-key-fingerprint', 'critical', '30m'],
   ['signing-key-source', 'critical', '30m'],
   ['ssm-persisted-secrets', 'critical', '30m'],
+  ['static-vault-token', 'critical', '2h'],
   ['vault-token-hygiene', 'high', '2h'],
 ];
 const STALE_AFTER_SECONDS = 10800; // 3 h: longer than two runs of any check scheduled at least every 90 min

@@ -13,6 +13,7 @@ import runtimeSecretsPresent from './runtime-secrets-present';
 import signingKeyFingerprint from './signing-key-fingerprint';
 import signingKeySource from './signing-key-source';
 import ssmPersistedSecrets from './ssm-persisted-secrets';
+import staticVaultToken from './static-vault-token';
 import vaultTokenHygiene from './vault-token-hygiene';
 
 export const builtinChecks: readonly AnyCheck[] = [
@@ -25,6 +26,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   signingKeyFingerprint,
   signingKeySource,
   ssmPersistedSecrets,
+  staticVaultToken,
   vaultTokenHygiene,
 ];
 

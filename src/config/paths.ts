@@ -25,11 +25,13 @@ const PATH_MAPS: readonly (readonly string[])[] = [
   ['sources', 'logs', 'files'],
   ['sources', 'secrets', 'env_files'],
   ['sources', 'secrets', 'pem_files'],
+  ['sources', 'deploy', 'trees'],
 ];
 /** Single path fields: [object path, key]. */
 const PATH_FIELDS: readonly [readonly string[], string][] = [
   [['sources', 'secrets', 'vault'], 'token_file'],
   [['sources', 'secrets', 'vault'], 'ca_file'],
+  [['sources', 'artifacts'], 'dir'],
   [[], 'waivers'],
   [[], 'attestations'],
   [['state'], 'dir'],

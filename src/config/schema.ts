@@ -117,6 +117,43 @@ export const prometheusSchema = z
   })
   .strict();
 
+/** Deploy trees (Kubernetes manifests, compose files, Dockerfiles, CI workflows) the auditor reads. */
+export const deploySchema = z
+  .object({
+    /** name → directory; findings name files as `<name>:<path in the tree>`. */
+    trees: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a tree name (letters, digits, _ . -)'), nonEmpty),
+    /** Names (files or directories) never entered, at any depth. */
+    exclude: z.array(nonEmpty).default(['.git', 'node_modules']),
+    /** Files larger than this are not read (reported as not scanned). */
+    max_file_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
+    /** A tree with more YAML files and Dockerfiles than this is an error (narrow it with exclude). */
+    max_files: z.number().int().min(1).max(1_000_000).default(20_000),
+    max_depth: z.number().int().min(1).max(256).default(32),
+  })
+  .strict();
+
+/** Where the model artifacts are: a directory, an S3 prefix, or both. */
+export const artifactsSchema = z
+  .object({
+    dir: nonEmpty.optional(),
+    s3: z
+      .object({
+        ...awsCommon,
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+        prefix: z.string().default(''),
+        /** Path-style URLs (`endpoint/bucket/key`): needed by most S3-compatible stores and emulators. */
+        force_path_style: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /** Keys (relative to the location) that are not artifacts: globs such as `docs/**` or `*.md` (a `*` stays within one path segment). */
+    exclude: z.array(nonEmpty).default([]),
+    /** More objects than this under the locations is an error (bounded work per run). */
+    max_objects: z.number().int().min(1).max(10_000_000).default(100_000),
+  })
+  .strict()
+  .refine((a) => a.dir || a.s3, 'artifacts needs "dir" or "s3"');
+
 export const checkSettingsSchema = z
   .object({
     enabled: z.boolean().default(true),
@@ -139,6 +176,8 @@ export const configSchema = z
         logs: logsSchema.optional(),
         secrets: secretsSchema.optional(),
         prometheus: prometheusSchema.optional(),
+        deploy: deploySchema.optional(),
+        artifacts: artifactsSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -186,5 +225,7 @@ export type SecretsConfig = z.output<typeof secretsSchema>;
 export type SsmConfig = z.output<typeof ssmSchema>;
 export type VaultConfig = z.output<typeof vaultSchema>;
 export type PrometheusConfig = z.output<typeof prometheusSchema>;
+export type DeployConfig = z.output<typeof deploySchema>;
+export type ArtifactsConfig = z.output<typeof artifactsSchema>;
 export type CheckSettings = z.output<typeof checkSettingsSchema>;
 export type OutputFormat = (typeof FORMATS)[number];

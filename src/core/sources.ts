@@ -289,6 +289,19 @@ export interface VaultTokenInfo {
   type?: string;
 }
 
+/** A Transit key as `GET <mount>/keys/<name>` describes it (public facts only). */
+export interface TransitKeyInfo {
+  name: string;
+  type: string;
+  exportable: boolean;
+  supportsSigning: boolean;
+  latestVersion: number;
+  minDecryptionVersion: number;
+}
+
+/** What Transit said of a signature: valid or not (200), or refused as malformed (400, with Vault's text). */
+export type TransitVerdict = { valid: boolean } | { refused: string };
+
 export interface VaultSource {
   health(): Promise<VaultHealth>;
   /** KV v2 read of `<mount>/data/<path>`; undefined when the secret does not exist. Values are wrapped as secrets. */
@@ -297,11 +310,70 @@ export interface VaultSource {
   lookupSelf(): Promise<VaultTokenInfo>;
   /** lookup of other tokens named in config (by accessor), e.g. the services' tokens. */
   lookupAccessor(accessor: string): Promise<VaultTokenInfo>;
+  /** `GET <mount>/keys/<name>`; undefined when the key does not exist. */
+  transitKey(mount: string, name: string): Promise<TransitKeyInfo | undefined>;
+  /** `POST <mount>/verify/<name>` with `hash_algorithm: sha2-256`; `input` is base64. */
+  transitVerify(mount: string, name: string, input: string, signature: string): Promise<TransitVerdict>;
   readonly kvMount: string;
   /** KV path of the runtime secrets (config `runtime_path`, e.g. `aegis/runtime`). */
   readonly runtimePath?: string;
   /** Service tokens to inspect, by name (config `token_accessors`): name → accessor, never a token. */
   readonly tokenAccessors?: Readonly<Record<string, string>>;
+}
+
+// ---------------------------------------------------------------- deploy files (manifests, compose, Dockerfiles, CI)
+
+export type DeployFileKind = 'yaml' | 'dockerfile';
+
+/** One file of a configured deploy tree, read whole (bounded), or the reason it could not be. */
+export interface DeployFile {
+  /** The configured tree's name (config `sources.deploy.trees`). */
+  tree: string;
+  /** Path inside the tree, `/`-separated. Untrusted text (names come from the tree). */
+  path: string;
+  kind: DeployFileKind;
+  /** The content, when it could be read as text. */
+  text?: string;
+  /** Why the file was not read (too large, binary, not UTF-8, unreadable): it was not scanned. */
+  unreadable?: string;
+}
+
+export interface DeployWalkStats {
+  files: number;
+  /** Files whose name is neither YAML nor a Dockerfile. */
+  ignored: number;
+  /** Symlinks not followed (outside the tree, a loop, or a copy of a file already read). */
+  skippedLinks: { tree: string; path: string; reason: string }[];
+}
+
+export interface DeploySource {
+  trees(): string[];
+  /** Every YAML file and Dockerfile of every tree, in a stable order. */
+  files(signal?: AbortSignal): AsyncIterable<DeployFile>;
+  stats(): DeployWalkStats;
+}
+
+// ---------------------------------------------------------------- model artifacts (directory or S3)
+
+export interface ArtifactObject {
+  /** `dir` (a local directory) or `s3`. */
+  store: 'dir' | 's3';
+  /** Key below the configured location, `/`-separated. Untrusted text. */
+  key: string;
+  size: number;
+  /** Where it is, for evidence: the file path or `s3://bucket/key`. */
+  location: string;
+}
+
+export interface ArtifactStore {
+  /** The configured locations, for messages (`dir:/models`, `s3://bucket/prefix`). */
+  locations(): string[];
+  /** Every object under every location, sorted by store then key. */
+  list(signal?: AbortSignal): AsyncIterable<ArtifactObject>;
+  /** The object's bytes as a stream (never read whole). */
+  stream(obj: ArtifactObject, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /** A small object (a signature file) whole; undefined when it does not exist; BAD_DATA past maxBytes. */
+  readSmall(obj: Pick<ArtifactObject, 'store' | 'key'>, maxBytes: number, signal?: AbortSignal): Promise<Buffer | undefined>;
 }
 
 // ---------------------------------------------------------------- Prometheus
@@ -326,10 +398,12 @@ export interface Sources {
   ssm?: SsmSource;
   vault?: VaultSource;
   prometheus?: PrometheusSource;
+  deploy?: DeploySource;
+  artifacts?: ArtifactStore;
 }
 
 export type SourceName = keyof Sources;
-export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus'];
+export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus', 'deploy', 'artifacts'];
 
 /** What {@link StateStore.read} found under a key. */
 export type StateRead<T> =

@@ -14,6 +14,7 @@ import { CloudWatchLogSource, CombinedLogSource } from './cloudwatch-logs';
 import { AwsSsmSource, SsmClientHandle, SsmSecretBackend } from './ssm';
 import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault';
 import { HttpPrometheusSource } from './prometheus';
+import { FsDeploySource } from './deploy-files';
 
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
@@ -74,6 +75,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     closers.push(async () => prom.close());
     sources.prometheus = prom;
   }
+  if (config.sources.deploy) sources.deploy = new FsDeploySource(config.sources.deploy);
   return {
     sources,
     async close() {

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import NodeVault = require('node-vault');
-import type { SecretHolder, SigningKeyHolder, SigningKeyName, VaultHealth, VaultSource, VaultTokenInfo } from '../core/sources';
+import type { SecretHolder, SigningKeyHolder, SigningKeyName, TransitKeyInfo, TransitVerdict, VaultHealth, VaultSource, VaultTokenInfo } from '../core/sources';
 import { Secret, type KnownSecrets } from '../core/secret';
 import { sourceUnavailable } from '../core/errors';
 import type { VaultConfig } from '../config/schema';
@@ -271,6 +271,64 @@ export class NodeVaultSource implements VaultSource {
     const body = await this.#h.call(what, (v) => v.tokenLookupAccessor({ accessor }) as Promise<unknown>);
     return tokenInfo(what, body, accessor, (t) => this.#h.registerSecret(t));
   }
+
+  /**
+   * `GET <mount>/keys/<name>` (wire-protocols.md D.6). node-vault's transitReadKey hard-codes
+   * the mount `transit`, so the generic read is used. A missing key is 404 `{"errors":[]}`.
+   */
+  async transitKey(mount: string, name: string): Promise<TransitKeyInfo | undefined> {
+    const path = `${trimSlashes(mount)}/keys/${encodeURIComponent(name)}`;
+    const what = `reading Transit key ${path}`;
+    const body = await this.#h.call(what, async (v) => {
+      try {
+        return (await v.read(path)) as unknown;
+      } catch (e) {
+        if (statusOf(e) === 404 && errorsOf(e).length === 0) return undefined;
+        if (statusOf(e) === 404) throw sourceUnavailable(SOURCE, 'not_found', `${what}: ${describeError(e)} (is "${trimSlashes(mount)}" a Transit mount?)`);
+        throw e;
+      }
+    });
+    if (body === undefined) return undefined;
+    if (!isObject(body) || !isObject(body.data)) throw malformed(what, 'no data object');
+    const d = body.data;
+    if (typeof d.type !== 'string' || typeof d.exportable !== 'boolean') throw malformed(what, 'expected type and exportable');
+    const num = (x: unknown, dflt: number) => (typeof x === 'number' && Number.isFinite(x) ? x : dflt);
+    return {
+      name: typeof d.name === 'string' ? d.name : name,
+      type: d.type,
+      exportable: d.exportable,
+      // Older Vault versions leave supports_signing out: then the type decides.
+      supportsSigning: typeof d.supports_signing === 'boolean' ? d.supports_signing : /^(ed25519|ecdsa-|rsa-|ml-dsa|slh-dsa)/.test(d.type),
+      latestVersion: num(d.latest_version, 0),
+      minDecryptionVersion: num(d.min_decryption_version, 1),
+    };
+  }
+
+  /**
+   * `POST <mount>/verify/<name>` with `hash_algorithm: sha2-256` (wire-protocols.md D.6): a wrong
+   * signature is 200 `valid:false`; a signature Transit cannot even read (no prefix, a version
+   * it does not have or no longer allows) is 400 with the reason. Anything else is an error.
+   */
+  async transitVerify(mount: string, name: string, input: string, signature: string): Promise<TransitVerdict> {
+    const path = `${trimSlashes(mount)}/verify/${encodeURIComponent(name)}`;
+    const what = `verifying through ${path}`;
+    const body = await this.#h.call(what, async (v) => {
+      try {
+        return (await v.write(path, { input, signature, hash_algorithm: 'sha2-256' })) as unknown;
+      } catch (e) {
+        const errors = errorsOf(e);
+        if (statusOf(e) === 400 && errors.length > 0) return { refused: errors[0] };
+        throw e;
+      }
+    });
+    if (isObject(body) && typeof body.refused === 'string') return { refused: body.refused };
+    if (!isObject(body) || !isObject(body.data) || typeof body.data.valid !== 'boolean') throw malformed(what, 'expected data.valid');
+    return { valid: body.data.valid };
+  }
+}
+
+function trimSlashes(s: string): string {
+  return s.replace(/^\/+|\/+$/g, '');
 }
 
 /**

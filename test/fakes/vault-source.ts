@@ -1,9 +1,12 @@
 /** An in-memory VaultSource: KV v2 secrets by path, the auditor's token and tokens by accessor. */
 import { Secret } from '../../src/core/secret';
-import type { VaultHealth, VaultSource, VaultTokenInfo } from '../../src/core/sources';
+import type { TransitKeyInfo, TransitVerdict, VaultHealth, VaultSource, VaultTokenInfo } from '../../src/core/sources';
 import { Failures } from './failures';
 
-type Method = 'health' | 'readKv' | 'lookupSelf' | 'lookupAccessor';
+type Method = 'health' | 'readKv' | 'lookupSelf' | 'lookupAccessor' | 'transitKey' | 'transitVerify';
+
+/** A Transit verify answer: by `<mount>/<key>` and then `input signature`, what Vault says. */
+export type TransitAnswers = Record<string, Record<string, TransitVerdict>>;
 
 /** A well-behaved token: a service token with a TTL, renewable. */
 export function goodToken(over: Partial<VaultTokenInfo> = {}): VaultTokenInfo {
@@ -24,6 +27,10 @@ export class FakeVaultSource implements VaultSource {
   readonly #self: VaultTokenInfo;
   readonly #byAccessor: Record<string, VaultTokenInfo>;
   readonly #health: VaultHealth;
+  readonly #transitKeys: Record<string, TransitKeyInfo>;
+  readonly #transitAnswers: TransitAnswers;
+  /** Transit verify calls, as `<mount>/<key> <input>`. */
+  readonly verifies: string[] = [];
   /** KV paths read, in order. */
   readonly reads: string[] = [];
 
@@ -35,7 +42,11 @@ export class FakeVaultSource implements VaultSource {
     kvMount?: string;
     runtimePath?: string;
     health?: Partial<VaultHealth>;
+    transitKeys?: Record<string, TransitKeyInfo>;
+    transitAnswers?: TransitAnswers;
   } = {}) {
+    this.#transitKeys = data.transitKeys ?? {};
+    this.#transitAnswers = data.transitAnswers ?? {};
     this.#kv = data.kv ?? {};
     this.#self = data.self ?? goodToken({ label: 'auditor', accessor: 'acc-self' });
     this.#byAccessor = data.accessors ?? {};
@@ -73,6 +84,19 @@ export class FakeVaultSource implements VaultSource {
     const t = this.#byAccessor[accessor];
     if (!t) throw new Error(`fake vault: no token with accessor ${accessor}`);
     return { ...t };
+  }
+
+  async transitKey(mount: string, name: string): Promise<TransitKeyInfo | undefined> {
+    this.failures.check('transitKey');
+    const k = this.#transitKeys[`${mount}/${name}`];
+    return k ? { ...k } : undefined;
+  }
+
+  /** Unknown input/signature pairs verify as false, as a wrong signature does in Vault. */
+  async transitVerify(mount: string, name: string, input: string, signature: string): Promise<TransitVerdict> {
+    this.verifies.push(`${mount}/${name} ${input}`);
+    this.failures.check('transitVerify');
+    return this.#transitAnswers[`${mount}/${name}`]?.[`${input} ${signature}`] ?? { valid: false };
   }
 
   /** Every KV value (for the no-leak canary). */
