@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { constants, createHash, createPublicKey, verify } from 'node:crypto';
 import { VaultEmulator, type RunningEmulator } from '../../src/sandbox/emulators';
 import { rejection, vaultClient } from './clients';
 
@@ -228,5 +228,63 @@ describe('transit ed25519', () => {
     expect(tooNew.message).toBe('invalid signature: version is too new');
     const missing = await rejection(vault.transitReadKey({ name: 'nope' }));
     expect(missing.message).toBe('Status 404');
+  });
+});
+
+describe('transit RSA, ECDSA and symmetric keys, as Aegis signs artifacts', () => {
+  const file = Buffer.from('model weights');
+  // Aegis sends base64(SHA-256(file)) and Vault hashes that input again before signing.
+  const input = createHash('sha256').update(file).digest().toString('base64');
+  const digestInput = createHash('sha256').update(file).digest();
+
+  it('rsa-2048 signs with PSS over SHA-256 of the decoded input; the PEM public key verifies it in node:crypto', async () => {
+    emu.createTransitKey('aegis-cosign', { type: 'rsa-2048' });
+    const vault = vaultClient(running.url, emu.rootToken);
+    const key = await vault.read('transit/keys/aegis-cosign');
+    expect(key.data).toMatchObject({ type: 'rsa-2048', exportable: false, supports_signing: true, latest_version: 1 });
+    expect(key.data.keys['1'].public_key).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const signed = await vault.write('transit/sign/aegis-cosign', { input, hash_algorithm: 'sha2-256' });
+    expect(signed.data).toMatchObject({ key_version: 1, signature: expect.stringMatching(/^vault:v1:[A-Za-z0-9+/]+=*$/) });
+    const sig = Buffer.from(String(signed.data.signature).split(':')[2], 'base64');
+    const pub = createPublicKey(String(key.data.keys['1'].public_key));
+    expect(verify('sha256', digestInput, { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig)).toBe(true);
+    // Not a signature over the file itself: cosign/openssl over the artifact would not verify it.
+    expect(verify('sha256', file, { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig)).toBe(false);
+    expect((await vault.write('transit/verify/aegis-cosign', { input, signature: signed.data.signature, hash_algorithm: 'sha2-256' })).data.valid).toBe(true);
+    expect((await vault.write('transit/verify/aegis-cosign/sha2-256', { input: Buffer.from('x').toString('base64'), signature: signed.data.signature })).data.valid).toBe(false);
+    const pkcs = await vault.write('transit/sign/aegis-cosign', { input, signature_algorithm: 'pkcs1v15' });
+    const pkcsSig = Buffer.from(String(pkcs.data.signature).split(':')[2], 'base64');
+    expect(verify('sha256', digestInput, { key: pub, padding: constants.RSA_PKCS1_PADDING }, pkcsSig)).toBe(true);
+  });
+
+  it('ecdsa-p256 signs ASN.1 DER; a rotated key verifies old versions until min_decryption_version moves', async () => {
+    emu.createTransitKey('aegis-model-sign', { type: 'ecdsa-p256', exportable: true });
+    const vault = vaultClient(running.url, emu.rootToken);
+    const v1 = await vault.write('transit/sign/aegis-model-sign', { input });
+    emu.rotateTransitKey('aegis-model-sign');
+    const key = await vault.read('transit/keys/aegis-model-sign');
+    expect(key.data).toMatchObject({ type: 'ecdsa-p256', exportable: true, latest_version: 2 });
+    expect(key.data.keys['1'].name).toBe('P-256');
+    const pub = createPublicKey(String(key.data.keys['1'].public_key));
+    expect(verify('sha256', digestInput, pub, Buffer.from(String(v1.data.signature).split(':')[2], 'base64'))).toBe(true);
+    expect((await vault.write('transit/verify/aegis-model-sign', { input, signature: v1.data.signature })).data.valid).toBe(true);
+    await vault.write('transit/keys/aegis-model-sign/config', { min_decryption_version: 2 }).catch(() => undefined);
+    emu.setTransitMinDecryptionVersion('aegis-model-sign', 2);
+    const old = await rejection(vault.write('transit/verify/aegis-model-sign', { input, signature: v1.data.signature }));
+    expect(old.message).toBe('ciphertext or signature version is disallowed by policy (too old)');
+  });
+
+  it('a key created without a type is aes256-gcm96, which cannot sign (as the Aegis setup script leaves it)', async () => {
+    emu.mountTransit();
+    const vault = vaultClient(running.url, emu.rootToken);
+    await vault.write('transit/keys/aegis-model-sign', {});
+    const key = await vault.read('transit/keys/aegis-model-sign');
+    expect(key.data).toMatchObject({ type: 'aes256-gcm96', supports_signing: false, supports_encryption: true, exportable: false });
+    expect(typeof key.data.keys['1']).toBe('number');
+    const refused = await rejection(vault.write('transit/sign/aegis-model-sign', { input }));
+    expect(refused.message).toBe('key type aes256-gcm96 does not support signing');
+    expect(responseOf(refused).statusCode).toBe(400);
+    const noPrefix = await rejection(vault.write('transit/verify/aegis-model-sign', { input, signature: 'AAAA' }));
+    expect(noPrefix.message).toBe('key type aes256-gcm96 does not support verification');
   });
 });

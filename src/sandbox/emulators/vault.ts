@@ -9,7 +9,7 @@
  *
  * Covered: the response envelope, token auth (`X-Vault-Token` or `Authorization: Bearer`),
  * simple ACL policies, KV v1/v2, sys/health, sys/seal-status, sealing, token lookup-self,
- * lookup and lookup-accessor, and transit ed25519 keys.
+ * lookup and lookup-accessor, and transit keys (ed25519, ECDSA, RSA, symmetric) with sign/verify.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -156,13 +156,23 @@ export class VaultEmulator {
     return engine instanceof KvEngine ? engine.kvVersion : undefined;
   }
 
-  /** An ed25519 transit key (mounted at `transit` unless `mount` is given). */
+  /** A transit key (ed25519 unless `type` says otherwise; mounted at `transit` unless `mount` is given). */
   createTransitKey(name: string, opts: CreateTransitKeyOptions & { mount?: string } = {}): void {
     this.transit(opts.mount ?? 'transit').createKey(name, opts);
   }
 
   rotateTransitKey(name: string, mount = 'transit'): number {
     return this.transit(mount).rotateKey(name);
+  }
+
+  /** Signatures of versions below this are refused as too old (a key's `min_decryption_version`). */
+  setTransitMinDecryptionVersion(name: string, version: number, mount = 'transit'): void {
+    this.transit(mount).setMinDecryptionVersion(name, version);
+  }
+
+  /** Enables a transit mount (`vault secrets enable -path=<mount> transit`) with no key yet. */
+  mountTransit(mount = 'transit'): void {
+    this.transit(mount);
   }
 
   private transit(mount: string): TransitEngine {
