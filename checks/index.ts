@@ -8,6 +8,7 @@ import authFailureSpike from './auth-failure-spike';
 import credentialAge from './credential-age';
 import historicalKeys from './historical-keys';
 import internalSecretDrift from './internal-secret-drift';
+import modelArtifactSignature from './model-artifact-signature';
 import receiptChain from './receipt-chain';
 import runtimeSecretsPresent from './runtime-secrets-present';
 import signingKeyFingerprint from './signing-key-fingerprint';
@@ -21,6 +22,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   credentialAge,
   historicalKeys,
   internalSecretDrift,
+  modelArtifactSignature,
   receiptChain,
   runtimeSecretsPresent,
   signingKeyFingerprint,

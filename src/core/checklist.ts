@@ -86,6 +86,12 @@ export const CHECKLIST: readonly ChecklistItem[] = Object.freeze([
     attestation: 'The aegis-audit alert rules are loaded in Prometheus and route to a receiver',
     source: 'seed 000 §7; seed 001 §5',
   },
+  {
+    id: 'model-artifacts-signed',
+    title: 'Model artifacts signed, and verified before load',
+    checks: ['model-artifact-signature'],
+    source: 'Vault Transit signing (Aegis), "Runtime integration"',
+  },
 ]);
 
 export const CHECKLIST_IDS: ReadonlySet<string> = new Set(CHECKLIST.map((i) => i.id));

@@ -15,6 +15,7 @@ import { AwsSsmSource, SsmClientHandle, SsmSecretBackend } from './ssm';
 import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault';
 import { HttpPrometheusSource } from './prometheus';
 import { FsDeploySource } from './deploy-files';
+import { ArtifactLocations } from './artifacts';
 
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
@@ -76,6 +77,11 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     sources.prometheus = prom;
   }
   if (config.sources.deploy) sources.deploy = new FsDeploySource(config.sources.deploy);
+  if (config.sources.artifacts) {
+    const artifacts = new ArtifactLocations(config.sources.artifacts);
+    closers.push(async () => artifacts.close());
+    sources.artifacts = artifacts;
+  }
   return {
     sources,
     async close() {

@@ -30,6 +30,7 @@ describe('pre-pilot checklist', () => {
       'internal-secret-identical': 'PASS', // an info note does not fail it
       'deploy-params-not-persisted': 'FAIL',
       'auth-failure-alerting': 'NOT EVALUATED', // checks pass, attestation missing
+      'model-artifacts-signed': 'NOT EVALUATED', // model-artifact-signature not in the run
     });
   });
 
