@@ -27,6 +27,8 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'bad-signature',
   'ssm-literal-secret',
   'vault-root-token',
+  'vault-token-secret-ref',
+  'model-artifact-error-body',
 ];
 
 export interface DemoOptions {

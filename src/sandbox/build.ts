@@ -21,8 +21,9 @@ import { buildPlan, rotationPayload, type Plan } from './plan';
 import { nextActivity, tamperPayload } from './activity';
 import { Prng } from './prng';
 import { resolveViolations, type ManifestEntry, type ViolationId } from './violations';
-import { SecretLedger, writeEnvFiles, writeLogs, writePemFiles, type WrittenLogs } from './files';
+import { SecretLedger, writeDeployTree, writeEnvFiles, writeLogs, writePemFiles, type WrittenLogs } from './files';
 import { startCloudSandbox, type CloudSandbox } from './cloud';
+import { DEPLOY_TREE } from './deploy-tree';
 
 export const DEFAULT_SERVICES: readonly string[] = ['identity', 'gateway', 'api', 'audit', 'insight'];
 
@@ -150,6 +151,7 @@ function configYaml(
 ): string {
   const o = plan.opts;
   const logs: Record<string, unknown> = { files: files.logs };
+  const sources: Record<string, unknown> = {};
   const secrets: Record<string, unknown> = { env_files: files.env, pem_files: files.pem, signing_key_service: o.signingService };
   if (cloud) {
     const f = cloud.configFragment;
@@ -158,6 +160,7 @@ function configYaml(
     if (plan.cloudLogServices.length > 0) logs.cloudwatch = { ...f.logs.cloudwatch, groups };
     secrets.ssm = f.secrets.ssm;
     secrets.vault = { ...f.secrets.vault, token_file: 'vault-token' };
+    sources.artifacts = { dir: 'models' };
   }
   // Windowed log checks read the week the logs span; "latest" verdicts (an instance's latest
   // start, 12 days ago for one) look back sources.logs.lookback, 30 days by default.
@@ -165,7 +168,7 @@ function configYaml(
   const config = {
     deployment: o.deployment,
     services: [...o.services],
-    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets },
+    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, ...sources },
     state: { dir: 'state' },
     outputs: { dir: 'reports' },
   };
@@ -242,6 +245,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writeLogs(dir, plan),
       writeEnvFiles(dir, plan, ledger),
       writePemFiles(dir, plan),
+      writeDeployTree(dir, plan, ledger),
     ]);
     if (plan.cloud) {
       cloud = await startCloud(dir, plan, logs);

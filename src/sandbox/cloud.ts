@@ -125,6 +125,14 @@ const DOCUMENT = 'aegis-deploy';
 const INSTANCES = ['i-0a1b2c3d4e5f60001', 'i-0a1b2c3d4e5f60002'];
 const DAY = 86_400_000;
 const MIN = 60_000;
+/** Model artifacts under the artifacts directory (keys), as Aegis's packaging names them. */
+export const MODEL_ARTIFACTS = [
+  'resnet50/1/model.tar.gz',
+  'bert-base/3/model.tar.gz',
+  'aegis-safety/2026-11/model.onnx',
+  'whisper-small/7/model.safetensors',
+  'clip-vit/2/model.tar.gz',
+] as const;
 /** A deploy-command parameter name that tries to run script wherever it is rendered. */
 export const HOSTILE_PARAMETER = 'INTERNAL_SECRET"><img src=x onerror="window.__pwned=3">';
 
@@ -169,6 +177,9 @@ export function cloudNames(seed: string | number, deployment: string, services: 
     noExpiryTokenService: pick(services, 'api', 2),
     runtimeKvPath: 'secret/data/aegis/runtime',
     runtimeMissingField: 'clients/allowed',
+    unsignedArtifact: MODEL_ARTIFACTS[1],
+    errorBodyArtifact: MODEL_ARTIFACTS[2],
+    wrongKeyArtifact: MODEL_ARTIFACTS[3],
   };
 }
 
@@ -330,7 +341,12 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
     };
     if (selected.has('runtime-secret-missing')) delete runtime[names.runtimeMissingField];
     vault.putKv('secret', 'aegis/runtime', runtime, { createdTime: new Date(now - 20 * DAY) });
-    vault.putPolicy('aegis-auditor', { 'secret/data/aegis/*': ['read'], 'auth/token/lookup-accessor': ['update'] });
+    vault.putPolicy('aegis-auditor', {
+      'secret/data/aegis/*': ['read'],
+      'auth/token/lookup-accessor': ['update'],
+      [`transit/keys/${MODEL_SIGNING_KEY}`]: ['read'],
+      [`transit/verify/${MODEL_SIGNING_KEY}`]: ['update'],
+    });
     const auditor = vault.createToken({ policies: ['aegis-auditor'], ttl: 3600, renewable: true, displayName: 'aegis-audit' });
     secretValues.push(auditor.id);
     const accessors: Record<string, string> = {};
@@ -347,6 +363,7 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       accessors[svc] = accessor;
     }
     await mkdir(opts.dir, { recursive: true });
+    await writeModelArtifacts(vaultRun.url, vault, join(opts.dir, 'models'), seed, names, selected);
     const tokenFile = join(opts.dir, 'vault-token');
     // As Vault Agent's file sink writes it: the bare token, here with a trailing newline.
     await writeFile(tokenFile, `${auditor.id}\n`, { mode: 0o600 });
@@ -382,6 +399,44 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
   } catch (e) {
     await Promise.all(running.map((r) => r.close().catch(() => undefined)));
     throw e;
+  }
+}
+
+/** The Transit key the artifacts are signed with, and a developer's key the wrong-key violation uses. */
+export const MODEL_SIGNING_KEY = 'aegis-model-sign';
+const DEV_SIGNING_KEY = 'aegis-model-sign-dev';
+
+/**
+ * Model artifacts under `dir`, each signed as Aegis's CI does it: `input` = base64 of the
+ * SHA-256 of the file, `POST /v1/transit/sign/<key>` over HTTP with a signer token, and the raw
+ * response body saved as `<artifact>.sig.json` (one under the `.sig` name the CI upload uses,
+ * one with a `.sha256` beside it). The violations leave one unsigned, save Vault's 403 error
+ * body for one (a token without the sign grant, the response unchecked), and sign one with the
+ * developer key.
+ */
+async function writeModelArtifacts(url: string, vault: VaultEmulator, dir: string, seed: string, names: CloudNames, selected: ReadonlySet<ViolationId>): Promise<void> {
+  vault.createTransitKey(MODEL_SIGNING_KEY, { type: 'ecdsa-p256' });
+  vault.createTransitKey(DEV_SIGNING_KEY, { type: 'ecdsa-p256' });
+  vault.putPolicy('aegis-model-signer', { [`transit/sign/${MODEL_SIGNING_KEY}`]: ['update'], [`transit/sign/${DEV_SIGNING_KEY}`]: ['update'] });
+  const signer = vault.createToken({ policies: ['aegis-model-signer'], ttl: 600, displayName: 'ci-sign' });
+  const unprivileged = vault.createToken({ policies: [], ttl: 600, displayName: 'ci-misconfigured' });
+  const sign = async (token: string, key: string, digest: string): Promise<string> => {
+    const res = await fetch(`${url}/v1/transit/sign/${key}`, { method: 'POST', headers: { 'X-Vault-Token': token, 'Content-Type': 'application/json' }, body: JSON.stringify({ input: digest }) });
+    return res.text(); // whatever Vault answered, as `curl -sS` without -f saves it
+  };
+  for (const [i, key] of MODEL_ARTIFACTS.entries()) {
+    const bytes = Buffer.concat(Array.from({ length: 16 }, (_, j) => createHash('sha256').update(`${seed}\0${key}\0${j}`).digest()));
+    const body = Buffer.concat(Array.from({ length: 64 }, () => bytes)); // 32 KiB, deterministic
+    const path = join(dir, key);
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, body);
+    const digest = createHash('sha256').update(body).digest();
+    if (key === names.unsignedArtifact && selected.has('model-artifact-unsigned')) continue;
+    const errorBody = key === names.errorBodyArtifact && selected.has('model-artifact-error-body');
+    const wrongKey = key === names.wrongKeyArtifact && selected.has('model-artifact-wrong-key');
+    const response = await sign(errorBody ? unprivileged.id : signer.id, wrongKey ? DEV_SIGNING_KEY : MODEL_SIGNING_KEY, digest.toString('base64'));
+    await writeFile(`${path}${i === 4 ? '.sig' : '.sig.json'}`, response);
+    if (i === 0) await writeFile(`${path}.sha256`, `${digest.toString('hex')}  ${key.split('/').pop()}\n`);
   }
 }
 

@@ -4,7 +4,8 @@
  * test can search every output of the auditor for it.
  */
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { DEPLOY_TREE } from './deploy-tree';
 import { derivedBytes, Prng } from './prng';
 import type { Ed25519KeyPair } from './keys';
 import { DAY_MS, type Plan } from './plan';
@@ -260,4 +261,16 @@ export async function writePemFiles(root: string, plan: Plan): Promise<{ receipt
   await writeFile(join(dir, 'receipt-signing.pem'), plan.configuredReceiptKey.privateKeyPem, { mode: 0o600 });
   await writeFile(join(dir, 'root-signing.pem'), plan.rootKey.privateKeyPem, { mode: 0o600 });
   return { receipt: 'keys/receipt-signing.pem', root: 'keys/root-signing.pem' };
+}
+
+// ------------------------------------------------------------------ deploy tree
+
+/** The plan's deploy tree under `<root>/deploy`; its literal tokens go into the ledger. */
+export async function writeDeployTree(root: string, plan: Plan, ledger: SecretLedger): Promise<void> {
+  for (const t of plan.deployTree.secrets) ledger.add(t);
+  for (const [rel, content] of Object.entries(plan.deployTree.files)) {
+    const path = join(root, DEPLOY_TREE, rel);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, content);
+  }
 }

@@ -17,6 +17,7 @@ import type { SandboxTables } from './schema';
 import type { JsonValue } from './chain';
 import { manifestEntries, type CloudNames, type ManifestContext, type ManifestEntry, type ViolationId } from './violations';
 import { cloudNames, HOSTILE_PARAMETER } from './cloud';
+import { deployTree, type DeployTree } from './deploy-tree';
 
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -122,6 +123,8 @@ export interface Plan {
   /** When each service's env file was last written (its mtime). */
   readonly envMtime: ReadonlyMap<string, Date>;
   readonly apiKeys: readonly ApiKeyRecord[];
+  /** The deploy tree (manifests, compose file, Dockerfile, workflows) and where its violations are. */
+  readonly deployTree: DeployTree;
   readonly manifestContext: ManifestContext;
   rowTime(id: number): Date;
   receiptKeyForRow(id: number): Ed25519KeyPair;
@@ -300,6 +303,7 @@ export function buildPlan(opts: PlanOptions): Plan {
   if (hostile) oldApiKey.id = HOSTILE.apiKey;
   if (has('api-key-old')) apiKeys.push(oldApiKey);
 
+  const tree = deployTree({ seed, deployment: opts.deployment, services: opts.services, selected });
   const knownFingerprints = new Set([configuredReceiptKey.fingerprint, ...historicalKeys.map((h) => h.key.fingerprint)]);
   const manifestContext: ManifestContext = {
     selected,
@@ -317,6 +321,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     oldApiKeyId: oldApiKey.id,
     roles,
     cloud: names,
+    deployHits: tree.hits,
   };
   const hostileMarkers: string[] = [];
   if (hostile) {
@@ -355,6 +360,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     jwtServices,
     envMtime,
     apiKeys,
+    deployTree: tree,
     manifestContext,
     rowTime,
     receiptKeyForRow,

@@ -40,6 +40,13 @@ export const VIOLATION_IDS = [
   'runtime-secret-missing',
   'vault-root-token',
   'vault-token-no-expiry',
+  'vault-token-literal',
+  'vault-token-secret-ref',
+  'vault-token-docker-env',
+  'vault-token-ci-secret',
+  'model-artifact-unsigned',
+  'model-artifact-error-body',
+  'model-artifact-wrong-key',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
@@ -65,6 +72,10 @@ export interface CloudNames {
   /** The runtime secret's KV v2 path and the field the violation removes. */
   runtimeKvPath: string;
   runtimeMissingField: string;
+  /** Model artifacts (keys under the artifacts directory) the model-artifact violations break. */
+  unsignedArtifact: string;
+  errorBodyArtifact: string;
+  wrongKeyArtifact: string;
 }
 
 /** What the entries of a violation depend on: the deployment as finally seeded. */
@@ -88,6 +99,8 @@ export interface ManifestContext {
   /** Services given a role by the internal-secret violations (undefined when the service set is too small). */
   roles: { drift?: string; missing?: string; overlap?: string };
   cloud: CloudNames;
+  /** Where the deploy tree sets VAULT_TOKEN for each seeded static-vault-token violation. */
+  deployHits: Partial<Record<ViolationId, { file: string; line: number }>>;
 }
 
 export interface Violation {
@@ -107,6 +120,12 @@ function unknownKeys(ctx: ManifestContext): ManifestEntry[] {
   return ctx.rowFingerprints
     .filter((fp) => !ctx.knownFingerprints.has(fp))
     .map((fp) => ({ check: 'receipt-chain', resource: resource({ fingerprint: fp }) }));
+}
+
+function deployHit(ctx: ManifestContext, id: ViolationId): ManifestEntry[] {
+  const hit = ctx.deployHits[id];
+  if (!hit) throw new Error(`the deploy tree does not place ${id}`);
+  return [{ check: 'static-vault-token', resource: resource({ file: hit.file, line: hit.line }) }];
 }
 
 function role(ctx: ManifestContext, name: keyof ManifestContext['roles']): string {
@@ -323,6 +342,69 @@ const CATALOG: readonly Violation[] = [
     cloud: true,
     entries: (c) => cloudEntries('vault-token-no-expiry', c.cloud),
   },
+  {
+    id: 'vault-token-literal',
+    check: 'static-vault-token',
+    severity: 'critical',
+    description: "a model-sync sidecar in one service's Kubernetes manifest sets VAULT_TOKEN to a literal token",
+    inAll: true,
+    cloud: false,
+    entries: (c) => deployHit(c, 'vault-token-literal'),
+  },
+  {
+    id: 'vault-token-secret-ref',
+    check: 'static-vault-token',
+    severity: 'high',
+    description: "the Vault example Deployment takes VAULT_TOKEN from the Kubernetes Secret vault-token-secret (secretKeyRef), as Aegis's example does",
+    inAll: true,
+    cloud: false,
+    entries: (c) => deployHit(c, 'vault-token-secret-ref'),
+  },
+  {
+    id: 'vault-token-docker-env',
+    check: 'static-vault-token',
+    severity: 'critical',
+    description: "the api Dockerfile bakes a VAULT_TOKEN into the image in a multi-line ENV",
+    inAll: true,
+    cloud: false,
+    entries: (c) => deployHit(c, 'vault-token-docker-env'),
+  },
+  {
+    id: 'vault-token-ci-secret',
+    check: 'static-vault-token',
+    severity: 'high',
+    description: 'the scheduled key-rotation workflow reads VAULT_TOKEN from the long-lived repository secret secrets.VAULT_TOKEN',
+    inAll: true,
+    cloud: false,
+    entries: (c) => deployHit(c, 'vault-token-ci-secret'),
+  },
+  {
+    id: 'model-artifact-unsigned',
+    check: 'model-artifact-signature',
+    severity: 'critical',
+    description: 'one model artifact has no .sig.json',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('model-artifact-unsigned', c.cloud),
+  },
+  {
+    id: 'model-artifact-error-body',
+    check: 'model-artifact-signature',
+    severity: 'critical',
+    description: "one model artifact's .sig.json is Vault's permission-denied error body, saved by a signer that did not check the response",
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('model-artifact-error-body', c.cloud),
+  },
+  {
+    id: 'model-artifact-wrong-key',
+    check: 'model-artifact-signature',
+    severity: 'critical',
+    description: 'one model artifact was signed with another Transit key (a dev key), so it does not verify under aegis-model-sign',
+    inAll: true,
+    cloud: true,
+    entries: (c) => cloudEntries('model-artifact-wrong-key', c.cloud),
+  },
 ];
 
 /**
@@ -347,6 +429,12 @@ export function cloudEntries(id: ViolationId, n: CloudNames): ManifestEntry[] {
       return [{ check: 'vault-token-hygiene', resource: resource({ token: n.noExpiryTokenService }) }];
     case 'auth-failure-burst':
       return [{ check: 'auth-failure-spike', resource: resource({ window: 'current' }) }];
+    case 'model-artifact-unsigned':
+      return [{ check: 'model-artifact-signature', resource: resource({ artifact: `dir:${n.unsignedArtifact}` }) }];
+    case 'model-artifact-error-body':
+      return [{ check: 'model-artifact-signature', resource: resource({ artifact: `dir:${n.errorBodyArtifact}` }) }];
+    case 'model-artifact-wrong-key':
+      return [{ check: 'model-artifact-signature', resource: resource({ artifact: `dir:${n.wrongKeyArtifact}` }) }];
     default:
       return [];
   }

@@ -47,7 +47,7 @@ function inside(root: string, p: string): boolean {
 }
 
 /**
- * Walks `root` depth-first in name order. `source` and `what` name it in errors (`deploy`,
+ * Walks `root` depth-first in name order (a directory's symlinks after its real entries). `source` and `what` name it in errors (`deploy`,
  * `tree repo (/srv/deploy)`): a root that is missing or not a directory is an error, never an
  * empty tree.
  */
@@ -72,7 +72,10 @@ export async function* walkTree(source: string, what: string, root: string, opts
     const dir = stack.pop() as { abs: string; rel: string; depth: number };
     let names: string[];
     try {
-      names = (await readdir(dir.abs)).sort();
+      // Real entries before symlinks, each in name order: a directory reached both ways is named by its real path.
+      const entries = await readdir(dir.abs, { withFileTypes: true });
+      const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      names = [...entries.filter((d) => !d.isSymbolicLink()).sort(byName), ...entries.filter((d) => d.isSymbolicLink()).sort(byName)].map((d) => d.name);
     } catch (e) {
       if (dir.rel === '') throw wrapSourceError(source, `reading ${what}`, e);
       skip(dir.rel, `directory not readable (${(e as NodeJS.ErrnoException).code ?? 'error'})`);

@@ -47,7 +47,17 @@ describe('selecting violations', () => {
 describe('cloud violations', () => {
   test('are ordinary catalog entries: listed, selected by id or check id, in all', () => {
     const cloud = listViolations().filter((v) => v.cloud).map((v) => v.id);
-    expect(cloud).toEqual(['ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output', 'runtime-secret-missing', 'vault-root-token', 'vault-token-no-expiry']);
+    expect(cloud).toEqual([
+      'ssm-literal-secret',
+      'ssm-insecure-parameter',
+      'ssm-secret-in-output',
+      'runtime-secret-missing',
+      'vault-root-token',
+      'vault-token-no-expiry',
+      'model-artifact-unsigned',
+      'model-artifact-error-body',
+      'model-artifact-wrong-key',
+    ]);
     expect(resolveViolations(['vault-token-hygiene'])).toEqual(['vault-root-token', 'vault-token-no-expiry']);
     expect(resolveViolations(['ssm-persisted-secrets', 'api-key-old'])).toEqual(['api-key-old', 'ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output']);
     expect(resolveViolations('all')).toEqual(expect.arrayContaining(cloud));
@@ -125,5 +135,35 @@ describe('manifest interactions', () => {
     expect(() => buildPlan({ ...base, services: ['audit', 'gateway'], violations: ['internal-secret-missing'] })).toThrow(/internal-secret-missing needs more services/);
     expect(() => buildPlan({ ...base, services: ['gateway'], violations: [] })).toThrow(/"audit" is not among the services/);
     expect(() => buildPlan({ ...base, rows: 10, violations: [] })).toThrow(/at least 40/);
+  });
+});
+
+describe('deploy tree and model artifacts', () => {
+  test('each static-vault-token violation names the file and line the tree sets the token on', () => {
+    const p = buildPlan({ ...base, violations: ['vault-token-literal', 'vault-token-secret-ref', 'vault-token-docker-env', 'vault-token-ci-secret'] });
+    const entries = p.manifest().filter((e) => e.check === 'static-vault-token');
+    expect(entries.map((e) => e.resource)).toEqual([
+      'file=deploy:.github/workflows/scheduled-rotate-keys.yml,line=10',
+      'file=deploy:docker/api.Dockerfile,line=6',
+      'file=deploy:k8s/insight.yaml,line=43',
+      'file=deploy:k8s/vault/serviceaccount-and-deployment-example.yaml,line=26',
+    ]);
+    for (const e of entries) {
+      const [, path, line] = /^file=deploy:(.*),line=(\d+)$/.exec(e.resource) as RegExpExecArray;
+      expect(p.deployTree.files[path].split('\n')[Number(line) - 1]).toMatch(/VAULT_TOKEN|secretKeyRef|value: "hvs\./);
+    }
+    // Without them the same files set no token.
+    const clean = buildPlan({ ...base, violations: [] }).deployTree;
+    expect(clean.secrets).toEqual([]);
+    expect(Object.values(clean.files).join('\n')).not.toMatch(/secrets\.VAULT_TOKEN|hvs\./);
+  });
+
+  test('the model-artifact violations name three different artifacts', () => {
+    const p = buildPlan({ ...base, violations: ['model-artifact-unsigned', 'model-artifact-error-body', 'model-artifact-wrong-key'] });
+    expect(p.manifest().map((e) => `${e.check} ${e.resource}`)).toEqual([
+      'model-artifact-signature artifact=dir:aegis-safety/2026-11/model.onnx',
+      'model-artifact-signature artifact=dir:bert-base/3/model.tar.gz',
+      'model-artifact-signature artifact=dir:whisper-small/7/model.safetensors',
+    ]);
   });
 });

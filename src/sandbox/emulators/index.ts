@@ -1,7 +1,7 @@
 /**
- * Loopback emulators of AWS SSM, CloudWatch Logs and HashiCorp Vault for the sandbox, the
+ * Loopback emulators of AWS SSM, CloudWatch Logs, S3 and HashiCorp Vault for the sandbox, the
  * integration tests and the demo. The real clients (@aws-sdk/client-ssm,
- * @aws-sdk/client-cloudwatch-logs, node-vault) talk to them over HTTP on 127.0.0.1.
+ * @aws-sdk/client-cloudwatch-logs, @aws-sdk/client-s3, node-vault) talk to them over HTTP on 127.0.0.1.
  */
 export { FAULT_KINDS, FaultController, type ActiveFault, type FaultKind, type FaultOptions } from './faults';
 export type { RunningEmulator, StartOptions } from './listener';
@@ -24,3 +24,4 @@ export { VaultEmulator, type CreatedToken, type CreateTokenOptions, type VaultEm
 export type { PutKvOptions } from './vault-kv';
 export type { Capability, PolicyRules } from './vault-policy';
 export type { CreateTransitKeyOptions } from './vault-transit';
+export { S3Emulator, type PutObjectInput, type S3EmulatorOptions } from './s3';
