@@ -18,3 +18,12 @@ path "auth/token/lookup-self" {
 path "auth/token/lookup-accessor" {
   capabilities = ["update"]
 }
+
+# model-artifact-signature: read the Transit key (type, exportable) and verify signatures.
+# Adjust the mount ("transit") and key names to the check's options (mount, keys).
+path "transit/keys/aegis-model-sign" {
+  capabilities = ["read"]
+}
+path "transit/verify/aegis-model-sign" {
+  capabilities = ["update"]
+}

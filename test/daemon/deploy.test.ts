@@ -30,7 +30,7 @@ test('the IAM policy grants only read actions', () => {
   const policy = JSON.parse(read('docs/deploy/iam-policy.json')) as { Statement: { Effect: string; Action: string[] }[] };
   const actions = policy.Statement.flatMap((s) => s.Action).sort();
   expect([...new Set(actions)]).toEqual([
-    'kms:Decrypt', 'logs:DescribeLogGroups', 'logs:FilterLogEvents', 'ssm:DescribeParameters',
+    'kms:Decrypt', 'logs:DescribeLogGroups', 'logs:FilterLogEvents', 's3:GetObject', 's3:ListBucket', 'ssm:DescribeParameters',
     'ssm:GetCommandInvocation', 'ssm:GetParametersByPath', 'ssm:ListCommandInvocations', 'ssm:ListCommands',
   ]);
   expect(policy.Statement.every((s) => s.Effect === 'Allow')).toBe(true);
