@@ -27,6 +27,13 @@ import { SIGNING_KEY_ENV, type SecretBackend } from './secrets';
 
 const SOURCE = 'vault';
 
+/**
+ * Idle keep-alive sockets are dropped after 4 s: a server (or proxy) that closes idle
+ * connections after 5 s — Node's default — would otherwise race the next request on a reused
+ * socket and fail it with ECONNRESET, as happened between verifies while artifacts hashed.
+ */
+const KEEP_ALIVE = { keepAlive: true, timeout: 4_000 } as const;
+
 /** Throttling and gateway errors are worth another try; nothing else is. */
 const RETRYABLE_STATUS = new Set([429, 502, 504]);
 
@@ -79,7 +86,7 @@ export class VaultClientHandle {
     this.config = config;
     this.#known = known;
     // Our own agent, so close() can drop keep-alive sockets instead of leaving them to the process.
-    this.#agent = config.address.startsWith('https:') ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.#agent = config.address.startsWith('https:') ? new HttpsAgent(KEEP_ALIVE) : new HttpAgent(KEEP_ALIVE);
   }
 
   async #token(): Promise<string> {
@@ -112,7 +119,7 @@ export class VaultClientHandle {
       // With a CA the TLS agent is replaced, and the handle owns the replacement (close() destroys it).
       if (ca && this.#agent instanceof HttpsAgent) {
         this.#agent.destroy();
-        this.#agent = new HttpsAgent({ keepAlive: true, ca });
+        this.#agent = new HttpsAgent({ ...KEEP_ALIVE, ca });
       }
       const agentOpt = this.#agent instanceof HttpsAgent ? { httpsAgent: this.#agent } : { httpAgent: this.#agent };
       return NodeVault({
