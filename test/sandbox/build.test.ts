@@ -76,6 +76,41 @@ interface Snapshot {
   logLines: number;
   nonJsonLines: number;
   cloud: CloudSnapshot;
+  /** Deploy tree: path → content. */
+  deploy: Record<string, string>;
+  /** Model artifact key → `unsigned`, `error-body`, or whether its signature verifies under aegis-model-sign. */
+  artifacts: Record<string, string>;
+}
+
+function filesUnder(dir: string, rel = ''): string[] {
+  return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((d) => {
+    const r = rel ? `${rel}/${d.name}` : d.name;
+    return d.isDirectory() ? filesUnder(dir, r) : [r];
+  });
+}
+
+/** Each artifact's signature as a verifier sees it: asked of the emulator's Transit over HTTP. */
+async function artifactStates(sb: Sandbox): Promise<Record<string, string>> {
+  const dir = join(sb.dir, 'models');
+  const out: Record<string, string> = {};
+  const files = filesUnder(dir);
+  for (const key of files.filter((f) => !/\.(sig\.json|sig|sha256)$/.test(f))) {
+    const sigFile = files.find((f) => f === `${key}.sig.json` || f === `${key}.sig`);
+    if (!sigFile) {
+      out[key] = 'unsigned';
+      continue;
+    }
+    const sig = JSON.parse(readFileSync(join(dir, sigFile), 'utf8')) as { errors?: unknown; data?: { signature?: string } };
+    if (sig.errors) {
+      out[key] = 'error-body';
+      continue;
+    }
+    const input = createHash('sha256').update(readFileSync(join(dir, key))).digest('base64');
+    const vault = sb.cloud?.emulators.vault;
+    const res = await fetch(`${sb.cloud?.vaultUrl}/v1/transit/verify/aegis-model-sign`, { method: 'POST', headers: { 'X-Vault-Token': vault?.rootToken ?? '' }, body: JSON.stringify({ input, signature: sig.data?.signature }) });
+    out[key] = ((await res.json()) as { data: { valid: boolean } }).data.valid ? 'valid' : 'invalid';
+  }
+  return out;
 }
 
 /** The cloud side as the real clients see it. */
@@ -175,7 +210,8 @@ async function snapshot(sb: Sandbox): Promise<Snapshot> {
     loads.sort((a, b) => a.ts - b.ts);
     const keyLoads: Record<string, string> = {};
     for (const l of loads) keyLoads[l.k] = l.source;
-    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines, cloud };
+    const deploy = Object.fromEntries(filesUnder(join(sb.dir, 'deploy')).map((f) => [f, readFileSync(join(sb.dir, 'deploy', f), 'utf8')]));
+    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines, cloud, deploy, artifacts: await artifactStates(sb) };
   } finally {
     await c.end();
   }
@@ -411,6 +447,8 @@ describe('each violation changes exactly what it declares', () => {
       commands: b.cloud.commands.filter((c) => !a.cloud.commands.includes(c)),
       runtimeFields: a.cloud.runtimeFields.filter((f) => !b.cloud.runtimeFields.includes(f)),
       tokens: Object.keys(b.cloud.tokens).filter((k) => a.cloud.tokens[k] !== b.cloud.tokens[k]).map((k) => `${k}=${b.cloud.tokens[k]}`),
+      deploy: [...new Set([...Object.keys(a.deploy), ...Object.keys(b.deploy)])].filter((f) => a.deploy[f] !== b.deploy[f]).sort(),
+      artifacts: Object.keys(b.artifacts).filter((k) => a.artifacts[k] !== b.artifacts[k]).map((k) => `${k}=${b.artifacts[k]}`),
     };
   }
   const untouched = (a: Snapshot) => ({
@@ -426,6 +464,8 @@ describe('each violation changes exactly what it declares', () => {
     commands: [],
     runtimeFields: [],
     tokens: [],
+    deploy: [],
+    artifacts: [],
   });
   const field = (resource: string, name: string) => {
     const m = new RegExp(`(?:^|,)${name}=("(?:[^"\\\\]|\\\\.)*"|[^,]*)`).exec(resource)?.[1] ?? '';
@@ -536,6 +576,24 @@ describe('each violation changes exactly what it declares', () => {
         expect(verifyChain(s, rowKeys, rootKeys)).toEqual({ chainBreak: [], hashMismatch: [], badSignature: [], unknownKey: new Set(), rootMismatch: [] });
         expected.rows = d.rows;
         expected.roots = d.roots;
+        break;
+      }
+      case 'vault-token-literal':
+      case 'vault-token-secret-ref':
+      case 'vault-token-docker-env':
+      case 'vault-token-ci-secret': {
+        // One file changes, and the manifest's line is the one that sets the token.
+        const [, file, line] = /^file=deploy:(.+),line=(\d+)$/.exec(entries[0].resource) as RegExpExecArray;
+        expected.deploy = [file];
+        expect(s.deploy[file].split('\n')[Number(line) - 1]).toMatch(id === 'vault-token-secret-ref' ? /secretKeyRef/ : /VAULT_TOKEN|hvs\./);
+        break;
+      }
+      case 'model-artifact-unsigned':
+      case 'model-artifact-error-body':
+      case 'model-artifact-wrong-key': {
+        const key = field(entries[0].resource, 'artifact').replace(/^dir:/, '');
+        expected.artifacts = [`${key}=${{ 'model-artifact-unsigned': 'unsigned', 'model-artifact-error-body': 'error-body', 'model-artifact-wrong-key': 'invalid' }[id]}`];
+        expect(baseline.artifacts[key]).toBe('valid');
         break;
       }
       default:
