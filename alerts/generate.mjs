@@ -19,6 +19,7 @@ const CHECKS = [
   ['credential-age', 'medium', '2h'],
   ['historical-keys', 'critical', '30m'],
   ['internal-secret-drift', 'high', '30m'],
+  ['model-artifact-signature', 'critical', '2h'],
   ['receipt-chain', 'critical', '30m'],
   ['runtime-secrets-present', 'critical', '30m'],
   ['signing-key-fingerprint', 'critical', '30m'],

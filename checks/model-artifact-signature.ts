@@ -20,9 +20,10 @@ import { defineCheck } from '../src/core/define-check';
 import { badData } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { ArtifactObject } from '../src/core/sources';
-import { isRecord, quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
+import { isRecord } from './lib/payload';
 
-/** Keys come from the store (file names, S3 keys): messages quote at most this much (resources keep them whole). */
+/** Keys come from the store (file names, S3 keys): they pass the untrusted-text gate, messages quote at most this much. */
 const MAX_KEY_IN_MESSAGE = 120;
 const SIGNATURE_RE = /^vault:v(\d{1,9}):[A-Za-z0-9+/]+={0,2}$/;
 
@@ -114,8 +115,8 @@ export default defineCheck({
         ctx.report({ messageId: 'keyMissing', data: { key }, resource: resource({ key }), evidence: { mount, key: name } });
         continue;
       }
-      const evidence = { mount, key: name, type: quoteUntrusted(info.type, 32), exportable: info.exportable, latestVersion: info.latestVersion, minDecryptionVersion: info.minDecryptionVersion };
-      if (!info.supportsSigning) ctx.report({ messageId: 'keyNotSigning', data: { key, type: quoteUntrusted(info.type, 32) }, resource: resource({ key }), evidence });
+      const evidence = { mount, key: name, type: untrusted.text(info.type, 32), exportable: info.exportable, latestVersion: info.latestVersion, minDecryptionVersion: info.minDecryptionVersion };
+      if (!info.supportsSigning) ctx.report({ messageId: 'keyNotSigning', data: { key, type: untrusted.text(info.type, 32) }, resource: resource({ key }), evidence });
       else usable.push(name);
       if (info.exportable) ctx.report({ messageId: 'keyExportable', data: { key }, resource: resource({ key, problem: 'exportable' }), evidence, severity: 'high' });
     }
@@ -132,9 +133,10 @@ export default defineCheck({
     let bytes = 0;
     let hashMs = 0;
     const judge = async (a: ArtifactObject): Promise<void> => {
-      const shown = quoteUntrusted(`${a.store}:${a.key}`, MAX_KEY_IN_MESSAGE);
-      const res = resource({ artifact: `${a.store}:${a.key}` });
-      const base = { store: a.store, location: quoteUntrusted(a.location, 300), size: a.size };
+      const shown = untrusted.text(`${a.store}:${a.key}`, MAX_KEY_IN_MESSAGE);
+      const id = untrusted.id(`${a.store}:${a.key}`);
+      const res = resource({ artifact: id });
+      const base = { store: a.store, location: untrusted.text(a.location, 300), size: a.size };
       const sigKey = [`${a.key}.sig.json`, `${a.key}.sig`].find((k) => present.has(`${a.store}\n${k}`));
       if (!sigKey) {
         ctx.report({ messageId: 'missing', data: { artifact: shown }, resource: res, evidence: base });
@@ -180,7 +182,7 @@ export default defineCheck({
         const sum = await store.readSmall({ store: a.store, key: sumKey }, 4096, ctx.signal).catch(() => undefined);
         const hex = sum ? /^\s*([0-9a-fA-F]{64})\b/.exec(sum.toString('latin1'))?.[1]?.toLowerCase() : undefined;
         if (hex !== digest.toString('hex')) {
-          ctx.report({ messageId: 'checksumMismatch', data: { artifact: shown, file: '.sha256' }, resource: resource({ artifact: `${a.store}:${a.key}`, file: '.sha256' }), evidence: { ...base, bytesHashed: n } });
+          ctx.report({ messageId: 'checksumMismatch', data: { artifact: shown, file: '.sha256' }, resource: resource({ artifact: id, file: '.sha256' }), evidence: { ...base, bytesHashed: n } });
         }
       }
       if (usable.length === 0) return; // the key findings say why nothing can be verified

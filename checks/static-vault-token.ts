@@ -17,9 +17,9 @@ import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import type { DeployFile } from '../src/core/sources';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
-/** File paths and names come from the tree: messages quote at most this much (resources keep them whole). */
+/** File paths and names come from the tree: they pass the untrusted-text gate, messages quote at most this much. */
 const MAX_NAME_IN_MESSAGE = 120;
 /** Deeper flow nesting or indentation than this makes the YAML parser recurse until it fails (or the process dies): not parsed. */
 const MAX_FLOW_DEPTH = 64;
@@ -234,23 +234,23 @@ export default defineCheck({
     const reported = new Set<string>();
     const report = (f: DeployFile, h: Hit) => {
       const file = `${f.tree}:${f.path}`;
-      const res = resource({ file, line: h.line });
+      const res = resource({ file: untrusted.id(file), line: h.line });
       if (reported.has(res)) return;
       reported.add(res);
       ctx.report({
         messageId: h.how,
-        data: { file: quoteUntrusted(file, MAX_NAME_IN_MESSAGE), line: h.line, name: nameList, where: quoteUntrusted(h.where, 80), from: quoteUntrusted(h.from ?? '', 64) },
+        data: { file: untrusted.text(file, MAX_NAME_IN_MESSAGE), line: h.line, name: nameList, where: untrusted.text(h.where, 80), from: untrusted.text(h.from ?? '', 64) },
         resource: res,
-        evidence: { tree: f.tree, file: f.path, line: h.line, kind: f.kind, where: quoteUntrusted(h.where, 200), ...(h.from ? { from: quoteUntrusted(h.from, 120) } : {}) },
+        evidence: { tree: f.tree, file: untrusted.text(f.path, 300), line: h.line, kind: f.kind, where: untrusted.text(h.where, 200), ...(h.from ? { from: untrusted.text(h.from, 120) } : {}) },
         severity: h.how === 'literal' || h.how === 'dockerEnv' ? 'critical' : 'high',
       });
     };
     const unscanned = (f: DeployFile, reason: string) =>
       ctx.report({
         messageId: 'unscanned',
-        data: { file: quoteUntrusted(`${f.tree}:${f.path}`, MAX_NAME_IN_MESSAGE), reason },
-        resource: resource({ file: `${f.tree}:${f.path}` }),
-        evidence: { tree: f.tree, file: f.path, kind: f.kind, reason },
+        data: { file: untrusted.text(`${f.tree}:${f.path}`, MAX_NAME_IN_MESSAGE), reason },
+        resource: resource({ file: untrusted.id(`${f.tree}:${f.path}`) }),
+        evidence: { tree: f.tree, file: untrusted.text(f.path, 300), kind: f.kind, reason },
         severity: 'medium',
       });
 
@@ -297,9 +297,9 @@ export default defineCheck({
       const file = `${s.tree}:${s.path}`;
       ctx.report({
         messageId: 'skipped',
-        data: { file: quoteUntrusted(file, MAX_NAME_IN_MESSAGE), reason: s.reason },
-        resource: resource({ file }),
-        evidence: { tree: s.tree, file: s.path, reason: s.reason },
+        data: { file: untrusted.text(file, MAX_NAME_IN_MESSAGE), reason: s.reason },
+        resource: resource({ file: untrusted.id(file) }),
+        evidence: { tree: s.tree, file: untrusted.text(s.path, 300), reason: s.reason },
         severity: 'info',
       });
     }

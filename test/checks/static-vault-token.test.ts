@@ -262,3 +262,18 @@ test('the nesting guard counts brackets outside quotes and comments only', () =>
   expect(yamlTooDeep('a: ' + '['.repeat(65))).toMatch(/nested deeper than 64/);
   expect(yamlTooDeep('run: |\n  [[ -f x ]] && echo "{}"\n'.repeat(1000))).toBeUndefined();
 });
+
+test('a token in a file name or a YAML key reaches no finding: names pass the untrusted-text gate', async () => {
+  const { runCase } = await import('../helpers/check-tester');
+  const { result } = await runCase(check, {
+    name: 'hostile names',
+    sources: deploy({
+      [`repo:k8s/${TOKEN}.yaml`]: `env:\n  VAULT_TOKEN: ${TOKEN}\n`,
+      'repo:k8s/b.yaml': `${TOKEN}:\n  env:\n    - name: VAULT_TOKEN\n      valueFrom: {secretKeyRef: {name: "${TOKEN}"}}\n`,
+    }),
+  });
+  expect(result.status).toBe('fail');
+  expect(result.findings.map((f) => f.messageId).sort()).toEqual(['literal', 'secretRef']);
+  const text = JSON.stringify(result);
+  for (let i = 0; i + 8 <= TOKEN.length; i++) expect(text).not.toContain(TOKEN.slice(i, i + 8));
+});
