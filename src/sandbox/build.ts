@@ -160,7 +160,8 @@ function configYaml(
     if (plan.cloudLogServices.length > 0) logs.cloudwatch = { ...f.logs.cloudwatch, groups };
     secrets.ssm = f.secrets.ssm;
     secrets.vault = { ...f.secrets.vault, token_file: 'vault-token' };
-    sources.artifacts = { dir: 'models' };
+    // Relative to audit.yaml, like every other path the sandbox writes.
+    sources.artifacts = { ...f.artifacts, dir: 'models' };
   }
   // Windowed log checks read the week the logs span; "latest" verdicts (an instance's latest
   // start, 12 days ago for one) look back sources.logs.lookback, 30 days by default.

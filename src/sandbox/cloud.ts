@@ -67,6 +67,8 @@ export interface CloudSandboxOptions {
 export interface CloudConfigFragment {
   logs: { cloudwatch: Record<string, unknown> };
   secrets: { ssm: Record<string, unknown>; vault: Record<string, unknown> };
+  /** The Transit-signed model artifacts (`sources.artifacts`). */
+  artifacts: Record<string, unknown>;
 }
 
 export interface CloudSandbox {
@@ -385,6 +387,7 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
           ssm: { ...aws(), endpoint: ssmRun.url, path, deploy_document: DOCUMENT, history: '30d' },
           vault: { address: vaultRun.url, token_file: tokenFile, kv_mount: 'secret', path_prefix: 'aegis', runtime_path: 'aegis/runtime', token_accessors: accessors, timeout: '5s' },
         },
+        artifacts: { dir: join(opts.dir, 'models') },
       },
       manifestEntries: manifest,
       secretValues: [...new Set(secretValues)],

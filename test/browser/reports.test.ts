@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium, openFile, type Opened } from './chromium';
+import { CHECKLIST } from '../../src/core/checklist';
 import { renderChecklist } from '../../src/outputs/checklist';
 import { renderHtmlReport } from '../../src/outputs/html';
 import { formatJunit } from '../../src/outputs/junit';
@@ -157,7 +158,7 @@ describe('checklist in Chromium', () => {
     const o = await open(files.checklist);
     try {
       await expectInert(o, files.checklist);
-      expect(await o.page.locator('section.item').count()).toBe(11);
+      expect(await o.page.locator('section.item').count()).toBe(CHECKLIST.length);
       expect(await o.page.textContent('#item-auth-failure-alerting .item-status')).toBe('PASS');
       expect(await o.page.textContent('#item-rotation-procedures-tested .item-status')).toBe('FAIL');
       expect(await o.page.textContent('#item-strong-auth-enforced .item-status')).toBe('NOT EVALUATED');

@@ -19,7 +19,7 @@ import { silentLogger } from '../../src/core/logger';
 import { startCloudSandbox, CLOUD_VIOLATION_IDS, SANDBOX_AWS_ENV, type CloudSandbox } from '../../src/sandbox/cloud';
 
 const SERVICES = ['identity', 'gateway', 'api', 'audit', 'insight'];
-const CLOUD_CHECKS = ['auth-failure-spike', 'runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene'];
+const CLOUD_CHECKS = ['auth-failure-spike', 'model-artifact-signature', 'runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene'];
 const dir = mkdtempSync(join(tmpdir(), 'cloud-sandbox-'));
 let cloud: CloudSandbox;
 let configFile = '';
@@ -47,7 +47,7 @@ beforeAll(async () => {
   configFile = join(dir, 'audit.yaml');
   writeFileSync(
     configFile,
-    JSON.stringify({ deployment: 'sbx', services: SERVICES, sources: { logs: { cloudwatch: f.logs.cloudwatch }, secrets: f.secrets }, state: { dir: join(dir, 'state') } }),
+    JSON.stringify({ deployment: 'sbx', services: SERVICES, sources: { logs: { cloudwatch: f.logs.cloudwatch }, secrets: f.secrets, artifacts: f.artifacts }, state: { dir: join(dir, 'state') } }),
   );
 });
 
@@ -68,6 +68,7 @@ test('the cloud checks fail exactly as the manifest says; existing checks read t
   expect(status).toEqual({
     'auth-failure-spike': ['fail', null],
     'internal-secret-drift': ['fail', null],
+    'model-artifact-signature': ['fail', null],
     'runtime-secrets-present': ['fail', null],
     'signing-key-source': ['fail', null],
     'ssm-persisted-secrets': ['fail', null],
