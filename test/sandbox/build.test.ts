@@ -36,7 +36,7 @@ async function build(violations: 'all' | 'none' | ViolationId[], seed = 11, extr
 afterAll(async () => {
   for (const sb of sandboxes) await sb.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+}, 120_000);
 
 // ---------------------------------------------------------------- an independent reader
 
@@ -411,7 +411,10 @@ describe('determinism', () => {
     expect(sc.cloud.commands).not.toEqual(sa.cloud.commands);
     expect(sc.rows[ROWS - 1].row_hash).not.toBe(sa.rows[ROWS - 1].row_hash);
     expect(sc.env.audit.get('INTERNAL_SECRET')).not.toBe(sa.env.audit.get('INTERNAL_SECRET'));
-  });
+    expect(sbb.deploy).toEqual(sa.deploy);
+    expect(sbb.artifacts).toEqual(sa.artifacts);
+    // Three sandboxes built at once on two cores, beside other suites: a generous functional bound.
+  }, 180_000);
 });
 
 describe('each violation changes exactly what it declares', () => {
