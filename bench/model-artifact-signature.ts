@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       const start = process.hrtime.bigint();
       const result = await runCheck(
         { check, options: check.options.parse({ concurrency }), timeoutMs: 30 * 60_000 },
-        { deployment: 'bench', services: [], sources, state: { get: async () => undefined, set: async () => undefined }, fingerprinter: new Fingerprinter(), knownSecrets: known, logger: silentLogger(), now: () => new Date() },
+        { deployment: 'bench', services: [], sources, state: { get: async () => undefined, read: async () => ({ status: 'absent' as const }), set: async () => undefined }, fingerprinter: new Fingerprinter(), knownSecrets: known, logger: silentLogger(), now: () => new Date() },
       );
       const s = Number(process.hrtime.bigint() - start) / 1e9;
       const m = Object.fromEntries((result.measurements ?? []).map((x) => [x.name, x.value]));

@@ -79,6 +79,8 @@ export default defineCheck({
     schedule: '41 * * * *',
     checklist: ['model-artifacts-signed'],
     runbook: 'docs/runbooks/model-artifact-signature.md',
+    // Every artifact is hashed in full each run: its work grows with the models' total size.
+    timeout: 30 * 60_000,
     remediation:
       'Re-sign the artifact through Vault Transit (POST <mount>/sign/<key> with input = base64 SHA-256 of the file) and store the response as <artifact>.sig.json; if it does not verify, treat the artifact as tampered and rebuild it from a trusted source.',
   },
