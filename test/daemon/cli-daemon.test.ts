@@ -4,10 +4,11 @@
  * refused and the old one keeps running), exiting 0 on SIGTERM, and 2 on a bad config at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expectFreshBuild } from '../helpers/build';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 let dir: string;
@@ -51,7 +52,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
 }
 
 beforeAll(() => {
-  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  expectFreshBuild();
   dir = mkdtempSync(join(tmpdir(), 'cli-daemon-'));
   mkdirSync(join(dir, 'logs'));
   mkdirSync(join(dir, 'env'));

@@ -4,7 +4,7 @@
  * all with hostile strings — nothing missed, nothing extra. One sandbox runs every check.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,7 @@ import { SANDBOX_AWS_ENV } from '../../src/sandbox/cloud';
 import { VIOLATION_IDS, listViolations, resolveViolations } from '../../src/sandbox/violations';
 import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
+import { expectFreshBuild } from '../helpers/build';
 
 const root = mkdtempSync(join(tmpdir(), 'scenarios-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -49,7 +50,7 @@ function statuses(report: Report): Record<string, string> {
 
 test('with no violation seeded every check of the catalog is evaluated and passes, in-process and in a forked `run`', async () => {
   const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
-  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  expectFreshBuild();
   const sandbox = await buildSandbox({ dir: join(root, 'none'), seed: 11, rows: 240, violations: 'none', adminUrl: adminUrl() });
   try {
     expect(sandbox.manifest.violations).toEqual([]);
