@@ -10,24 +10,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
 import { adminUrl } from '../helpers/pg';
+import { findLeaks } from '../helpers/canary';
+import { expectFreshBuild } from '../helpers/build';
 
 const run = promisify(execFile);
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
-const PIECE = 8;
-/** Every ed25519 PKCS#8 key begins with these base64 characters: public, not secret. */
-const PKCS8_ED25519_PREFIX = 'MC4CAQAwBQYDK2VwBCIEI';
-
-function pieces(secret: string): string[] {
-  const out: string[] = [];
-  for (const line of secret.split(/\r?\n/)) {
-    const t = line.trim();
-    if (t.startsWith('-----')) continue;
-    const from = t.startsWith(PKCS8_ED25519_PREFIX) ? PKCS8_ED25519_PREFIX.length - PIECE + 1 : 0;
-    for (let i = from; i + PIECE <= t.length; i++) out.push(t.slice(i, i + PIECE));
-  }
-  return out;
-}
-
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((n) => {
@@ -41,7 +28,7 @@ let sandbox: Sandbox;
 const outputs = new Map<string, string>();
 
 beforeAll(async () => {
-  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  expectFreshBuild();
   root = mkdtempSync(join(tmpdir(), 'canary-'));
   sandbox = await buildSandbox({ dir: join(root, 'sandbox'), seed: 5, rows: 400, violations: 'all', adminUrl: adminUrl() });
   const out = join(root, 'reports');
@@ -73,11 +60,5 @@ test('the runs wrote every output and logged at debug level', () => {
 test('no secret value, nor any 8-character piece of one, appears in any output', () => {
   const secrets = sandbox.secretValues();
   expect(secrets.length).toBeGreaterThanOrEqual(10);
-  const leaks: string[] = [];
-  for (const s of secrets) {
-    for (const p of pieces(s)) {
-      for (const [where, text] of outputs) if (text.includes(p)) leaks.push(`${where}: ${p}`);
-    }
-  }
-  expect(leaks.slice(0, 20)).toEqual([]);
+  expect(findLeaks(secrets, outputs).slice(0, 20)).toEqual([]);
 });
