@@ -12,6 +12,7 @@ import { defineCheck, type AnyCheck } from '../../src/core/define-check';
 import { buildRegistry } from '../../src/core/registry';
 import { createTestDatabase } from '../helpers/pg';
 import { config, get, sample } from './helpers';
+import { findLeaks } from '../helpers/canary';
 
 const CYCLES = 100;
 let db: { url: string; drop: () => Promise<void> };
@@ -58,6 +59,9 @@ test(`${CYCLES} cycles with Postgres failing on and off: the daemon stays up and
   try {
     const refused = new URL(db.url);
     refused.port = '1'; // nothing listens on port 1: connection refused at once
+    // Its own credentials: what must stay out of the messages is the URL in use during the
+    // down cycles, not the one configured at the start.
+    refused.password = 'soak-down-url-password-7f3a9c';
     const registry = buildRegistry([readsPostgres], 'soak');
     const loaded = config(`deployment: soak\nsources:\n  postgres: { url: "${db.url}", connect_timeout: 2s }\n`, registry);
     const pg = loaded.config.sources.postgres as { url: string };
@@ -78,8 +82,12 @@ test(`${CYCLES} cycles with Postgres failing on and off: the daemon stays up and
       expect({ cycle, error: st('error'), pass: st('pass') }).toEqual({ cycle, error: down ? 1 : 0, pass: down ? 0 : 1 });
       if (down) {
         errorsSeen++;
-        expect(report?.results[0].error).toMatch(/postgres/i);
-        expect(report?.results[0].error).not.toContain(db.url); // no credentials in messages
+        const error = report?.results[0].error ?? '';
+        expect(error).toMatch(/postgres/i);
+        // No credentials in messages or metrics: the URL actually used this cycle, its password, nor a piece of it.
+        expect(pg.url).toBe(refused.toString());
+        expect(error).not.toContain(pg.url);
+        expect(findLeaks([refused.password, new URL(db.url).password], [['error', error], ['metrics', m]])).toEqual([]);
       }
       expect(sample(m, 'aegis_compliance_source_errors_total{source="postgres",reason="connection_refused"}')).toBe(errorsSeen || undefined);
       if (cycle === 1 || cycle === CYCLES) {
