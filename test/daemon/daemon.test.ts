@@ -151,6 +151,8 @@ describe('daemon', () => {
   });
 
   test('graceful shutdown waits for a running check up to the deadline, then closes the server', async () => {
+    // What is asserted is the order of events; how fast shutdown is, is bench/daemon.ts's
+    // figure (bounds here are generous, for a loaded machine).
     let finished = false;
     const registry = testRegistry([
       stubCheck('takes-800ms', async () => {
@@ -158,21 +160,27 @@ describe('daemon', () => {
         finished = true;
       }),
     ]);
-    const d = await startDaemon({ loaded: config('deployment: t4\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), shutdownDeadlineMs: 5_000 });
+    const d = await startDaemon({ loaded: config('deployment: t4\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), shutdownDeadlineMs: 30_000 });
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await d.close();
-    expect(finished).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(4_000);
+    expect(finished).toBe(true); // it waited for the running check…
+    expect(Date.now() - t0).toBeLessThan(30_000); // …and not for the deadline
     await expect(get(d.address, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
 
     // A check that outlives the deadline does not hold shutdown hostage.
-    const stuck = testRegistry([stubCheck('stuck', () => new Promise((r) => setTimeout(r, 4_000)))]);
+    let stuckDone = false;
+    const stuck = testRegistry([
+      stubCheck('stuck', async () => {
+        await new Promise((r) => setTimeout(r, 4_000));
+        stuckDone = true;
+      }),
+    ]);
     const d2 = await startDaemon({ loaded: config('deployment: t5\nchecks: { stuck: { timeout: 5s } }\n', stuck), registry: stuck, listen: '127.0.0.1:0', logger: silentLogger(), shutdownDeadlineMs: 300 });
     await new Promise((r) => setTimeout(r, 50));
-    const t1 = Date.now();
     await d2.close();
-    expect(Date.now() - t1).toBeLessThan(2_000);
+    expect(stuckDone).toBe(false); // close() returned at the deadline, before the check ended
+    await expect(get(d2.address, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
     // let the stuck check's timer drain so jest sees no open handle
     await new Promise((r) => setTimeout(r, 4_100));
   });

