@@ -87,7 +87,7 @@ function sortAndTrim<R extends KeptEvent>(records: R[], latestFrom: (r: readonly
 }
 
 export async function latestPerKey<R extends KeptEvent>(
-  ctx: { state: StateStore; signal: AbortSignal; now(): Date },
+  ctx: { state: StateStore; signal: AbortSignal; now(): Date; full?: boolean },
   logs: LogSource,
   spec: LatestPerKeySpec<R>,
 ): Promise<LatestPerKey<R>> {
@@ -97,7 +97,8 @@ export async function latestPerKey<R extends KeptEvent>(
   const since = new Date(ctx.now().getTime() - spec.lookbackMs);
   const maxKeys = spec.maxKeys ?? DEFAULT_MAX_KEYS;
 
-  const stored = validState(await ctx.state.get<unknown>(key), location, params, spec.isKept);
+  // `run --full` reads the whole lookback again (and replaces what was kept).
+  const stored = ctx.full ? undefined : validState(await ctx.state.get<unknown>(key), location, params, spec.isKept);
   const byKey = new Map<string, R[]>(stored?.entries ?? []);
 
   const read = logs.events(spec.service, { since, event: spec.event, signal: ctx.signal, ...(stored ? { after: stored.cursor } : {}) });

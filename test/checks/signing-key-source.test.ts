@@ -237,6 +237,18 @@ describe('over time: the first run reads the lookback, later runs only what was 
     expect(state.keys()).toHaveLength(2);
   });
 
+  test('run --full reads the whole lookback again, ignoring what was kept', async () => {
+    const state = new MemoryStateStore();
+    const source = new FakeLogSource({ audit: start('audit-1', 60, 'file') });
+    await runCase(check, { name: 'a', sources: { logs: source }, state });
+    const full = await runCase(check, { name: 'b', sources: { logs: source }, state, full: true });
+    expect(source.queries[1].query.after).toBeUndefined();
+    expect(full.result.measurements).toContainEqual(expect.objectContaining({ name: 'signing_key_events_read', value: 2 }));
+    expect(full.result.findings.map((f) => f.resource)).toEqual(['instance=audit-1,key=receipt']);
+    await runCase(check, { name: 'c', sources: { logs: source }, state });
+    expect(source.queries[2].query.after).toEqual({ location: 'fake:audit', at: { n: 2 } });
+  });
+
   test('kept state that is corrupt or from another version is read afresh, not trusted', async () => {
     const state = new MemoryStateStore();
     const source = new FakeLogSource({ audit: start('audit-1', 60, 'file') });
