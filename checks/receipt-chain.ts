@@ -148,15 +148,15 @@ export default defineCheck({
     };
 
     let lastChain: ChainIdentity | undefined;
+    /** What was wrong with the deployment's record; said only if the chain is verified from the start because of it. */
+    let pointerProblem: string | undefined;
     const pointer = await ctx.state.read<unknown>(pointerKey(ctx.deployment));
     if (pointer.status === 'ok') {
       const p = parsePointer(pointer.value);
+      // A version-1 checkpoint lived under the deployment's name.
       if (p.ok) lastChain = p.value.chain;
-      // A version-1 checkpoint lived under the deployment's name; its rows are verified again.
-      else notes.push({ messageId: 'stateReset', data: { reason: p.why }, evidence: { stateKey: pointerKey(ctx.deployment), problem: p.why } });
-    } else if (pointer.status === 'unreadable') {
-      notes.push({ messageId: 'stateReset', data: { reason: pointer.reason }, evidence: { stateKey: pointerKey(ctx.deployment), problem: pointer.reason } });
-    }
+      else pointerProblem = p.why;
+    } else if (pointer.status === 'unreadable') pointerProblem = pointer.reason;
 
     let cp: ReceiptChainCheckpoint | undefined;
     let replaced: string | undefined;
@@ -188,6 +188,9 @@ export default defineCheck({
     }
 
     // --- where to start.
+    if (!cp && pointerProblem !== undefined && replaced === undefined) {
+      notes.push({ messageId: 'stateReset', data: { reason: pointerProblem }, evidence: { stateKey: pointerKey(ctx.deployment), problem: pointerProblem } });
+    }
     if (!cp) {
       full = true;
       fullReason = replaced ? 'another chain' : notes.length ? 'unusable checkpoint' : 'no checkpoint for this chain';
@@ -397,10 +400,11 @@ export default defineCheck({
     if (!complete) {
       const extent = await db.chainExtent(next.lastId).catch(() => undefined);
       unverified = extent?.rowsAfter ?? 0;
+      const failure = isAuditError(interruption) ? interruption.message : String((interruption as Error)?.message ?? interruption);
       const cause = interruption
-        ? isAuditError(interruption)
-          ? interruption.message
-          : String((interruption as Error)?.message ?? interruption)
+        ? reachedEnd && rootsDone
+          ? `every row was verified, but re-verifying older rows stopped: ${failure}`
+          : failure
         : `the check's time ran out after ${formatDuration(Date.now() - startedMs)} (timeout ${formatDuration(ctx.deadline - startedMs)}; checks.receipt-chain.timeout)`;
       progress = {
         done: count(next.verifiedTotal),

@@ -511,6 +511,23 @@ describe('a pass cut short continues where it stopped', () => {
     expectFindings(second, [FRESH, { messageId: 'hashMismatch', resource: 'row=30' }, { messageId: 'hashMismatch', resource: 'row=170' }]);
   });
 
+  test('re-verification of older rows cut by a failing source is an error that says every row was verified', async () => {
+    const b = chain(100);
+    const db = new TroubledDb(b.snapshot());
+    const h = harness(b, { db });
+    expect((await h.run()).status).toBe('pass');
+    h.advance(6 * HOUR);
+    db.failAfterBatches = 0;
+    const r = await h.run();
+    expect(r.status).toBe('error');
+    expect(r.error).toBe(
+      'receipt-chain: verification is incomplete: verified 100 of 100 rows (up to row 100); every row was verified, but re-verifying older rows stopped: postgres: reading audit rows: Connection terminated unexpectedly. The rest continues next run.',
+    );
+    // Nothing of the slice was done: it is owed next time.
+    const again = await h.run();
+    expect(measured(again, 'receipt_rows_reverified')).toBe(34);
+  });
+
   test('progress is saved during the pass, not only at its end', async () => {
     const b = chain(300);
     const db = new TroubledDb(b.snapshot());
@@ -586,6 +603,17 @@ describe('state bound to the chain', () => {
     expect(other.result.status).toBe('pass');
     expect(verifiedOf(other.result)).toBe(0);
     expect(other.result.findings.map((f) => f.messageId)).toEqual(['freshness']);
+  });
+
+  test("an older record under another deployment's name says nothing when the chain's own checkpoint applies", async () => {
+    const state = new MemoryStateStore();
+    const b = chain(40);
+    const db = new FakeAuditDb(b.snapshot());
+    await harness(b, { db, state }).run();
+    await state.set('receipt-chain:prod-eu', { version: 1, lastId: 40, lastRowHash: 'a'.repeat(64) });
+    const other = await runCase(check, { name: 'other deployment', deployment: 'prod-eu', sources: { postgres: db, secrets: secrets() } }, { state });
+    expectFindings(other.result, [FRESH]);
+    expect(verifiedOf(other.result)).toBe(0);
   });
 
   test('a corrupt checkpoint, or one from an older version, is a note and a full pass', async () => {
