@@ -16,10 +16,13 @@ const RUNBOOK_BASE = argBase > 0 ? process.argv[argBase + 1] : 'https://aegis-au
 // id, the check's severity (critical pages; the rest open a ticket), `for` (>= two runs of its schedule)
 const CHECKS = [
   ['auth-failure-spike', 'high', '15m'],
+  ['auth-mode', 'critical', '30m'],
   ['credential-age', 'medium', '2h'],
   ['historical-keys', 'critical', '30m'],
   ['internal-secret-drift', 'high', '30m'],
   ['model-artifact-signature', 'critical', '2h'],
+  ['mtls-enforced', 'critical', '30m'],
+  ['oidc-jwks', 'critical', '30m'],
   ['receipt-chain', 'critical', '30m'],
   ['runtime-secrets-present', 'critical', '30m'],
   ['signing-key-fingerprint', 'critical', '30m'],

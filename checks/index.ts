@@ -5,10 +5,13 @@
 import type { AnyCheck } from '../src/core/define-check';
 import { buildRegistry } from '../src/core/registry';
 import authFailureSpike from './auth-failure-spike';
+import authMode from './auth-mode';
 import credentialAge from './credential-age';
 import historicalKeys from './historical-keys';
 import internalSecretDrift from './internal-secret-drift';
 import modelArtifactSignature from './model-artifact-signature';
+import mtlsEnforced from './mtls-enforced';
+import oidcJwks from './oidc-jwks';
 import receiptChain from './receipt-chain';
 import runtimeSecretsPresent from './runtime-secrets-present';
 import signingKeyFingerprint from './signing-key-fingerprint';
@@ -19,10 +22,13 @@ import vaultTokenHygiene from './vault-token-hygiene';
 
 export const builtinChecks: readonly AnyCheck[] = [
   authFailureSpike,
+  authMode,
   credentialAge,
   historicalKeys,
   internalSecretDrift,
   modelArtifactSignature,
+  mtlsEnforced,
+  oidcJwks,
   receiptChain,
   runtimeSecretsPresent,
   signingKeyFingerprint,

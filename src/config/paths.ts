@@ -32,6 +32,9 @@ const PATH_FIELDS: readonly [readonly string[], string][] = [
   [['sources', 'secrets', 'vault'], 'token_file'],
   [['sources', 'secrets', 'vault'], 'ca_file'],
   [['sources', 'artifacts'], 'dir'],
+  ...(['ca_file', 'client_cert_file', 'client_key_file', 'unenrolled_cert_file', 'unenrolled_key_file', 'token_signing_key_file'] as const).map(
+    (k): [readonly string[], string] => [['sources', 'endpoints'], k],
+  ),
   [[], 'waivers'],
   [[], 'attestations'],
   [['state'], 'dir'],

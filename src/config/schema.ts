@@ -153,6 +153,48 @@ export const artifactsSchema = z
   })
   .strict()
   .refine((a) => a.dir || a.s3, 'artifacts needs "dir" or "s3"');
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name such as x-ssl-client-cn');
+
+export const endpointTargetSchema = z
+  .object({
+    /** https://host:port/path of a protected route (inference, enrollment, review). */
+    url: z.url().refine((u) => /^https:\/\//i.test(u) && !/[?#]/.test(u) && !new URL(u).username, 'an https:// URL without credentials, query or fragment'),
+    /** The Aegis service behind it; default: the target's name. */
+    service: serviceName.optional(),
+    /** mtls: client-certificate probes; oidc: bearer-token probes (opt-in: they send forged tokens). */
+    probes: z.array(z.enum(['mtls', 'oidc'])).min(1),
+    /** The header the ingress forwards the verified client CN in (Aegis MTLS_ID_HEADER). */
+    identity_header: headerName.default('x-ssl-client-cn'),
+    /** TLS server name to send and verify; default: the URL's host. */
+    server_name: nonEmpty.optional(),
+    oidc: z
+      .object({ audience: nonEmpty.optional(), issuer: nonEmpty.optional(), jwks_uri: z.url().optional() })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const endpointsSchema = z
+  .object({
+    /** PEM bundle the endpoints' and the JWKS servers' certificates must chain to; default Node's bundled roots. */
+    ca_file: nonEmpty.optional(),
+    /** With ca_file: also trust Node's bundled public roots (a JWKS on a public IdP). */
+    system_ca: z.boolean().default(false),
+    /** The auditor's enrolled client certificate and its key (a secret). */
+    client_cert_file: nonEmpty.optional(),
+    client_key_file: nonEmpty.optional(),
+    /** A valid client certificate of the same CA that is NOT enrolled (the 403 probe). */
+    unenrolled_cert_file: nonEmpty.optional(),
+    unenrolled_key_file: nonEmpty.optional(),
+    /** PKCS#8 PEM of a key the issuer's JWKS carries for the auditor: signs the expired/audience/issuer probe tokens. */
+    token_signing_key_file: nonEmpty.optional(),
+    /** Per request: connect, TLS handshake and answer. */
+    timeout: duration().default(5_000),
+    targets: z.record(serviceName, endpointTargetSchema).default({}),
+  })
+  .strict()
+  .refine((e) => !e.client_cert_file === !e.client_key_file, 'client_cert_file and client_key_file go together')
+  .refine((e) => !e.unenrolled_cert_file === !e.unenrolled_key_file, 'unenrolled_cert_file and unenrolled_key_file go together');
 
 export const checkSettingsSchema = z
   .object({
@@ -178,6 +220,7 @@ export const configSchema = z
         prometheus: prometheusSchema.optional(),
         deploy: deploySchema.optional(),
         artifacts: artifactsSchema.optional(),
+        endpoints: endpointsSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -227,5 +270,6 @@ export type VaultConfig = z.output<typeof vaultSchema>;
 export type PrometheusConfig = z.output<typeof prometheusSchema>;
 export type DeployConfig = z.output<typeof deploySchema>;
 export type ArtifactsConfig = z.output<typeof artifactsSchema>;
+export type EndpointsConfig = z.output<typeof endpointsSchema>;
 export type CheckSettings = z.output<typeof checkSettingsSchema>;
 export type OutputFormat = (typeof FORMATS)[number];

@@ -32,7 +32,7 @@ export const CHECKLIST: readonly ChecklistItem[] = Object.freeze([
   {
     id: 'strong-auth-enforced',
     title: 'At least one strong auth method enforced (mTLS internal, OIDC external)',
-    checks: [],
+    checks: ['auth-mode', 'mtls-enforced', 'oidc-jwks'],
     source: 'seed 000 §10; seed 001 §8',
   },
   {

@@ -388,6 +388,98 @@ export interface PrometheusSource {
   query(promql: string, opts?: { time?: Date; signal?: AbortSignal }): Promise<PrometheusSample[]>;
 }
 
+// ---------------------------------------------------------------- endpoints (TLS probes)
+
+/** Probe groups an endpoint is configured for: `mtls` (client-certificate enforcement), `oidc` (bearer-token probes, opt-in). */
+export type EndpointProbeGroup = 'mtls' | 'oidc';
+
+/**
+ * Which client certificate a probe presents: none; the auditor's enrolled one; a valid one
+ * (same CA) that is not enrolled; or one from a throwaway CA the endpoint must not trust,
+ * carrying the enrolled certificate's subject.
+ */
+export type ProbeClient = 'none' | 'enrolled' | 'unenrolled' | 'untrusted';
+
+export interface EndpointTarget {
+  /** The configured name (`sources.endpoints.targets.<name>`): what findings call the endpoint. */
+  name: string;
+  /** Scheme, host, port and path, without query string or credentials (safe to show). */
+  url: string;
+  /** The Aegis service behind it (default: the name), for its env settings. */
+  service: string;
+  probes: readonly EndpointProbeGroup[];
+  /** The header the ingress forwards the verified client identity in (Aegis MTLS_ID_HEADER). */
+  identityHeader: string;
+  /** What a valid token for this endpoint carries (default: the service's OIDC_AUDIENCE / OIDC_ISSUER). */
+  oidc: { audience?: string; issuer?: string; jwksUri?: string };
+}
+
+export interface ProbeRequest {
+  client: ProbeClient;
+  /** Extra request headers (a forged identity header). */
+  headers?: Readonly<Record<string, string>>;
+  /** A bearer token for the Authorization header. */
+  bearer?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * What a probe saw. `tls-refused`: the server ended the connection with a TLS alert (or reset
+ * it) before any HTTP answer — a refusal at the TLS layer. `response`: an HTTP status.
+ */
+export type ProbeOutcome = { kind: 'tls-refused'; detail: string } | { kind: 'response'; status: number };
+
+export interface ServerCertificates {
+  /** The chain the server presented, leaf first, as PEM (public material). */
+  chain: string[];
+  /** Whether the chain verified against the configured CA bundle and matched the host name. */
+  trusted: boolean;
+  /** Why not (an OpenSSL / Node verification code such as CERT_HAS_EXPIRED), when not trusted. */
+  reason?: string;
+}
+
+/** A client certificate the auditor is configured with (public PEM; the key stays in the source). */
+export interface ClientCertificate {
+  role: 'enrolled' | 'unenrolled';
+  pem: string;
+  origin: string;
+}
+
+/** A signer for probe tokens with a key the endpoint's issuer trusts; the private key never leaves the source. */
+export interface TokenSigner {
+  /** The public JWK of the key (kty, n, e / crv, x, y). */
+  publicJwk: Record<string, unknown>;
+  /** The JWS algorithm it signs with (RS256, ES256, ...). */
+  alg: string;
+  origin: string;
+  /** Signs the claims as a compact JWT with the given protected header (alg is set by the signer). */
+  sign(claims: Record<string, unknown>, header: Record<string, unknown>): Promise<string>;
+}
+
+export interface FetchedDocument {
+  /** The URL as shown: scheme, host, port, path (no query string or credentials). */
+  url: string;
+  /** The parsed JSON body, or undefined when the body is not JSON (see parseError). */
+  body: unknown;
+  parseError?: string;
+}
+
+export interface EndpointSource {
+  targets(): EndpointTarget[];
+  /** The auditor's configured client certificates. */
+  clientCertificates(): Promise<ClientCertificate[]>;
+  /** Whether a probe client is available (enrolled/unenrolled need configured certificates). */
+  hasClient(client: ProbeClient): boolean;
+  /** The chain an endpoint presents and whether it verifies. */
+  serverCertificates(target: string, signal?: AbortSignal): Promise<ServerCertificates>;
+  /** One request to an endpoint over verified TLS. Unreachable, timeouts and an unverifiable server throw. */
+  probe(target: string, req: ProbeRequest): Promise<ProbeOutcome>;
+  /** GET a JSON document (a JWKS) over verified HTTPS (or plain HTTP where the URL says so); a non-2xx answer throws. */
+  fetchJson(url: string, signal?: AbortSignal): Promise<FetchedDocument>;
+  /** The configured probe-token signer, if any. */
+  tokenSigner(): Promise<TokenSigner | undefined>;
+}
+
 // ---------------------------------------------------------------- the set
 
 /** The sources of one run. A member that is undefined is not configured. */
@@ -400,10 +492,11 @@ export interface Sources {
   prometheus?: PrometheusSource;
   deploy?: DeploySource;
   artifacts?: ArtifactStore;
+  endpoints?: EndpointSource;
 }
 
 export type SourceName = keyof Sources;
-export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus', 'deploy', 'artifacts'];
+export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus', 'deploy', 'artifacts', 'endpoints'];
 
 /** What {@link StateStore.read} found under a key. */
 export type StateRead<T> =

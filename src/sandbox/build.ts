@@ -24,6 +24,7 @@ import { resolveViolations, type ManifestEntry, type ViolationId } from './viola
 import { SecretLedger, writeDeployTree, writeEnvFiles, writeLogs, writePemFiles, type WrittenLogs } from './files';
 import { startCloudSandbox, type CloudSandbox } from './cloud';
 import { DEPLOY_TREE } from './deploy-tree';
+import { startIdentitySandbox, type IdentitySandbox } from './identity';
 
 export const DEFAULT_SERVICES: readonly string[] = ['identity', 'gateway', 'api', 'audit', 'insight'];
 
@@ -84,6 +85,8 @@ export interface Sandbox {
   hostileMarkers(): string[];
   /** The cloud side (its emulators, for tests that inject faults), when started. */
   cloud?: CloudSandbox;
+  /** The identity side (TLS endpoints and the OIDC issuer), started with the cloud side. */
+  identity?: IdentitySandbox;
   /**
    * Stops the emulators (and takes back the AWS credential variables), drops the database
    * (external server) or stops the embedded Postgres; leaves no process or open handle behind.
@@ -148,6 +151,7 @@ function configYaml(
   postgresUrl: string,
   files: { logs: Record<string, string>; env: Record<string, string>; pem: { receipt: string; root: string } },
   cloud: CloudSandbox | undefined,
+  identity: IdentitySandbox | undefined,
 ): string {
   const o = plan.opts;
   const logs: Record<string, unknown> = { files: files.logs };
@@ -163,13 +167,14 @@ function configYaml(
     // Relative to audit.yaml, like every other path the sandbox writes.
     sources.artifacts = { ...f.artifacts, dir: 'models' };
   }
+  const endpoints = identity ? { endpoints: identity.configFragment } : {};
   // Windowed log checks read the week the logs span; "latest" verdicts (an instance's latest
   // start, 12 days ago for one) look back sources.logs.lookback, 30 days by default.
   logs.window = '7d';
   const config = {
     deployment: o.deployment,
     services: [...o.services],
-    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, ...sources },
+    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, ...sources, ...endpoints },
     state: { dir: 'state' },
     outputs: { dir: 'reports' },
   };
@@ -183,6 +188,7 @@ function configYaml(
           '# AWS credentials come from the variables named in credentials_env, which the sandbox',
           '# process sets while it runs (a forked `aegis-audit run` inherits them). The emulators',
           '# accept any values: from another shell, export both variables with any non-empty value.',
+          '# The endpoints (TLS ingresses, OIDC issuer) also live in the sandbox process, on 127.0.0.1.',
         ]
       : []),
   ].join('\n');
@@ -226,11 +232,12 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   const postgresUrl = databaseUrl(adminUrl, database);
   const admin = adminUrl;
   let cloud: CloudSandbox | undefined;
+  let identity: IdentitySandbox | undefined;
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    const stopCloud = cloud?.stop();
+    const stopCloud = Promise.all([cloud?.stop(), identity?.stop()]);
     if (embedded) await embedded.stop();
     else if (!opts.keepDatabase) await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`));
     await stopCloud;
@@ -249,12 +256,16 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writeDeployTree(dir, plan, ledger),
     ]);
     if (plan.cloud) {
-      cloud = await startCloud(dir, plan, logs);
+      // The identity side first: the runtime secret in Vault names its JWKS URL.
+      identity = await startIdentitySandbox({ names: plan.identity, deployment: plan.opts.deployment, selected: plan.selected, enrolled: plan.enrolled, dir });
+      for (const v of identity.secretValues) ledger.add(v);
+      cloud = await startCloud(dir, plan, logs, { oidc_jwks_uri: identity.jwksUrl, 'clients/allowed': plan.enrolledInVault });
       for (const v of cloud.secretValues) ledger.add(v);
     }
     const configPath = join(dir, 'audit.yaml');
-    await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud));
-    const manifest: Manifest = { seed: plan.opts.seed, rows: plan.opts.rows, seeded, violations: plan.manifest() };
+    await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud, identity));
+    const violations = plan.manifest(identity ? { identity: { ...plan.identity, jwksUrl: identity.jwksUrl } } : undefined);
+    const manifest: Manifest = { seed: plan.opts.seed, rows: plan.opts.rows, seeded, violations };
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 
     let appending = Promise.resolve();
@@ -267,7 +278,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       return run;
     };
     const markers = [...plan.hostileMarkers];
-    return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), hostileMarkers: () => [...markers], cloud, stop };
+    return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), hostileMarkers: () => [...markers], cloud, identity, stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
@@ -280,7 +291,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
  * CloudWatch-logged services' lines, and the selected cloud violations. The signing keys stay
  * in the env and PEM files only: the fingerprint findings name those sources.
  */
-async function startCloud(dir: string, plan: Plan, logs: WrittenLogs): Promise<CloudSandbox> {
+async function startCloud(dir: string, plan: Plan, logs: WrittenLogs, runtime: Record<string, unknown>): Promise<CloudSandbox> {
   const o = plan.opts;
   const secrets: Record<string, Record<string, string>> = {};
   for (const svc of o.services) {
@@ -301,6 +312,7 @@ async function startCloud(dir: string, plan: Plan, logs: WrittenLogs): Promise<C
     hostile: o.hostile ?? false,
     dir,
     now: o.now,
+    runtime,
   });
 }
 

@@ -59,6 +59,8 @@ export interface CloudSandboxOptions {
   now?: Date;
   /** Exercise the clients' pagination: small pages and empty pages with tokens (default true). */
   smallPages?: boolean;
+  /** Fields of the runtime secret (secret/data/aegis/runtime) to set instead of the defaults; `undefined` removes one. */
+  runtime?: Readonly<Record<string, unknown>>;
   /** Fixed ports (0 = any). */
   ports?: { ssm?: number; logs?: number; vault?: number };
 }
@@ -341,6 +343,10 @@ export async function startCloudSandbox(opts: CloudSandboxOptions): Promise<Clou
       model_signing_pubkey: '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n',
       'clients/allowed': ['client-alpha', 'client-beta'],
     };
+    for (const [k, v] of Object.entries(opts.runtime ?? {})) {
+      if (v === undefined) delete runtime[k];
+      else runtime[k] = v;
+    }
     if (selected.has('runtime-secret-missing')) delete runtime[names.runtimeMissingField];
     vault.putKv('secret', 'aegis/runtime', runtime, { createdTime: new Date(now - 20 * DAY) });
     vault.putPolicy('aegis-auditor', {

@@ -217,6 +217,8 @@ export async function writeEnvFiles(root: string, plan: Plan, ledger: SecretLedg
       envLine('DATABASE_URL', dbUrl, 'double'),
       envLine('REDIS_URL', redisUrl, 'plain'),
     ];
+    const auth = plan.authEnv[service] ?? {};
+    if (Object.keys(auth).length > 0) lines.push('', '# authentication (Runbook: Enforce Vault-backed secrets and OIDC/mTLS auth)', ...Object.entries(auth).map(([k, v]) => envLine(k, v, 'plain')));
     const internal = plan.internalSecretOf(service);
     if (internal !== undefined) {
       lines.push('# peer authentication, rotated quarterly', envLine('INTERNAL_SECRET', internal, 'export'));

@@ -18,6 +18,7 @@ import type { JsonValue } from './chain';
 import { manifestEntries, type CloudNames, type ManifestContext, type ManifestEntry, type ViolationId } from './violations';
 import { cloudNames, HOSTILE_PARAMETER } from './cloud';
 import { deployTree, type DeployTree } from './deploy-tree';
+import { authEnv, HOSTILE_KID, identityNames, type IdentityNames } from './identity';
 
 export const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -84,6 +85,8 @@ export const HOSTILE = {
   parameter: HOSTILE_PARAMETER,
   /** An API key id (the old API key). */
   apiKey: 'ak_<script>window.__pwned=4</script>',
+  /** A JWKS key id (the symmetric key of jwks-hs-key). */
+  kid: HOSTILE_KID,
 } as const;
 
 export interface Plan {
@@ -126,9 +129,18 @@ export interface Plan {
   /** The deploy tree (manifests, compose file, Dockerfile, workflows) and where its violations are. */
   readonly deployTree: DeployTree;
   readonly manifestContext: ManifestContext;
+  /** The identity side's names (endpoints, kids, the auditor's CN). */
+  readonly identity: IdentityNames;
+  /** Auth settings per service (AUTH_MODE, OIDC_*, MTLS_ID_HEADER) for the env files. */
+  readonly authEnv: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** The enrolled list (clients/allowed) as Vault holds it: a list, the string "[]", or absent. */
+  readonly enrolledInVault: readonly string[] | string | undefined;
+  /** The enrolled list as the services parse it. */
+  readonly enrolled: readonly string[];
   rowTime(id: number): Date;
   receiptKeyForRow(id: number): Ed25519KeyPair;
-  manifest(): ManifestEntry[];
+  /** The findings the seeded violations make; `identity` once the identity side listens (its JWKS URL). */
+  manifest(extra?: { identity?: IdentityNames }): ManifestEntry[];
   /** INTERNAL_SECRET of a service as deployed (undefined where the missing violation removed it). */
   internalSecretOf(service: string): string | undefined;
 }
@@ -304,6 +316,14 @@ export function buildPlan(opts: PlanOptions): Plan {
   if (has('api-key-old')) apiKeys.push(oldApiKey);
 
   const tree = deployTree({ seed, deployment: opts.deployment, services: opts.services, selected });
+  const identity = identityNames(seed, opts.deployment, opts.services, { hostile });
+  const enrolledInVault: readonly string[] | string | undefined = has('runtime-secret-missing')
+    ? undefined
+    : has('enrolled-list-empty')
+      ? '[]'
+      : ['client-alpha', 'client-beta', identity.auditorCn];
+  const enrolled = Array.isArray(enrolledInVault) ? [...enrolledInVault] : [];
+
   const knownFingerprints = new Set([configuredReceiptKey.fingerprint, ...historicalKeys.map((h) => h.key.fingerprint)]);
   const manifestContext: ManifestContext = {
     selected,
@@ -322,6 +342,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     roles,
     cloud: names,
     deployHits: tree.hits,
+    identity,
   };
   const hostileMarkers: string[] = [];
   if (hostile) {
@@ -329,6 +350,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     if (has('auth-failure-burst')) hostileMarkers.push(HOSTILE.client);
     if (has('ssm-literal-secret')) hostileMarkers.push(HOSTILE.parameter);
     if (has('api-key-old')) hostileMarkers.push(HOSTILE.apiKey);
+    if (has('jwks-hs-key') && cloud) hostileMarkers.push(HOSTILE.kid);
   }
   const internalSecretOf = (service: string): string | undefined => {
     if (roles.missing === service && has('internal-secret-missing')) return undefined;
@@ -362,9 +384,13 @@ export function buildPlan(opts: PlanOptions): Plan {
     apiKeys,
     deployTree: tree,
     manifestContext,
+    identity,
+    authEnv: authEnv(identity, opts.services, selected),
+    enrolledInVault,
+    enrolled,
     rowTime,
     receiptKeyForRow,
-    manifest: () => manifestEntries(manifestContext),
+    manifest: (extra) => manifestEntries({ ...manifestContext, ...(extra?.identity ? { identity: extra.identity } : {}) }),
     internalSecretOf,
   };
 }

@@ -12,6 +12,7 @@
  */
 import { resource } from '../core/finding';
 import type { Severity } from '../core/types';
+import type { IdentityNames } from './identity';
 
 export interface ManifestEntry {
   check: string;
@@ -47,6 +48,17 @@ export const VIOLATION_IDS = [
   'model-artifact-unsigned',
   'model-artifact-error-body',
   'model-artifact-wrong-key',
+  'auth-mode-none',
+  'enrolled-list-empty',
+  'oidc-unbound',
+  'ingress-accepts-no-cert',
+  'ingress-forwards-forged-header',
+  'jwks-private-key',
+  'jwks-hs-key',
+  'oidc-accepts-alg-none',
+  'oidc-accepts-expired',
+  'cert-expiring',
+  'cert-long-lived',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
@@ -101,6 +113,8 @@ export interface ManifestContext {
   cloud: CloudNames;
   /** Where the deploy tree sets VAULT_TOKEN for each seeded static-vault-token violation. */
   deployHits: Partial<Record<ViolationId, { file: string; line: number }>>;
+  /** The identity side (TLS endpoints, OIDC issuer): its names, and the JWKS URL once it listens. */
+  identity: IdentityNames;
 }
 
 export interface Violation {
@@ -126,6 +140,14 @@ function deployHit(ctx: ManifestContext, id: ViolationId): ManifestEntry[] {
   const hit = ctx.deployHits[id];
   if (!hit) throw new Error(`the deploy tree does not place ${id}`);
   return [{ check: 'static-vault-token', resource: resource({ file: hit.file, line: hit.line }) }];
+}
+
+/** An empty enrolled list: auth-mode says so, and the mTLS endpoint admits a valid unenrolled certificate. */
+function enrolledListEmpty(c: ManifestContext): ManifestEntry[] {
+  return [
+    { check: 'auth-mode', resource: resource({ path: c.cloud.runtimeKvPath, field: c.cloud.runtimeMissingField }) },
+    { check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'unenrolled' }) },
+  ];
 }
 
 function role(ctx: ManifestContext, name: keyof ManifestContext['roles']): string {
@@ -322,7 +344,8 @@ const CATALOG: readonly Violation[] = [
     description: 'the runtime secret in Vault (secret/data/aegis/runtime) has no clients/allowed field',
     inAll: true,
     cloud: true,
-    entries: (c) => cloudEntries('runtime-secret-missing', c.cloud),
+    // Without the field an mtls service's enrolled list is empty: it admits every client.
+    entries: (c) => [...cloudEntries('runtime-secret-missing', c.cloud), ...enrolledListEmpty(c)],
   },
   {
     id: 'vault-root-token',
@@ -404,6 +427,113 @@ const CATALOG: readonly Violation[] = [
     inAll: true,
     cloud: true,
     entries: (c) => cloudEntries('model-artifact-wrong-key', c.cloud),
+  },
+  {
+    id: 'auth-mode-none',
+    check: 'auth-mode',
+    severity: 'critical',
+    description: 'one service runs AUTH_MODE=none: no authentication at all',
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'auth-mode', resource: resource({ service: c.identity.noneService }) }],
+  },
+  {
+    id: 'enrolled-list-empty',
+    check: 'auth-mode',
+    severity: 'critical',
+    description: 'the enrolled list in Vault (clients/allowed) is an empty JSON list "[]": mtls services admit every client with a valid certificate',
+    inAll: true,
+    cloud: true,
+    entries: (c) => enrolledListEmpty(c),
+  },
+  {
+    id: 'oidc-unbound',
+    check: 'auth-mode',
+    severity: 'high',
+    description: 'the OIDC service behind the gateway endpoint runs without OIDC_AUDIENCE and OIDC_ISSUER: tokens for other audiences and from other issuers are accepted',
+    inAll: true,
+    cloud: true,
+    entries: (c) => [
+      { check: 'auth-mode', resource: resource({ service: c.identity.oidcEndpoint, setting: 'OIDC_AUDIENCE' }) },
+      { check: 'auth-mode', resource: resource({ service: c.identity.oidcEndpoint, setting: 'OIDC_ISSUER' }) },
+      { check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'other-audience' }) },
+      { check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'other-issuer' }) },
+    ],
+  },
+  {
+    id: 'ingress-accepts-no-cert',
+    check: 'mtls-enforced',
+    severity: 'high',
+    description: 'the mTLS ingress only asks for a client certificate (nginx: ssl_verify_client optional): a client without one reaches the service',
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'no-cert' }) }],
+  },
+  {
+    id: 'ingress-forwards-forged-header',
+    check: 'mtls-enforced',
+    severity: 'critical',
+    description: "the mTLS ingress lets clients without a certificate through with their own x-ssl-client-cn header, which the service trusts",
+    inAll: true,
+    cloud: true,
+    entries: (c) => [
+      { check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'no-cert' }) },
+      { check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'forged-header' }) },
+    ],
+  },
+  {
+    id: 'jwks-private-key',
+    check: 'oidc-jwks',
+    severity: 'critical',
+    description: "the issuer's JWKS publishes its RSA signing key with the private members (d, p, q, ...)",
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'oidc-jwks', resource: resource({ jwks: c.identity.jwksUrl, kid: c.identity.idpKid, rule: 'private' }) }],
+  },
+  {
+    id: 'jwks-hs-key',
+    check: 'oidc-jwks',
+    severity: 'critical',
+    description: "the issuer's JWKS carries a symmetric HS256 key (kty oct with its k)",
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'oidc-jwks', resource: resource({ jwks: c.identity.jwksUrl, kid: c.identity.hsKid, rule: 'symmetric' }) }],
+  },
+  {
+    id: 'oidc-accepts-alg-none',
+    check: 'oidc-jwks',
+    severity: 'critical',
+    description: 'the OIDC service accepts unsigned tokens (alg: none)',
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'alg-none' }) }],
+  },
+  {
+    id: 'oidc-accepts-expired',
+    check: 'oidc-jwks',
+    severity: 'critical',
+    description: 'the OIDC service accepts expired tokens',
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'expired' }) }],
+  },
+  {
+    id: 'cert-expiring',
+    check: 'mtls-enforced',
+    severity: 'high',
+    description: "the mTLS ingress's server certificate expires in 5 days",
+    inAll: true,
+    cloud: true,
+    entries: (c) => [{ check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, certificate: 'server', rule: 'expiry' }) }],
+  },
+  {
+    id: 'cert-long-lived',
+    check: 'mtls-enforced',
+    severity: 'medium',
+    description: "the auditor's enrolled client certificate is valid for 10 years",
+    inAll: true,
+    cloud: true,
+    entries: () => [{ check: 'mtls-enforced', resource: resource({ certificate: 'client', rule: 'lifetime' }) }],
   },
 ];
 

@@ -16,6 +16,7 @@ import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault'
 import { HttpPrometheusSource } from './prometheus';
 import { FsDeploySource } from './deploy-files';
 import { ArtifactLocations } from './artifacts';
+import { TlsEndpointSource } from './endpoints';
 
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
@@ -82,6 +83,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     closers.push(async () => artifacts.close());
     sources.artifacts = artifacts;
   }
+  if (config.sources.endpoints) sources.endpoints = new TlsEndpointSource(config.sources.endpoints, deps.knownSecrets);
   return {
     sources,
     async close() {

@@ -71,6 +71,14 @@ function isPublicPem(s: string): boolean {
 }
 
 /**
+ * Runtime fields that are public by definition: the JWKS URI is what the IdP publishes, and
+ * findings name the key set by it. A URL with credentials or a query string stays secret.
+ */
+function isPublicField(field: string, value: string): boolean {
+  return field === 'oidc_jwks_uri' && /^https?:\/\/[^\s@?#]+$/i.test(value.trim());
+}
+
+/**
  * One node-vault client per run, shared by the VaultSource and the KV secret backend. The
  * token (and CA) are read on first use, so a missing token file fails the Vault checks with
  * a clear error instead of stopping the run.
@@ -259,7 +267,7 @@ export class NodeVaultSource implements VaultSource {
     const fields: Record<string, Secret> = {};
     for (const [k, raw] of Object.entries(data)) {
       const text = fieldText(raw);
-      this.#h.registerSecret(text);
+      if (!isPublicField(k, text)) this.#h.registerSecret(text);
       fields[k] = new Secret(text);
     }
     const meta = body.data.metadata;
