@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import type { SecretHolder } from '../src/core/sources';
-import { quoteUntrusted } from './lib/payload';
 
 const MODES = ['none', 'oidc', 'mtls'] as const;
 
@@ -46,7 +45,7 @@ export default defineCheck({
   messages: {
     modeNone: 'Service {{service}} runs AUTH_MODE=none ({{origin}}): it authenticates no request.',
     modeUnset: 'Service {{service}} has no AUTH_MODE in {{where}}: Aegis then runs with none and authenticates no request.',
-    modeInvalid: 'Service {{service}} has AUTH_MODE {{value}} ({{origin}}), which Aegis does not know: every request answers 500 "Auth misconfigured".',
+    modeInvalid: 'Service {{service}} has an AUTH_MODE Aegis does not know ({{length}} characters, {{origin}}): every request answers 500 "Auth misconfigured".',
     modeWeak: 'Service {{service}} runs AUTH_MODE={{mode}} ({{origin}}), which this deployment does not allow (allowed: {{allowed}}).',
     enrolledEmpty: 'The enrolled client list ({{path}} field {{field}}) is {{state}}, and {{services}} run{{s}} AUTH_MODE=mtls: Aegis then admits every client.',
     oidcSettingMissing: 'Service {{service}} runs AUTH_MODE=oidc without {{setting}}: {{consequence}}',
@@ -68,9 +67,12 @@ export default defineCheck({
     const o = ctx.options;
     const services = o.services ?? [...ctx.services];
     const [modes, audiences, issuers, jwks] = await Promise.all(['AUTH_MODE', 'OIDC_AUDIENCE', 'OIDC_ISSUER', 'OIDC_JWKS_URI'].map((n) => store.holders(n)));
-    const runtimePath = (o.enrolledPath ?? vault.runtimePath ?? 'aegis/runtime').replace(/^\/+|\/+$/g, '');
-    const kvPath = `${vault.kvMount}/data/${runtimePath}`;
+    const trim = (p: string) => p.replace(/^\/+|\/+$/g, '');
+    const runtimePath = trim(vault.runtimePath ?? 'aegis/runtime');
+    const enrolledPath = trim(o.enrolledPath ?? runtimePath);
+    const kvPath = `${vault.kvMount}/data/${enrolledPath}`;
     const runtime = await vault.readKv(runtimePath);
+    const enrolledSecret = enrolledPath === runtimePath ? runtime : await vault.readKv(enrolledPath);
     const where = store.providers().join(', ') || 'no configured provider';
     const has = (holders: SecretHolder[], service: string) => holders.some((h) => h.service === service && h.value.reveal().trim() !== '');
 
@@ -81,7 +83,7 @@ export default defineCheck({
         ctx.report({ messageId: 'modeUnset', data: { service, where }, resource: resource({ service }), evidence: { service, providers: store.providers() } });
         continue;
       }
-      // Where holders disagree, the weakest one decides: any of them may be what a restart loads.
+      // The value is never echoed: a secret put in the wrong variable would be. Where holders disagree, the weakest one decides: any of them may be what a restart loads.
       const read = mine.map((h) => ({ h, mode: h.value.reveal().trim().toLowerCase() }));
       const none = read.find((r) => r.mode === 'none' || r.mode === '');
       const invalid = read.find((r) => !(MODES as readonly string[]).includes(r.mode));
@@ -92,7 +94,7 @@ export default defineCheck({
         continue;
       }
       if (invalid) {
-        ctx.report({ messageId: 'modeInvalid', data: { service, value: `"${quoteUntrusted(invalid.h.value.reveal(), 24)}"`, origin: invalid.h.origin }, resource: resource({ service }), evidence, severity: 'high' });
+        ctx.report({ messageId: 'modeInvalid', data: { service, length: invalid.h.value.length, origin: invalid.h.origin }, resource: resource({ service }), evidence, severity: 'high' });
         continue;
       }
       if (weak) {
@@ -106,21 +108,21 @@ export default defineCheck({
         if (!has(audiences, service)) missing('OIDC_AUDIENCE', 'tokens issued for any other audience are accepted.');
         if (!has(issuers, service)) missing('OIDC_ISSUER', 'tokens from any issuer whose key is in the set are accepted.');
         if (!has(jwks, service) && !(runtime?.[o.jwksField] && runtime[o.jwksField].reveal().trim() !== '')) {
-          missing('OIDC_JWKS_URI', `no JWKS URI in its env nor ${o.jwksField} in ${kvPath}: every request answers 500 "OIDC not configured".`);
+          missing('OIDC_JWKS_URI', `no JWKS URI in its env nor ${o.jwksField} in ${vault.kvMount}/data/${runtimePath}: every request answers 500 "OIDC not configured".`);
         }
       }
     }
 
     if (mtls.length > 0) {
-      const raw = runtime?.[o.enrolledField]?.reveal();
+      const raw = enrolledSecret?.[o.enrolledField]?.reveal();
       const list = parseEnrolledList(raw);
       if (list.length === 0) {
-        const state = !runtime ? 'absent (the secret does not exist)' : raw === undefined ? 'absent' : 'empty';
+        const state = !enrolledSecret ? 'absent (the secret does not exist)' : raw === undefined ? 'absent' : 'empty';
         ctx.report({
           messageId: 'enrolledEmpty',
           data: { path: kvPath, field: o.enrolledField, state, services: mtls.join(', '), s: mtls.length === 1 ? 's' : '' },
           resource: resource({ path: kvPath, field: o.enrolledField }),
-          evidence: { path: kvPath, field: o.enrolledField, secretExists: runtime !== undefined, fieldPresent: raw !== undefined, mtlsServices: mtls },
+          evidence: { path: kvPath, field: o.enrolledField, secretExists: enrolledSecret !== undefined, fieldPresent: raw !== undefined, mtlsServices: mtls },
         });
       }
       ctx.measure('auth_mode_enrolled_clients', list.length, 'Clients in the enrolled list mtls services admit');
