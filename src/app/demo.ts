@@ -29,6 +29,8 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'vault-root-token',
   'vault-token-secret-ref',
   'model-artifact-error-body',
+  'ingress-forwards-forged-header',
+  'oidc-accepts-expired',
 ];
 
 export interface DemoOptions {

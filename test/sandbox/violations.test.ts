@@ -57,6 +57,18 @@ describe('cloud violations', () => {
       'model-artifact-unsigned',
       'model-artifact-error-body',
       'model-artifact-wrong-key',
+      // the identity side starts with the cloud side
+      'auth-mode-none',
+      'enrolled-list-empty',
+      'oidc-unbound',
+      'ingress-accepts-no-cert',
+      'ingress-forwards-forged-header',
+      'jwks-private-key',
+      'jwks-hs-key',
+      'oidc-accepts-alg-none',
+      'oidc-accepts-expired',
+      'cert-expiring',
+      'cert-long-lived',
     ]);
     expect(resolveViolations(['vault-token-hygiene'])).toEqual(['vault-root-token', 'vault-token-no-expiry']);
     expect(resolveViolations(['ssm-persisted-secrets', 'api-key-old'])).toEqual(['api-key-old', 'ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output']);
@@ -75,6 +87,9 @@ describe('cloud violations', () => {
   test('name what cloud.ts seeds: command ids, parameter, instance, tokens and the runtime field', () => {
     const names = cloudNames(base.seed, base.deployment, base.services);
     expect(resources(['ssm-literal-secret', 'ssm-insecure-parameter', 'ssm-secret-in-output', 'runtime-secret-missing', 'vault-root-token', 'vault-token-no-expiry'])).toEqual([
+      // without the field, the enrolled list is empty: mtls services admit everyone
+      'auth-mode path=secret/data/aegis/runtime,field=clients/allowed',
+      'mtls-enforced endpoint=api,probe=unenrolled',
       'runtime-secrets-present path=secret/data/aegis/runtime,field=clients/allowed',
       `ssm-persisted-secrets command=${names.literalCommand},parameter=INTERNAL_SECRET`,
       `ssm-persisted-secrets command=${names.outputCommand},instance=i-0a1b2c3d4e5f60002`,
@@ -165,5 +180,47 @@ describe('deploy tree and model artifacts', () => {
       'model-artifact-signature artifact=dir:bert-base/3/model.tar.gz',
       'model-artifact-signature artifact=dir:whisper-small/7/model.safetensors',
     ]);
+  });
+});
+
+describe('identity violations', () => {
+  const plan = buildPlan({ ...base, violations: [] });
+  const jwks = plan.identity.jwksUrl;
+
+  test('name the endpoints, the JWKS and its kids as the checks build them', () => {
+    expect(resources(['auth-mode-none', 'oidc-unbound', 'ingress-accepts-no-cert', 'jwks-private-key', 'jwks-hs-key', 'cert-expiring', 'cert-long-lived'])).toEqual([
+      'auth-mode service=gateway,setting=OIDC_AUDIENCE',
+      'auth-mode service=gateway,setting=OIDC_ISSUER',
+      'auth-mode service=insight',
+      'mtls-enforced certificate=client,rule=lifetime',
+      'mtls-enforced endpoint=api,certificate=server,rule=expiry',
+      'mtls-enforced endpoint=api,probe=no-cert',
+      `oidc-jwks endpoint=gateway,probe=other-audience`,
+      `oidc-jwks endpoint=gateway,probe=other-issuer`,
+      `oidc-jwks jwks=${jwks},kid=${plan.identity.idpKid},rule=private`,
+      `oidc-jwks jwks=${jwks},kid=legacy-hs256,rule=symmetric`,
+    ]);
+  });
+
+  test('an empty enrolled list and a missing one agree; the forged header implies the no-cert finding', () => {
+    expect(resources(['enrolled-list-empty'])).toEqual(['auth-mode path=secret/data/aegis/runtime,field=clients/allowed', 'mtls-enforced endpoint=api,probe=unenrolled']);
+    expect(resources(['ingress-forwards-forged-header', 'ingress-accepts-no-cert'])).toEqual(['mtls-enforced endpoint=api,probe=forged-header', 'mtls-enforced endpoint=api,probe=no-cert']);
+  });
+
+  test('the env files carry each service’s auth settings; the violations change exactly theirs', () => {
+    expect(plan.authEnv.gateway).toEqual({ AUTH_MODE: 'oidc', OIDC_AUDIENCE: plan.identity.audience, OIDC_ISSUER: plan.identity.issuer });
+    expect(plan.authEnv.api).toEqual({ AUTH_MODE: 'mtls', MTLS_ID_HEADER: 'x-ssl-client-cn' });
+    const seeded = buildPlan({ ...base, violations: ['auth-mode-none', 'oidc-unbound'] });
+    expect(seeded.authEnv.insight).toEqual({ AUTH_MODE: 'none' });
+    expect(seeded.authEnv.gateway).toEqual({ AUTH_MODE: 'oidc' });
+    expect(plan.enrolled).toContain(plan.identity.auditorCn);
+    expect(buildPlan({ ...base, violations: ['enrolled-list-empty'] }).enrolledInVault).toBe('[]');
+    expect(buildPlan({ ...base, violations: ['runtime-secret-missing'] }).enrolledInVault).toBeUndefined();
+  });
+
+  test('with hostile strings the symmetric key’s kid carries markup, quoted as resource() quotes it', () => {
+    const p = buildPlan({ ...base, hostile: true, violations: ['jwks-hs-key'] });
+    expect(p.manifest().map((e) => e.resource)).toEqual([`jwks=${jwks},kid=${JSON.stringify(HOSTILE.kid)},rule=symmetric`]);
+    expect(p.hostileMarkers).toEqual([HOSTILE.kid]);
   });
 });

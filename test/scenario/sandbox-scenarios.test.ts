@@ -23,7 +23,8 @@ import { expectFreshBuild } from '../helpers/build';
 const root = mkdtempSync(join(tmpdir(), 'scenarios-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const CLOUD_ONLY_CHECKS = ['model-artifact-signature', 'runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene'];
+// The identity side (TLS endpoints, OIDC issuer) starts with the cloud side: Vault names its JWKS and holds the enrolled list.
+const CLOUD_ONLY_CHECKS = ['model-artifact-signature', 'runtime-secrets-present', 'ssm-persisted-secrets', 'vault-token-hygiene', 'auth-mode', 'mtls-enforced', 'oidc-jwks'];
 
 async function audit(
   name: string,
@@ -155,7 +156,7 @@ test('with hostile strings in names, all violations are still found exactly and 
   const c = compareWithManifest(report, manifest);
   expect({ missed: c.missed, extra: c.extra }).toEqual({ missed: [], extra: [] });
   expect(evaluatedErrors(report)).toEqual([]);
-  expect(markers).toHaveLength(4);
+  expect(markers).toHaveLength(5);
   const texts = report.results.flatMap((r) => r.findings.map((f) => `${f.resource}\n${f.message}`));
   for (const m of markers) {
     expect(m).toMatch(/window\.__pwned=\d/);
