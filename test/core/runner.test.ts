@@ -183,3 +183,13 @@ test("our own source errors keep their words: 'secrets: reading env file' is not
   const r = await runCheck({ check: c, options: {}, timeoutMs: 1000 }, env());
   expect(r.error).toBe('secrets: reading env file /run/aegis/api.env: not found');
 });
+
+test('evidence is scrubbed value by value: a known secret that includes quotes cannot break it', async () => {
+  const known = new KnownSecrets();
+  // A JSON list read from Vault is one known value, quotes and all.
+  known.add('["client-alpha","aud-probe-7c1e"]');
+  const c = check('ten', async (ctx) => ctx.report({ messageId: 'bad', resource: 'r=1', evidence: { subjectCn: 'aud-probe-7c1e', nested: [{ cn: 'client-alpha' }], n: 3 } }));
+  const r = await runCheck({ check: c, options: {}, timeoutMs: 1000 }, env({}, { knownSecrets: known }));
+  expect({ status: r.status, error: r.error }).toEqual({ status: 'fail', error: null });
+  expect(r.findings[0].evidence).toEqual({ subjectCn: '[redacted]', nested: [{ cn: '[redacted]' }], n: 3 });
+});
