@@ -12,7 +12,7 @@ import { AuditError, ErrorCodes, configError, isAuditError } from '../src/core/e
 import { resource } from '../src/core/finding';
 import type { EndpointSource, EndpointTarget, ProbeClient, ProbeOutcome } from '../src/core/sources';
 import { certFacts, classify, describeOutcome, outcomeEvidence, type CertFacts } from './lib/probes';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 const DAY = 86_400_000;
 
@@ -69,8 +69,8 @@ function judgeCertificate(ctx: Ctx, pem: string, label: string, res: Record<stri
   const now = ctx.now().getTime();
   const evidence = {
     ...evidenceBase,
-    subjectCn: quoteUntrusted(f.subjectCn ?? '(none)', 64),
-    issuerCn: quoteUntrusted(f.issuerCn ?? '(none)', 64),
+    subjectCn: f.subjectCn === undefined ? null : untrusted.text(f.subjectCn),
+    issuerCn: f.issuerCn === undefined ? null : untrusted.text(f.issuerCn),
     notBefore: f.notBefore.toISOString(),
     notAfter: f.notAfter.toISOString(),
     ca: f.ca,

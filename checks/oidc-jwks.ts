@@ -16,7 +16,8 @@ import { AuditError, ErrorCodes, configError, isAuditError } from '../src/core/e
 import { resource } from '../src/core/finding';
 import type { EndpointSource, EndpointTarget, ProbeOutcome, TokenSigner } from '../src/core/sources';
 import { classify, describeOutcome, outcomeEvidence } from './lib/probes';
-import { isRecord, quoteUntrusted } from './lib/payload';
+import { isRecord } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const;
 /** A kid is the key set's text: bounded in resources, bounded further in messages. */
@@ -74,7 +75,12 @@ function publicPart(jwk: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-async function judgeSet(ctx: Ctx, url: string, body: unknown, parseError: string | undefined): Promise<JudgedSet> {
+const KTYS = ['RSA', 'EC', 'OKP', 'oct'] as const;
+const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512', 'none'] as const;
+
+async function judgeSet(ctx: Ctx, fetchedUrl: string, body: unknown, parseError: string | undefined): Promise<JudgedSet> {
+  // The URL comes from the deployment (env, Vault): it names findings only through the gate.
+  const url = untrusted.id(fetchedUrl);
   const min = ctx.options.minRsaBits;
   if (/^http:/i.test(url)) ctx.report({ messageId: 'notHttps', data: { jwks: url }, resource: resource({ jwks: url, rule: 'https' }), evidence: { jwks: url }, severity: 'high' });
   const invalid = (reason: string): JudgedSet => {
@@ -92,11 +98,11 @@ async function judgeSet(ctx: Ctx, url: string, body: unknown, parseError: string
 
   const kids = new Map<string, number>();
   for (const [i, k] of keys.entries()) {
-    const kid = typeof k.kid === 'string' ? k.kid.slice(0, MAX_KID) : undefined;
+    const kid = typeof k.kid === 'string' ? untrusted.id(k.kid, MAX_KID) : undefined;
     if (kid !== undefined) kids.set(kid, (kids.get(kid) ?? 0) + 1);
-    const shown = kid !== undefined ? quoteUntrusted(kid, 64) : `#${i} (no kid)`;
+    const shown = typeof k.kid === 'string' ? untrusted.text(k.kid) : `#${i} (no kid)`;
     const at = (rule: string) => resource(kid !== undefined ? { jwks: url, kid, rule } : { jwks: url, key: i, rule });
-    const evidence = { jwks: url, kid: kid !== undefined ? quoteUntrusted(kid, 64) : null, index: i, kty: quoteUntrusted(String(k.kty ?? '(none)'), 16), alg: quoteUntrusted(String(k.alg ?? '(none)'), 16) };
+    const evidence = { jwks: url, kid: typeof k.kid === 'string' ? untrusted.text(k.kid) : null, index: i, kty: untrusted.oneOf(k.kty, KTYS), alg: k.alg === undefined ? null : untrusted.oneOf(k.alg, ALGS) };
     if (k.kty === 'oct') {
       ctx.report({ messageId: 'symmetricKey', data: { kid: shown, jwks: url }, resource: at('symmetric'), evidence, severity: 'critical' });
       continue;
@@ -106,13 +112,13 @@ async function judgeSet(ctx: Ctx, url: string, body: unknown, parseError: string
       ctx.report({ messageId: 'privateKey', data: { kid: shown, jwks: url, members: members.join(', ') }, resource: at('private'), evidence: { ...evidence, members }, severity: 'critical' });
     }
     if (typeof k.alg === 'string' && (k.alg.toLowerCase() === 'none' || /^HS/i.test(k.alg))) {
-      ctx.report({ messageId: 'forbiddenAlg', data: { kid: shown, jwks: url, alg: quoteUntrusted(k.alg, 16) }, resource: at('alg'), evidence, severity: 'critical' });
+      ctx.report({ messageId: 'forbiddenAlg', data: { kid: shown, jwks: url, alg: untrusted.text(k.alg, 16) }, resource: at('alg'), evidence, severity: 'critical' });
       continue;
     }
     const alg = defaultAlg(k);
     let imported: KeyObject | undefined;
     try {
-      if (!alg) throw new Error(`unsupported key type ${quoteUntrusted(String(k.kty ?? '(none)'), 16)}`);
+      if (!alg) throw new Error(`unsupported key type (${untrusted.oneOf(k.kty, KTYS)})`);
       imported = (await importJWK(publicPart(k) as unknown as JWK, alg)) as KeyObject;
     } catch (e) {
       const reason = e instanceof Error && /unsupported key type/.test(e.message) ? e.message : 'its members do not form a public key of its type';
@@ -126,7 +132,7 @@ async function judgeSet(ctx: Ctx, url: string, body: unknown, parseError: string
   }
   for (const [kid, count] of kids) {
     if (count > 1) {
-      ctx.report({ messageId: 'duplicateKid', data: { kid: quoteUntrusted(kid, 64), count, jwks: url }, resource: resource({ jwks: url, kid, rule: 'duplicate-kid' }), evidence: { jwks: url, kid: quoteUntrusted(kid, 64), count }, severity: 'high' });
+      ctx.report({ messageId: 'duplicateKid', data: { kid: untrusted.text(kid), count, jwks: url }, resource: resource({ jwks: url, kid, rule: 'duplicate-kid' }), evidence: { jwks: url, kid: untrusted.text(kid), count }, severity: 'high' });
     }
   }
   return { url, keys };

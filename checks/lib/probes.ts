@@ -1,7 +1,10 @@
 /** Shared reading of endpoint probes and certificates (mtls-enforced, oidc-jwks). */
 import { X509Certificate } from 'node:crypto';
 import type { ProbeOutcome } from '../../src/core/sources';
-import { quoteUntrusted } from './payload';
+import { untrusted } from '../../src/core/untrusted';
+
+/** A TLS refusal's detail: an OpenSSL/Node code or an alert name, never other text. */
+const TLS_DETAIL = /^[A-Za-z0-9_ ]{1,80}$/;
 
 /** How an answer reads: refused by the TLS layer or an ingress, refused by the application, admitted, or something else. */
 export type AnswerClass = 'tls' | 'ingress' | 'app' | 'admitted' | 'other';
@@ -22,11 +25,11 @@ export function classify(o: ProbeOutcome): AnswerClass {
 
 /** The outcome as a finding shows it: `HTTP 401`, or `a TLS refusal (…)`. */
 export function describeOutcome(o: ProbeOutcome): string {
-  return o.kind === 'tls-refused' ? `a TLS refusal (${quoteUntrusted(o.detail, 60)})` : `HTTP ${o.status}`;
+  return o.kind === 'tls-refused' ? `a TLS refusal (${untrusted.matching(o.detail, TLS_DETAIL)})` : `HTTP ${o.status}`;
 }
 
 export function outcomeEvidence(o: ProbeOutcome): Record<string, string | number> {
-  return o.kind === 'tls-refused' ? { answer: 'tls-refused', detail: quoteUntrusted(o.detail, 60) } : { answer: 'http', status: o.status };
+  return o.kind === 'tls-refused' ? { answer: 'tls-refused', detail: untrusted.matching(o.detail, TLS_DETAIL) } : { answer: 'http', status: o.status };
 }
 
 export interface CertFacts {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { exportJWK, generateKeyPair, generateSecret, type JWK } from 'jose';
 import check from '../../checks/oidc-jwks';
 import { CheckTester, runCase } from '../helpers/check-tester';
@@ -135,8 +135,9 @@ CheckTester.run(check, onRealClock({
       findings: [
         {
           messageId: 'invalidKey',
-          resource: `jwks=${JWKS},kid=${JSON.stringify(`<img src=x onerror=alert(1)>${'k'.repeat(100)}`)},rule=invalid`,
-          message: /^Key <img src=x onerror=alert\(1\)>k{36}… in the JWKS at .* is not a usable JWK: its members do not form a public key of its type\.$/,
+          // Through the untrusted gate: bounded in the resource (a digest keeps long kids apart), shorter in the message.
+          resource: `jwks=${JWKS},kid=${JSON.stringify(`<img src=x onerror=alert(1)>${'k'.repeat(99)}…~${createHash('sha256').update(`<img src=x onerror=alert(1)>${'k'.repeat(300)}`).digest('hex').slice(0, 8)}`)},rule=invalid`,
+          message: /^Key <img src=x onerror=alert\(1\)>k{35}… in the JWKS at .* is not a usable JWK: its members do not form a public key of its type\.$/,
         },
       ],
     },

@@ -110,3 +110,20 @@ test('`config validate` exits 2 without a stack trace on a bad file, 0 on a good
   expect(await main(['node', 'aegis-audit', 'run', '--config', join(dir, 'bad.yaml')], io)).toBe(2);
   expect(await main(['node', 'aegis-audit', 'frobnicate'], io)).toBe(2);
 });
+
+test('sources.endpoints: files resolve against the config folder; a bad target names its path', () => {
+  const ok = parseConfig(
+    'deployment: p\nsources:\n  endpoints:\n    ca_file: certs/ca.pem\n    client_cert_file: certs/a.crt\n    client_key_file: certs/a.key\n    targets:\n      api: { url: "https://api.internal:8443/v1/predict", probes: [mtls] }\n',
+    '/etc/aegis/audit.yaml',
+  ).config.sources.endpoints;
+  expect(ok).toMatchObject({ ca_file: '/etc/aegis/certs/ca.pem', client_key_file: '/etc/aegis/certs/a.key', timeout: 5000, targets: { api: { probes: ['mtls'], identity_header: 'x-ssl-client-cn' } } });
+  const bad = errorOf(() =>
+    parseConfig(
+      'deployment: p\nsources:\n  endpoints:\n    client_cert_file: a.crt\n    targets:\n      api: { url: "http://api.internal/v1?token=x", probes: [] }\n      gw: { url: "https://gw/", probes: [tls] }\n',
+      'e.yaml',
+    ),
+  ).message;
+  expect(bad).toMatch(/e\.yaml:6:\d+: sources\.endpoints\.targets\.api\.url: .*an https:\/\/ URL without credentials, query or fragment/);
+  expect(bad).toMatch(/sources\.endpoints\.targets\.api\.probes: /);
+  expect(bad).toMatch(/sources\.endpoints\.targets\.gw\.probes\.0: /);
+});
