@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { LogsEmulator, SsmEmulator, VaultEmulator, type PagingPolicy } from './emulators';
 import { cloudEntries, listViolations, type CloudNames, type ManifestEntry, type ViolationId } from './violations';
 
-/** The violations a standalone cloud sandbox can seed: the catalog's cloud ones and the auth-failure burst. */
+/** The violations a standalone cloud sandbox can seed: the catalog's cloud ones (not the identity side's) and the auth-failure burst. */
 export const CLOUD_VIOLATION_IDS: readonly ViolationId[] = listViolations()
-  .filter((v) => v.cloud || v.id === 'auth-failure-burst')
+  .filter((v) => (v.cloud && !v.identity) || v.id === 'auth-failure-burst')
   .map((v) => v.id);
 export type CloudViolationId = ViolationId;
 

@@ -127,6 +127,8 @@ export interface Violation {
   inAll: boolean;
   /** Seeded into the SSM / Vault emulators: needs the sandbox's cloud side. */
   cloud: boolean;
+  /** Seeded into the identity side (TLS endpoints, OIDC issuer), which starts with the cloud side. */
+  identity?: boolean;
   entries(ctx: ManifestContext): ManifestEntry[];
 }
 
@@ -435,6 +437,7 @@ const CATALOG: readonly Violation[] = [
     description: 'one service runs AUTH_MODE=none: no authentication at all',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'auth-mode', resource: resource({ service: c.identity.noneService }) }],
   },
   {
@@ -444,6 +447,7 @@ const CATALOG: readonly Violation[] = [
     description: 'the enrolled list in Vault (clients/allowed) is an empty JSON list "[]": mtls services admit every client with a valid certificate',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => enrolledListEmpty(c),
   },
   {
@@ -453,6 +457,7 @@ const CATALOG: readonly Violation[] = [
     description: 'the OIDC service behind the gateway endpoint runs without OIDC_AUDIENCE and OIDC_ISSUER: tokens for other audiences and from other issuers are accepted',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [
       { check: 'auth-mode', resource: resource({ service: c.identity.oidcEndpoint, setting: 'OIDC_AUDIENCE' }) },
       { check: 'auth-mode', resource: resource({ service: c.identity.oidcEndpoint, setting: 'OIDC_ISSUER' }) },
@@ -467,6 +472,7 @@ const CATALOG: readonly Violation[] = [
     description: 'the mTLS ingress only asks for a client certificate (nginx: ssl_verify_client optional): a client without one reaches the service',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'no-cert' }) }],
   },
   {
@@ -476,6 +482,7 @@ const CATALOG: readonly Violation[] = [
     description: "the mTLS ingress lets clients without a certificate through with their own x-ssl-client-cn header, which the service trusts",
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [
       { check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'no-cert' }) },
       { check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, probe: 'forged-header' }) },
@@ -488,6 +495,7 @@ const CATALOG: readonly Violation[] = [
     description: "the issuer's JWKS publishes its RSA signing key with the private members (d, p, q, ...)",
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'oidc-jwks', resource: resource({ jwks: c.identity.jwksUrl, kid: c.identity.idpKid, rule: 'private' }) }],
   },
   {
@@ -497,6 +505,7 @@ const CATALOG: readonly Violation[] = [
     description: "the issuer's JWKS carries a symmetric HS256 key (kty oct with its k)",
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'oidc-jwks', resource: resource({ jwks: c.identity.jwksUrl, kid: c.identity.hsKid, rule: 'symmetric' }) }],
   },
   {
@@ -506,6 +515,7 @@ const CATALOG: readonly Violation[] = [
     description: 'the OIDC service accepts unsigned tokens (alg: none)',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'alg-none' }) }],
   },
   {
@@ -515,6 +525,7 @@ const CATALOG: readonly Violation[] = [
     description: 'the OIDC service accepts expired tokens',
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'oidc-jwks', resource: resource({ endpoint: c.identity.oidcEndpoint, probe: 'expired' }) }],
   },
   {
@@ -524,6 +535,7 @@ const CATALOG: readonly Violation[] = [
     description: "the mTLS ingress's server certificate expires in 5 days",
     inAll: true,
     cloud: true,
+    identity: true,
     entries: (c) => [{ check: 'mtls-enforced', resource: resource({ endpoint: c.identity.mtlsEndpoint, certificate: 'server', rule: 'expiry' }) }],
   },
   {
@@ -533,6 +545,7 @@ const CATALOG: readonly Violation[] = [
     description: "the auditor's enrolled client certificate is valid for 10 years",
     inAll: true,
     cloud: true,
+    identity: true,
     entries: () => [{ check: 'mtls-enforced', resource: resource({ certificate: 'client', rule: 'lifetime' }) }],
   },
 ];

@@ -125,5 +125,5 @@ test('sources.endpoints: files resolve against the config folder; a bad target n
   ).message;
   expect(bad).toMatch(/e\.yaml:6:\d+: sources\.endpoints\.targets\.api\.url: .*an https:\/\/ URL without credentials, query or fragment/);
   expect(bad).toMatch(/sources\.endpoints\.targets\.api\.probes: /);
-  expect(bad).toMatch(/sources\.endpoints\.targets\.gw\.probes\.0: /);
+  expect(bad).toMatch(/sources\.endpoints\.targets\.gw\.probes\[0\]: /);
 });

@@ -18,6 +18,9 @@ import { parseConfig } from '../../src/config/load';
 import { HOSTILE } from '../../src/sandbox/plan';
 import { logsClient, ssmClient, vaultClient } from '../emulators/clients';
 import { PRIVATE_LABEL } from '../helpers/pem';
+import { KnownSecrets } from '../../src/core/secret';
+import { TlsEndpointSource } from '../../src/sources/endpoints';
+import type { AuditConfig } from '../../src/config/schema';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const ROWS = 300;
@@ -33,10 +36,11 @@ async function build(violations: 'all' | 'none' | ViolationId[], seed = 11, extr
   return sb;
 }
 
+// One sandbox per violation (and per combination): stopping them all takes a while on a loaded machine.
 afterAll(async () => {
   for (const sb of sandboxes) await sb.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
-}, 120_000);
+}, 300_000);
 
 // ---------------------------------------------------------------- an independent reader
 
@@ -123,6 +127,8 @@ interface CloudSnapshot {
   runtimeFields: string[];
   /** service → `root`, or `ttl=<expires>,renewable=<bool>` */
   tokens: Record<string, string>;
+  /** The identity side seen from outside (identitySnapshot). */
+  identity: Record<string, string>;
 }
 
 async function cloudSnapshot(sb: Sandbox): Promise<CloudSnapshot> {
@@ -154,11 +160,57 @@ async function cloudSnapshot(sb: Sandbox): Promise<CloudSnapshot> {
       const t = ((await vault.tokenLookupAccessor({ accessor })) as { data: { policies: string[]; ttl: number; renewable: boolean } }).data;
       tokens[svc] = t.policies.includes('root') ? 'root' : `ttl=${t.ttl > 0},renewable=${t.renewable === true}`;
     }
-    return { lines, parameters: parameters.sort(), commands: commands.sort(), runtimeFields: Object.keys(runtime.data.data).sort(), tokens };
+    const identity = await identitySnapshot(config);
+    return { lines, parameters: parameters.sort(), commands: commands.sort(), runtimeFields: Object.keys(runtime.data.data).sort(), tokens, identity };
   } finally {
     logs.destroy();
     ssm.destroy();
   }
+}
+
+/**
+ * What the identity side does, observed from outside over its real TLS endpoints: the keys its
+ * JWKS serves, how the mTLS endpoint answers a client without a certificate, one with a forged
+ * header and an unenrolled one, how the OIDC endpoint answers an unsigned, an expired and a
+ * wrong-audience token, and whether a certificate is close to expiry or long-lived.
+ */
+async function identitySnapshot(config: AuditConfig): Promise<Record<string, string>> {
+  const ep = config.sources.endpoints;
+  if (!ep) throw new Error('the sandbox has no identity side');
+  const src = new TlsEndpointSource(ep, new KnownSecrets());
+  const [mtls, oidc] = Object.entries(ep.targets).sort(([, a]) => (a.probes.includes('mtls') ? -1 : 1)).map(([n]) => n);
+  const out: Record<string, string> = {};
+  const status = (o: { kind: string; status?: number }) => (o.kind === 'response' ? String(o.status) : 'tls');
+  const clientCn = (await src.clientCertificates()).find((c) => c.role === 'enrolled');
+  out['mtls.no-cert'] = status(await src.probe(mtls, { client: 'none' }));
+  out['mtls.forged-header'] = status(await src.probe(mtls, { client: 'none', headers: { 'x-ssl-client-cn': /CN=([^,\n]+)/.exec(new (await import('node:crypto')).X509Certificate(clientCn?.pem ?? '').subject)?.[1] ?? '' } }));
+  out['mtls.unenrolled'] = status(await src.probe(mtls, { client: 'unenrolled' }));
+  const signer = await src.tokenSigner();
+  if (!signer) throw new Error('no probe signing key');
+  const t = ep.targets[oidc].oidc;
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: 'snapshot', aud: t.audience, iss: t.issuer, iat: now, exp: now + 300 };
+  const kid = { kid: 'aegis-audit-probe' };
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  out['oidc.alg-none'] = status(await src.probe(oidc, { client: 'none', bearer: `${b64({ alg: 'none', ...kid })}.${b64(claims)}.` }));
+  out['oidc.expired'] = status(await src.probe(oidc, { client: 'none', bearer: await signer.sign({ ...claims, iat: now - 7200, exp: now - 3600 }, kid) }));
+  out['oidc.other-audience'] = status(await src.probe(oidc, { client: 'none', bearer: await signer.sign({ ...claims, aud: 'someone-else' }, kid) }));
+  const jwksUri = (await vaultRuntimeJwks(config)) ?? '';
+  for (const k of ((await src.fetchJson(jwksUri)).body as { keys: Record<string, unknown>[] }).keys) out[`jwks.${String(k.kid)}`] = `${String(k.kty)}${k.d ? '+private' : ''}`;
+  const { X509Certificate } = await import('node:crypto');
+  const server = new X509Certificate((await src.serverCertificates(mtls)).chain[0]);
+  out['cert.server'] = new Date(server.validTo).getTime() - Date.now() < 14 * DAY ? 'expiring' : 'ok';
+  const client = new X509Certificate(clientCn?.pem ?? '');
+  out['cert.client'] = new Date(client.validTo).getTime() - new Date(client.validFrom).getTime() > 90 * DAY ? 'long-lived' : 'ok';
+  return out;
+}
+
+async function vaultRuntimeJwks(config: AuditConfig): Promise<string | undefined> {
+  const v = config.sources.secrets?.vault;
+  if (!v) return undefined;
+  const vault = vaultClient(v.address, readFileSync(v.token_file as string, 'utf8').trim());
+  const runtime = (await vault.read('secret/data/aegis/runtime')) as { data: { data: Record<string, unknown> } };
+  return String(runtime.data.data.oidc_jwks_uri);
 }
 
 async function snapshot(sb: Sandbox): Promise<Snapshot> {
@@ -403,7 +455,9 @@ describe('determinism', () => {
     expect(sbb.env).toEqual(sa.env);
     expect(sbb.envMtime).toEqual(sa.envMtime);
     expect(sbb.keyLoads).toEqual(sa.keyLoads);
-    expect(b.manifest).toEqual(a.manifest);
+    // The identity side listens where the OS puts it: the JWKS URL in two resources carries its port.
+    const portless = (m: typeof a.manifest) => JSON.parse(JSON.stringify(m).replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')) as typeof a.manifest;
+    expect(portless(b.manifest)).toEqual(portless(a.manifest));
     for (const f of ['audit/audit-1.jsonl', 'api/api-1.jsonl']) {
       expect(readFileSync(join(b.dir, 'logs', f), 'utf8')).toBe(readFileSync(join(a.dir, 'logs', f), 'utf8'));
     }
@@ -452,6 +506,10 @@ describe('each violation changes exactly what it declares', () => {
       tokens: Object.keys(b.cloud.tokens).filter((k) => a.cloud.tokens[k] !== b.cloud.tokens[k]).map((k) => `${k}=${b.cloud.tokens[k]}`),
       deploy: [...new Set([...Object.keys(a.deploy), ...Object.keys(b.deploy)])].filter((f) => a.deploy[f] !== b.deploy[f]).sort(),
       artifacts: Object.keys(b.artifacts).filter((k) => a.artifacts[k] !== b.artifacts[k]).map((k) => `${k}=${b.artifacts[k]}`),
+      identity: [...new Set([...Object.keys(a.cloud.identity), ...Object.keys(b.cloud.identity)])]
+        .filter((k) => a.cloud.identity[k] !== b.cloud.identity[k])
+        .map((k) => `${k}=${b.cloud.identity[k] ?? '(absent)'}`)
+        .sort(),
     };
   }
   const untouched = (a: Snapshot) => ({
@@ -469,6 +527,7 @@ describe('each violation changes exactly what it declares', () => {
     tokens: [],
     deploy: [],
     artifacts: [],
+    identity: [],
   });
   const field = (resource: string, name: string) => {
     const m = new RegExp(`(?:^|,)${name}=("(?:[^"\\\\]|\\\\.)*"|[^,]*)`).exec(resource)?.[1] ?? '';
@@ -564,7 +623,44 @@ describe('each violation changes exactly what it declares', () => {
         expected.parameters = [`${field(entries[0].resource, 'parameter')}:String`];
         break;
       case 'runtime-secret-missing':
-        expected.runtimeFields = [field(entries[0].resource, 'field')];
+        expected.runtimeFields = [field(entries.find((e) => e.check === 'runtime-secrets-present')?.resource ?? '', 'field')];
+        // Without the enrolled list the mtls service admits every client.
+        expected.identity = ['mtls.unenrolled=200'];
+        break;
+      case 'auth-mode-none':
+        expected.env = ['insight:AUTH_MODE', 'insight:MTLS_ID_HEADER'];
+        break;
+      case 'enrolled-list-empty':
+        expected.identity = ['mtls.unenrolled=200'];
+        break;
+      case 'oidc-unbound':
+        expected.env = ['gateway:OIDC_AUDIENCE', 'gateway:OIDC_ISSUER'];
+        expected.identity = ['oidc.other-audience=200'];
+        break;
+      case 'ingress-accepts-no-cert':
+        // Let through without a certificate, with the forged header stripped: the service refuses (401).
+        expected.identity = ['mtls.forged-header=401', 'mtls.no-cert=401'];
+        break;
+      case 'ingress-forwards-forged-header':
+        expected.identity = ['mtls.forged-header=200', 'mtls.no-cert=401'];
+        break;
+      case 'jwks-private-key':
+        expected.identity = [`jwks.${field(entries[0].resource, 'kid')}=RSA+private`];
+        break;
+      case 'jwks-hs-key':
+        expected.identity = [`jwks.${field(entries[0].resource, 'kid')}=oct`];
+        break;
+      case 'oidc-accepts-alg-none':
+        expected.identity = ['oidc.alg-none=200'];
+        break;
+      case 'oidc-accepts-expired':
+        expected.identity = ['oidc.expired=200'];
+        break;
+      case 'cert-expiring':
+        expected.identity = ['cert.server=expiring'];
+        break;
+      case 'cert-long-lived':
+        expected.identity = ['cert.client=long-lived'];
         break;
       case 'vault-root-token':
         expected.tokens = [`${field(entries[0].resource, 'token')}=root`];
