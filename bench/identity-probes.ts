@@ -21,6 +21,7 @@ import { Fingerprinter, KnownSecrets } from '../src/core/secret';
 import { silentLogger } from '../src/core/logger';
 import { endpointsSchema } from '../src/config/schema';
 import { TlsEndpointSource } from '../src/sources/endpoints';
+import { MemoryStateStore } from '../test/fakes/state-store';
 import { identityNames, startIdentitySandbox } from '../src/sandbox/identity';
 import type { Secret } from '../src/core/secret';
 import type { EndpointSource, ProbeRequest, Sources, VaultSource } from '../src/core/sources';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
       const known = new KnownSecrets();
       const { ep, count } = counting(new TlsEndpointSource(cfg, known));
       const sources: Sources = { endpoints: ep, ...(needsVault ? { vault } : {}) };
-      const env = { deployment: 'bench', services: ['api', 'gateway'], sources, state: { get: async () => undefined, set: async () => undefined }, fingerprinter: new Fingerprinter(), knownSecrets: known, logger: silentLogger() };
+      const env = { deployment: 'bench', services: ['api', 'gateway'], sources, state: new MemoryStateStore(), fingerprinter: new Fingerprinter(), knownSecrets: known, logger: silentLogger() };
       const once = async () => {
         const t0 = process.hrtime.bigint();
         const r = await runCheck({ check, options: check.options.parse({}), timeoutMs: 60_000 }, env);
