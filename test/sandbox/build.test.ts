@@ -467,8 +467,8 @@ describe('determinism', () => {
     expect(sc.env.audit.get('INTERNAL_SECRET')).not.toBe(sa.env.audit.get('INTERNAL_SECRET'));
     expect(sbb.deploy).toEqual(sa.deploy);
     expect(sbb.artifacts).toEqual(sa.artifacts);
-    // Three sandboxes built at once on two cores, beside other suites: a generous functional bound.
-  }, 180_000);
+    // Three complete sandboxes (Postgres, emulators, TLS endpoints) built and observed at once on two cores, beside other suites: a generous functional bound.
+  }, 240_000);
 });
 
 describe('each violation changes exactly what it declares', () => {
