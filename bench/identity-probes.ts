@@ -70,6 +70,12 @@ async function main(): Promise<void> {
       lookupAccessor: async () => {
         throw new Error('unused');
       },
+      transitKey: async () => {
+        throw new Error('unused');
+      },
+      transitVerify: async () => {
+        throw new Error('unused');
+      },
     };
     const cases: [string, AnyCheck, boolean][] = [
       ['mtls-enforced (endpoint api)', mtlsEnforced as unknown as AnyCheck, false],
