@@ -6,16 +6,18 @@ import { sourceUnavailable } from '../../src/core/errors';
 
 const SERVICES = ['identity', 'gateway', 'api', 'audit', 'insight'];
 const RUNTIME = 'secret/data/aegis/runtime';
+/** A known mode is an enumerated setting the check may show; anything else stays planted for the canary. */
+const isMode = (v: string) => ['none', 'oidc', 'mtls'].includes(v.trim().toLowerCase());
 const oidc = (service: string, extra: Partial<Record<'OIDC_AUDIENCE' | 'OIDC_ISSUER' | 'OIDC_JWKS_URI', string | null>> = {}): FakeHolder[] => {
   const v = { OIDC_AUDIENCE: 'https://api.example', OIDC_ISSUER: 'https://idp.example', ...extra };
   return [
-    { service, name: 'AUTH_MODE', value: 'oidc' },
+    { service, name: 'AUTH_MODE', value: 'oidc', setting: true },
     ...Object.entries(v)
       .filter(([, x]) => x !== null && x !== undefined)
       .map(([name, value]) => ({ service, name, value: value as string })),
   ];
 };
-const mtls = (service: string, mode = 'mtls'): FakeHolder[] => [{ service, name: 'AUTH_MODE', value: mode }];
+const mtls = (service: string, mode = 'mtls'): FakeHolder[] => [{ service, name: 'AUTH_MODE', value: mode, setting: isMode(mode) }];
 const good: FakeHolder[] = [...oidc('identity'), ...oidc('gateway'), ...mtls('api'), ...mtls('audit'), ...mtls('insight')];
 const runtime = (fields: Record<string, string> = { oidc_jwks_uri: 'https://idp.example/jwks.json', 'clients/allowed': '["client-a","client-b"]' }) => fields;
 const sources = (holders: FakeHolder[], kv: Record<string, Record<string, string>> | null = { 'aegis/runtime': runtime() }) => () => ({
@@ -30,9 +32,9 @@ CheckTester.run(check, {
     { name: 'modes are read case-insensitively, as Aegis lowercases them', sources: sources([...oidc('identity'), ...oidc('gateway'), ...mtls('api', 'MTLS'), ...mtls('audit', ' mtls '), ...mtls('insight', 'Mtls')]) },
     { name: 'a newline list of enrolled clients', sources: sources(good, { 'aegis/runtime': runtime({ oidc_jwks_uri: 'https://x/j', 'clients/allowed': 'client-a\nclient-b\n' }) }) },
     { name: 'only oidc: no enrolled list needed', sources: sources([...oidc('identity'), ...oidc('gateway'), ...oidc('api'), ...oidc('audit'), ...oidc('insight')], { 'aegis/runtime': runtime({ oidc_jwks_uri: 'https://x/j' }) }) },
-    { name: 'the JWKS URI may come from the env instead of the runtime secret', sources: sources([...oidc('identity', { OIDC_JWKS_URI: 'https://x/j' }), ...oidc('gateway', { OIDC_JWKS_URI: 'https://x/j' }), ...mtls('api'), ...mtls('audit'), ...mtls('insight')], { 'aegis/runtime': runtime({ 'clients/allowed': 'a' }) }) },
+    { name: 'the JWKS URI may come from the env instead of the runtime secret', sources: sources([...oidc('identity', { OIDC_JWKS_URI: 'https://x/j' }), ...oidc('gateway', { OIDC_JWKS_URI: 'https://x/j' }), ...mtls('api'), ...mtls('audit'), ...mtls('insight')], { 'aegis/runtime': runtime({ 'clients/allowed': 'client-a' }) }) },
     { name: 'a services option narrows the judgement', options: { services: ['api'] }, sources: sources(mtls('api')) },
-    { name: 'holders in two providers that agree', sources: sources([...good, { service: 'api', name: 'AUTH_MODE', value: 'mtls', provider: 'ssm' }]) },
+    { name: 'holders in two providers that agree', sources: sources([...good, { service: 'api', name: 'AUTH_MODE', value: 'mtls', provider: 'ssm', setting: true }]) },
   ],
   fail: [
     {
@@ -47,7 +49,7 @@ CheckTester.run(check, {
     },
     {
       name: 'one provider says none while the env says mtls: the weakest decides',
-      sources: sources([...good, { service: 'api', name: 'AUTH_MODE', value: 'none', provider: 'ssm' }]),
+      sources: sources([...good, { service: 'api', name: 'AUTH_MODE', value: 'none', provider: 'ssm', setting: true }]),
       findings: [{ messageId: 'modeNone', resource: 'service=api', message: /\(ssm:\/aegis\/test\/api\/AUTH_MODE\)/ }],
     },
     {

@@ -67,8 +67,8 @@ const src =
       ...s.data,
     });
     const out: Sources = { endpoints };
-    if (s.vault !== null) out.vault = new FakeVaultSource({ kv: { 'aegis/runtime': s.vault ?? { oidc_jwks_uri: JWKS } } });
-    if (s.env) out.secrets = new FakeSecretStore({ holders: Object.entries(s.env).map(([service, value]) => ({ service, name: 'OIDC_JWKS_URI', value })) });
+    if (s.vault !== null) out.vault = new FakeVaultSource({ kv: { 'aegis/runtime': s.vault ?? { oidc_jwks_uri: JWKS } }, settings: ['oidc_jwks_uri'] });
+    if (s.env) out.secrets = new FakeSecretStore({ holders: Object.entries(s.env).map(([service, value]) => ({ service, name: 'OIDC_JWKS_URI', value, setting: true })) });
     return out;
   };
 const key = (kid: string, rule: string) => `jwks=${JWKS},kid=${kid},rule=${rule}`;
@@ -148,7 +148,7 @@ CheckTester.run(check, onRealClock({
       name: 'a JWKS URI over plain HTTP',
       sources: () => {
         const http = 'http://idp.test/jwks.json';
-        return { endpoints: new FakeEndpointSource({ endpoints: [], documents: { [http]: { keys: [K.idp.publicJwk] } } }), vault: new FakeVaultSource({ kv: { 'aegis/runtime': { oidc_jwks_uri: http } } }) };
+        return { endpoints: new FakeEndpointSource({ endpoints: [], documents: { [http]: { keys: [K.idp.publicJwk] } } }), vault: new FakeVaultSource({ kv: { 'aegis/runtime': { oidc_jwks_uri: http } }, settings: ['oidc_jwks_uri'] }) };
       },
       findings: [{ messageId: 'notHttps', resource: 'jwks=http://idp.test/jwks.json,rule=https', severity: 'high' }],
     },
@@ -209,7 +209,7 @@ CheckTester.run(check, onRealClock({
 
 test('the token probes: what each sends, in order, and that a valid token precedes the signed ones', async () => {
   const ep = new FakeEndpointSource({ endpoints: [gateway()], documents: { [JWKS]: publicSet() }, signer: K.probe });
-  await runCase(check, { name: 'order', sources: { endpoints: ep, vault: new FakeVaultSource({ kv: { 'aegis/runtime': { oidc_jwks_uri: JWKS } } }) }, now: new Date() });
+  await runCase(check, { name: 'order', sources: { endpoints: ep, vault: new FakeVaultSource({ kv: { 'aegis/runtime': { oidc_jwks_uri: JWKS } }, settings: ['oidc_jwks_uri'] }) }, now: new Date() });
   const { decodeJwt, decodeProtectedHeader } = await import('jose');
   const sent = ep.requests.map((r) => (r.bearer ? { h: decodeProtectedHeader(r.bearer), c: decodeJwt(r.bearer) } : null));
   expect(sent).toHaveLength(7);

@@ -169,6 +169,14 @@ export class FakeEndpointSource implements EndpointSource {
     return { url, body: JSON.parse(JSON.stringify(doc)) as unknown };
   }
 
+  /** The probe signing key's private members (for the no-leak canary). */
+  secretValues(): string[] {
+    const k = this.#d.signer;
+    if (!k) return [];
+    const jwk = k.privateKey.export({ format: 'jwk' });
+    return [jwk.d, jwk.p, jwk.q].filter((v): v is string => typeof v === 'string');
+  }
+
   async tokenSigner(): Promise<TokenSigner | undefined> {
     const k = this.#d.signer;
     if (!k) return undefined;

@@ -9,6 +9,8 @@ export interface FakeHolder {
   value: string;
   provider?: SecretProvider;
   lastModified?: Date;
+  /** A plain setting a check may show (an enumerated AUTH_MODE): the canary does not plant it. */
+  setting?: boolean;
 }
 
 export interface FakeSigningKey {
@@ -71,6 +73,6 @@ export class FakeSecretStore implements SecretStore {
 
   /** Every secret value this store holds (for the no-leak canary). */
   secretValues(): string[] {
-    return [...this.#holders.map((h) => h.value), ...this.#keys.flatMap((k) => (k.privateKeyPem ? [k.privateKeyPem] : []))];
+    return [...this.#holders.filter((h) => !h.setting).map((h) => h.value), ...this.#keys.flatMap((k) => (k.privateKeyPem ? [k.privateKeyPem] : []))];
   }
 }

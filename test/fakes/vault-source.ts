@@ -29,6 +29,7 @@ export class FakeVaultSource implements VaultSource {
   readonly #health: VaultHealth;
   readonly #transitKeys: Record<string, TransitKeyInfo>;
   readonly #transitAnswers: TransitAnswers;
+  readonly #settings: Set<string>;
   /** Transit verify calls, as `<mount>/<key> <input>`. */
   readonly verifies: string[] = [];
   /** KV paths read, in order. */
@@ -44,7 +45,10 @@ export class FakeVaultSource implements VaultSource {
     health?: Partial<VaultHealth>;
     transitKeys?: Record<string, TransitKeyInfo>;
     transitAnswers?: TransitAnswers;
+    /** KV fields holding plain settings a check may show (a public JWKS URI): the canary does not plant them. */
+    settings?: string[];
   } = {}) {
+    this.#settings = new Set(data.settings ?? []);
     this.#transitKeys = data.transitKeys ?? {};
     this.#transitAnswers = data.transitAnswers ?? {};
     this.#kv = data.kv ?? {};
@@ -101,6 +105,6 @@ export class FakeVaultSource implements VaultSource {
 
   /** Every KV value (for the no-leak canary). */
   secretValues(): string[] {
-    return Object.values(this.#kv).flatMap((d) => Object.values(d));
+    return Object.values(this.#kv).flatMap((d) => Object.entries(d).filter(([k]) => !this.#settings.has(k)).map(([, v]) => v));
   }
 }
