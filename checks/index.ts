@@ -14,6 +14,7 @@ import mtlsEnforced from './mtls-enforced';
 import oidcJwks from './oidc-jwks';
 import receiptChain from './receipt-chain';
 import runtimeSecretsPresent from './runtime-secrets-present';
+import secretsInLogs from './secrets-in-logs';
 import signingKeyFingerprint from './signing-key-fingerprint';
 import signingKeySource from './signing-key-source';
 import ssmPersistedSecrets from './ssm-persisted-secrets';
@@ -31,6 +32,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   oidcJwks,
   receiptChain,
   runtimeSecretsPresent,
+  secretsInLogs,
   signingKeyFingerprint,
   signingKeySource,
   ssmPersistedSecrets,

@@ -182,11 +182,65 @@ export interface LogSource {
   location(service: string): string;
   /** Parsed events of one service since a time (or after a cursor), oldest first. */
   events(service: string, query: LogQuery): LogRead;
+  /** The raw streams (files, CloudWatch log groups) of one service, for checks that read every line. */
+  rawStreams(service: string, signal?: AbortSignal): Promise<RawLogStream[]>;
   /** The default window from config (`sources.logs.window`), in milliseconds: how far back windowed checks read. */
   readonly windowMs: number;
   /** How far back "latest" verdicts may look (`sources.logs.lookback`), in milliseconds. */
   readonly lookbackMs: number;
   stats(): LogStats;
+}
+
+/**
+ * Where a raw read resumes in one stream. Files: the byte offset and line number after the
+ * last complete line read. CloudWatch: the timestamp of the last event read and the ids of
+ * the events at that timestamp. Plain JSON, never log content.
+ */
+export interface RawLogPosition {
+  offset?: number;
+  line?: number;
+  ts?: number;
+  ids?: string[];
+}
+
+/** Where one CloudWatch event starts in a chunk. */
+export interface RawLogEventMark {
+  /** Byte index in the chunk's data. */
+  at: number;
+  id: string;
+  ts: number;
+  /** The log stream in the group. */
+  stream: string;
+}
+
+/** Lines of a stream, raw bytes, every line (JSON or not). Untrusted. */
+export interface RawLogChunk {
+  data: Buffer;
+  /** Byte offset in the file of data's first byte (0 for CloudWatch). */
+  offset: number;
+  /** 1-based line number of data's first line (files). */
+  line: number;
+  /** CloudWatch: where each event starts in data, ascending; its messages are separated by a newline. */
+  events?: RawLogEventMark[];
+  /** Where the next read resumes once this chunk is handled. */
+  next: RawLogPosition;
+}
+
+export interface RawLogStream {
+  readonly kind: 'file' | 'cloudwatch';
+  /** What findings call it: the file path, or the log group. */
+  readonly name: string;
+  /**
+   * What the stream is, whatever it is called now: device and inode of a file (a rotated file
+   * keeps it), region and name of a log group. Keys the stream's checkpoint.
+   */
+  readonly identity: string;
+  /**
+   * Lines after `from`, oldest first, in chunks of whole lines. Without `from` (or with a
+   * position the stream no longer has: a truncated file), a file is read from its start and
+   * a log group from `since`.
+   */
+  read(from: RawLogPosition | undefined, opts: { since: Date; signal?: AbortSignal }): AsyncIterable<RawLogChunk>;
 }
 
 // ---------------------------------------------------------------- secrets
@@ -221,6 +275,12 @@ export interface SecretStore {
   services(): string[];
   /** Every holder of the named secret across services and providers. Absent values are simply not listed. */
   holders(name: string): Promise<SecretHolder[]>;
+  /**
+   * Every secret value the providers hold for the services: secret-named env variables and
+   * the passwords of URLs in env files, the parameters under the SSM path, the fields of the
+   * services' Vault secrets.
+   */
+  all(): Promise<SecretHolder[]>;
   /** Every configured copy of a signing key (env var in the audit env file, PEM file, SSM, Vault). */
   signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
   /** Which providers are configured, so a check can say where it looked. */

@@ -6,7 +6,7 @@
  * the wire. A resumed read starts where the last one began, less `ingestion_delay`.
  */
 import { CloudWatchLogsClient, paginateFilterLogEvents } from '@aws-sdk/client-cloudwatch-logs';
-import type { LogCursor, LogEvent, LogQuery, LogRead, LogSource, LogStats } from '../core/sources';
+import type { LogCursor, LogEvent, LogQuery, LogRead, LogSource, LogStats, RawLogChunk, RawLogEventMark, RawLogPosition, RawLogStream } from '../core/sources';
 import { badData } from '../core/errors';
 import type { LogsConfig } from '../config/schema';
 import { awsClientConfig, MAX_PAGES } from './aws';
@@ -71,6 +71,21 @@ export class CloudWatchLogSource implements LogSource {
 
   stats(): LogStats {
     return { ...this.#stats };
+  }
+
+  async rawStreams(service: string): Promise<RawLogStream[]> {
+    const group = this.#groups[service];
+    if (!group) return [];
+    const client = this.#client;
+    const pageSize = this.#pageSize;
+    return [
+      {
+        kind: 'cloudwatch',
+        name: group,
+        identity: `cloudwatch:${this.#where}:${group}`,
+        read: (from, opts) => readGroupRaw(client, pageSize, group, from, opts),
+      },
+    ];
   }
 
   events(service: string, q: LogQuery): LogRead {
@@ -145,6 +160,53 @@ interface CombinedAt {
 }
 
 /**
+ * Every event of a log group after a position (or since a time), one chunk per page: the
+ * messages joined by newlines, with where each event starts. Resumes after the last event
+ * read: its timestamp, skipping the ids already seen at that timestamp.
+ */
+async function* readGroupRaw(
+  client: CloudWatchLogsClient,
+  pageSize: number,
+  group: string,
+  from: RawLogPosition | undefined,
+  opts: { since: Date; signal?: AbortSignal },
+): AsyncIterable<RawLogChunk> {
+  const startTime = typeof from?.ts === 'number' ? from.ts : opts.since.getTime();
+  const seen = new Set(typeof from?.ts === 'number' ? (from.ids ?? []) : []);
+  const what = `reading CloudWatch log group ${group}`;
+  let lastTs = typeof from?.ts === 'number' ? from.ts : undefined;
+  let idsAtLast = [...seen];
+  let n = 0;
+  try {
+    const it = paginateFilterLogEvents({ client, pageSize, stopOnSameToken: true }, { logGroupName: group, startTime });
+    for await (const page of it) {
+      stopIfAborted(opts.signal, SOURCE, what);
+      if (++n > MAX_PAGES) throw badData(SOURCE, what, `more than ${MAX_PAGES} pages`);
+      const parts: Buffer[] = [];
+      const events: RawLogEventMark[] = [];
+      let at = 0;
+      for (const e of page.events ?? []) {
+        if (typeof e.message !== 'string' || typeof e.timestamp !== 'number') continue;
+        const id = e.eventId ?? `${e.logStreamName ?? ''}:${e.timestamp}`;
+        if (e.timestamp === startTime && seen.has(id)) continue;
+        const bytes = Buffer.from(e.message + '\n', 'utf8');
+        events.push({ at, id, ts: e.timestamp, stream: e.logStreamName ?? '' });
+        parts.push(bytes);
+        at += bytes.length;
+        if (lastTs === undefined || e.timestamp > lastTs) {
+          lastTs = e.timestamp;
+          idsAtLast = [id];
+        } else if (e.timestamp === lastTs) idsAtLast.push(id);
+      }
+      if (events.length === 0) continue;
+      yield { data: Buffer.concat(parts, at), offset: 0, line: 1, events, next: { ts: lastTs, ids: [...idsAtLast] } };
+    }
+  } catch (e) {
+    throw wrapSourceError(SOURCE, what, e);
+  }
+}
+
+/**
  * Several log sources behind one: a service's events come from every source that has it
  * (files for some services, CloudWatch for others, or both during a migration), merged in
  * time order.
@@ -162,6 +224,11 @@ export class CombinedLogSource implements LogSource {
 
   services(): string[] {
     return [...new Set(this.#parts.flatMap((p) => p.services()))];
+  }
+
+  async rawStreams(service: string, signal?: AbortSignal): Promise<RawLogStream[]> {
+    const all = await Promise.all(this.#parts.map((p) => p.rawStreams(service, signal)));
+    return all.flat();
   }
 
   #having(service: string): LogSource[] {

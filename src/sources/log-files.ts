@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { glob } from 'tinyglobby';
-import type { LogEvent, LogQuery, LogRead, LogSource, LogStats } from '../core/sources';
+import type { LogEvent, LogQuery, LogRead, LogSource, LogStats, RawLogChunk, RawLogPosition, RawLogStream } from '../core/sources';
 import { guard, stopIfAborted, wrapSourceError } from './errors';
 import { isAuditError, sourceUnavailable } from '../core/errors';
 import { cursorAt, GeneratedLogRead, mergeByTime } from './log-read';
@@ -162,6 +162,87 @@ async function headHash(path: string, len: number): Promise<string> {
   }
 }
 
+/** Raw chunks are cut at the last newline of about this many bytes; a longer line is cut anywhere. */
+export const RAW_CHUNK_BYTES = 1024 * 1024;
+
+/** Counts newlines in buf[from, to). */
+function countLines(buf: Buffer, from = 0, to = buf.length): number {
+  let n = 0;
+  for (let i = buf.indexOf(10, from); i >= 0 && i < to; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/**
+ * One log file read raw, from a byte offset, in chunks of whole lines. A final line without
+ * its newline is handed over too, but the position after the chunk stays before it, so the
+ * next read sees it again once it is complete.
+ */
+export class RawLogFile implements RawLogStream {
+  readonly kind = 'file' as const;
+  constructor(
+    readonly name: string,
+    readonly identity: string,
+    readonly size: number,
+  ) {}
+
+  async *read(from: RawLogPosition | undefined, opts: { since: Date; signal?: AbortSignal }): AsyncIterable<RawLogChunk> {
+    // A position past the end: the file was truncated or replaced in place. Read it all again.
+    const resume = from && typeof from.offset === 'number' && from.offset <= this.size ? from : undefined;
+    let offset = resume?.offset ?? 0;
+    let line = resume?.line ?? 1;
+    if (offset >= this.size) return;
+    const what = `reading ${this.name}`;
+    let carry: Buffer | undefined;
+    try {
+      const stream = createReadStream(this.name, { start: offset, end: this.size - 1, highWaterMark: RAW_CHUNK_BYTES });
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        stopIfAborted(opts.signal, SOURCE, what);
+        const buf = carry ? Buffer.concat([carry, piece]) : piece;
+        const nl = buf.lastIndexOf(10);
+        if (nl < 0 && buf.length < RAW_CHUNK_BYTES) {
+          carry = buf;
+          continue;
+        }
+        // Whole lines, or (a line longer than a chunk) the bytes so far.
+        const cut = nl >= 0 ? nl + 1 : buf.length;
+        const data = buf.subarray(0, cut);
+        const lines = countLines(data);
+        const next = { offset: offset + cut, line: line + lines };
+        yield { data, offset, line, next };
+        offset = next.offset;
+        line = next.line;
+        carry = cut < buf.length ? Buffer.from(buf.subarray(cut)) : undefined;
+      }
+    } catch (e) {
+      if (isAuditError(e)) throw e;
+      // Rotated away between listing and reading: nothing more to read in it.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw wrapSourceError(SOURCE, what, e);
+    }
+    if (carry && carry.length > 0) yield { data: carry, offset, line, next: { offset, line } };
+  }
+}
+
+/** The files a glob matches now, as raw streams (identity: device and inode, so a rotated file keeps its checkpoint). */
+export async function rawLogFiles(pattern: string, setting: string, signal?: AbortSignal): Promise<RawLogFile[]> {
+  const files = await guard(SOURCE, `listing ${pattern}`, () => glob(pattern, { absolute: true, onlyFiles: true }));
+  if (files.length === 0) throw sourceUnavailable(SOURCE, 'not_found', `no files match ${pattern} (${setting})`);
+  files.sort();
+  const out: RawLogFile[] = [];
+  for (const file of files) {
+    stopIfAborted(signal, SOURCE, `listing ${pattern}`);
+    try {
+      const st = await stat(file, { bigint: true });
+      const born = st.birthtimeMs > 0n ? `:${st.birthtimeMs}` : '';
+      out.push(new RawLogFile(file, `file:${st.dev}:${st.ino}${born}`, Number(st.size)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw wrapSourceError(SOURCE, `reading ${file}`, e);
+    }
+  }
+  return out;
+}
+
 export class FileLogSource implements LogSource {
   readonly #globs: Record<string, string>;
   readonly windowMs: number;
@@ -184,6 +265,12 @@ export class FileLogSource implements LogSource {
 
   stats(): LogStats {
     return { ...this.#stats };
+  }
+
+  async rawStreams(service: string, signal?: AbortSignal): Promise<RawLogStream[]> {
+    const pattern = this.#globs[service];
+    if (!pattern) return [];
+    return rawLogFiles(pattern, `sources.logs.files.${service}`, signal);
   }
 
   events(service: string, q: LogQuery): LogRead {

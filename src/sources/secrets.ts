@@ -18,7 +18,18 @@ export const SIGNING_KEY_ENV: Record<SigningKeyName, string> = {
   root: 'ROOT_SIGNING_PRIVATE_KEY',
 };
 
-const SECRET_NAME_RE = /SECRET|PASSW|TOKEN|PRIVATE|KEY|CREDENTIAL|AUTH|SALT|SIGNING|CERT/i;
+export const SECRET_NAME_RE = /SECRET|PASSW|TOKEN|PRIVATE|KEY|CREDENTIAL|AUTH|SALT|SIGNING|CERT/i;
+
+/** The password of a URL value (`postgres://app:<password>@db/x`), when it has one. */
+export function urlPassword(value: string): string | undefined {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return undefined;
+  try {
+    const u = new URL(value);
+    return u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Registers what is secret in an env value with the scrubber: the password of a URL, or the
@@ -43,6 +54,8 @@ export function registerEnvValue(known: KnownSecrets, name: string, value: strin
 export interface SecretBackend {
   readonly provider: SecretProvider;
   holders(name: string, services: readonly string[]): Promise<SecretHolder[]>;
+  /** Every secret value it holds for the services (see SecretStore.all). */
+  all(services: readonly string[]): Promise<SecretHolder[]>;
   signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
 }
 
@@ -88,6 +101,21 @@ export class EnvFileBackend implements SecretBackend {
     return out;
   }
 
+  async all(services: readonly string[]): Promise<SecretHolder[]> {
+    const out: SecretHolder[] = [];
+    for (const service of services) {
+      const loaded = await this.#load(service);
+      if (!loaded) continue;
+      const origin = this.#files[service];
+      for (const [name, v] of loaded.vars) {
+        const password = urlPassword(v);
+        const value = password ?? (SECRET_NAME_RE.test(name) ? v : '');
+        if (value !== '') out.push({ service, name, provider: this.provider, origin, value: new Secret(value), lastModified: loaded.mtime });
+      }
+    }
+    return out;
+  }
+
   async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
     const loaded = await this.#load(this.#signingService);
     const pem = loaded?.vars.get(SIGNING_KEY_ENV[key]);
@@ -109,6 +137,10 @@ export class PemFileBackend implements SecretBackend {
   }
 
   async holders(): Promise<SecretHolder[]> {
+    return [];
+  }
+
+  async all(): Promise<SecretHolder[]> {
     return [];
   }
 
@@ -140,6 +172,11 @@ export class CompositeSecretStore implements SecretStore {
 
   async holders(name: string): Promise<SecretHolder[]> {
     const all = await Promise.all(this.#backends.map((b) => b.holders(name, this.#services)));
+    return all.flat();
+  }
+
+  async all(): Promise<SecretHolder[]> {
+    const all = await Promise.all(this.#backends.map((b) => b.all(this.#services)));
     return all.flat();
   }
 

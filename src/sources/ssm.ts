@@ -186,6 +186,8 @@ interface StoredParameter {
   name: string;
   value: Secret;
   lastModified?: Date;
+  /** SecureString, or named like a secret. */
+  secret: boolean;
 }
 
 /**
@@ -228,8 +230,9 @@ export class SsmSecretBackend implements SecretBackend {
   #keep(p: Parameter, into: Map<string, StoredParameter>): void {
     if (!p.Name || typeof p.Value !== 'string') return;
     const leaf = p.Name.slice(p.Name.lastIndexOf('/') + 1);
-    if (p.Type === 'SecureString' || SECRET_NAME_RE.test(leaf)) this.#known.add(p.Value);
-    into.set(p.Name, { name: p.Name, value: new Secret(p.Value), lastModified: toDate(p.LastModifiedDate) });
+    const secret = p.Type === 'SecureString' || SECRET_NAME_RE.test(leaf);
+    if (secret) this.#known.add(p.Value);
+    into.set(p.Name, { name: p.Name, value: new Secret(p.Value), lastModified: toDate(p.LastModifiedDate), secret });
   }
 
   #nameOf(service: string, name: string): string {
@@ -242,6 +245,22 @@ export class SsmSecretBackend implements SecretBackend {
     for (const service of services) {
       const p = all.get(this.#nameOf(service, name));
       if (!p || p.value.length === 0) continue;
+      out.push({ service, name, provider: this.provider, origin: `ssm:${p.name}`, value: p.value, ...(p.lastModified ? { lastModified: p.lastModified } : {}) });
+    }
+    return out;
+  }
+
+  async all(services: readonly string[]): Promise<SecretHolder[]> {
+    const all = await this.#load();
+    const base = this.#h.config.path.replace(/\/+$/, '') + '/';
+    const out: SecretHolder[] = [];
+    for (const p of all.values()) {
+      if (!p.secret || p.value.length === 0 || !p.name.startsWith(base)) continue;
+      const rest = p.name.slice(base.length);
+      const slash = rest.indexOf('/');
+      const service = slash > 0 ? rest.slice(0, slash) : '';
+      if (!services.includes(service)) continue;
+      const name = rest.slice(rest.lastIndexOf('/') + 1);
       out.push({ service, name, provider: this.provider, origin: `ssm:${p.name}`, value: p.value, ...(p.lastModified ? { lastModified: p.lastModified } : {}) });
     }
     return out;

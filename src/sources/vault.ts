@@ -389,6 +389,20 @@ export class VaultSecretBackend implements SecretBackend {
     return out;
   }
 
+  async all(services: readonly string[]): Promise<SecretHolder[]> {
+    const out: SecretHolder[] = [];
+    for (const service of services) {
+      const read = await this.#read(service);
+      if (!read) continue;
+      for (const [name, v] of Object.entries(read.fields)) {
+        if (v.length === 0) continue;
+        const origin = `vault:${this.#src.kvMount}/data/${this.#path(service)}#${name}`;
+        out.push({ service, name, provider: this.provider, origin, value: v, ...(read.createdTime ? { lastModified: read.createdTime } : {}) });
+      }
+    }
+    return out;
+  }
+
   async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
     const read = await this.#read(this.#signingService);
     const field = SIGNING_KEY_ENV[key];

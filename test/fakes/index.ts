@@ -1,5 +1,5 @@
 export { FakeAuditDb, type FakeAuditDbData, type AuditDbMethod } from './audit-db';
-export { FakeLogSource, type FakeLogLine } from './log-source';
+export { FakeLogSource, MemoryRawStream, type FakeLogLine } from './log-source';
 export { FakeSecretStore, type FakeHolder, type FakeSigningKey } from './secret-store';
 export { MemoryStateStore } from './state-store';
 export { AuditLogBuilder, TestKey, referenceRowHash } from './audit-log';

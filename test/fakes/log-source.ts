@@ -3,8 +3,49 @@
  * file, a service's lines are appended to (`append`), and a cursor is how many lines a read
  * had: a resumed read sees only lines added since.
  */
-import type { LogCursor, LogEvent, LogQuery, LogRead, LogSource, LogStats } from '../../src/core/sources';
+import type { LogCursor, LogEvent, LogQuery, LogRead, LogSource, LogStats, RawLogChunk, RawLogPosition, RawLogStream } from '../../src/core/sources';
 import { Failures } from './failures';
+
+/**
+ * A raw stream over text in memory, read as files are: from a byte offset, in chunks of whole
+ * lines (`chunkBytes` small to exercise chunk edges), the position after a trailing partial
+ * line staying before it.
+ */
+export class MemoryRawStream implements RawLogStream {
+  readonly kind = 'file' as const;
+  text: string;
+  constructor(
+    readonly name: string,
+    readonly identity: string,
+    text: string,
+    readonly chunkBytes = 64 * 1024,
+  ) {
+    this.text = text;
+  }
+
+  async *read(from: RawLogPosition | undefined): AsyncIterable<RawLogChunk> {
+    const all = Buffer.from(this.text, 'utf8');
+    const ok = from && typeof from.offset === 'number' && from.offset <= all.length;
+    let offset = ok ? (from.offset as number) : 0;
+    let line = ok ? (from.line ?? 1) : 1;
+    while (offset < all.length) {
+      const end = Math.min(all.length, offset + this.chunkBytes);
+      // Whole lines, as files are read; a line longer than a chunk comes whole in its own.
+      const nl = all.lastIndexOf(10, end - 1);
+      const longEnd = all.indexOf(10, offset);
+      const cut = nl >= offset ? nl + 1 : longEnd >= 0 ? longEnd + 1 : all.length;
+      const data = all.subarray(offset, cut);
+      const complete = data[data.length - 1] === 10 || cut < all.length;
+      const lines = data.toString('latin1').split('\n').length - 1;
+      const next = complete ? { offset: cut, line: line + lines } : { offset, line };
+      yield { data: Buffer.from(data), offset, line, next };
+      if (!complete) return;
+      offset = cut;
+      line += lines;
+    }
+  }
+}
+
 
 /** A log line as the services write it: `ts` plus any fields. */
 export type FakeLogLine = { ts: string | Date; [field: string]: unknown };
@@ -19,11 +60,25 @@ export class FakeLogSource implements LogSource {
   /** Every query asked, to assert the window a check used. */
   readonly queries: { service: string; query: LogQuery }[] = [];
 
-  constructor(lines: Record<string, FakeLogLine[]>, opts: { windowMs?: number; lookbackMs?: number; name?: string } = {}) {
+  readonly #raw: Record<string, RawLogStream[]>;
+
+  /** `raw`: each service's raw streams; a service without one gets a stream of its lines as JSON. */
+  constructor(lines: Record<string, FakeLogLine[]>, opts: { windowMs?: number; lookbackMs?: number; name?: string; raw?: Record<string, RawLogStream[]> } = {}) {
     this.#lines = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, [...v]]));
     this.windowMs = opts.windowMs ?? 24 * 3_600_000;
     this.lookbackMs = opts.lookbackMs ?? 30 * 86_400_000;
     this.#name = opts.name ?? 'fake';
+    this.#raw = opts.raw ?? {};
+  }
+
+  async rawStreams(service: string): Promise<RawLogStream[]> {
+    this.failures.check('events');
+    const raw = this.#raw[service];
+    if (raw) return raw;
+    const lines = this.#lines[service];
+    if (!lines) return [];
+    const text = lines.map((l) => JSON.stringify({ ...l, ts: new Date(l.ts).toISOString() }) + '\n').join('');
+    return [new MemoryRawStream(`fake/${service}.jsonl`, `fake:${service}`, text)];
   }
 
   fail(error?: Error): this {
@@ -38,7 +93,7 @@ export class FakeLogSource implements LogSource {
   }
 
   services(): string[] {
-    return Object.keys(this.#lines);
+    return [...new Set([...Object.keys(this.#lines), ...Object.keys(this.#raw)])];
   }
 
   location(service: string): string {

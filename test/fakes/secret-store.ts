@@ -61,6 +61,12 @@ export class FakeSecretStore implements SecretStore {
       });
   }
 
+  async all(): Promise<SecretHolder[]> {
+    this.failures.check('holders');
+    const names = [...new Set(this.#holders.map((h) => h.name))];
+    return (await Promise.all(names.map((n) => this.holders(n)))).flat();
+  }
+
   async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
     this.failures.check('signingKeys');
     return this.#keys

@@ -1,0 +1,231 @@
+/**
+ * Aegis keeps secrets out of its logs by three layers (*Secret Management*, "Secret-in-log
+ * prevention"); a log line holding one has leaked it to everyone who reads logs. This check
+ * reads every line of every configured log stream (files and CloudWatch groups), JSON or not,
+ * and finds (a) the value of any secret the auditor can read (env files, SSM, Vault), matched
+ * by a pattern set built in memory for the run and wiped after it, and (b) secret shapes —
+ * private-key PEM blocks, JWTs, `acp_` API keys, bearer tokens, AWS keys, Slack, Splunk HEC,
+ * Datadog and PagerDuty keys — after detect-secrets' detectors. A finding names the stream,
+ * the line (or CloudWatch event) and the detector; never the value, nor any piece of it.
+ *
+ * Incremental: each stream's checkpoint (keyed by what the stream is — a file's device and
+ * inode, a log group's region and name — not by a deployment name) records where reading
+ * stopped and the leaks found so far, so a daemon reads only new lines and keeps reporting a
+ * leak while the stream still holds it.
+ */
+import { z } from 'zod';
+import { defineCheck } from '../src/core/define-check';
+import { duration } from '../src/core/duration';
+import { resource } from '../src/core/finding';
+import type { RawLogChunk, RawLogPosition, RawLogStream } from '../src/core/sources';
+import { quoteUntrusted } from './lib/payload';
+import { KnownValueMatcher, MIN_KNOWN_LENGTH, SHAPE_DETECTORS, SHAPE_IDS, scanShapes } from './lib/secret-scan';
+
+const KNOWN = 'known-secret';
+const STATE_VERSION = 1;
+/** Stream and secret names are quoted in messages at most this long; resources keep them whole. */
+const MAX_NAME_IN_MESSAGE = 160;
+const TITLES: Record<string, string> = Object.fromEntries(SHAPE_DETECTORS.map((d) => [d.id, d.title]));
+
+/** Where in a stream a leak was seen: a line and byte offset (files), or an event (CloudWatch). */
+interface Place {
+  line?: number;
+  offset?: number;
+  event?: string;
+  ts?: number;
+  logStream?: string;
+}
+
+interface Leak {
+  detector: string;
+  /** For known values: the secret's name (never its value). */
+  secret?: string;
+  first: Place;
+  last: Place;
+  count: number;
+  /** Byte offset (files) or event time (CloudWatch) of the last hit counted, so a re-read tail is not counted twice. */
+  mark: number;
+}
+
+interface StreamState {
+  v: number;
+  stream: string;
+  position?: RawLogPosition;
+  leaks: Leak[];
+}
+
+function describePlace(p: Place): string {
+  if (p.event !== undefined) return `event ${p.event}${p.logStream ? ` in stream ${quoteUntrusted(p.logStream, 80)}` : ''} at ${new Date(p.ts ?? 0).toISOString()}`;
+  return `line ${p.line} (byte ${p.offset})`;
+}
+
+/** Line and offset (files) or event (CloudWatch) of a byte index in a chunk. */
+function locator(chunk: RawLogChunk): (at: number) => Place {
+  if (chunk.events) {
+    const events = chunk.events;
+    return (at) => {
+      let lo = 0;
+      let hi = events.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (events[mid].at <= at) lo = mid;
+        else hi = mid - 1;
+      }
+      const e = events[lo];
+      return { event: e.id, ts: e.ts, logStream: e.stream };
+    };
+  }
+  // Hits are found in increasing order per detector, not overall: count lines from a cached point.
+  let atPos = 0;
+  let atLine = chunk.line;
+  return (at) => {
+    if (at < atPos) {
+      atPos = 0;
+      atLine = chunk.line;
+    }
+    for (let i = chunk.data.indexOf(10, atPos); i >= 0 && i < at; i = chunk.data.indexOf(10, i + 1)) atLine++;
+    atPos = at;
+    return { line: atLine, offset: chunk.offset + at };
+  };
+}
+
+export default defineCheck({
+  meta: {
+    id: 'secrets-in-logs',
+    title: 'No secret value or secret-shaped token appears in the log streams',
+    description:
+      'Reads every line of every configured log stream and looks for the value of every secret the auditor can read (env files, SSM, Vault) and for secret shapes: private-key PEM blocks, JWTs, acp_ API keys, bearer tokens, AWS keys, Slack, Splunk HEC, Datadog and PagerDuty tokens. A pass proves no log line holds one; whoever can read the logs cannot read a secret from them.',
+    severity: 'critical',
+    sources: ['logs'],
+    schedule: '*/15 * * * *',
+    checklist: ['no-plaintext-secrets'],
+    runbook: 'docs/runbooks/secrets-in-logs.md',
+    remediation:
+      'Rotate the leaked secret now (Secret Management, "What to do if you suspect a secret leak"), then find the code path that logged it and route the field through the redactor; delete or expire the log copies.',
+  },
+  messages: {
+    knownValue: 'Log stream {{stream}} holds the value of {{secret}} at {{place}} ({{count}} occurrence(s) so far).',
+    shape: 'Log stream {{stream}} holds {{shape}} at {{place}} ({{count}} occurrence(s) so far).',
+    noKnownValues: 'No secret values could be read (no secrets source configured), so log lines were searched for secret shapes only.',
+  },
+  options: z.object({
+    /** Shape detectors to run (all by default); names from the catalog in docs/findings.md. */
+    detectors: z.array(z.enum(SHAPE_IDS as [string, ...string[]])).default([...SHAPE_IDS]),
+    /** Known values shorter than this are not looked for: they would match ordinary text. */
+    min_secret_length: z.number().int().min(MIN_KNOWN_LENGTH).default(MIN_KNOWN_LENGTH),
+    /** How far back a CloudWatch group is read the first time; null = the log source's window. */
+    window: duration().nullable().default(null),
+    /** Services whose logs are read; empty = every service with a configured log location. */
+    services: z.array(z.string().min(1)).default([]),
+  }),
+  async run(ctx) {
+    const logs = ctx.source('logs');
+    const detectors = new Set(ctx.options.detectors);
+    const windowMs = ctx.options.window ?? logs.windowMs;
+    const since = new Date(ctx.now().getTime() - windowMs);
+    const services = ctx.options.services.length > 0 ? ctx.options.services : logs.services();
+
+    const secrets = ctx.sources.secrets;
+    const holders = secrets ? await secrets.all() : [];
+    if (!secrets) ctx.report({ messageId: 'noKnownValues', resource: resource({ source: 'secrets' }), severity: 'info' });
+    const matcher = new KnownValueMatcher(
+      holders.map((h) => ({ label: h.name, value: h.value.reveal() })),
+      { minLength: ctx.options.min_secret_length },
+    );
+    let bytes = 0;
+    let streams = 0;
+    try {
+      for (const service of services) {
+        for (const stream of await logs.rawStreams(service, ctx.signal)) {
+          streams++;
+          bytes += await scanStream(stream);
+        }
+      }
+    } finally {
+      matcher.dispose();
+    }
+    ctx.measure('log_bytes_scanned', bytes, 'Log bytes searched for secrets in this run (new since the checkpoints)');
+    ctx.measure('log_streams_scanned', streams, 'Log streams searched for secrets');
+
+    async function scanStream(stream: RawLogStream): Promise<number> {
+      const key = `secrets-in-logs:${stream.identity}`;
+      const stored = await ctx.state.get<StreamState>(key);
+      const state: StreamState = stored && stored.v === STATE_VERSION ? stored : { v: STATE_VERSION, stream: stream.name, leaks: [] };
+      state.stream = stream.name;
+      const byKey = new Map(state.leaks.map((l) => [`${l.detector}\n${l.secret ?? ''}`, l]));
+      // Hits at or before these marks were counted by an earlier run (a re-read partial last line).
+      const prior = new Map([...byKey].map(([k, l]) => [k, l.mark]));
+      let scanned = 0;
+      let restart = false;
+      for await (const chunk of stream.read(state.position, { since, signal: ctx.signal })) {
+        // A file read from its start again (truncated or replaced in place): earlier marks no longer apply.
+        if (!restart && chunk.offset === 0 && !chunk.events && (state.position?.offset ?? 0) > 0) {
+          restart = true;
+          byKey.clear();
+          prior.clear();
+        }
+        scanned += chunk.data.length;
+        const locate = locator(chunk);
+        const hit = (detector: string, secret: string | undefined, at: number) => {
+          const mark = chunk.events ? (locate(at).ts ?? 0) : chunk.offset + at;
+          const k = `${detector}\n${secret ?? ''}`;
+          const prev = byKey.get(k);
+          if (!chunk.events && mark <= (prior.get(k) ?? -1)) return;
+          const place = locate(at);
+          if (prev) {
+            prev.count++;
+            prev.last = place;
+            prev.mark = Math.max(prev.mark, mark);
+          } else byKey.set(k, { detector, ...(secret !== undefined ? { secret } : {}), first: place, last: place, count: 1, mark });
+        };
+        matcher.scan(chunk.data, (pattern, at) => {
+          for (const name of matcher.labels(pattern)) hit(KNOWN, name, at);
+        });
+        shapesIn(chunk.data, detectors, (id, at) => hit(id, undefined, at));
+        state.position = chunk.next;
+      }
+      // CloudWatch events age out of the window; what a file holds stays until the file goes.
+      const leaks = [...byKey.values()].filter((l) => stream.kind !== 'cloudwatch' || (l.last.ts ?? 0) >= since.getTime());
+      state.leaks = leaks;
+      await ctx.state.set(key, state);
+      for (const l of leaks) report(stream, l);
+      return scanned;
+    }
+
+    function report(stream: RawLogStream, l: Leak): void {
+      const shown = quoteUntrusted(stream.name, MAX_NAME_IN_MESSAGE);
+      const place = describePlace(l.first);
+      const evidence = {
+        stream: stream.name,
+        kind: stream.kind,
+        detector: l.detector,
+        first: { ...l.first },
+        last: { ...l.last },
+        occurrences: l.count,
+        ...(l.secret !== undefined ? { secret: l.secret } : {}),
+      };
+      if (l.secret !== undefined) {
+        ctx.report({
+          messageId: 'knownValue',
+          data: { stream: shown, secret: quoteUntrusted(l.secret, 80), place, count: l.count },
+          resource: resource({ stream: stream.name, detector: KNOWN, secret: l.secret }),
+          evidence,
+        });
+      } else {
+        ctx.report({
+          messageId: 'shape',
+          data: { stream: shown, shape: TITLES[l.detector] ?? l.detector, place, count: l.count },
+          resource: resource({ stream: stream.name, detector: l.detector }),
+          evidence,
+        });
+      }
+    }
+  },
+});
+
+/** Shape scan restricted to the enabled detectors. */
+function shapesIn(buf: Buffer, enabled: ReadonlySet<string>, onHit: (id: string, at: number) => void): void {
+  scanShapes(buf, (id, at) => {
+    if (enabled.has(id)) onHit(id, at);
+  });
+}
