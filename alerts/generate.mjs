@@ -25,6 +25,7 @@ const CHECKS = [
   ['oidc-jwks', 'critical', '30m'],
   ['receipt-chain', 'critical', '30m'],
   ['runtime-secrets-present', 'critical', '30m'],
+  ['secrets-in-logs', 'critical', '30m'],
   ['signing-key-fingerprint', 'critical', '30m'],
   ['signing-key-source', 'critical', '30m'],
   ['ssm-persisted-secrets', 'critical', '30m'],
