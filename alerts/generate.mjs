@@ -18,6 +18,7 @@ const CHECKS = [
   ['auth-failure-spike', 'high', '15m'],
   ['auth-mode', 'critical', '30m'],
   ['credential-age', 'medium', '2h'],
+  ['dev-fallback-secrets', 'critical', '1h'],
   ['historical-keys', 'critical', '30m'],
   ['internal-secret-drift', 'high', '30m'],
   ['model-artifact-signature', 'critical', '2h'],

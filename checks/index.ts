@@ -7,6 +7,7 @@ import { buildRegistry } from '../src/core/registry';
 import authFailureSpike from './auth-failure-spike';
 import authMode from './auth-mode';
 import credentialAge from './credential-age';
+import devFallbackSecrets from './dev-fallback-secrets';
 import historicalKeys from './historical-keys';
 import internalSecretDrift from './internal-secret-drift';
 import modelArtifactSignature from './model-artifact-signature';
@@ -25,6 +26,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   authFailureSpike,
   authMode,
   credentialAge,
+  devFallbackSecrets,
   historicalKeys,
   internalSecretDrift,
   modelArtifactSignature,

@@ -31,6 +31,9 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'model-artifact-error-body',
   'ingress-forwards-forged-header',
   'oidc-accepts-expired',
+  'log-known-secret',
+  'log-secret-shapes',
+  'dev-fallback-secret',
 ];
 
 export interface DemoOptions {

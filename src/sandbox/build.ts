@@ -217,6 +217,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
     now: new Date(Math.floor((opts.now ?? new Date()).getTime())),
     cloud: withCloud,
     hostile: opts.hostile ?? false,
+    dir: resolve(opts.dir),
   });
 
   const dir = resolve(opts.dir);
@@ -255,6 +256,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writePemFiles(dir, plan),
       writeDeployTree(dir, plan, ledger),
     ]);
+    if (plan.selected.has('log-secret-shapes')) for (const v of Object.values(plan.logLeaks.shapes)) ledger.add(v);
     if (plan.cloud) {
       // The identity side first: the runtime secret in Vault names its JWKS URL.
       identity = await startIdentitySandbox({ names: plan.identity, deployment: plan.opts.deployment, selected: plan.selected, enrolled: plan.enrolled, dir });

@@ -69,6 +69,15 @@ export interface PlanOptions {
   cloud?: boolean;
   /** Seed markup-bearing strings into names that reach findings (default false). */
   hostile?: boolean;
+  /** Absolute folder the deployment's files are written to (file log streams are named by it); default the working directory. */
+  dir?: string;
+}
+
+/** Secret-shaped tokens the `log-secret-shapes` violation writes into a log (and the canary looks for). */
+export interface LogShapes {
+  jwt: string;
+  acpKey: string;
+  awsKeyId: string;
 }
 
 /**
@@ -128,6 +137,10 @@ export interface Plan {
   readonly apiKeys: readonly ApiKeyRecord[];
   /** The deploy tree (manifests, compose file, Dockerfile, workflows) and where its violations are. */
   readonly deployTree: DeployTree;
+  /** The log violations: which instance's log leaks INTERNAL_SECRET, which one the shapes, and the shapes. */
+  readonly logLeaks: { knownSecretInstance: string; shapesInstance: string; shapes: LogShapes };
+  /** The service whose env file holds AEGIS_MODEL_SIGN_KEY. */
+  readonly modelSignService: string;
   readonly manifestContext: ManifestContext;
   /** The identity side's names (endpoints, kids, the auditor's CN). */
   readonly identity: IdentityNames;
@@ -323,6 +336,23 @@ export function buildPlan(opts: PlanOptions): Plan {
       ? '[]'
       : ['client-alpha', 'client-beta', identity.auditorCn];
   const enrolled = Array.isArray(enrolledInVault) ? [...enrolledInVault] : [];
+  // ---- log leaks: the api service dumps INTERNAL_SECRET, the gateway logs secret-shaped tokens
+  const others2 = opts.services.filter((s) => s !== svc);
+  const knownSecretService = others2.find((s) => s === 'api') ?? others2[0] ?? svc;
+  const shapesService = others2.find((s) => s === 'gateway') ?? others2.find((s) => s === 'identity') ?? others2[0] ?? svc;
+  const b32 = (label: string, n: number) => [...derivedBytes(seed, label, n)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
+  const logShapes: LogShapes = {
+    jwt: [
+      Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url'),
+      Buffer.from(JSON.stringify({ sub: `user-${derivedBytes(seed, 'log-jwt-sub', 4).toString('hex')}`, aud: 'aegis-gateway', exp: Math.floor(nowMs / 1000) + 900 })).toString('base64url'),
+      derivedBytes(seed, 'log-jwt-signature', 32).toString('base64url'),
+    ].join('.'),
+    acpKey: `acp_k${derivedBytes(seed, 'log-acp-key', 18).toString('hex')}7`,
+    awsKeyId: `AKIA${b32('log-aws-key-id', 16)}`,
+  };
+  const logStream = (service: string, instance: string) =>
+    cloudLogServices.includes(service) ? `/aegis/${opts.deployment}/${service}` : `${(opts.dir ?? process.cwd()).replace(/\/+$/, '')}/logs/${service}/${instance}.jsonl`;
+  const logLeaks = { knownSecretInstance: `${knownSecretService}-1`, shapesInstance: `${shapesService}-1`, shapes: logShapes };
 
   const knownFingerprints = new Set([configuredReceiptKey.fingerprint, ...historicalKeys.map((h) => h.key.fingerprint)]);
   const manifestContext: ManifestContext = {
@@ -343,6 +373,11 @@ export function buildPlan(opts: PlanOptions): Plan {
     cloud: names,
     deployHits: tree.hits,
     identity,
+    modelSignService: knownSecretService,
+    logLeaks: {
+      knownSecretStream: logStream(knownSecretService, logLeaks.knownSecretInstance),
+      shapesStream: logStream(shapesService, logLeaks.shapesInstance),
+    },
   };
   const hostileMarkers: string[] = [];
   if (hostile) {
@@ -383,6 +418,8 @@ export function buildPlan(opts: PlanOptions): Plan {
     envMtime,
     apiKeys,
     deployTree: tree,
+    logLeaks,
+    modelSignService: knownSecretService,
     manifestContext,
     identity,
     authEnv: authEnv(identity, opts.services, selected),

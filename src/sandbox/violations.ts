@@ -59,6 +59,9 @@ export const VIOLATION_IDS = [
   'oidc-accepts-expired',
   'cert-expiring',
   'cert-long-lived',
+  'log-known-secret',
+  'log-secret-shapes',
+  'dev-fallback-secret',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
@@ -115,6 +118,10 @@ export interface ManifestContext {
   deployHits: Partial<Record<ViolationId, { file: string; line: number }>>;
   /** The identity side (TLS endpoints, OIDC issuer): its names, and the JWKS URL once it listens. */
   identity: IdentityNames;
+  /** The log streams the log violations write to, as the auditor names them (a file path or a CloudWatch group). */
+  logLeaks: { knownSecretStream: string; shapesStream: string };
+  /** The service whose env file holds AEGIS_MODEL_SIGN_KEY (the dev-fallback violation sets it to Aegis's fallback). */
+  modelSignService: string;
 }
 
 export interface Violation {
@@ -547,6 +554,34 @@ const CATALOG: readonly Violation[] = [
     cloud: true,
     identity: true,
     entries: () => [{ check: 'mtls-enforced', resource: resource({ certificate: 'client', rule: 'lifetime' }) }],
+  },
+  {
+    id: 'log-known-secret',
+    check: 'secrets-in-logs',
+    severity: 'critical',
+    description: 'a debug line of the api service dumps INTERNAL_SECRET into its log file',
+    inAll: true,
+    cloud: false,
+    entries: (c) => [{ check: 'secrets-in-logs', resource: resource({ stream: c.logLeaks.knownSecretStream, detector: 'known-secret', secret: 'INTERNAL_SECRET' }) }],
+  },
+  {
+    id: 'log-secret-shapes',
+    check: 'secrets-in-logs',
+    severity: 'critical',
+    description: "the gateway logs a request's Authorization header (a bearer JWT), an acp_ API key and an AWS access key id (to CloudWatch, or its log file without the cloud side)",
+    inAll: true,
+    cloud: false,
+    entries: (c) =>
+      ['jwt', 'acp-api-key', 'aws-access-key-id'].map((detector) => ({ check: 'secrets-in-logs', resource: resource({ stream: c.logLeaks.shapesStream, detector }) })),
+  },
+  {
+    id: 'dev-fallback-secret',
+    check: 'dev-fallback-secrets',
+    severity: 'critical',
+    description: "the api service's AEGIS_MODEL_SIGN_KEY is Aegis's hard-coded development fallback",
+    inAll: true,
+    cloud: false,
+    entries: (c) => [{ check: 'dev-fallback-secrets', resource: resource({ service: c.modelSignService, secret: 'AEGIS_MODEL_SIGN_KEY', source: 'env_file' }) }],
   },
 ];
 

@@ -500,6 +500,7 @@ describe('each violation changes exactly what it declares', () => {
       pem: Object.keys(a.pem).filter((k) => a.pem[k] !== b.pem[k]),
       keyLoads: Object.keys(b.keyLoads).filter((k) => a.keyLoads[k] !== b.keyLoads[k]).map((k) => `${k}=${b.keyLoads[k]}`),
       authFailures: b.authFailures - a.authFailures,
+      logLines: b.logLines - a.logLines,
       parameters: b.cloud.parameters.filter((p) => !a.cloud.parameters.includes(p)),
       commands: b.cloud.commands.filter((c) => !a.cloud.commands.includes(c)),
       runtimeFields: a.cloud.runtimeFields.filter((f) => !b.cloud.runtimeFields.includes(f)),
@@ -521,6 +522,7 @@ describe('each violation changes exactly what it declares', () => {
     pem: [],
     keyLoads: [],
     authFailures: 0,
+    logLines: 0,
     parameters: [],
     commands: [],
     runtimeFields: [],
@@ -607,7 +609,30 @@ describe('each violation changes exactly what it declares', () => {
         break;
       case 'auth-failure-burst':
         expected.authFailures = 150;
+        expected.logLines = 150;
         break;
+      case 'dev-fallback-secret':
+        expected.env = ['api:AEGIS_MODEL_SIGN_KEY'];
+        expect(s.env.api.get('AEGIS_MODEL_SIGN_KEY')).toBe(['dev', 'model', 'sign', 'key', 'change', 'me'].join('-'));
+        expect(baseline.env.api.get('AEGIS_MODEL_SIGN_KEY')?.length).toBeGreaterThanOrEqual(32);
+        break;
+      case 'log-known-secret': {
+        expected.logLines = 1;
+        const file = field(entries[0].resource, 'stream');
+        expect(readFileSync(file, 'utf8')).toContain(s.env.api.get('INTERNAL_SECRET'));
+        expect(entries.map((e) => field(e.resource, 'detector'))).toEqual(['known-secret']);
+        break;
+      }
+      case 'log-secret-shapes': {
+        expected.logLines = 2;
+        const group = field(entries[0].resource, 'stream');
+        expect(group).toBe('/aegis/sandbox/gateway'); // the gateway logs to CloudWatch
+        const text = s.cloud.lines[group].join('\n');
+        for (const v of Object.values(sb.plan.logLeaks.shapes)) expect(text).toContain(v);
+        expect(sb.secretValues()).toEqual(expect.arrayContaining(Object.values(sb.plan.logLeaks.shapes)));
+        expect(entries.map((e) => field(e.resource, 'detector')).sort()).toEqual(['acp-api-key', 'aws-access-key-id', 'jwt']);
+        break;
+      }
       case 'api-key-old':
       {
         const keyId = entries[0].resource.replace('api_key=', '');
