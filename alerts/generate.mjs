@@ -24,6 +24,7 @@ const CHECKS = [
   ['model-artifact-signature', 'critical', '2h'],
   ['mtls-enforced', 'critical', '30m'],
   ['oidc-jwks', 'critical', '30m'],
+  ['pem-files-at-rest', 'high', '2h'],
   ['receipt-chain', 'critical', '30m'],
   ['runtime-secrets-present', 'critical', '30m'],
   ['secrets-in-logs', 'critical', '30m'],

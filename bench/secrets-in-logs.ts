@@ -41,6 +41,9 @@ class Store implements SecretStore {
   async signingKeys(): Promise<never[]> {
     return [];
   }
+  async privateKeyFiles(): Promise<never[]> {
+    return [];
+  }
 }
 
 class Memory implements StateStore {

@@ -13,6 +13,7 @@ import internalSecretDrift from './internal-secret-drift';
 import modelArtifactSignature from './model-artifact-signature';
 import mtlsEnforced from './mtls-enforced';
 import oidcJwks from './oidc-jwks';
+import pemFilesAtRest from './pem-files-at-rest';
 import receiptChain from './receipt-chain';
 import runtimeSecretsPresent from './runtime-secrets-present';
 import secretsInLogs from './secrets-in-logs';
@@ -32,6 +33,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   modelArtifactSignature,
   mtlsEnforced,
   oidcJwks,
+  pemFilesAtRest,
   receiptChain,
   runtimeSecretsPresent,
   secretsInLogs,

@@ -34,6 +34,7 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'log-known-secret',
   'log-secret-shapes',
   'dev-fallback-secret',
+  'pem-file-left',
 ];
 
 export interface DemoOptions {

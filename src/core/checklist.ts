@@ -25,7 +25,7 @@ export const CHECKLIST: readonly ChecklistItem[] = Object.freeze([
   {
     id: 'no-plaintext-secrets',
     title: 'No production secrets in repo or plain environment / command history',
-    checks: ['ssm-persisted-secrets', 'secrets-in-logs', 'static-vault-token', 'dev-fallback-secrets'],
+    checks: ['ssm-persisted-secrets', 'secrets-in-logs', 'static-vault-token', 'dev-fallback-secrets', 'pem-files-at-rest'],
     attestation: 'Repository secret scan (detect-secrets baseline reviewed) is clean',
     source: 'seed 000 §10; seed 002 §4',
   },

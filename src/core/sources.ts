@@ -270,6 +270,23 @@ export interface SigningKeyHolder {
   publicKeyPem: string;
 }
 
+/**
+ * A private key found at rest on the volume (a configured PEM path, or a file in the same
+ * directory), reduced to what identifies it. Never the key.
+ */
+export interface PrivateKeyFile {
+  path: string;
+  /** The PEM label, e.g. `PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`, `RSA PRIVATE KEY`. */
+  label: string;
+  /** `sha256:` + hex SHA-256 of the DER SubjectPublicKeyInfo, when the key could be read. */
+  fingerprint?: string;
+  keyType?: string;
+  /** Why there is no fingerprint (encrypted, a format the auditor cannot read). */
+  problem?: string;
+  /** The signing key whose configured PEM path this is. */
+  configuredFor?: SigningKeyName;
+}
+
 export interface SecretStore {
   /** The services the deployment has (from config). */
   services(): string[];
@@ -285,6 +302,11 @@ export interface SecretStore {
   signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
   /** Which providers are configured, so a check can say where it looked. */
   providers(): SecretProvider[];
+  /**
+   * Private keys at rest: the configured PEM paths and every file in their directories that
+   * holds a private-key PEM block. Empty when no PEM path is configured.
+   */
+  privateKeyFiles(): Promise<PrivateKeyFile[]>;
 }
 
 // ---------------------------------------------------------------- AWS SSM

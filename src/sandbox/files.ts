@@ -278,12 +278,16 @@ export async function writeEnvFiles(root: string, plan: Plan, ledger: SecretLedg
   return files;
 }
 
-/** Writes the PEM fallback files; returns their paths for audit.yaml. */
+/**
+ * The PEM fallback location; returns its paths for audit.yaml. The services load their keys from
+ * env, so the baseline leaves no key there. `receipt-key-not-deployed` writes the new receipt key
+ * to the fallback path; `pem-file-left` leaves a backup of the first (now historical) receipt key.
+ */
 export async function writePemFiles(root: string, plan: Plan): Promise<{ receipt: string; root: string }> {
   const dir = join(root, 'keys');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'receipt-signing.pem'), plan.configuredReceiptKey.privateKeyPem, { mode: 0o600 });
-  await writeFile(join(dir, 'root-signing.pem'), plan.rootKey.privateKeyPem, { mode: 0o600 });
+  if (plan.selected.has('receipt-key-not-deployed')) await writeFile(join(dir, 'receipt-signing.pem'), plan.configuredReceiptKey.privateKeyPem, { mode: 0o600 });
+  if (plan.selected.has('pem-file-left')) await writeFile(join(dir, 'receipt-signing.pem.bak'), plan.receiptKeys[0].privateKeyPem, { mode: 0o600 });
   return { receipt: 'keys/receipt-signing.pem', root: 'keys/root-signing.pem' };
 }
 

@@ -374,6 +374,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     deployHits: tree.hits,
     identity,
     modelSignService: knownSecretService,
+    pemDir: `${(opts.dir ?? process.cwd()).replace(/\/+$/, '')}/keys`,
     logLeaks: {
       knownSecretStream: logStream(knownSecretService, logLeaks.knownSecretInstance),
       shapesStream: logStream(shapesService, logLeaks.shapesInstance),

@@ -62,6 +62,7 @@ export const VIOLATION_IDS = [
   'log-known-secret',
   'log-secret-shapes',
   'dev-fallback-secret',
+  'pem-file-left',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
@@ -122,6 +123,8 @@ export interface ManifestContext {
   logLeaks: { knownSecretStream: string; shapesStream: string };
   /** The service whose env file holds AEGIS_MODEL_SIGN_KEY (the dev-fallback violation sets it to Aegis's fallback). */
   modelSignService: string;
+  /** Absolute folder of the PEM fallback files (`pem_files`), as the auditor names files in it. */
+  pemDir: string;
 }
 
 export interface Violation {
@@ -192,9 +195,11 @@ const CATALOG: readonly Violation[] = [
       'a new receipt key was written to the env file and the PEM file (and the old one promoted) but never deployed: recent rows are still signed by the old key',
     inAll: true,
     cloud: false,
-    entries: () => [
+    entries: (c) => [
       { check: 'signing-key-fingerprint', resource: resource({ key: 'receipt', source: 'env_file' }) },
       { check: 'signing-key-fingerprint', resource: resource({ key: 'receipt', source: 'pem_file' }) },
+      // The new key was also written to the PEM fallback path, where a key loaded from env should not be.
+      { check: 'pem-files-at-rest', resource: resource({ path: `${c.pemDir}/receipt-signing.pem` }) },
     ],
   },
   {
@@ -582,6 +587,15 @@ const CATALOG: readonly Violation[] = [
     inAll: true,
     cloud: false,
     entries: (c) => [{ check: 'dev-fallback-secrets', resource: resource({ service: c.modelSignService, secret: 'AEGIS_MODEL_SIGN_KEY', source: 'env_file' }) }],
+  },
+  {
+    id: 'pem-file-left',
+    check: 'pem-files-at-rest',
+    severity: 'high',
+    description: 'a backup of the first receipt key (rotated 160 days ago, now historical) was left beside the PEM fallback path',
+    inAll: true,
+    cloud: false,
+    entries: (c) => [{ check: 'pem-files-at-rest', resource: resource({ path: `${c.pemDir}/receipt-signing.pem.bak` }) }],
   },
 ];
 

@@ -44,3 +44,26 @@ export function fingerprintOfPublicPem(pem: string): string {
   const pub = createPublicKey({ key: pem, format: 'pem' });
   return spkiFingerprint(pub.export({ type: 'spki', format: 'der' }));
 }
+
+/** The first private-key PEM block of a file's text, reduced to its public fingerprint. */
+export function describePrivateKeyFile(
+  text: string,
+  register: (block: string) => void,
+): { label: string; fingerprint?: string; keyType?: string; problem?: string } | undefined {
+  const m = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[\s\S]*?-----END \1-----/.exec(text);
+  if (!m) {
+    const armor = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----/.exec(text);
+    return armor ? { label: armor[1], problem: 'the PEM block has no END line within the first 64 KiB' } : undefined;
+  }
+  const block = m[0];
+  register(block);
+  const label = m[1];
+  if (label === 'ENCRYPTED PRIVATE KEY' || /Proc-Type: 4,ENCRYPTED/.test(block)) return { label, problem: 'encrypted: its public key cannot be derived without the passphrase' };
+  if (label === 'OPENSSH PRIVATE KEY') return { label, problem: 'an OpenSSH private key, which the auditor does not parse' };
+  try {
+    const pub = createPublicKey(createPrivateKey({ key: block, format: 'pem' }));
+    return { label, fingerprint: spkiFingerprint(pub.export({ type: 'spki', format: 'der' })), keyType: pub.asymmetricKeyType ?? 'unknown' };
+  } catch (e) {
+    return { label, problem: `malformed (${describeKeyError(e)})` };
+  }
+}

@@ -3,12 +3,13 @@
  * configured — SSM Parameter Store and Vault KV) behind one interface. Each value read is
  * registered with the run's known-secret scrubber before anyone can see it.
  */
-import { readFile, stat } from 'node:fs/promises';
-import type { SecretHolder, SecretProvider, SecretStore, SigningKeyHolder, SigningKeyName } from '../core/sources';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { PrivateKeyFile, SecretHolder, SecretProvider, SecretStore, SigningKeyHolder, SigningKeyName } from '../core/sources';
 import { Secret, type KnownSecrets } from '../core/secret';
 import type { SecretsConfig } from '../config/schema';
 import { parseDotenv } from './dotenv';
-import { publicKeyOfPrivatePem } from './pem';
+import { publicKeyOfPrivatePem, describePrivateKeyFile } from './pem';
 import { guard } from './errors';
 
 const SOURCE = 'secrets';
@@ -56,6 +57,8 @@ export interface SecretBackend {
   holders(name: string, services: readonly string[]): Promise<SecretHolder[]>;
   /** Every secret value it holds for the services (see SecretStore.all). */
   all(services: readonly string[]): Promise<SecretHolder[]>;
+  /** Private keys at rest (see SecretStore.privateKeyFiles); only the PEM-file backend has any. */
+  privateKeyFiles?(): Promise<PrivateKeyFile[]>;
   signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]>;
 }
 
@@ -147,9 +150,62 @@ export class PemFileBackend implements SecretBackend {
   async signingKeys(key: SigningKeyName): Promise<SigningKeyHolder[]> {
     const file = this.#files[key];
     if (!file) return [];
-    const pem = await guard(SOURCE, `reading PEM file ${file}`, () => readFile(file, 'utf8'));
+    // The fallback path is where a key may be, not where one must be: a deployment that loads
+    // its keys from env and removed the files (as it should) has none there.
+    const pem = await guard(SOURCE, `reading PEM file ${file}`, () =>
+      readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e))),
+    );
+    if (pem === undefined) return [];
     this.#known.add(pem);
     return [{ key, provider: this.provider, origin: file, ...publicKeyOfPrivatePem(pem, SOURCE, file) }];
+  }
+
+  async privateKeyFiles(): Promise<PrivateKeyFile[]> {
+    const configured = new Map<string, SigningKeyName>();
+    for (const [key, file] of Object.entries(this.#files) as [SigningKeyName, string | undefined][]) if (file) configured.set(resolve(file), key);
+    const paths = new Set<string>(configured.keys());
+    for (const dir of new Set([...configured.keys()].map((f) => dirname(f)))) {
+      const entries = await guard(SOURCE, `listing ${dir}`, () =>
+        readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e))),
+      );
+      for (const e of entries) if (e.isFile() || e.isSymbolicLink()) paths.add(join(dir, e.name));
+    }
+    const out: PrivateKeyFile[] = [];
+    for (const path of [...paths].sort()) {
+      const head = await guard(SOURCE, `reading ${path}`, () => readHead(path, MAX_KEY_FILE_HEAD));
+      if (!head) continue;
+      try {
+        const found = describePrivateKeyFile(head.toString('latin1'), (block) => this.#known.add(block));
+        if (found) out.push({ path, ...found, ...(configured.has(path) ? { configuredFor: configured.get(path) } : {}) });
+      } finally {
+        head.fill(0);
+      }
+    }
+    return out;
+  }
+}
+
+/** A private-key PEM is a few KiB; a file whose first 64 KiB hold no key armor is not a key file. */
+const MAX_KEY_FILE_HEAD = 64 * 1024;
+
+/** The first `max` bytes of a regular file; undefined when it is gone or not a regular file. */
+async function readHead(path: string, max: number): Promise<Buffer | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'EISDIR') return undefined;
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -177,6 +233,11 @@ export class CompositeSecretStore implements SecretStore {
 
   async all(): Promise<SecretHolder[]> {
     const all = await Promise.all(this.#backends.map((b) => b.all(this.#services)));
+    return all.flat();
+  }
+
+  async privateKeyFiles(): Promise<PrivateKeyFile[]> {
+    const all = await Promise.all(this.#backends.map((b) => b.privateKeyFiles?.() ?? Promise.resolve([])));
     return all.flat();
   }
 

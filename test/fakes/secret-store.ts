@@ -1,6 +1,6 @@
 /** An in-memory SecretStore. Values are wrapped in Secret, as the real providers wrap them. */
 import { Secret } from '../../src/core/secret';
-import type { SecretHolder, SecretProvider, SecretStore, SigningKeyHolder, SigningKeyName } from '../../src/core/sources';
+import type { PrivateKeyFile, SecretHolder, SecretProvider, SecretStore, SigningKeyHolder, SigningKeyName } from '../../src/core/sources';
 import { Failures } from './failures';
 
 export interface FakeHolder {
@@ -26,15 +26,22 @@ export class FakeSecretStore implements SecretStore {
   readonly #services: string[];
   readonly #holders: FakeHolder[];
   readonly #keys: FakeSigningKey[];
-  readonly failures = new Failures<'holders' | 'signingKeys'>('secrets');
+  readonly #files: PrivateKeyFile[];
+  readonly failures = new Failures<'holders' | 'signingKeys' | 'privateKeyFiles'>('secrets');
 
-  constructor(data: { services?: string[]; holders?: FakeHolder[]; signingKeys?: FakeSigningKey[] } = {}) {
+  constructor(data: { services?: string[]; holders?: FakeHolder[]; signingKeys?: FakeSigningKey[]; privateKeyFiles?: PrivateKeyFile[] } = {}) {
     this.#services = data.services ?? ['identity', 'gateway', 'api', 'audit', 'insight'];
     this.#holders = data.holders ?? [];
     this.#keys = data.signingKeys ?? [];
+    this.#files = data.privateKeyFiles ?? [];
   }
 
-  fail(method: 'holders' | 'signingKeys', error?: Error): this {
+  async privateKeyFiles(): Promise<PrivateKeyFile[]> {
+    this.failures.check('privateKeyFiles');
+    return this.#files.map((f) => ({ ...f }));
+  }
+
+  fail(method: 'holders' | 'signingKeys' | 'privateKeyFiles', error?: Error): this {
     this.failures.set(method, error);
     return this;
   }

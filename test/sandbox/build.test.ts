@@ -6,7 +6,7 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { adminUrl } from '../helpers/pg';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
@@ -301,7 +301,7 @@ function knownKeys(s: Snapshot, signing = 'audit') {
     m.set(fingerprint(k), k);
   };
   add(rowKeys, s.env[signing].get('RECEIPT_SIGNING_PRIVATE_KEY') as string);
-  add(rowKeys, s.pem['receipt-signing.pem']);
+  if (s.pem['receipt-signing.pem']) add(rowKeys, s.pem['receipt-signing.pem']);
   add(rootKeys, s.env[signing].get('ROOT_SIGNING_PRIVATE_KEY') as string);
   for (const h of s.historical) add(rowKeys, h.public_key);
   return { rowKeys, rootKeys };
@@ -336,7 +336,6 @@ describe('a clean sandbox (violations: none)', () => {
   test('the configured receipt key signs the newest rows and every older key is in the historical table', () => {
     const newest = s.rows[s.rows.length - 1].key_fingerprint;
     expect(fingerprint(createPublicKey(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY') as string))).toBe(newest);
-    expect(fingerprint(createPublicKey(s.pem['receipt-signing.pem']))).toBe(newest);
     const old = [...new Set(s.rows.map((r) => r.key_fingerprint))].filter((f) => f !== newest).sort();
     expect(old).toHaveLength(2);
     expect(s.historical.map((h) => h.fingerprint)).toEqual(old);
@@ -370,12 +369,13 @@ describe('a clean sandbox (violations: none)', () => {
     expect(s.apiKeys.some((k) => k.revoked_at !== null && NOW.getTime() - k.created_at.getTime() > 90 * DAY)).toBe(true);
   });
 
-  test('env files parse as dotenv, the PEM keys survive the \\n escapes and equal the PEM files', () => {
+  test('env files parse as dotenv, the PEM keys survive the \\n escapes, and no PEM file is left on the volume', () => {
     const raw = readFileSync(join(sb.dir, 'env', 'audit.env'), 'utf8');
     expect(raw).toMatch(new RegExp(`^RECEIPT_SIGNING_PRIVATE_KEY="-----BEGIN ${PRIVATE_LABEL}-----\\\\n[^\\n]+\\\\n-----END ${PRIVATE_LABEL}-----\\\\n"$`, 'm'));
-    expect(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY')).toBe(s.pem['receipt-signing.pem']);
-    expect(s.env.audit.get('ROOT_SIGNING_PRIVATE_KEY')).toBe(s.pem['root-signing.pem']);
-    expect(createPublicKey(s.pem['root-signing.pem']).asymmetricKeyType).toBe('ed25519');
+    expect(createPublicKey(s.env.audit.get('RECEIPT_SIGNING_PRIVATE_KEY') as string).asymmetricKeyType).toBe('ed25519');
+    expect(createPublicKey(s.env.audit.get('ROOT_SIGNING_PRIVATE_KEY') as string).asymmetricKeyType).toBe('ed25519');
+    // The keys load from env; the PEM fallback location exists and is empty.
+    expect(s.pem).toEqual({});
   });
 
   test('logs carry realistic noise: non-JSON lines and a line over 1 MiB', () => {
@@ -392,7 +392,8 @@ describe('a clean sandbox (violations: none)', () => {
     expect(config.services).toEqual(['identity', 'gateway', 'api', 'audit', 'insight']);
     expect(config.sources.postgres?.url).toBe(sb.postgresUrl);
     for (const f of Object.values(config.sources.secrets?.env_files ?? {})) expect(statSync(f).isFile()).toBe(true);
-    for (const f of Object.values(config.sources.secrets?.pem_files ?? {})) expect(statSync(f as string).isFile()).toBe(true);
+    // The PEM fallback paths name where a key would be; with the keys in env, none is there.
+    for (const f of Object.values(config.sources.secrets?.pem_files ?? {})) expect(statSync(dirname(f as string)).isDirectory()).toBe(true);
     // Each service's logs live in one place: auth failures are counted once.
     expect(Object.keys(config.sources.logs?.files ?? {}).sort()).toEqual(['api', 'audit', 'insight']);
     expect(config.sources.logs?.cloudwatch?.groups).toEqual({ identity: '/aegis/sandbox/identity', gateway: '/aegis/sandbox/gateway' });
@@ -497,7 +498,7 @@ describe('each violation changes exactly what it declares', () => {
       historical: [a.historical.map((h) => h.fingerprint).join(','), b.historical.map((h) => h.fingerprint).join(',')],
       apiKeys: b.apiKeys.filter((k) => !a.apiKeys.some((x) => x.id === k.id)).map((k) => k.id),
       env: envDiff(a, b),
-      pem: Object.keys(a.pem).filter((k) => a.pem[k] !== b.pem[k]),
+      pem: [...new Set([...Object.keys(a.pem), ...Object.keys(b.pem)])].filter((k) => a.pem[k] !== b.pem[k]).sort(),
       keyLoads: Object.keys(b.keyLoads).filter((k) => a.keyLoads[k] !== b.keyLoads[k]).map((k) => `${k}=${b.keyLoads[k]}`),
       authFailures: b.authFailures - a.authFailures,
       logLines: b.logLines - a.logLines,
@@ -616,6 +617,13 @@ describe('each violation changes exactly what it declares', () => {
         expect(s.env.api.get('AEGIS_MODEL_SIGN_KEY')).toBe(['dev', 'model', 'sign', 'key', 'change', 'me'].join('-'));
         expect(baseline.env.api.get('AEGIS_MODEL_SIGN_KEY')?.length).toBeGreaterThanOrEqual(32);
         break;
+      case 'pem-file-left': {
+        expected.pem = ['receipt-signing.pem.bak'];
+        const k = createPublicKey(s.pem['receipt-signing.pem.bak']);
+        expect(s.historical.map((h) => h.fingerprint)).toContain(fingerprint(k));
+        expect(entries.map((e) => e.resource)).toEqual([`path=${join(sb.dir, 'keys', 'receipt-signing.pem.bak')}`]);
+        break;
+      }
       case 'log-known-secret': {
         expected.logLines = 1;
         const file = field(entries[0].resource, 'stream');

@@ -236,3 +236,39 @@ describe('reading a long lookback, and resuming', () => {
     expect(again.map((e) => e.fields.instance)).not.toContain('from-file');
   });
 });
+
+describe('raw streams (every event of a group, resumable)', () => {
+  const group = '/aegis/test/raw';
+  const read = async (s: CloudWatchLogSource, from?: import('../../src/core/sources').RawLogPosition) => {
+    const [stream] = await s.rawStreams('raw');
+    const chunks = [];
+    for await (const c of stream.read(from, { since: new Date(T0 - 60 * MIN) })) chunks.push(c);
+    return { stream, chunks };
+  };
+
+  test('reads every message, JSON or not, with where each event starts, and resumes after the last event read', async () => {
+    emu.createLogGroup(group);
+    emu.putEvents(group, 'gw-1', [
+      { timestamp: T0, message: 'plain text line' },
+      { timestamp: T0 + 1, message: line(T0 + 1, { event: 'x' }) },
+      { timestamp: T0 + 1, message: 'second event at the same millisecond' },
+      { timestamp: T0 + 2, message: 'multi\nline event' },
+      { timestamp: T0 - 120 * MIN, message: 'before the window' },
+    ]);
+    const s = source({ groups: { raw: group } });
+    const { stream, chunks } = await read(s);
+    expect(stream).toMatchObject({ kind: 'cloudwatch', name: group, identity: `cloudwatch:us-east-1@${running.url}:${group}` });
+    const text = Buffer.concat(chunks.map((c) => c.data)).toString('utf8');
+    expect(text).toBe(`plain text line\n${line(T0 + 1, { event: 'x' })}\nsecond event at the same millisecond\nmulti\nline event\n`);
+    const marks = chunks.flatMap((c) => c.events ?? []);
+    expect(marks.map((m) => [m.ts - T0, m.stream])).toEqual([[0, 'gw-1'], [1, 'gw-1'], [1, 'gw-1'], [2, 'gw-1']]);
+    const last = chunks[chunks.length - 1].next;
+    expect(last.ts).toBe(T0 + 2);
+
+    emu.putEvents(group, 'gw-2', [{ timestamp: T0 + 2, message: 'late at the same ms' }, { timestamp: T0 + 5, message: 'new' }]);
+    const again = await read(s, last);
+    expect(Buffer.concat(again.chunks.map((c) => c.data)).toString('utf8')).toBe('late at the same ms\nnew\n');
+    const after = again.chunks[again.chunks.length - 1].next;
+    expect((await read(s, after)).chunks).toEqual([]);
+  });
+});
