@@ -13,7 +13,7 @@ import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import type { SecretHolder } from '../src/core/sources';
 import { Secret } from '../src/core/secret';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 interface Fallback {
   /** What findings call it: never the value (it is the deployment's secret once in use). */
@@ -98,9 +98,9 @@ export default defineCheck({
       if (!hit) continue;
       ctx.report({
         messageId: 'fallback',
-        data: { service: quoteUntrusted(h.service, 64), secret: quoteUntrusted(h.name, 80), origin: quoteUntrusted(h.origin, 160), fallback: hit.label },
-        resource: resource({ service: h.service, secret: h.name, source: h.provider }),
-        evidence: { service: h.service, secret: h.name, provider: h.provider, origin: h.origin, fallback: hit.label },
+        data: { service: untrusted.text(h.service, 64), secret: untrusted.text(h.name, 80), origin: untrusted.text(h.origin, 160), fallback: hit.label },
+        resource: resource({ service: untrusted.id(h.service), secret: untrusted.id(h.name), source: h.provider }),
+        evidence: { service: untrusted.text(h.service, 120), secret: untrusted.text(h.name, 120), provider: h.provider, origin: untrusted.text(h.origin, 240), fallback: hit.label },
         severity: hit.names ? 'high' : 'critical',
       });
     }

@@ -12,7 +12,7 @@ import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import type { SigningKeyName } from '../src/core/sources';
 import { shortFingerprint } from './lib/keys';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 
 const KEYS: readonly SigningKeyName[] = ['receipt', 'root'];
 const MAX_PATH_IN_MESSAGE = 200;
@@ -62,15 +62,15 @@ export default defineCheck({
     }
 
     for (const f of files) {
-      const path = quoteUntrusted(f.path, MAX_PATH_IN_MESSAGE);
-      const res = resource({ path: f.path });
-      const evidence = { path: f.path, label: f.label, ...(f.fingerprint ? { fingerprint: f.fingerprint } : {}), ...(f.keyType ? { keyType: f.keyType } : {}), ...(f.configuredFor ? { configuredFor: f.configuredFor } : {}) };
+      const path = untrusted.text(f.path, MAX_PATH_IN_MESSAGE);
+      const res = resource({ path: untrusted.id(f.path, 400) });
+      const evidence = { path: untrusted.text(f.path, 400), label: untrusted.text(f.label, 40), ...(f.fingerprint ? { fingerprint: f.fingerprint } : {}), ...(f.keyType ? { keyType: f.keyType } : {}), ...(f.configuredFor ? { configuredFor: f.configuredFor } : {}) };
       if (f.configuredFor && !inEnv.has(f.configuredFor)) {
         ctx.report({ messageId: 'fallbackInUse', data: { key: f.configuredFor, path }, resource: res, evidence, severity: 'info' });
         continue;
       }
       if (!f.fingerprint) {
-        ctx.report({ messageId: 'unreadable', data: { label: f.label, path, problem: f.problem ?? 'unreadable' }, resource: res, evidence: { ...evidence, problem: f.problem ?? 'unreadable' }, severity: 'medium' });
+        ctx.report({ messageId: 'unreadable', data: { label: untrusted.text(f.label, 40), path, problem: f.problem ?? 'unreadable' }, resource: res, evidence: { ...evidence, problem: f.problem ?? 'unreadable' }, severity: 'medium' });
         continue;
       }
       const fingerprint = shortFingerprint(f.fingerprint);

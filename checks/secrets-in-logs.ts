@@ -18,7 +18,7 @@ import { defineCheck } from '../src/core/define-check';
 import { duration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
 import type { RawLogChunk, RawLogPosition, RawLogStream } from '../src/core/sources';
-import { quoteUntrusted } from './lib/payload';
+import { untrusted } from '../src/core/untrusted';
 import { KnownValueMatcher, MIN_KNOWN_LENGTH, SHAPE_DETECTORS, SHAPE_IDS, scanShapes } from './lib/secret-scan';
 
 const KNOWN = 'known-secret';
@@ -55,7 +55,7 @@ interface StreamState {
 }
 
 function describePlace(p: Place): string {
-  if (p.event !== undefined) return `event ${p.event}${p.logStream ? ` in stream ${quoteUntrusted(p.logStream, 80)}` : ''} at ${new Date(p.ts ?? 0).toISOString()}`;
+  if (p.event !== undefined) return `event ${untrusted.text(p.event, 80)}${p.logStream ? ` in stream ${untrusted.text(p.logStream, 80)}` : ''} at ${new Date(p.ts ?? 0).toISOString()}`;
   return `line ${p.line} (byte ${p.offset})`;
 }
 
@@ -193,29 +193,31 @@ export default defineCheck({
     }
 
     function report(stream: RawLogStream, l: Leak): void {
-      const shown = quoteUntrusted(stream.name, MAX_NAME_IN_MESSAGE);
+      const shown = untrusted.text(stream.name, MAX_NAME_IN_MESSAGE);
       const place = describePlace(l.first);
+      const id = untrusted.id(stream.name);
+      const safePlace = (p: Place) => ({ ...p, ...(p.event !== undefined ? { event: untrusted.text(p.event, 80) } : {}), ...(p.logStream !== undefined ? { logStream: untrusted.text(p.logStream, 120) } : {}) });
       const evidence = {
-        stream: stream.name,
+        stream: id,
         kind: stream.kind,
         detector: l.detector,
-        first: { ...l.first },
-        last: { ...l.last },
+        first: safePlace(l.first),
+        last: safePlace(l.last),
         occurrences: l.count,
-        ...(l.secret !== undefined ? { secret: l.secret } : {}),
+        ...(l.secret !== undefined ? { secret: untrusted.text(l.secret, 120) } : {}),
       };
       if (l.secret !== undefined) {
         ctx.report({
           messageId: 'knownValue',
-          data: { stream: shown, secret: quoteUntrusted(l.secret, 80), place, count: l.count },
-          resource: resource({ stream: stream.name, detector: KNOWN, secret: l.secret }),
+          data: { stream: shown, secret: untrusted.text(l.secret, 80), place, count: l.count },
+          resource: resource({ stream: id, detector: KNOWN, secret: untrusted.id(l.secret) }),
           evidence,
         });
       } else {
         ctx.report({
           messageId: 'shape',
           data: { stream: shown, shape: TITLES[l.detector] ?? l.detector, place, count: l.count },
-          resource: resource({ stream: stream.name, detector: l.detector }),
+          resource: resource({ stream: id, detector: l.detector }),
           evidence,
         });
       }

@@ -4,6 +4,9 @@ import { CheckTester, expectNoSecrets, runCase } from '../helpers/check-tester';
 import { FakeLogSource, FakeSecretStore, MemoryRawStream, MemoryStateStore, type FakeHolder } from '../fakes';
 import { fakePrivatePem } from '../helpers/pem';
 import type { RawLogStream } from '../../src/core/sources';
+import { untrusted } from '../../src/core/untrusted';
+
+const untrustedId = (s: string) => JSON.stringify(untrusted.id(s));
 
 /** Deterministic token material, built at run time so the repository holds no secret-shaped text. */
 function material(label: string, n: number, alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'): string {
@@ -148,7 +151,7 @@ CheckTester.run(check, {
         secrets: new FakeSecretStore({ holders }),
       }),
       secrets: PLANTED,
-      findings: [{ messageId: 'shape', resource: `stream=${JSON.stringify(`/logs/<script>x</script>\n${'y'.repeat(400)}.log`)},detector=aws-access-key-id` }],
+      findings: [{ messageId: 'shape', resource: `stream=${untrustedId(`/logs/<script>x</script>\n${'y'.repeat(400)}.log`)},detector=aws-access-key-id` }],
       verify: (r) => expect(r.findings[0].message).not.toMatch(/\n/),
     },
   ],
