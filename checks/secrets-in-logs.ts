@@ -153,7 +153,7 @@ export default defineCheck({
       const state: StreamState = stored && stored.v === STATE_VERSION ? stored : { v: STATE_VERSION, stream: stream.name, leaks: [] };
       state.stream = stream.name;
       const byKey = new Map(state.leaks.map((l) => [`${l.detector}\n${l.secret ?? ''}`, l]));
-      // Hits at or before these marks were counted by an earlier run (a re-read partial last line).
+      // Hits at or before these marks were counted by an earlier run.
       const prior = new Map([...byKey].map(([k, l]) => [k, l.mark]));
       let scanned = 0;
       let restart = false;
@@ -170,7 +170,8 @@ export default defineCheck({
           const mark = chunk.events ? (locate(at).ts ?? 0) : chunk.offset + at;
           const k = `${detector}\n${secret ?? ''}`;
           const prev = byKey.get(k);
-          if (!chunk.events && mark <= (prior.get(k) ?? -1)) return;
+          // Counted by an earlier run: a re-read partial last line, or CloudWatch's ingestion-delay margin.
+          if (mark <= (prior.get(k) ?? -1)) return;
           const place = locate(at);
           if (prev) {
             prev.count++;

@@ -78,12 +78,13 @@ export class CloudWatchLogSource implements LogSource {
     if (!group) return [];
     const client = this.#client;
     const pageSize = this.#pageSize;
+    const delay = this.#ingestionDelayMs;
     return [
       {
         kind: 'cloudwatch',
         name: group,
         identity: `cloudwatch:${this.#where}:${group}`,
-        read: (from, opts) => readGroupRaw(client, pageSize, group, from, opts),
+        read: (from, opts) => readGroupRaw(client, pageSize, group, delay, from, opts),
       },
     ];
   }
@@ -161,17 +162,20 @@ interface CombinedAt {
 
 /**
  * Every event of a log group after a position (or since a time), one chunk per page: the
- * messages joined by newlines, with where each event starts. Resumes after the last event
- * read: its timestamp, skipping the ids already seen at that timestamp.
+ * messages joined by newlines, with where each event starts. Resumes from the last event
+ * read, less the ingestion delay (events reach CloudWatch late): events in that margin come
+ * again, except the ones at the last timestamp already read; consumers count idempotently.
  */
 async function* readGroupRaw(
   client: CloudWatchLogsClient,
   pageSize: number,
   group: string,
+  ingestionDelayMs: number,
   from: RawLogPosition | undefined,
   opts: { since: Date; signal?: AbortSignal },
 ): AsyncIterable<RawLogChunk> {
-  const startTime = typeof from?.ts === 'number' ? from.ts : opts.since.getTime();
+  const resumeAt = typeof from?.ts === 'number' ? from.ts : undefined;
+  const startTime = resumeAt !== undefined ? resumeAt - ingestionDelayMs : opts.since.getTime();
   const seen = new Set(typeof from?.ts === 'number' ? (from.ids ?? []) : []);
   const what = `reading CloudWatch log group ${group}`;
   let lastTs = typeof from?.ts === 'number' ? from.ts : undefined;
@@ -188,7 +192,7 @@ async function* readGroupRaw(
       for (const e of page.events ?? []) {
         if (typeof e.message !== 'string' || typeof e.timestamp !== 'number') continue;
         const id = e.eventId ?? `${e.logStreamName ?? ''}:${e.timestamp}`;
-        if (e.timestamp === startTime && seen.has(id)) continue;
+        if (e.timestamp === resumeAt && seen.has(id)) continue;
         const bytes = Buffer.from(e.message + '\n', 'utf8');
         events.push({ at, id, ts: e.timestamp, stream: e.logStreamName ?? '' });
         parts.push(bytes);

@@ -255,7 +255,7 @@ describe('raw streams (every event of a group, resumable)', () => {
       { timestamp: T0 + 2, message: 'multi\nline event' },
       { timestamp: T0 - 120 * MIN, message: 'before the window' },
     ]);
-    const s = source({ groups: { raw: group } });
+    const s = source({ groups: { raw: group }, ingestion_delay: 0 });
     const { stream, chunks } = await read(s);
     expect(stream).toMatchObject({ kind: 'cloudwatch', name: group, identity: `cloudwatch:us-east-1@${running.url}:${group}` });
     const text = Buffer.concat(chunks.map((c) => c.data)).toString('utf8');
@@ -270,5 +270,9 @@ describe('raw streams (every event of a group, resumable)', () => {
     expect(Buffer.concat(again.chunks.map((c) => c.data)).toString('utf8')).toBe('late at the same ms\nnew\n');
     const after = again.chunks[again.chunks.length - 1].next;
     expect((await read(s, after)).chunks).toEqual([]);
+    // With an ingestion delay, a resumed read starts that much earlier: late events are not missed.
+    const delayed = source({ groups: { raw: group }, ingestion_delay: 3 });
+    const margin = await read(delayed, after);
+    expect(Buffer.concat(margin.chunks.map((c) => c.data)).toString('utf8')).toBe('multi\nline event\nlate at the same ms\n');
   });
 });
