@@ -1,11 +1,11 @@
 /**
  * Aegis's code falls back to hard-coded development secrets when a setting is missing: the
- * JWT secret to `dev-secret-key-change-me`, the model-signing key to
+ * JWT secret to `dev-secret-key-change-me`, the model signing key to
  * `dev-model-sign-key-change-me`, and its compose files ship more (*Secrets and Supply-chain
  * Guidance for Aegis*: "Avoid long-lived static credentials"; *Secret Management*, Class 1).
  * Anyone who has read that code can mint tokens or sign models for a deployment running on
  * one. This check compares every secret the auditor can read (env files, SSM, Vault, and the
- * Vault paths Aegis's code reads its JWT and model-signing keys from) with a list of known
+ * Vault paths Aegis's code reads its JWT and model signing keys from) with a list of known
  * development fallbacks — Aegis's built in, more from config — by keyed fingerprint.
  */
 import { z } from 'zod';
@@ -43,7 +43,7 @@ export default defineCheck({
     id: 'dev-fallback-secrets',
     title: 'No service runs on a known development fallback secret',
     description:
-      "Compares every secret the auditor can read — env files, SSM, Vault, and the Vault paths Aegis reads its JWT and model-signing keys from — with Aegis's hard-coded development fallbacks and its compose files' credentials (and any configured), by keyed fingerprint. A pass proves no service's JWT secret, model-signing key or other secret is one anybody can read in Aegis's source.",
+      "Compares every secret the auditor can read — env files, SSM, Vault, and the Vault paths Aegis reads its JWT and model signing keys from — with Aegis's hard-coded development fallbacks and its compose files' credentials (and any configured), by keyed fingerprint. A pass proves no service's JWT secret, model signing key or other secret is one anybody can read in Aegis's source.",
     severity: 'critical',
     sources: ['secrets'],
     schedule: '*/30 * * * *',
