@@ -20,7 +20,7 @@ import { runCheck } from '../src/core/runner';
 import { Fingerprinter, KnownSecrets, Secret } from '../src/core/secret';
 import { silentLogger } from '../src/core/logger';
 import { FileLogSource } from '../src/sources/log-files';
-import type { SecretHolder, SecretStore, StateStore } from '../src/core/sources';
+import type { SecretHolder, SecretStore, StateRead, StateStore } from '../src/core/sources';
 
 const MB = 1024 * 1024;
 
@@ -48,9 +48,13 @@ class Store implements SecretStore {
 
 class Memory implements StateStore {
   readonly #m = new Map<string, string>();
-  async get<T>(k: string): Promise<T | undefined> {
+  async read<T>(k: string): Promise<StateRead<T>> {
     const v = this.#m.get(k);
-    return v === undefined ? undefined : (JSON.parse(v) as T);
+    return v === undefined ? { status: 'absent' } : { status: 'ok', value: JSON.parse(v) as T };
+  }
+  async get<T>(k: string): Promise<T | undefined> {
+    const r = await this.read<T>(k);
+    return r.status === 'ok' ? r.value : undefined;
   }
   async set<T>(k: string, v: T): Promise<void> {
     this.#m.set(k, JSON.stringify(v));
