@@ -11,11 +11,15 @@
  * Incremental: each stream's checkpoint (keyed by what the stream is — a file's device and
  * inode, a log group's region and name — not by a deployment name) records where reading
  * stopped and the leaks found so far, so a daemon reads only new lines and keeps reporting a
- * leak while the stream still holds it.
+ * leak while the stream still holds it. A first read of months of logs may take longer than
+ * one run: progress is saved as it goes, the read stops a little before the check's deadline
+ * and the next run continues; until every stream has been read to its end, a run with nothing
+ * found is an error, never a pass.
  */
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
-import { duration } from '../src/core/duration';
+import { duration, formatDuration } from '../src/core/duration';
+import { AuditError, ErrorCodes } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { RawLogChunk, RawLogPosition, RawLogStream } from '../src/core/sources';
 import { untrusted } from '../src/core/untrusted';
@@ -54,13 +58,29 @@ interface StreamState {
   leaks: Leak[];
 }
 
+/** A stored checkpoint as this version writes it; anything else is read again from the start. */
+function parseState(v: unknown): { ok: true; value: StreamState } | { ok: false; why: string } {
+  if (typeof v !== 'object' || v === null) return { ok: false, why: 'not an object' };
+  const s = v as Partial<StreamState>;
+  if (s.v !== STATE_VERSION) return { ok: false, why: `version ${String(s.v)}, not ${STATE_VERSION}` };
+  if (!Array.isArray(s.leaks) || (s.position !== undefined && (typeof s.position !== 'object' || s.position === null))) return { ok: false, why: 'malformed' };
+  return { ok: true, value: s as StreamState };
+}
+
+/** How long before its deadline the check stops reading, to save and report. */
+function reserveMs(budgetMs: number): number {
+  return Math.min(30_000, Math.max(budgetMs * 0.1, Math.min(1_000, budgetMs * 0.5)));
+}
+
+const MB = 1024 * 1024;
+
 function describePlace(p: Place): string {
   if (p.event !== undefined) return `event ${untrusted.text(p.event, 80)}${p.logStream ? ` in stream ${untrusted.text(p.logStream, 80)}` : ''} at ${new Date(p.ts ?? 0).toISOString()}`;
   return `line ${p.line} (byte ${p.offset})`;
 }
 
 /** Line and offset (files) or event (CloudWatch) of a byte index in a chunk. */
-function locator(chunk: RawLogChunk): (at: number) => Place {
+function locator(chunk: Pick<RawLogChunk, 'data' | 'offset' | 'line' | 'events'>): (at: number) => Place {
   if (chunk.events) {
     const events = chunk.events;
     return (at) => {
@@ -100,6 +120,8 @@ export default defineCheck({
     schedule: '*/15 * * * *',
     checklist: ['no-plaintext-secrets'],
     runbook: 'docs/runbooks/secrets-in-logs.md',
+    // Reading grows with the logs (a first run over a month of them); progress is kept as it goes.
+    timeout: 30 * 60_000,
     remediation:
       'Rotate the leaked secret now (Secret Management, "What to do if you suspect a secret leak"), then find the code path that logged it and route the field through the redactor; delete or expire the log copies.',
   },
@@ -107,6 +129,8 @@ export default defineCheck({
     knownValue: 'Log stream {{stream}} holds the value of {{secret}} at {{place}} ({{count}} occurrence(s) so far).',
     shape: 'Log stream {{stream}} holds {{shape}} at {{place}} ({{count}} occurrence(s) so far).',
     noKnownValues: 'No secret values could be read (no secrets source configured), so log lines were searched for secret shapes only.',
+    checkpointReset: 'The checkpoint of log stream {{stream}} could not be used ({{reason}}), so the stream was searched from its start again.',
+    incomplete: 'The search is incomplete: {{progress}}. The rest is searched next run; the findings so far stand.',
   },
   options: z.object({
     /** Shape detectors to run (all by default); names from the catalog in docs/findings.md. */
@@ -117,8 +141,13 @@ export default defineCheck({
     window: duration().nullable().default(null),
     /** Services whose logs are read; empty = every service with a configured log location. */
     services: z.array(z.string().min(1)).default([]),
+    /** How often a long read saves its progress (a restart loses at most this much work). */
+    checkpoint_interval: duration().default(10_000),
   }),
   async run(ctx) {
+    const startedMs = Date.now();
+    const stopAt = ctx.deadline - reserveMs(ctx.deadline - startedMs);
+    const timeUp = () => ctx.signal.aborted || Date.now() >= stopAt;
     const logs = ctx.source('logs');
     const detectors = new Set(ctx.options.detectors);
     const windowMs = ctx.options.window ?? logs.windowMs;
@@ -134,6 +163,9 @@ export default defineCheck({
     );
     let bytes = 0;
     let streams = 0;
+    /** Streams not read to their end in this run (time ran out). */
+    const unfinished: string[] = [];
+    let reported = 0;
     try {
       for (const service of services) {
         for (const stream of await logs.rawStreams(service, ctx.signal)) {
@@ -146,54 +178,107 @@ export default defineCheck({
     }
     ctx.measure('log_bytes_scanned', bytes, 'Log bytes searched for secrets in this run (new since the checkpoints)');
     ctx.measure('log_streams_scanned', streams, 'Log streams searched for secrets');
+    ctx.measure('log_streams_unfinished', unfinished.length, 'Log streams not yet searched to their end (a long first read continues next run)');
+    if (unfinished.length > 0) {
+      const first = untrusted.text(unfinished[0], MAX_NAME_IN_MESSAGE);
+      const progress = `${(bytes / MB).toFixed(1)} MB searched in ${formatDuration(Date.now() - startedMs)}, and ${unfinished.length} stream(s) not yet read to their end (the first: ${first}); the check's time ran out (timeout ${formatDuration(ctx.deadline - startedMs)}; checks.secrets-in-logs.timeout)`;
+      // What is found stands; with nothing found, lines not yet searched are no pass.
+      if (reported === 0) throw new AuditError(ErrorCodes.TIMEOUT, `secrets-in-logs: the search is incomplete: ${progress}. The rest is searched next run.`, { reason: 'timeout' });
+      ctx.report({ messageId: 'incomplete', data: { progress }, resource: resource({ search: 'incomplete' }), evidence: { streamsUnfinished: unfinished.length, bytesSearched: bytes }, severity: 'info' });
+    }
+
+    async function loadState(stream: RawLogStream, key: string): Promise<StreamState> {
+      const fresh: StreamState = { v: STATE_VERSION, stream: stream.name, leaks: [] };
+      // `run --full`: every stream is searched from its start again.
+      if (ctx.full) return fresh;
+      const stored = await ctx.state.read<unknown>(key);
+      if (stored.status === 'absent') return fresh;
+      const parsed = stored.status === 'ok' ? parseState(stored.value) : ({ ok: false, why: stored.reason } as const);
+      if (parsed.ok) return parsed.value;
+      ctx.report({
+        messageId: 'checkpointReset',
+        data: { stream: untrusted.text(stream.name, MAX_NAME_IN_MESSAGE), reason: untrusted.text(parsed.why, 200) },
+        resource: resource({ stream: untrusted.id(stream.name), checkpoint: 'reset' }),
+        evidence: { stateKey: untrusted.text(key, 400), problem: untrusted.text(parsed.why, 400) },
+        severity: 'info',
+      });
+      return fresh;
+    }
 
     async function scanStream(stream: RawLogStream): Promise<number> {
       const key = `secrets-in-logs:${stream.identity}`;
-      const stored = await ctx.state.get<StreamState>(key);
-      const state: StreamState = stored && stored.v === STATE_VERSION ? stored : { v: STATE_VERSION, stream: stream.name, leaks: [] };
+      const state = await loadState(stream, key);
       state.stream = stream.name;
       const byKey = new Map(state.leaks.map((l) => [`${l.detector}\n${l.secret ?? ''}`, l]));
       // Hits at or before these marks were counted by an earlier run.
       const prior = new Map([...byKey].map(([k, l]) => [k, l.mark]));
       let scanned = 0;
-      let restart = false;
-      for await (const chunk of stream.read(state.position, { since, signal: ctx.signal })) {
-        // A file read from its start again (truncated or replaced in place): earlier marks no longer apply.
-        if (!restart && chunk.offset === 0 && !chunk.events && (state.position?.offset ?? 0) > 0) {
-          restart = true;
-          byKey.clear();
-          prior.clear();
+      let finished = true;
+      let savedAt = Date.now();
+      const save = async () => {
+        // CloudWatch events age out of the window; what a file holds stays until the file goes.
+        state.leaks = [...byKey.values()].filter((l) => stream.kind !== 'cloudwatch' || (l.last.ts ?? 0) >= since.getTime());
+        await ctx.state.set(key, state);
+        savedAt = Date.now();
+      };
+      if (timeUp()) finished = false;
+      else {
+        // The last line of the previous file chunk, searched again with the next chunk for shapes
+        // that run on into the next line (a PEM armor ending one chunk, its body starting the next).
+        let tail: { data: Buffer; offset: number; line: number } | undefined;
+        for await (const chunk of stream.read(state.position, { since, signal: ctx.signal })) {
+          // The stream started over (a file truncated or rewritten in place): what was counted no longer applies.
+          if (chunk.restarted) {
+            byKey.clear();
+            prior.clear();
+            tail = undefined;
+          }
+          scanned += chunk.data.length;
+          const record = (target: Pick<RawLogChunk, 'data' | 'offset' | 'line' | 'events'>, carried: number) => {
+            const locate = locator(target);
+            return (detector: string, secret: string | undefined, at: number) => {
+              const mark = target.events ? (locate(at).ts ?? 0) : target.offset + at;
+              const k = `${detector}\n${secret ?? ''}`;
+              const prev = byKey.get(k);
+              // Counted by an earlier run: a re-read partial last line, or CloudWatch's ingestion-delay margin.
+              if (mark <= (prior.get(k) ?? -1)) return;
+              // In the carried line: counted with the previous chunk unless it needed this one.
+              if (at < carried && prev && mark <= prev.mark) return;
+              const place = locate(at);
+              if (prev) {
+                prev.count++;
+                prev.last = place;
+                prev.mark = Math.max(prev.mark, mark);
+              } else byKey.set(k, { detector, ...(secret !== undefined ? { secret } : {}), first: place, last: place, count: 1, mark });
+            };
+          };
+          const hit = record(chunk, 0);
+          matcher.scan(chunk.data, (pattern, at) => {
+            for (const name of matcher.labels(pattern)) hit(KNOWN, name, at);
+          });
+          const joined = tail && !chunk.events && tail.offset + tail.data.length === chunk.offset ? tail : undefined;
+          if (joined) {
+            const target = { data: Buffer.concat([joined.data, chunk.data]), offset: joined.offset, line: joined.line };
+            const hitJoined = record(target, joined.data.length);
+            shapesIn(target.data, detectors, (id, at) => hitJoined(id, undefined, at));
+          } else shapesIn(chunk.data, detectors, (id, at) => hit(id, undefined, at));
+          tail = chunk.events ? undefined : lastLine(chunk);
+          state.position = chunk.next;
+          if (timeUp()) {
+            finished = false;
+            break;
+          }
+          if (Date.now() - savedAt >= ctx.options.checkpoint_interval) await save();
         }
-        scanned += chunk.data.length;
-        const locate = locator(chunk);
-        const hit = (detector: string, secret: string | undefined, at: number) => {
-          const mark = chunk.events ? (locate(at).ts ?? 0) : chunk.offset + at;
-          const k = `${detector}\n${secret ?? ''}`;
-          const prev = byKey.get(k);
-          // Counted by an earlier run: a re-read partial last line, or CloudWatch's ingestion-delay margin.
-          if (mark <= (prior.get(k) ?? -1)) return;
-          const place = locate(at);
-          if (prev) {
-            prev.count++;
-            prev.last = place;
-            prev.mark = Math.max(prev.mark, mark);
-          } else byKey.set(k, { detector, ...(secret !== undefined ? { secret } : {}), first: place, last: place, count: 1, mark });
-        };
-        matcher.scan(chunk.data, (pattern, at) => {
-          for (const name of matcher.labels(pattern)) hit(KNOWN, name, at);
-        });
-        shapesIn(chunk.data, detectors, (id, at) => hit(id, undefined, at));
-        state.position = chunk.next;
       }
-      // CloudWatch events age out of the window; what a file holds stays until the file goes.
-      const leaks = [...byKey.values()].filter((l) => stream.kind !== 'cloudwatch' || (l.last.ts ?? 0) >= since.getTime());
-      state.leaks = leaks;
-      await ctx.state.set(key, state);
-      for (const l of leaks) report(stream, l);
+      await save();
+      if (!finished) unfinished.push(stream.name);
+      for (const l of state.leaks) report(stream, l);
       return scanned;
     }
 
     function report(stream: RawLogStream, l: Leak): void {
+      reported++;
       const shown = untrusted.text(stream.name, MAX_NAME_IN_MESSAGE);
       const place = describePlace(l.first);
       const id = untrusted.id(stream.name);
@@ -225,6 +310,23 @@ export default defineCheck({
     }
   },
 });
+
+/** How much of a chunk's last line is carried into the next chunk's shape search. */
+const TAIL_BYTES = 512;
+
+/** The end of a file chunk's last complete line (at most TAIL_BYTES), where it is and which line. */
+function lastLine(chunk: RawLogChunk): { data: Buffer; offset: number; line: number } | undefined {
+  const d = chunk.data;
+  if (d.length === 0 || d[d.length - 1] !== 10) return undefined;
+  const start = Math.max(d.lastIndexOf(10, d.length - 2) + 1, d.length - TAIL_BYTES);
+  // The chunk ends its last line, so the next line number is one past it (no second pass over the chunk).
+  let line = (chunk.next.line ?? 0) - 1;
+  if (chunk.next.line === undefined) {
+    line = chunk.line;
+    for (let i = d.indexOf(10); i >= 0 && i < start; i = d.indexOf(10, i + 1)) line++;
+  }
+  return { data: Buffer.from(d.subarray(start)), offset: chunk.offset + start, line };
+}
 
 /** Shape scan restricted to the enabled detectors. */
 function shapesIn(buf: Buffer, enabled: ReadonlySet<string>, onHit: (id: string, at: number) => void): void {

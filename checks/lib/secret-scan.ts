@@ -165,6 +165,8 @@ export interface ShapeDetector {
   anchors: readonly string[];
   /** Global expression tried on the line around an anchor. */
   re: RegExp;
+  /** Matches may run on into the next line (a PEM body under its armor line); `re` says how. */
+  nextLine?: boolean;
   /** Further proof on the matched text (e.g. a JWT's parts decode to JSON). */
   accept?: (text: string) => boolean;
 }
@@ -187,8 +189,12 @@ export const SHAPE_DETECTORS: readonly ShapeDetector[] = Object.freeze([
     id: 'private-key',
     title: 'a private-key PEM block',
     anchors: ['BEGIN ', 'PuTTY-User-Key-File-'],
-    // The armor alone is sometimes quoted in messages; a key has a base64 body after it.
-    re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{0,200}?[A-Za-z0-9+/]{32}|PuTTY-User-Key-File-\d+:/g,
+    // The armor alone is sometimes quoted in messages; a key has a base64 body after it: on the
+    // same line (a JSON-escaped PEM), or — a PEM printed raw, or line by line through a log
+    // collector — on the next line, as a body line: 60 or more base64 characters with upper
+    // and lower case (a hex digest has no upper case).
+    re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[^\n]{0,200}?[A-Za-z0-9+/]{32}|[^\n]{0,40}\n[^\n]{0,200}?(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]{0,59}[a-z])(?=[A-Za-z0-9+/]{0,59}[A-Z])[A-Za-z0-9+/]{60})|PuTTY-User-Key-File-\d+:/g,
+    nextLine: true,
   },
   {
     id: 'jwt',
@@ -309,10 +315,13 @@ export function scanShapes(buf: Buffer, onHit: (detector: string, start: number)
     const p = a.index;
     const anchorEnd = p + a[0].length;
     const ws = Math.max(text.lastIndexOf('\n', p) + 1, p - BEFORE);
+    const detectors = BY_ANCHOR.get(a[0]) ?? [];
     const nl = text.indexOf('\n', p);
-    const we = Math.min(nl < 0 ? text.length : nl, anchorEnd + AFTER);
+    // A detector whose matches may run on into the next line sees it too.
+    const nl2 = nl >= 0 && detectors.some((d) => d.nextLine) ? text.indexOf('\n', nl + 1) : nl;
+    const we = Math.min(nl2 < 0 ? text.length : nl2, anchorEnd + AFTER);
     const window = text.slice(ws, we);
-    for (const d of BY_ANCHOR.get(a[0]) ?? []) {
+    for (const d of detectors) {
       d.re.lastIndex = 0;
       for (let m = d.re.exec(window); m; m = d.re.exec(window)) {
         if (m[0].length === 0) {

@@ -199,6 +199,9 @@ export interface LogSource {
 export interface RawLogPosition {
   offset?: number;
   line?: number;
+  /** Files: hex SHA-256 of the file's first `headLen` bytes when the position was taken (the same content, not only the same inode). */
+  head?: string;
+  headLen?: number;
   ts?: number;
   ids?: string[];
 }
@@ -224,6 +227,12 @@ export interface RawLogChunk {
   events?: RawLogEventMark[];
   /** Where the next read resumes once this chunk is handled. */
   next: RawLogPosition;
+  /**
+   * The read could not resume from the position it was given (a file truncated or rewritten
+   * in place): this chunk starts the stream over (it may be empty), and whatever was counted
+   * from the old content no longer applies.
+   */
+  restarted?: boolean;
 }
 
 export interface RawLogStream {

@@ -175,7 +175,10 @@ function countLines(buf: Buffer, from = 0, to = buf.length): number {
 /**
  * One log file read raw, from a byte offset, in chunks of whole lines. A final line without
  * its newline is handed over too, but the position after the chunk stays before it, so the
- * next read sees it again once it is complete.
+ * next read sees it again once it is complete. A position resumes only the content it was
+ * taken in: the file must still be as long and start with the same bytes (a file truncated
+ * and written again past the old offset has not); otherwise the file is read from its start
+ * and the first chunk says so (`restarted`), an empty one if the file is now empty.
  */
 export class RawLogFile implements RawLogStream {
   readonly kind = 'file' as const;
@@ -186,12 +189,31 @@ export class RawLogFile implements RawLogStream {
   ) {}
 
   async *read(from: RawLogPosition | undefined, opts: { since: Date; signal?: AbortSignal }): AsyncIterable<RawLogChunk> {
-    // A position past the end: the file was truncated or replaced in place. Read it all again.
-    const resume = from && typeof from.offset === 'number' && from.offset <= this.size ? from : undefined;
+    const what = `reading ${this.name}`;
+    // A position remembers (as a hash) the file's first HEAD_BYTES: a file truncated or rewritten in place has another start.
+    const headLen = Math.min(HEAD_BYTES, this.size);
+    let head: string;
+    let resume: RawLogPosition | undefined;
+    try {
+      head = await headHash(this.name, headLen);
+      if (from && typeof from.offset === 'number' && Number.isSafeInteger(from.offset) && from.offset >= 0 && from.offset <= this.size) {
+        const len = from.headLen ?? 0;
+        const sameStart = from.head === undefined || (Number.isSafeInteger(len) && len >= 0 && len <= this.size && (len === headLen ? head : await headHash(this.name, len)) === from.head);
+        if (sameStart) resume = from;
+      }
+    } catch (e) {
+      // Rotated away between listing and reading: nothing more to read in it.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw wrapSourceError(SOURCE, what, e);
+    }
+    let restarted = from !== undefined && resume === undefined;
     let offset = resume?.offset ?? 0;
     let line = resume?.line ?? 1;
-    if (offset >= this.size) return;
-    const what = `reading ${this.name}`;
+    const at = (o: number, l: number): RawLogPosition => ({ offset: o, line: l, head, headLen });
+    if (offset >= this.size) {
+      if (restarted) yield { data: Buffer.alloc(0), offset: 0, line: 1, next: at(0, 1), restarted };
+      return;
+    }
     let carry: Buffer | undefined;
     try {
       const stream = createReadStream(this.name, { start: offset, end: this.size - 1, highWaterMark: RAW_CHUNK_BYTES });
@@ -207,10 +229,11 @@ export class RawLogFile implements RawLogStream {
         const cut = nl >= 0 ? nl + 1 : buf.length;
         const data = buf.subarray(0, cut);
         const lines = countLines(data);
-        const next = { offset: offset + cut, line: line + lines };
-        yield { data, offset, line, next };
-        offset = next.offset;
-        line = next.line;
+        const next = at(offset + cut, line + lines);
+        yield { data, offset, line, next, ...(restarted ? { restarted } : {}) };
+        restarted = false;
+        offset = next.offset as number;
+        line = next.line as number;
         carry = cut < buf.length ? Buffer.from(buf.subarray(cut)) : undefined;
       }
     } catch (e) {
@@ -219,22 +242,29 @@ export class RawLogFile implements RawLogStream {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw wrapSourceError(SOURCE, what, e);
     }
-    if (carry && carry.length > 0) yield { data: carry, offset, line, next: { offset, line } };
+    if (carry && carry.length > 0) yield { data: carry, offset, line, next: at(offset, line), ...(restarted ? { restarted } : {}) };
   }
 }
 
-/** The files a glob matches now, as raw streams (identity: device and inode, so a rotated file keeps its checkpoint). */
+/**
+ * The files a glob matches now, as raw streams (identity: device and inode, so a rotated file
+ * keeps its checkpoint); a file under two names (a hard link) is one stream.
+ */
 export async function rawLogFiles(pattern: string, setting: string, signal?: AbortSignal): Promise<RawLogFile[]> {
   const files = await guard(SOURCE, `listing ${pattern}`, () => glob(pattern, { absolute: true, onlyFiles: true }));
   if (files.length === 0) throw sourceUnavailable(SOURCE, 'not_found', `no files match ${pattern} (${setting})`);
   files.sort();
   const out: RawLogFile[] = [];
+  const seen = new Set<string>();
   for (const file of files) {
     stopIfAborted(signal, SOURCE, `listing ${pattern}`);
     try {
       const st = await stat(file, { bigint: true });
       const born = st.birthtimeMs > 0n ? `:${st.birthtimeMs}` : '';
-      out.push(new RawLogFile(file, `file:${st.dev}:${st.ino}${born}`, Number(st.size)));
+      const identity = `file:${st.dev}:${st.ino}${born}`;
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      out.push(new RawLogFile(file, identity, Number(st.size)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw wrapSourceError(SOURCE, `reading ${file}`, e);

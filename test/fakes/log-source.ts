@@ -3,13 +3,15 @@
  * file, a service's lines are appended to (`append`), and a cursor is how many lines a read
  * had: a resumed read sees only lines added since.
  */
+import { createHash } from 'node:crypto';
 import type { LogCursor, LogEvent, LogQuery, LogRead, LogSource, LogStats, RawLogChunk, RawLogPosition, RawLogStream } from '../../src/core/sources';
 import { Failures } from './failures';
 
 /**
  * A raw stream over text in memory, read as files are: from a byte offset, in chunks of whole
  * lines (`chunkBytes` small to exercise chunk edges), the position after a trailing partial
- * line staying before it.
+ * line staying before it. As a file, a position resumes only the same content (its first
+ * bytes unchanged); otherwise the read starts over and says so.
  */
 export class MemoryRawStream implements RawLogStream {
   readonly kind = 'file' as const;
@@ -25,9 +27,15 @@ export class MemoryRawStream implements RawLogStream {
 
   async *read(from: RawLogPosition | undefined): AsyncIterable<RawLogChunk> {
     const all = Buffer.from(this.text, 'utf8');
-    const ok = from && typeof from.offset === 'number' && from.offset <= all.length;
+    const headOf = (n: number) => createHash('sha256').update(all.subarray(0, n)).digest('hex');
+    const headLen = Math.min(256, all.length);
+    const head = headOf(headLen);
+    const ok =
+      from && typeof from.offset === 'number' && from.offset <= all.length && (from.head === undefined || ((from.headLen ?? 0) <= all.length && headOf(from.headLen ?? 0) === from.head));
+    let restarted = from !== undefined && !ok;
     let offset = ok ? (from.offset as number) : 0;
     let line = ok ? (from.line ?? 1) : 1;
+    if (offset >= all.length && restarted) yield { data: Buffer.alloc(0), offset: 0, line: 1, next: { offset: 0, line: 1, head, headLen }, restarted };
     while (offset < all.length) {
       const end = Math.min(all.length, offset + this.chunkBytes);
       // Whole lines, as files are read; a line longer than a chunk comes whole in its own.
@@ -37,15 +45,15 @@ export class MemoryRawStream implements RawLogStream {
       const data = all.subarray(offset, cut);
       const complete = data[data.length - 1] === 10 || cut < all.length;
       const lines = data.toString('latin1').split('\n').length - 1;
-      const next = complete ? { offset: cut, line: line + lines } : { offset, line };
-      yield { data: Buffer.from(data), offset, line, next };
+      const next = complete ? { offset: cut, line: line + lines, head, headLen } : { offset, line, head, headLen };
+      yield { data: Buffer.from(data), offset, line, next, ...(restarted ? { restarted } : {}) };
+      restarted = false;
       if (!complete) return;
       offset = cut;
       line += lines;
     }
   }
 }
-
 
 /** A log line as the services write it: `ts` plus any fields. */
 export type FakeLogLine = { ts: string | Date; [field: string]: unknown };

@@ -1,10 +1,11 @@
 import { generateKeyPairSync, createHash, createPublicKey } from 'node:crypto';
-import { appendFileSync, mkdtempSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdtempSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDotenv } from '../../src/sources/dotenv';
 import { publicKeyOfPrivatePem } from '../../src/sources/pem';
-import { FileLogSource } from '../../src/sources/log-files';
+import { FileLogSource, rawLogFiles } from '../../src/sources/log-files';
+import type { RawLogChunk, RawLogPosition } from '../../src/core/sources';
 import { CompositeSecretStore, envAndPemBackends } from '../../src/sources/secrets';
 import { KnownSecrets } from '../../src/core/secret';
 import { AuditError } from '../../src/core/errors';
@@ -237,5 +238,67 @@ describe('resumed reads of log files (cursors)', () => {
     const bounded = src.events('audit', { since, until: new Date(T(30)) });
     for await (const e of bounded) void e;
     expect(() => bounded.cursor()).toThrow(/bounded by 'until' cannot be resumed/);
+  });
+});
+
+describe('raw log files (every line, for checks that search them all)', () => {
+  const since = new Date(0);
+  function folder(name: string) {
+    const d = join(dir, 'raw', name);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+  async function read(d: string, from?: RawLogPosition) {
+    const [stream, ...more] = await rawLogFiles(join(d, '*.log'), 'sources.logs.files.x');
+    expect(more).toEqual([]);
+    const chunks: RawLogChunk[] = [];
+    for await (const c of stream.read(from, { since })) chunks.push(c);
+    const last = chunks[chunks.length - 1];
+    return { stream, text: Buffer.concat(chunks.map((c) => c.data)).toString('utf8'), next: last?.next ?? from, restarted: chunks.some((c) => c.restarted), first: chunks[0] };
+  }
+
+  test('resumes after the last complete line; a line still being written comes again once complete', async () => {
+    const d = folder('append');
+    const f = join(d, 'a.log');
+    writeFileSync(f, 'one\nplain two\n');
+    const r1 = await read(d);
+    expect([r1.text, r1.next?.offset, r1.next?.line]).toEqual(['one\nplain two\n', 14, 3]);
+    appendFileSync(f, 'three\nfou');
+    const r2 = await read(d, r1.next);
+    expect([r2.text, r2.first.offset, r2.first.line, r2.next?.offset, r2.restarted]).toEqual(['three\nfou', 14, 3, 20, false]);
+    appendFileSync(f, 'r\n');
+    expect((await read(d, r2.next)).text).toBe('four\n');
+  });
+
+  test('a file truncated and written again past the old position is read from its start, and says so', async () => {
+    const d = folder('regrown');
+    const f = join(d, 'a.log');
+    writeFileSync(f, 'first content\n');
+    const r1 = await read(d);
+    writeFileSync(f, 'other, longer content written after a copytruncate\n'); // same inode, longer than the position
+    const r2 = await read(d, r1.next);
+    expect([r2.text, r2.first.offset, r2.restarted]).toEqual(['other, longer content written after a copytruncate\n', 0, true]);
+    expect(r2.stream.identity).toBe(r1.stream.identity);
+  });
+
+  test('a file truncated to nothing gives one empty chunk that starts over', async () => {
+    const d = folder('emptied');
+    const f = join(d, 'a.log');
+    writeFileSync(f, 'held a leak\n');
+    const r1 = await read(d);
+    writeFileSync(f, '');
+    const r2 = await read(d, r1.next);
+    expect([r2.text, r2.restarted, r2.next?.offset]).toEqual(['', true, 0]);
+    expect((await read(d, r2.next)).restarted).toBe(false);
+  });
+
+  test('a rotated (renamed) file keeps its identity; a file under two names is one stream', async () => {
+    const d = folder('links');
+    writeFileSync(join(d, 'a.log'), 'x\n');
+    const { stream } = await read(d);
+    renameSync(join(d, 'a.log'), join(d, 'b.log'));
+    expect((await read(d)).stream.identity).toBe(stream.identity);
+    linkSync(join(d, 'b.log'), join(d, 'c.log'));
+    expect((await rawLogFiles(join(d, '*.log'), 'sources.logs.files.x')).map((s) => s.name.slice(d.length + 1))).toEqual(['b.log']);
   });
 });
