@@ -3,7 +3,7 @@
  * files. Everything a secret goes into is recorded in a {@link SecretLedger} so a canary
  * test can search every output of the auditor for it.
  */
-import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEPLOY_TREE } from './deploy-tree';
 import { derivedBytes, Prng } from './prng';
@@ -286,8 +286,10 @@ export async function writeEnvFiles(root: string, plan: Plan, ledger: SecretLedg
 export async function writePemFiles(root: string, plan: Plan): Promise<{ receipt: string; root: string }> {
   const dir = join(root, 'keys');
   await mkdir(dir, { recursive: true });
-  if (plan.selected.has('receipt-key-not-deployed')) await writeFile(join(dir, 'receipt-signing.pem'), plan.configuredReceiptKey.privateKeyPem, { mode: 0o600 });
-  if (plan.selected.has('pem-file-left')) await writeFile(join(dir, 'receipt-signing.pem.bak'), plan.receiptKeys[0].privateKeyPem, { mode: 0o600 });
+  // A sandbox built again in the same folder (demo, then demo --violations none) keeps no key an earlier build left.
+  const put = (name: string, pem: string | undefined) => (pem !== undefined ? writeFile(join(dir, name), pem, { mode: 0o600 }) : rm(join(dir, name), { force: true }));
+  await put('receipt-signing.pem', plan.selected.has('receipt-key-not-deployed') ? plan.configuredReceiptKey.privateKeyPem : undefined);
+  await put('receipt-signing.pem.bak', plan.selected.has('pem-file-left') ? plan.receiptKeys[0].privateKeyPem : undefined);
   return { receipt: 'keys/receipt-signing.pem', root: 'keys/root-signing.pem' };
 }
 

@@ -764,6 +764,17 @@ describe('stop', () => {
   });
 });
 
+describe('a sandbox built again in its folder', () => {
+  test('keeps no PEM file an earlier build left (demo, then demo --violations none)', async () => {
+    const first = await build(['pem-file-left', 'receipt-key-not-deployed'], 23);
+    expect(readdirSync(join(first.dir, 'keys')).sort()).toEqual(['receipt-signing.pem', 'receipt-signing.pem.bak']);
+    await first.stop();
+    const again = await buildSandbox({ dir: first.dir, seed: 23, rows: ROWS, violations: 'none', adminUrl: adminUrl(), now: NOW });
+    sandboxes.push(again);
+    expect(readdirSync(join(again.dir, 'keys'))).toEqual([]);
+  });
+});
+
 describe('errors', () => {
   test('an unknown violation id fails before anything is built, naming the known ids', async () => {
     const dir = join(tmpdir(), `aegis-sbx-never-${process.pid}`);
