@@ -126,6 +126,8 @@ describe('manifest interactions', () => {
 
   test('a key that was not deployed changes no chain finding, unless the table holding the deployed key is emptied', () => {
     expect(resources(['receipt-key-not-deployed', 'bad-signature'])).toEqual([
+      // The undeployed key was written to the PEM fallback path too, where no key should be while keys load from env.
+      `pem-files-at-rest path=${plan.manifestContext.pemDir}/receipt-signing.pem`,
       `receipt-chain row=${plan.manifestContext.rows.badSignature.id}`,
       'signing-key-fingerprint key=receipt,source=env_file',
       'signing-key-fingerprint key=receipt,source=pem_file',
