@@ -8,11 +8,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../checks';
 import { loadConfig } from './config/load';
 import { FORMATS, type OutputFormat } from './config/schema';
-import { auditAndWrite, loadRunInputs } from './app/run';
+import { auditAndWrite } from './app/run';
 import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
 import { formatSummary } from './app/summary';
-import { startDaemon } from './daemon';
-import { lintWaivers, waiversLintExitCode, writeOutputs, metasFromChecks } from './outputs';
+import { superviseDaemon } from './daemon/supervisor';
+import { ProcessSignals, type StopSignal } from './daemon/signals';
+import { lintWaivers, waiversLintExitCode } from './outputs';
 import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { createLogger } from './core/logger';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
@@ -50,18 +51,14 @@ function parseIntArg(name: string) {
   };
 }
 
-/** Resolves with the first of the given signals to arrive; the other listeners are removed. */
-function nextSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const handlers = signals.map((sig) => {
-      const h = () => {
-        for (const [s, fn] of handlers) process.off(s, fn);
-        resolveSignal(sig);
-      };
-      process.on(sig, h);
-      return [sig, h] as const;
-    });
-  });
+/**
+ * The exit code after a stop signal: a daemon (also `demo --daemon`) is meant to be stopped
+ * that way, so 0; a one-shot demo that was interrupted did not finish, so 128 + the signal
+ * number, as a shell reports it.
+ */
+function stoppedExit(sig: StopSignal | undefined, daemon: boolean | undefined): number {
+  if (daemon || sig === undefined) return EXIT.OK;
+  return sig === 'SIGINT' ? 130 : 143;
 }
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
@@ -73,6 +70,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError();
+
+  const announce = (address: string) => io.out(`aegis-audit daemon listening on http://${address} (metrics at /metrics, report at /report)\n`);
 
   const failOn = () =>
     new Option('--fail-on <severity>', 'lowest severity that fails the run').choices([...SEVERITIES]);
@@ -116,62 +115,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--listen <addr>', 'host:port (default: server.listen)')
     .action(async (opts: { config: string; listen?: string }) => {
       const logger = createLogger();
-      await serveDaemon(opts.config, opts.listen, logger);
+      const signals = new ProcessSignals();
+      try {
+        await superviseDaemon({ configFile: opts.config, registry, listen: opts.listen, logger, signals, onListening: announce });
+      } finally {
+        signals.dispose();
+      }
       setExit(EXIT.OK);
     });
-
-  /**
-   * Runs the daemon until SIGINT/SIGTERM. SIGHUP reloads the config: a bad file is logged
-   * and the running daemon keeps going; a good one replaces it, so schedules, the listen
-   * address and the exported series follow the new config (series of checks no longer
-   * configured disappear). An unhandled rejection anywhere is logged, never fatal.
-   */
-  async function serveDaemon(configFile: string, listen: string | undefined, logger: ReturnType<typeof createLogger>, out?: string): Promise<void> {
-    const start = async (loaded: ReturnType<typeof loadConfig>) => {
-      const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
-      const outDir = resolve(out ?? loaded.config.outputs.dir);
-      const metas = metasFromChecks(registry.values());
-      const daemon = await startDaemon({
-        loaded,
-        registry,
-        listen,
-        logger,
-        htmlReportPath: resolve(outDir, 'report.html'),
-        auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
-        onReport: async (_report, merged) => {
-          await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
-        },
-      });
-      io.out(`aegis-audit daemon listening on http://${daemon.address} (metrics at /metrics, report at /report)\n`);
-      return daemon;
-    };
-    const onRejection = (reason: unknown) => logger.error({ err: describeError(reason) }, 'Unhandled rejection (kept running)');
-    process.on('unhandledRejection', onRejection);
-    let daemon = await start(loadConfig(configFile, { registry }));
-    try {
-      for (;;) {
-        const sig = await nextSignal(['SIGINT', 'SIGTERM', 'SIGHUP']);
-        if (sig !== 'SIGHUP') {
-          logger.info({ signal: sig }, 'Shutting down');
-          break;
-        }
-        let next: ReturnType<typeof loadConfig>;
-        try {
-          next = loadConfig(configFile, { registry });
-          await loadRunInputs(next, registry, new Date());
-        } catch (e) {
-          logger.error({ err: describeError(e) }, 'Config reload failed; keeping the running configuration');
-          continue;
-        }
-        await daemon.close();
-        daemon = await start(next);
-        logger.info({ digest: next.digest }, 'Configuration reloaded');
-      }
-    } finally {
-      await daemon.close();
-      process.off('unhandledRejection', onRejection);
-    }
-  }
 
   program
     .command('demo')
@@ -192,21 +143,40 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const v = opts.violations.trim();
       const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
       const started = Date.now();
-      io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
-      const demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger });
+      // From here on SIGINT/SIGTERM stop the demo (and everything it started), SIGHUP reloads the daemon.
+      const signals = new ProcessSignals();
       try {
-        io.out(formatSummary(demo.report));
-        io.out(formatComparison(demo.comparison));
-        io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n${describeState(demo.stateDir)}`);
-        io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-        if (opts.daemon) {
-          await serveDaemon(demo.configPath, opts.listen, logger, opts.out);
+        io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
+        let demo: Awaited<ReturnType<typeof startDemo>>;
+        try {
+          demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, signal: signals.stopRequested });
+        } catch (e) {
+          if (!signals.stoppedBy) throw e;
+          io.err(`aegis-audit: interrupted (${signals.stoppedBy}) while building the sandbox; everything it started is stopped\n`);
+          setExit(stoppedExit(signals.stoppedBy, opts.daemon));
+          return;
         }
+        try {
+          io.out(formatSummary(demo.report));
+          io.out(formatComparison(demo.comparison));
+          io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n${describeState(demo.stateDir)}`);
+          io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+          if (opts.daemon && !signals.stoppedBy) {
+            // Its deadline leaves room to stop the sandbox within the overall shutdown bound.
+            await superviseDaemon({ configFile: demo.configPath, registry, listen: opts.listen, out: opts.out, logger, signals, onListening: announce, shutdownDeadlineMs: 6_000 });
+          }
+        } finally {
+          await demo.sandbox.stop();
+        }
+        if (opts.daemon || signals.stoppedBy) {
+          setExit(stoppedExit(signals.stoppedBy, opts.daemon));
+          return;
+        }
+        // The demo succeeds when the audit found exactly what the sandbox seeded.
+        setExit(demo.comparison.missed.length === 0 && demo.comparison.extra.length === 0 ? EXIT.OK : EXIT.FINDINGS);
       } finally {
-        await demo.sandbox.stop();
+        signals.dispose();
       }
-      // The demo succeeds when the audit found exactly what the sandbox seeded.
-      setExit(demo.comparison.missed.length === 0 && demo.comparison.extra.length === 0 ? EXIT.OK : EXIT.FINDINGS);
     });
 
   const waivers = program.command('waivers').description('waivers files');

@@ -48,6 +48,8 @@ export interface DemoOptions {
   adminUrl?: string;
   /** Seed hostile strings (script tags, attribute breakers) where they reach reports (browser tests). */
   hostile?: boolean;
+  /** A stop request: the build stops between steps (stopping what it started) and throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult extends AuditAndWriteResult {
@@ -91,7 +93,7 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
   const selection = opts.violations === undefined || opts.violations === 'default' ? DEFAULT_DEMO_VIOLATIONS : opts.violations;
   let sandbox: Sandbox;
   try {
-    sandbox = await buildSandbox({ dir: join(out, 'sandbox'), seed: opts.seed ?? 42, rows: opts.rows ?? 5000, violations: selection, adminUrl: opts.adminUrl, hostile: opts.hostile });
+    sandbox = await buildSandbox({ dir: join(out, 'sandbox'), seed: opts.seed ?? 42, rows: opts.rows ?? 5000, violations: selection, adminUrl: opts.adminUrl, hostile: opts.hostile, signal: opts.signal });
   } catch (e) {
     if (e instanceof UnknownViolationError) throw new AuditError(ErrorCodes.USAGE, e.message);
     throw e;

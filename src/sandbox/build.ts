@@ -57,6 +57,8 @@ export interface BuildOptions {
   cloud?: boolean;
   /** Seed markup-bearing strings into names that reach findings and reports (default false); see hostileMarkers(). */
   hostile?: boolean;
+  /** A stop request (Ctrl-C): the build stops between steps, stopping what it started, and throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface Manifest {
@@ -228,6 +230,10 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   if (!adminUrl) {
     embedded = await startEmbeddedPostgres({ log: opts.onPostgresLog });
     adminUrl = embedded.adminUrl;
+    if (opts.signal?.aborted) {
+      await embedded.stop();
+      opts.signal.throwIfAborted();
+    }
   }
   const database = `aegis_sandbox_${randomBytes(5).toString('hex')}`;
   const postgresUrl = databaseUrl(adminUrl, database);
@@ -248,6 +254,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   const rowPrng = new Prng(plan.opts.seed, 'rows');
   const ledger = new SecretLedger();
   try {
+    opts.signal?.throwIfAborted();
     await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${ident(database)}`));
     const [, logs, env, pem] = await Promise.all([
       writeDatabase(postgresUrl, plan, writer, rowPrng),
@@ -257,6 +264,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writeDeployTree(dir, plan, ledger),
     ]);
     if (plan.selected.has('log-secret-shapes')) for (const v of Object.values(plan.logLeaks.shapes)) ledger.add(v);
+    opts.signal?.throwIfAborted();
     if (plan.cloud) {
       // The identity side first: the runtime secret in Vault names its JWKS URL.
       identity = await startIdentitySandbox({ names: plan.identity, deployment: plan.opts.deployment, selected: plan.selected, enrolled: plan.enrolled, dir });
@@ -264,6 +272,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       cloud = await startCloud(dir, plan, logs, { oidc_jwks_uri: identity.jwksUrl, 'clients/allowed': plan.enrolledInVault });
       for (const v of cloud.secretValues) ledger.add(v);
     }
+    opts.signal?.throwIfAborted();
     const configPath = join(dir, 'audit.yaml');
     await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud, identity));
     const violations = plan.manifest(identity ? { identity: { ...plan.identity, jwksUrl: identity.jwksUrl } } : undefined);

