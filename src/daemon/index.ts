@@ -18,10 +18,10 @@ import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret
 import { ErrorCodes } from '../core/errors';
 import { buildReport, scrubReport } from '../core/report';
 import type { CheckResult, Report } from '../core/types';
-import { ComplianceMetrics, type PlannedCheckInfo } from '../outputs/metrics';
+import { ComplianceMetrics, type PlannedCheckInfo, type ReloadCounts } from '../outputs/metrics';
 import { AdvisoryLockLeader, SoloLeader, type LeaderElection } from './leader';
 import { LatestResults } from './latest';
-import { startServer, type RunningServer } from './server';
+import { startServer, type RunningServer, type ServerState } from './server';
 
 export type AuditFn = (loaded: LoadedConfig, registry: Registry, opts: AuditOptions) => Promise<Report>;
 
@@ -32,6 +32,14 @@ export interface DaemonOptions {
   registry: Registry;
   /** `host:port`, overriding `server.listen` (tests: `127.0.0.1:0`). */
   listen?: string;
+  /**
+   * A listener to answer on instead of opening one (a reload reuses the running one). The
+   * daemon does not take it over — the caller does, with `server.setState(daemon.serverState)`
+   * — and does not close it.
+   */
+  server?: RunningServer;
+  /** Config reloads of the process so far, exported as `config_reloads_total`. */
+  reloads?: () => ReloadCounts;
   logger?: Logger;
   /** What sources register secrets with and every answer is scrubbed with (default: the process's, as the logger's). */
   knownSecrets?: KnownSecrets;
@@ -55,6 +63,8 @@ export interface Daemon {
   /** `host:port` the HTTP server listens on. */
   readonly address: string;
   readonly metrics: ComplianceMetrics;
+  /** What the HTTP server answers for this daemon. */
+  readonly serverState: ServerState;
   /** Resolves once the first cycle finished (or this replica found it is not the leader). */
   readonly ready: Promise<void>;
   /** Runs checks now (all planned ones when omitted) exactly as a scheduled tick does. Never rejects. */
@@ -100,6 +110,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }));
 
   const metrics = new ComplianceMetrics({
+    reloads: opts.reloads,
     onInvalidMeasurement: (check, name, why) => logger.warn({ check, measurement: name, why }, 'Measurement not exported'),
   });
   metrics.setPlan(plan);
@@ -197,21 +208,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return undefined;
     });
 
-  const server: RunningServer = await startServer(
-    {
-      metrics,
-      ready: () =>
-        closing
-          ? { ready: false, reason: 'shutting down' }
-          : firstCycleDone
-            ? { ready: true, reason: leader.isLeader() ? 'ready: leader, first cycle done' : 'ready: standing by (another replica holds the leader lock)' }
-            : { ready: false, reason: 'starting: first cycle running' },
-      report: latestReport,
-      htmlReportPath: opts.htmlReportPath ?? resolve(config.outputs.dir, 'report.html'),
-    },
-    opts.listen ?? config.server.listen,
-    logger,
-  );
+  const serverState: ServerState = {
+    metrics,
+    ready: () =>
+      closing
+        ? { ready: false, reason: 'shutting down' }
+        : firstCycleDone
+          ? { ready: true, reason: leader.isLeader() ? 'ready: leader, first cycle done' : 'ready: standing by (another replica holds the leader lock)' }
+          : { ready: false, reason: 'starting: first cycle running' },
+    report: latestReport,
+    htmlReportPath: opts.htmlReportPath ?? resolve(config.outputs.dir, 'report.html'),
+  };
+  const ownServer = !opts.server;
+  const server: RunningServer = opts.server ?? (await startServer(serverState, opts.listen ?? config.server.listen, logger));
 
   const cronLogger = {
     info: (m: string) => logger.debug({ component: 'node-cron' }, m),
@@ -244,7 +253,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const waited = await Promise.race([Promise.allSettled([...inFlight]).then(() => true), delay(deadline).then(() => false)]);
       if (!waited) logger.warn({ deadlineMs: deadline, running: [...running] }, 'Shutdown deadline passed with checks still running');
       await leader.close();
-      await server.close(Math.min(deadline, 2_000));
+      if (ownServer) await server.close(Math.min(deadline, 2_000));
       removeSignalHandlers();
       logger.info('Daemon stopped');
     })();
@@ -273,6 +282,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return {
     address: server.address,
     metrics,
+    serverState,
     ready,
     runNow: (only) => safeExecute(only ?? allIds),
     isLeader: () => leader.isLeader(),

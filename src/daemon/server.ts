@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
 import type { Report } from '../core/types';
-import type { ComplianceMetrics } from '../outputs/metrics';
+import { ComplianceMetrics } from '../outputs/metrics';
 
 export interface ServerState {
   metrics: ComplianceMetrics;
@@ -86,11 +86,19 @@ export interface RunningServer {
   server: Server;
   /** `host:port` actually bound (port resolved when 0 was asked). */
   address: string;
+  /** Answers from `state` from now on (a reloaded daemon takes over the listener without a gap). */
+  setState(state: ServerState): void;
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function startServer(state: ServerState, listen: string, logger: Logger): Promise<RunningServer> {
+/** What a server answers before a daemon took it over: alive, not ready, no series yet. */
+export function startingState(): ServerState {
+  return { metrics: new ComplianceMetrics(), ready: () => ({ ready: false, reason: 'starting' }), report: () => undefined };
+}
+
+export async function startServer(initial: ServerState, listen: string, logger: Logger): Promise<RunningServer> {
   const { host, port } = parseListen(listen);
+  let state = initial;
   const server = createServer((req, res) => {
     handle(state, req, res).catch((e: unknown) => {
       logger.error({ err: describeError(e), path: req.url }, 'HTTP handler failed');
@@ -111,6 +119,9 @@ export async function startServer(state: ServerState, listen: string, logger: Lo
   return {
     server,
     address,
+    setState: (next) => {
+      state = next;
+    },
     close: (deadlineMs) =>
       new Promise<void>((resolve) => {
         // Idle keep-alive connections would hold close() open; in-flight requests get the deadline.

@@ -3,6 +3,13 @@
  * or SIGTERM, reloading the config on SIGHUP. The signals come from {@link ProcessSignals},
  * installed by the command before anything slow starts, so none of them ever meets Node's
  * default action. An unhandled rejection anywhere is logged, never fatal.
+ *
+ * A reload starts the new before it stops the old: the new config's daemon is built and
+ * started — its listener (the running one when the address is unchanged, else a new one),
+ * its schedules, its first cycle — and only then takes over the listener and the old daemon
+ * is closed. Anything that fails on the way (a config that does not validate, waivers that
+ * do not load, an address already in use) leaves the old daemon running untouched; it is
+ * logged and counted in `aegis_compliance_config_reloads_total{outcome="failure"}`.
  */
 import { resolve } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load';
@@ -11,7 +18,9 @@ import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
 import { metasFromChecks, writeOutputs } from '../outputs';
+import type { ReloadCounts } from '../outputs/metrics';
 import { startDaemon, type Daemon } from './index';
+import { startServer, startingState, type RunningServer } from './server';
 import type { ProcessSignals } from './signals';
 
 export interface SuperviseOptions {
@@ -23,61 +32,94 @@ export interface SuperviseOptions {
   out?: string;
   logger: Logger;
   signals: ProcessSignals;
-  /** Told the address each time a daemon starts listening. */
+  /** Told the address each time a new listener is opened. */
   onListening?: (address: string) => void;
   /** How long shutdown waits for running checks. */
   shutdownDeadlineMs?: number;
 }
 
-/** Runs until a stop signal; resolves once the daemon is closed. A bad config at start throws (exit 2). */
+interface Active {
+  daemon: Daemon;
+  server: RunningServer;
+  /** The address asked for (`host:0` stays one listener across reloads). */
+  listen: string;
+}
+
+/** Runs until a stop signal; resolves once the daemon and its listener are closed. A bad config at start throws (exit 2). */
 export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
   const { registry, logger, signals } = opts;
-  const start = async (loaded: LoadedConfig): Promise<Daemon> => {
+  const reloads: ReloadCounts = { success: 0, failure: 0 };
+  let active: Active | undefined;
+
+  /** Starts the daemon of `loaded` beside the active one and swaps it in; throws (the active one untouched) on any failure. */
+  const startAndSwap = async (loaded: LoadedConfig): Promise<void> => {
     const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
     const outDir = resolve(opts.out ?? loaded.config.outputs.dir);
     const metas = metasFromChecks(registry.values());
-    const daemon = await startDaemon({
-      loaded,
-      registry,
-      listen: opts.listen,
-      logger,
-      shutdownDeadlineMs: opts.shutdownDeadlineMs,
-      htmlReportPath: resolve(outDir, 'report.html'),
-      auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
-      onReport: async (_report, merged) => {
-        await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
-      },
-    });
-    opts.onListening?.(daemon.address);
-    return daemon;
+    const listen = opts.listen ?? loaded.config.server.listen;
+    const reused = active && active.listen === listen ? active.server : undefined;
+    let opened: RunningServer | undefined;
+    let daemon: Daemon | undefined;
+    try {
+      opened = reused ? undefined : await startServer(startingState(), listen, logger);
+      daemon = await startDaemon({
+        loaded,
+        registry,
+        server: reused ?? opened,
+        logger,
+        reloads: () => reloads,
+        shutdownDeadlineMs: opts.shutdownDeadlineMs,
+        htmlReportPath: resolve(outDir, 'report.html'),
+        auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
+        onReport: async (_report, merged) => {
+          await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
+        },
+      });
+    } catch (e) {
+      await daemon?.close();
+      await opened?.close(0);
+      throw e;
+    }
+    const server = (reused ?? opened) as RunningServer;
+    server.setState(daemon.serverState);
+    const old = active;
+    active = { daemon, server, listen };
+    if (opened) opts.onListening?.(opened.address);
+    if (old) {
+      await old.daemon.close();
+      if (old.server !== server) await old.server.close(2_000);
+      // With a leader lock the new daemon could not take it while the old one held it: now it can.
+      if (!daemon.isLeader()) void daemon.runNow();
+    }
   };
 
   const onRejection = (reason: unknown) => logger.error({ err: describeError(reason) }, 'Unhandled rejection (kept running)');
   process.on('unhandledRejection', onRejection);
-  let daemon: Daemon | undefined;
   try {
-    daemon = await start(loadConfig(opts.configFile, { registry }));
+    await startAndSwap(loadConfig(opts.configFile, { registry }));
     for (;;) {
       const sig = await signals.next();
       if (sig !== 'SIGHUP') {
         logger.info({ signal: sig }, 'Shutting down');
         break;
       }
-      let next: LoadedConfig;
       try {
-        next = loadConfig(opts.configFile, { registry });
-        await loadRunInputs(next, registry, new Date());
+        const next = loadConfig(opts.configFile, { registry });
+        await startAndSwap(next);
+        reloads.success++;
+        logger.info({ digest: next.digest }, 'Configuration reloaded');
       } catch (e) {
+        reloads.failure++;
         logger.error({ err: describeError(e) }, 'Config reload failed; keeping the running configuration');
-        continue;
       }
-      await daemon.close();
-      daemon = undefined;
-      daemon = await start(next);
-      logger.info({ digest: next.digest }, 'Configuration reloaded');
     }
   } finally {
-    await daemon?.close();
+    const last = active;
+    active = undefined;
+    if (last) {
+      await last.daemon.close();
+      await last.server.close(2_000);
+    }
     process.off('unhandledRejection', onRejection);
   }
 }

@@ -51,11 +51,19 @@ export function validMeasurementName(name: string): string | undefined {
 const CORE_NAMES = new Set([
   'check_status', 'findings', 'check_duration_seconds', 'check_last_run_timestamp_seconds',
   'check_last_success_timestamp_seconds', 'source_up', 'source_errors', 'build_info', 'leader',
-  'last_cycle_timestamp_seconds',
+  'last_cycle_timestamp_seconds', 'config_reloads',
 ]);
+
+/** Config reloads of the process so far, by outcome: they outlive the daemon that counts them. */
+export interface ReloadCounts {
+  success: number;
+  failure: number;
+}
 
 export interface ComplianceMetricsOptions {
   version?: string;
+  /** Read at every scrape for `config_reloads_total` (default: none yet). */
+  reloads?: () => ReloadCounts;
   /** Told when a check reports a measurement we cannot export (bad name); never throws from update. */
   onInvalidMeasurement?: (check: string, name: string, why: string) => void;
 }
@@ -149,6 +157,19 @@ export class ComplianceMetrics {
       name: `${p}last_cycle_timestamp_seconds`,
       help: 'Unix time this replica last finished a run of checks; 0 before the first.',
       registers,
+    });
+    const reloads = opts.reloads ?? (() => ({ success: 0, failure: 0 }));
+    new Counter({
+      name: `${p}config_reloads_total`,
+      help: 'Config reloads (SIGHUP) by outcome: success (the new config runs) or failure (the old one kept running).',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        const n = reloads();
+        this.reset();
+        this.inc({ outcome: 'success' }, n.success);
+        this.inc({ outcome: 'failure' }, n.failure);
+      },
     });
     this.leaderGauge.set(0);
     this.lastCycle.set(0);
