@@ -253,6 +253,10 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
   const writer = new ChainWriter({ schema, tables, rootKey: plan.rootKey, rootEvery: plan.rootEvery, tamperedRoots: plan.tamperedRoots });
   const rowPrng = new Prng(plan.opts.seed, 'rows');
   const ledger = new SecretLedger();
+  // A stop request does not wait for the step under way (seeding can take a while): the
+  // server goes at once, the step fails, and the build stops everything it started.
+  const onAbort = () => void embedded?.stop();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     opts.signal?.throwIfAborted();
     await withClient(adminUrl, (c) => c.query(`CREATE DATABASE ${ident(database)}`));
@@ -292,7 +296,11 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
     return { dir, configPath, manifest, postgresUrl, plan, append, secretValues: () => ledger.values(), hostileMarkers: () => [...markers], cloud, identity, stop };
   } catch (e) {
     await stop().catch(() => undefined);
+    // Stopped on request: say so, rather than whatever the step under way tripped over.
+    opts.signal?.throwIfAborted();
     throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 }
 
