@@ -4,9 +4,10 @@
  * compares what it found with what the sandbox says it seeded. Every process it starts is
  * stopped before it returns, also on Ctrl-C.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { writeFileAtomic } from '../core/atomic-write';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import type { KnownSecrets } from '../core/secret';
@@ -80,7 +81,7 @@ async function writeDemoConfig(sandbox: Sandbox, out: string): Promise<string> {
     '# (from another shell, set AEGIS_SANDBOX_AWS_ACCESS_KEY_ID and AEGIS_SANDBOX_AWS_SECRET_ACCESS_KEY to any',
     '# non-empty value first: the sandbox emulators accept any credentials).',
   ].join('\n');
-  await writeFile(target, `${header}\n${stringify(raw, { lineWidth: 0 })}`, 'utf8');
+  await writeFileAtomic(target, `${header}\n${stringify(raw, { lineWidth: 0 })}`);
   return target;
 }
 

@@ -1,12 +1,9 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write';
 
-/** Writes `<dir>/<name>` through a temporary file, so a reader never sees half an output. */
+/** Writes `<dir>/<name>` atomically (see src/core/atomic-write.ts): a reader never sees half an output. */
 export async function writeOutputFile(dir: string, name: string, text: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
   const file = join(dir, name);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, 'utf8');
-  await rename(tmp, file);
+  await writeFileAtomic(file, text);
   return file;
 }

@@ -4,10 +4,11 @@
  * schema (`state.postgres`) when several replicas must share it. Both keep the last
  * `history_keep` runs per deployment. Reports hold no secret, so storing them is safe.
  */
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import type { AuditConfig } from '../config/schema';
+import { serialised, writeFileAtomic } from '../core/atomic-write';
 import { AuditError, ErrorCodes } from '../core/errors';
 import { describeError } from '../core/redact';
 import type { Report } from '../core/types';
@@ -61,18 +62,18 @@ export class DirectoryHistoryStore implements HistoryStore {
     return undefined;
   }
 
-  async save(report: Report): Promise<void> {
+  /** Saves atomically; saves of one deployment take turns, so pruning never races a write. */
+  save(report: Report): Promise<void> {
     const folder = this.#folder(report.deployment);
-    await mkdir(folder, { recursive: true });
-    const stamp = report.finishedAt.replace(/[:]/g, '-');
-    const file = join(folder, `${safeName(stamp)}--${safeName(report.runId)}.json`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, formatJsonReport(report), 'utf8');
-    await rename(tmp, file);
-    const files = await this.#files(report.deployment);
-    for (const old of files.slice(0, Math.max(0, files.length - this.keep))) {
-      await unlink(join(folder, old)).catch(() => undefined);
-    }
+    return serialised(folder, async () => {
+      const stamp = report.finishedAt.replace(/[:]/g, '-');
+      const file = join(folder, `${safeName(stamp)}--${safeName(report.runId)}.json`);
+      await writeFileAtomic(file, formatJsonReport(report));
+      const files = await this.#files(report.deployment);
+      for (const old of files.slice(0, Math.max(0, files.length - this.keep))) {
+        await unlink(join(folder, old)).catch(() => undefined);
+      }
+    });
   }
 
   async close(): Promise<void> {}

@@ -3,6 +3,7 @@
  * `report.json`, `report.html`, `checklist.html`, `report.junit.xml`, `report.sarif`.
  */
 import type { OutputFormat } from '../config/schema';
+import { serialised } from '../core/atomic-write';
 import { scrubReport } from '../core/report';
 import { processSecrets } from '../core/secret';
 import type { Report } from '../core/types';
@@ -32,8 +33,15 @@ export interface WriteOutputsOptions {
   runbookBaseUrl?: string;
 }
 
-/** Writes the selected outputs; returns the paths written, in format order. */
-export async function writeOutputs(unscrubbed: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
+/**
+ * Writes the selected outputs; returns the paths written, in format order. Runs writing the
+ * same folder take turns, so its files always come from one run.
+ */
+export function writeOutputs(report: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
+  return serialised(opts.dir, () => writeAll(report, opts));
+}
+
+async function writeAll(unscrubbed: Report, opts: WriteOutputsOptions): Promise<{ files: string[] }> {
   // Every secret this process has read, however late, is scrubbed from every file.
   const report = scrubReport(unscrubbed, processSecrets);
   const formats = new Set(opts.formats ?? OUTPUT_FORMATS);

@@ -7,9 +7,10 @@
  * describes — receipt-chain by the identity of the chain — so two configs share a
  * checkpoint only when they audit the same thing.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Pool } from 'pg';
+import { writeFileAtomic } from '../core/atomic-write';
 import type { StateRead, StateStore } from '../core/sources';
 import type { AuditConfig } from '../config/schema';
 import { guard, wrapSourceError } from './errors';
@@ -59,12 +60,7 @@ export class FileStateStore implements ClosableStateStore {
     await guard(SOURCE, `writing ${file}`, async () => {
       await mkdir(this.dir, { recursive: true });
       // Written beside and renamed over: a crash mid-write leaves the old checkpoint whole.
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify(value), 'utf8');
-      await rename(tmp, file).catch(async (e: unknown) => {
-        await rm(tmp, { force: true });
-        throw e;
-      });
+      await writeFileAtomic(file, JSON.stringify(value));
     });
   }
 
