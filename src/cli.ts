@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../checks';
-import { loadConfig } from './config/load';
+import { loadConfigFile } from './config/load';
 import { FORMATS, type OutputFormat } from './config/schema';
 import { auditAndWrite } from './app/run';
 import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
@@ -87,7 +87,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .addOption(failOn())
     .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity; full?: boolean }) => {
       const logger = createLogger();
-      const loaded = loadConfig(opts.config, { registry });
+      const loaded = await loadConfigFile(opts.config, { registry });
       const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, full: opts.full });
       io.out(formatSummary(report));
       io.out(`reports: ${outDir}\n`);
@@ -101,7 +101,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
     .action(async (opts: { config: string; out?: string }) => {
       const logger = createLogger();
-      const loaded = loadConfig(opts.config, { registry });
+      const loaded = await loadConfigFile(opts.config, { registry });
       const { report, files } = await auditAndWrite(loaded, registry, { out: opts.out, formats: ['json', 'checklist'], logger });
       io.out(formatSummary(report));
       io.out(`checklist: ${files.find((f) => f.endsWith('checklist.html')) ?? '(not written)'}\n`);
@@ -185,7 +185,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('check a waivers file (exit 1 on any problem, including expired waivers)')
     .option('-c, --config <file>', 'audit.yaml, for waiver_max_lifetime')
     .action(async (file: string, opts: { config?: string }) => {
-      const loaded = opts.config ? loadConfig(opts.config, { registry }) : undefined;
+      const loaded = opts.config ? await loadConfigFile(opts.config, { registry }) : undefined;
       const problems = await lintWaivers(file, { knownChecks: registry.keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
       for (const p of problems) io.err(`${p}\n`);
       if (problems.length === 0) io.out(`${file}: ok\n`);
@@ -214,8 +214,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   config
     .command('validate <file>')
     .description('validate a config file (exit 2 when invalid)')
-    .action((file: string) => {
-      const loaded = loadConfig(file, { registry });
+    .action(async (file: string) => {
+      const loaded = await loadConfigFile(file, { registry });
       io.out(`${loaded.file}: valid (deployment ${loaded.config.deployment}, ${Object.keys(loaded.config.sources).length} source groups)\n`);
     });
 

@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../core/atomic-write';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import type { KnownSecrets } from '../core/secret';
-import { loadConfig } from '../config/load';
+import { loadConfigFile } from '../config/load';
 import { rebaseConfigPaths } from '../config/paths';
 import { buildSandbox, type Sandbox } from '../sandbox/build';
 import { listViolations, UnknownViolationError } from '../sandbox/violations';
@@ -101,7 +101,7 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
   }
   try {
     const configPath = await writeDemoConfig(sandbox, out);
-    const loaded = loadConfig(configPath, { registry });
+    const loaded = await loadConfigFile(configPath, { registry });
     const result = await auditAndWrite(loaded, registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
     const stateDir = loaded.config.state.postgres ? `postgres schema ${loaded.config.state.postgres.schema}` : (loaded.config.state.dir as string);
     return { ...result, sandbox, configPath, stateDir, comparison: compareWithManifest(result.report, sandbox.manifest) };

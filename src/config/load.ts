@@ -4,10 +4,11 @@
  * the path inside the file and what was expected.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { fmtPath, issueText, yamlLocation as location, type PathKey } from './yaml-errors';
+import type { z } from 'zod';
+import { fmtPath, issueText, yamlLocation as location, yamlValue, type PathKey } from './yaml-errors';
+import { readSmallFile, readSmallFileSync } from './files';
 import { configSchema, type AuditConfig } from './schema';
 import { resolveConfigPaths } from './paths';
 import { AuditError, ErrorCodes } from '../core/errors';
@@ -25,27 +26,61 @@ export interface LoadedConfig {
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
+/** A string of the file that took text from the environment: what the file says, and what came in. */
+interface Interpolated {
+  template: string;
+  value: string;
+  /** Variable name → the text it gave. */
+  vars: Map<string, string>;
+}
+
+interface Interpolation {
+  errors: { path: PathKey[]; msg: string }[];
+  /** By JSON of the path. */
+  strings: Map<string, Interpolated>;
+}
+
 /** Replaces `${VAR}` and `${VAR:-default}` in every string scalar; a missing variable, or any other `${…}` form, is an error. */
-function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PathKey[], errors: { path: PathKey[]; msg: string }[]): unknown {
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: PathKey[], into: Interpolation): unknown {
   if (typeof value === 'string') {
     // Any other `${…}` (`${VAR-x}`, `${ VAR }`) would otherwise pass through as literal text.
     const odd = /\$\{[^}]*\}?/.exec(value.replace(ENV_RE, ''));
-    if (odd) errors.push({ path, msg: `unsupported reference "${odd[0]}" (use \${VAR} or \${VAR:-default})` });
-    return value.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
+    if (odd) into.errors.push({ path, msg: `unsupported reference "${odd[0]}" (use \${VAR} or \${VAR:-default})` });
+    const vars = new Map<string, string>();
+    const out = value.replace(ENV_RE, (_m, name: string, def: string | undefined) => {
       const v = env[name];
-      if (v !== undefined && v !== '') return v;
+      if (v !== undefined && v !== '') {
+        vars.set(name, v);
+        return v;
+      }
       if (def !== undefined) return def;
-      errors.push({ path, msg: `environment variable ${name} is not set` });
+      into.errors.push({ path, msg: `environment variable ${name} is not set` });
       return '';
     });
+    if (vars.size > 0) into.strings.set(JSON.stringify(path), { template: value, value: out, vars });
+    return out;
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], errors));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], into));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], errors);
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k], into);
     return out;
   }
   return value;
+}
+
+/**
+ * An issue's words for a value that came (in part) from the environment: the value is never
+ * shown — messages that quote it show the file's `${VAR}` text instead — and the variable is
+ * named. Values may be secrets (a duration is not, but `${DATABASE_URL}` is).
+ */
+function issueTextWithout(issue: z.core.$ZodIssue, from: Interpolated | undefined): string {
+  const text = issueText(issue);
+  if (!from) return text;
+  let shown = from.value.length > 0 ? text.split(from.value).join(from.template) : text;
+  for (const [name, v] of from.vars) if (v.length >= 4) shown = shown.split(v).join(`\${${name}}`);
+  const names = [...from.vars.keys()].map((n) => `\${${n}}`);
+  return names.every((n) => shown.includes(n)) ? shown : `${shown} (the value comes from ${names.join(', ')} and is not shown)`;
 }
 
 /** Parses and validates config text; `file` is used for messages and relative paths. */
@@ -57,13 +92,16 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
     const { line, col } = lc.linePos(e.pos[0]);
     throw new AuditError(ErrorCodes.CONFIG, `${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const js = yamlValue(doc, lc, file);
+  if ('problem' in js) throw new AuditError(ErrorCodes.CONFIG, js.problem);
+  const raw = js.value;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new AuditError(ErrorCodes.CONFIG, `${file}:1:1: expected a mapping at the top level (deployment:, sources:, ...)`);
   }
-  const envErrors: { path: PathKey[]; msg: string }[] = [];
-  const interpolated = interpolate(raw, opts.env ?? process.env, [], envErrors);
-  const problems: string[] = envErrors.map((e) => `${file}:${location(doc, lc, e.path)}: ${fmtPath(e.path)}: ${e.msg}`);
+  const env: Interpolation = { errors: [], strings: new Map() };
+  const interpolated = interpolate(raw, opts.env ?? process.env, [], env);
+  const problems: string[] = env.errors.map((e) => `${file}:${location(doc, lc, e.path)}: ${fmtPath(e.path)}: ${e.msg}`);
+  const words = (issue: z.core.$ZodIssue, path: readonly PathKey[]) => issueTextWithout(issue, env.strings.get(JSON.stringify(path)));
 
   const parsed = configSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) {
@@ -71,7 +109,7 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
       const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
       // An unknown key is best located at the key itself, not at its parent mapping.
       const at = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
-      problems.push(`${file}:${location(doc, lc, at)}: ${fmtPath(path)}: ${issueText(issue)}`);
+      problems.push(`${file}:${location(doc, lc, at)}: ${fmtPath(path)}: ${words(issue, path)}`);
     }
   }
   if (problems.length > 0 || !parsed.success) {
@@ -84,14 +122,14 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
       const check = opts.registry.get(id);
       if (!check) {
         const known = [...opts.registry.keys()].join(', ');
-        problems.push(`${file}:${location(doc, lc, ['checks', id])}: checks.${id}: unknown check id (known: ${known})`);
+        problems.push(`${file}:${location(doc, lc, ['checks', id])}: ${fmtPath(['checks', id])}: unknown check id (known: ${known})`);
         continue;
       }
       const o = check.options.safeParse(settings.options, { reportInput: true });
       if (!o.success) {
         for (const issue of o.error.issues) {
           const path = ['checks', id, 'options', ...issue.path.filter((p): p is PathKey => typeof p !== 'symbol')];
-          problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: ${issueText(issue)}`);
+          problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: ${words(issue, path)}`);
         }
       } else checkOptions.set(id, o.data);
     }
@@ -109,14 +147,13 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
   };
 }
 
+/** Reads (a regular file of at most 1 MiB, see files.ts) and parses a config file. */
 export function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; registry?: Registry } = {}): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AuditError(ErrorCodes.CONFIG, `${file}: cannot read config file (${code ?? 'error'})`);
-  }
-  return parseConfig(text, file, opts);
+  return parseConfig(readSmallFileSync(file, { noun: 'config file' }), file, opts);
+}
+
+/** As {@link loadConfig}, with the read under a deadline: what the commands and a daemon's reload use. */
+export async function loadConfigFile(file: string, opts: { env?: NodeJS.ProcessEnv; registry?: Registry } = {}): Promise<LoadedConfig> {
+  return parseConfig(await readSmallFile(file, { noun: 'config file' }), file, opts);
 }
 

@@ -9,7 +9,16 @@ import { duration } from '../core/duration';
 import { SEVERITIES } from '../core/types';
 
 const nonEmpty = z.string().min(1);
-const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a service name (letters, digits, _ . -)');
+/**
+ * Names that become folder names, metric and finding labels, SQL identifiers: a bounded
+ * charset and length, so a name never reaches the file system or Postgres to fail there.
+ */
+const MAX_NAME = 63;
+const MAX_DEPLOYMENT = 100;
+const bounded = (max: number) => z.string().max(max, `at most ${max} characters`);
+const serviceName = bounded(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a service name (letters, digits, _ . -)');
+/** Postgres cuts identifiers at 63 bytes: a longer table name would silently be another table. */
+const sqlIdent = bounded(MAX_NAME).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a SQL identifier');
 const cronExpr = z.string().refine((s) => cron.validate(s), 'a valid cron expression, e.g. "*/5 * * * *"');
 const hostPort = z.string().regex(/^[^:\s]*:\d{1,5}$/, 'an address "host:port", e.g. 0.0.0.0:9464');
 
@@ -30,13 +39,13 @@ const awsCommon = {
 export const postgresSchema = z
   .object({
     url: nonEmpty,
-    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a SQL identifier').default('public'),
+    schema: sqlIdent.default('public'),
     tables: z
       .object({
-        audit_log: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('audit_log'),
-        historical_keys: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('transparency_historical_keys'),
-        roots: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('transparency_roots'),
-        api_keys: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('api_keys'),
+        audit_log: sqlIdent.default('audit_log'),
+        historical_keys: sqlIdent.default('transparency_historical_keys'),
+        roots: sqlIdent.default('transparency_roots'),
+        api_keys: sqlIdent.default('api_keys'),
       })
       .strict()
       .prefault({}),
@@ -121,7 +130,7 @@ export const prometheusSchema = z
 export const deploySchema = z
   .object({
     /** name → directory; findings name files as `<name>:<path in the tree>`. */
-    trees: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a tree name (letters, digits, _ . -)'), nonEmpty),
+    trees: z.record(bounded(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a tree name (letters, digits, _ . -)'), nonEmpty),
     /** Names (files or directories) never entered, at any depth. */
     exclude: z.array(nonEmpty).default(['.git', 'node_modules']),
     /** Files larger than this are not read (reported as not scanned). */
@@ -210,7 +219,7 @@ export const FORMATS = ['json', 'html', 'checklist', 'junit', 'sarif'] as const;
 
 export const configSchema = z
   .object({
-    deployment: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a deployment name (letters, digits, _ . -)'),
+    deployment: bounded(MAX_DEPLOYMENT).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a deployment name (letters, digits, _ . -)'),
     services: z.array(serviceName).min(1).default(['identity', 'gateway', 'api', 'audit', 'insight']),
     sources: z
       .object({
@@ -237,7 +246,7 @@ export const configSchema = z
       .object({
         /** Relative to the config file, as every path here. */
         dir: nonEmpty.default('.aegis-audit/state'),
-        postgres: z.object({ url: nonEmpty, schema: nonEmpty.default('aegis_audit') }).strict().optional(),
+        postgres: z.object({ url: nonEmpty, schema: sqlIdent.default('aegis_audit') }).strict().optional(),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { loadConfig, type LoadedConfig } from '../config/load';
+import { loadConfigFile, type LoadedConfig } from '../config/load';
 import type { AuditConfig } from '../config/schema';
 import { planChecks, runAudit, type AuditOptions } from '../app/audit';
 import type { Registry } from '../core/registry';
@@ -97,7 +97,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const logger = opts.logger ?? createLogger({ knownSecrets });
   const { registry } = opts;
   // Fail fast: a bad config or unknown check stops here, not at 3 a.m. on the first tick.
-  const loaded = opts.loaded ?? loadConfig(opts.configFile as string, { registry });
+  const loaded = opts.loaded ?? (await loadConfigFile(opts.configFile as string, { registry }));
   const config = loaded.config;
   const planned = planChecks(loaded, registry);
   const plannedIds = new Set(planned.map((p) => p.check.meta.id));

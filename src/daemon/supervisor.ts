@@ -12,7 +12,7 @@
  * logged and counted in `aegis_compliance_config_reloads_total{outcome="failure"}`.
  */
 import { resolve } from 'node:path';
-import { loadConfig, type LoadedConfig } from '../config/load';
+import { loadConfigFile, type LoadedConfig } from '../config/load';
 import { loadRunInputs } from '../app/run';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
@@ -96,7 +96,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
   const onRejection = (reason: unknown) => logger.error({ err: describeError(reason) }, 'Unhandled rejection (kept running)');
   process.on('unhandledRejection', onRejection);
   try {
-    await startAndSwap(loadConfig(opts.configFile, { registry }));
+    await startAndSwap(await loadConfigFile(opts.configFile, { registry }));
     for (;;) {
       const sig = await signals.next();
       if (sig !== 'SIGHUP') {
@@ -104,7 +104,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
         break;
       }
       try {
-        const next = loadConfig(opts.configFile, { registry });
+        const next = await loadConfigFile(opts.configFile, { registry });
         await startAndSwap(next);
         reloads.success++;
         logger.info({ digest: next.digest }, 'Configuration reloaded');

@@ -12,9 +12,9 @@
  * ```
  * An expired attestation counts as no attestation.
  */
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AuditError, ErrorCodes } from '../core/errors';
+import { readSmallFile } from '../config/files';
 import { CHECKLIST_IDS } from '../core/checklist';
 import { parseExpiry, parseInstant, parseYamlFile, validateAt } from './yaml-file';
 
@@ -84,12 +84,7 @@ export function parseAttestations(source: string, file: string): { attestations:
 
 /** Reads and validates an attestations file; throws AUDIT_ERR_CONFIG listing every problem. */
 export async function loadAttestations(file: string): Promise<Attestation[]> {
-  let source: string;
-  try {
-    source = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new AuditError(ErrorCodes.CONFIG, `${file}: cannot read the attestations file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  const source = await readSmallFile(file, { noun: 'attestations file', readLabel: 'the attestations file' });
   const { attestations, problems } = parseAttestations(source, file);
   if (problems.length > 0) throw new AuditError(ErrorCodes.CONFIG, `invalid attestations file:\n  ${problems.join('\n  ')}`);
   return attestations;

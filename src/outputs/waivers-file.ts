@@ -14,11 +14,11 @@
  * An expired waiver covers nothing (core/waivers.ts) and is reported so someone renews or
  * removes it; `lintWaivers` reports it as a problem too.
  */
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { AuditError, ErrorCodes } from '../core/errors';
 import type { Waiver } from '../core/types';
+import { AuditError, ErrorCodes } from '../core/errors';
 import { parseExpiry, parseYamlFile, validateAt } from './yaml-file';
+import { readSmallFile } from '../config/files';
 
 export const DEFAULT_WAIVER_MAX_LIFETIME_MS = 90 * 86_400_000;
 
@@ -105,12 +105,9 @@ export function checkWaivers(source: string, file: string, opts: WaiverOptions =
   return out;
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    throw new AuditError(ErrorCodes.CONFIG, `${file}: cannot read the waivers file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+/** A regular file of at most 1 MiB, read within a deadline (see config/files.ts). */
+function readText(file: string): Promise<string> {
+  return readSmallFile(file, { noun: 'waivers file', readLabel: 'the waivers file' });
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { fmtPath, issueText, yamlLocation, type PathKey } from '../config/yaml-errors';
+import { fmtPath, issueText, yamlLocation, yamlValue, type PathKey } from '../config/yaml-errors';
 
 export type { PathKey } from '../config/yaml-errors';
 export { fmtPath } from '../config/yaml-errors';
@@ -26,7 +26,9 @@ export function parseYamlFile<S extends z.ZodType>(text: string, file: string, s
     const { line, col } = lc.linePos(e.pos[0]);
     return { problems: [`${file}:${line}:${col}: invalid YAML: ${e.message.split('\n')[0]}`], at };
   }
-  const parsed = validateAt(schema, doc.toJS(), at, []);
+  const js = yamlValue(doc, lc, file);
+  if ('problem' in js) return { problems: [js.problem], at };
+  const parsed = validateAt(schema, js.value, at, []);
   return parsed.success ? { value: parsed.value, problems: [], at } : { problems: parsed.problems, at };
 }
 
