@@ -8,8 +8,15 @@ import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
 import type { FingerprintUsage } from '../src/core/sources';
-import { parsePublicKeyPem, shortFingerprint } from './lib/keys';
+import { untrusted } from '../src/core/untrusted';
+import { FINGERPRINT_RE, parsePublicKeyPem, shortFingerprint } from './lib/keys';
 import { stringField } from './lib/payload';
+
+/** A fingerprint named in a row's payload (hostile text): itself when shaped like one, else a stand-in. */
+function fingerprintField(payload: unknown, name: string): string | undefined {
+  const v = stringField(payload, name);
+  return v === undefined ? undefined : untrusted.shaped(v, FINGERPRINT_RE);
+}
 
 interface Seen {
   rows?: FingerprintUsage;
@@ -90,12 +97,13 @@ export default defineCheck({
     // retired fingerprint: the rotation row, not the newest signature, says it is not current.
     const retired = new Set<string>();
     for (const r of rotations) {
-      const old = stringField(r.payload, 'old_fingerprint');
+      // Payload text: only a fingerprint's shape is shown, anything else as a stand-in.
+      const old = fingerprintField(r.payload, 'old_fingerprint');
       if (old) {
         entry(old).rotationRows.push(r.id);
         retired.add(old);
       }
-      const next = stringField(r.payload, 'new_fingerprint');
+      const next = fingerprintField(r.payload, 'new_fingerprint');
       if (next) retired.delete(next);
     }
 

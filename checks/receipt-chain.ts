@@ -444,7 +444,7 @@ export default defineCheck({
           createdAt: root.createdAt.toISOString(),
           upToId: root.upToId,
           rootHash: untrusted.matching(root.rootHash, ROW_HASH_RE),
-          rowHash: target ?? null,
+          rowHash: target === undefined ? null : untrusted.shaped(target, ROW_HASH_RE),
           keyFingerprint: fingerprintShown(root.keyFingerprint),
           problem: reason,
         },
@@ -503,7 +503,7 @@ export default defineCheck({
         messageId: 'unknownKey',
         data: { rows: u.rows, firstId: u.firstId, lastId: u.lastId, fingerprint: shortFingerprint(fp) },
         // A malformed fingerprint still names its own finding: distinct values stay distinct.
-        resource: resource({ fingerprint: FINGERPRINT_RE.test(u.fingerprint) ? u.fingerprint : untrusted.id(u.fingerprint) }),
+        resource: resource({ fingerprint: untrusted.shaped(u.fingerprint, FINGERPRINT_RE) }),
         evidence: { fingerprint: fp, rows: u.rows, firstRow: u.firstId, lastRow: u.lastId, knownFingerprints: rowKeys.fingerprints() },
       });
     }
@@ -681,9 +681,9 @@ function oldestVerificationAge(cp: ReceiptChainCheckpoint, now: Date): number {
   return Math.max(0, now.getTime() - Date.parse(since));
 }
 
-/** A key fingerprint from a row (hostile text): shown only when it has the fingerprint's shape. */
+/** A key fingerprint from a row (hostile text): shown when it has the fingerprint's shape, else as a stand-in (none of its text). */
 function fingerprintShown(fp: string): string {
-  return untrusted.matching(fp, FINGERPRINT_RE);
+  return untrusted.shaped(fp, FINGERPRINT_RE);
 }
 
 function rootProblem(root: RootRow, target: string | undefined, keys: KeyRing): string | undefined {

@@ -9,6 +9,12 @@ import { defineCheck } from '../src/core/define-check';
 import { configError } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { VaultTokenInfo } from '../src/core/sources';
+import { untrusted } from '../src/core/untrusted';
+
+/** Vault's token types; anything else is shown only by its length. */
+const TOKEN_TYPES = ['service', 'batch'] as const;
+/** Policies listed in evidence at most (a token with more says how many). */
+const MAX_POLICIES_SHOWN = 20;
 
 type Problem = 'root' | 'noExpiry' | 'notRenewable';
 
@@ -77,14 +83,16 @@ export default defineCheck({
         resource: resource({ token: t.label }),
         evidence: {
           token: t.label,
-          accessor: info.accessor ?? null,
+          // What Vault answered is the deployment's text: through the gate, like log fields.
+          accessor: info.accessor === undefined ? null : untrusted.text(info.accessor, 64),
           problems,
-          policies: info.policies,
-          path: info.path ?? null,
+          policies: info.policies.slice(0, MAX_POLICIES_SHOWN).map((p) => untrusted.text(p, 64)),
+          ...(info.policies.length > MAX_POLICIES_SHOWN ? { policyCount: info.policies.length } : {}),
+          path: info.path === undefined ? null : untrusted.text(info.path, 128),
           ttlSeconds: info.ttl,
           expireTime: info.expireTime?.toISOString() ?? null,
           renewable: info.renewable,
-          type: info.type ?? null,
+          type: info.type === undefined ? null : untrusted.oneOf(info.type, TOKEN_TYPES),
         },
       });
     }

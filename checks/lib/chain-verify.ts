@@ -87,11 +87,13 @@ export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Key
       if (expected !== undefined && expected !== row.rowHash) problems.push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
       const outcome = keys.verify(row.keyFingerprint, Buffer.from(row.rowHash, 'hex'), row.signature);
       if (outcome === 'unknown-key') {
-        const u = unknown.get(row.keyFingerprint);
+        // Tallied (and kept in the checkpoint) by shape or stand-in, never by the column's text.
+        const fp = untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE);
+        const u = unknown.get(fp);
         if (u) {
           u.rows++;
           u.lastId = row.id;
-        } else unknown.set(row.keyFingerprint, { fingerprint: row.keyFingerprint, rows: 1, firstId: row.id, lastId: row.id });
+        } else unknown.set(fp, { fingerprint: fp, rows: 1, firstId: row.id, lastId: row.id });
       } else if (outcome === 'malformed') problems.push({ kind: 'badSignature', detail: 'signature is not 64 bytes of base64' });
       else if (outcome === 'invalid') problems.push({ kind: 'badSignature', detail: `signature does not verify under ${untrusted.matching(row.keyFingerprint, FINGERPRINT_RE)}` });
     }
@@ -101,7 +103,7 @@ export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Key
         prevId: prev === null ? null : prev?.id,
         createdAt: row.createdAt.toISOString(),
         action: row.action,
-        keyFingerprint: row.keyFingerprint,
+        keyFingerprint: untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE),
         problems,
       });
     }

@@ -4,6 +4,7 @@
  * through here; parse errors describe structure, never key bytes.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { untrusted } from '../../src/core/untrusted';
 
 export const FINGERPRINT_RE = /^sha256:[0-9a-f]{64}$/;
 
@@ -50,7 +51,11 @@ export function parsePublicKeyPem(pem: string): ParsedPublicKey {
   return { fingerprint: spkiFingerprint(der), keyType, raw, key };
 }
 
-/** A fingerprint shortened for messages: `sha256:0123456789ab…`. The full one goes in evidence. */
+/**
+ * A fingerprint shortened for messages: `sha256:0123456789ab…`. The full one goes in evidence.
+ * Anything not shaped like a fingerprint (it was read from the deployment) shows only as
+ * untrusted.shaped's stand-in, never a prefix of its text.
+ */
 export function shortFingerprint(fp: string): string {
-  return fp.length > 19 ? fp.slice(0, 19) + '…' : fp;
+  return FINGERPRINT_RE.test(fp) ? fp.slice(0, 19) + '…' : untrusted.shaped(fp, FINGERPRINT_RE);
 }

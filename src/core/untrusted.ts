@@ -14,6 +14,9 @@
  *   tokens) even when no source ever read it.
  * - {@link untrusted.id} — free text that identifies a finding (in `resource`): as `text`,
  *   with a longer bound, and distinct inputs stay distinct after cutting or scrubbing.
+ * - {@link untrusted.shaped} — a fixed-shape value that is also compared, grouped or stored
+ *   (a row hash, a key fingerprint): itself when it has the shape, else a stand-in showing its
+ *   length and a short digest, so equal values stay equal and different ones different.
  *
  * ```ts
  * const source = untrusted.oneOf(ev.fields.source, ['env', 'file', 'generated']);
@@ -39,6 +42,7 @@ const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-
 const DEFAULT_TEXT_MAX = 64;
 const DEFAULT_ID_MAX = 200;
 const MAX_SHAPED = 256;
+const STAND_IN_RE = /^unrecognised value, \d+ characters #[0-9a-f]{12}$/;
 
 function cut(s: string, max: number): string {
   const chars = [...s];
@@ -72,6 +76,22 @@ export const untrusted = Object.freeze({
     if (typeof value !== 'string' || value.length > MAX_SHAPED) return unrecognised(value);
     shape.lastIndex = 0;
     return shape.test(value) ? value : unrecognised(value);
+  },
+
+  /**
+   * A fixed-shape value that is also compared, grouped or stored (a row hash, a key
+   * fingerprint): the value when the whole of it matches `shape`, otherwise
+   * "unrecognised value, N characters #<12 hex digits of its SHA-256>" — none of its text,
+   * but the same stand-in for the same value, so a chain link, a tally by fingerprint or a
+   * checkpoint still works on it. Sources apply it where such values enter.
+   */
+  shaped(value: string, shape: RegExp): string {
+    if (value.length <= MAX_SHAPED) {
+      shape.lastIndex = 0;
+      // A stand-in stays itself: applying the gate twice changes nothing.
+      if (shape.test(value) || STAND_IN_RE.test(value)) return value;
+    }
+    return `${unrecognised(value)} #${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 12)}`;
   },
 
   /**

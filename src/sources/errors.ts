@@ -69,8 +69,19 @@ const CLIENT_BOILERPLATE: readonly RegExp[] = [
   /AWS SDK error wrapper for (Error: )?/g,
 ];
 
+/**
+ * AWS validation errors quote the value they refused ("Value 'K-1f…' at 'instanceId' failed
+ * to satisfy constraint"), and that value came from the deployment (an instance id a
+ * command listed, a parameter name): the field and the constraint say enough.
+ */
+const ECHOED_VALUES: readonly [RegExp, string][] = [
+  [/\bValue '[\s\S]*?' at '/g, "A value at '"],
+  [/\bValue \[[\s\S]*?\] at '/g, "A value at '"],
+];
+
 export function withoutClientBoilerplate(text: string): string {
-  return CLIENT_BOILERPLATE.reduce((t, re) => t.replace(re, ''), text).trim();
+  const plain = CLIENT_BOILERPLATE.reduce((t, re) => t.replace(re, ''), text);
+  return ECHOED_VALUES.reduce((t, [re, by]) => t.replace(re, by), plain).trim();
 }
 
 /** Wraps any failure of a source call as SOURCE_UNAVAILABLE (AuditErrors pass through). */

@@ -11,6 +11,7 @@ import { badData } from '../core/errors';
 import { guard, stopIfAborted, wrapSourceError } from './errors';
 import { sourceUnavailable } from '../core/errors';
 import { isValidDate } from '../core/time';
+import { untrusted } from '../core/untrusted';
 
 const SOURCE = 'postgres';
 
@@ -32,6 +33,18 @@ function toDate(v: unknown, where: string): Date {
 function toText(v: unknown): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v);
 }
+
+/**
+ * The fixed shapes of the formats: a row or root hash is 64 lowercase hex digits, a key
+ * fingerprint `sha256:` and 64 more. A column that holds anything else holds hostile text
+ * (a secret pasted there, markup, megabytes): it enters as untrusted.shaped's stand-in, so
+ * no check, finding, log line or checkpoint ever holds any of it, while equal values still
+ * compare equal (chain links, tallies by fingerprint).
+ */
+const HASH_SHAPE = /^[0-9a-f]{64}$/;
+const FINGERPRINT_SHAPE = /^sha256:[0-9a-f]{64}$/;
+const hashText = (v: unknown) => untrusted.shaped(toText(v), HASH_SHAPE);
+const fingerprintText = (v: unknown) => untrusted.shaped(toText(v), FINGERPRINT_SHAPE);
 
 const AUDIT_COLUMNS = 'id, created_at, action, payload, prev_hash, row_hash, signature, key_fingerprint';
 const ROOT_COLUMNS = 'id, created_at, up_to_id, root_hash, signature, key_fingerprint';
@@ -103,10 +116,10 @@ export class PostgresAuditDb implements AuditDb {
       createdAt: toDate(r.created_at, where),
       action: toText(r.action),
       payload: r.payload ?? null,
-      prevHash: toText(r.prev_hash),
-      rowHash: toText(r.row_hash),
+      prevHash: hashText(r.prev_hash),
+      rowHash: hashText(r.row_hash),
       signature: toText(r.signature),
-      keyFingerprint: toText(r.key_fingerprint),
+      keyFingerprint: fingerprintText(r.key_fingerprint),
     };
   }
 
@@ -117,9 +130,9 @@ export class PostgresAuditDb implements AuditDb {
       id,
       createdAt: toDate(r.created_at, where),
       upToId: toId(r.up_to_id, where),
-      rootHash: toText(r.root_hash),
+      rootHash: hashText(r.root_hash),
       signature: toText(r.signature),
-      keyFingerprint: toText(r.key_fingerprint),
+      keyFingerprint: fingerprintText(r.key_fingerprint),
     };
   }
 
@@ -143,7 +156,7 @@ export class PostgresAuditDb implements AuditDb {
       `SELECT fingerprint, public_key, promoted_at FROM ${this.#t.historical} ORDER BY fingerprint`,
     );
     return rows.map((r) => ({
-      fingerprint: toText(r.fingerprint),
+      fingerprint: fingerprintText(r.fingerprint),
       publicKey: toText(r.public_key),
       promotedAt: isValidDate(r.promoted_at) ? r.promoted_at : null,
     }));
@@ -165,7 +178,7 @@ export class PostgresAuditDb implements AuditDb {
          FROM ${table} GROUP BY key_fingerprint ORDER BY max(id)`,
     );
     return rows.map((r) => ({
-      fingerprint: toText(r.fp),
+      fingerprint: fingerprintText(r.fp),
       rows: Number(r.n),
       firstId: toId(r.first_id, what),
       lastId: toId(r.last_id, what),

@@ -31,8 +31,12 @@ import { stopIfAborted, wrapSourceError } from './errors';
 import { publicKeyOfPrivatePem } from './pem';
 import { SIGNING_KEY_ENV, type SecretBackend } from './secrets';
 import { isValidDate } from '../core/time';
+import { untrusted } from '../core/untrusted';
 
 const SOURCE = 'ssm';
+/** GetCommandInvocation's InstanceId constraint, exactly as the API states it (the anchors bind to the alternatives). */
+const INSTANCE_ID_SHAPE = /^(i-(\w{8}|\w{17}))|(mi-\w{17})$/;
+const COMMAND_ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PARAMETER_TYPES = new Set(['String', 'StringList', 'SecureString']);
 
 /** Names that hold secrets by convention, for deciding what to register with the scrubber. */
@@ -133,15 +137,19 @@ export class AwsSsmSource implements SsmSource {
 
   async *outputs(commandId: string, signal?: AbortSignal): AsyncIterable<SsmInvocationOutput> {
     const it = paginateListCommandInvocations({ client: this.#h.client, pageSize: 50, stopOnSameToken: true }, { CommandId: commandId, Details: true });
-    for await (const page of pages(`listing invocations of command ${commandId}`, it, signal)) {
+    // Ids come from SSM's answers: an error names them only when they have their shape.
+    const command = untrusted.matching(commandId, COMMAND_ID_SHAPE);
+    for await (const page of pages(`listing invocations of command ${command}`, it, signal)) {
       for (const inv of page.CommandInvocations ?? []) {
         const instanceId = inv.InstanceId ?? '';
         for (const plugin of inv.CommandPlugins ?? []) {
           const pluginName = plugin.Name ?? '';
           // The invocation list truncates output to 2,500 characters; GetCommandInvocation holds
           // the first 24,000 of stdout and 8,000 of stderr, so a secret printed late is still seen.
+          // It accepts only an instance id of the documented shape: for anything else the
+          // listed (truncated) output is all there is.
           let output = plugin.Output ?? '';
-          if (instanceId && pluginName.length >= 4) {
+          if (INSTANCE_ID_SHAPE.test(instanceId) && pluginName.length >= 4) {
             try {
               const full = await this.#h.client.send(
                 new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId, PluginName: pluginName }),
@@ -150,7 +158,7 @@ export class AwsSsmSource implements SsmSource {
               output = [full.StandardOutputContent ?? '', full.StandardErrorContent ?? '', output].filter(Boolean).join('\n');
             } catch (e) {
               // Invocation details are eventually consistent; the truncated output still counts.
-              if ((e as { name?: string }).name !== 'InvocationDoesNotExist') throw wrapSourceError(SOURCE, `reading output of command ${commandId}`, e);
+              if ((e as { name?: string }).name !== 'InvocationDoesNotExist') throw wrapSourceError(SOURCE, `reading output of command ${command}`, e);
             }
           }
           yield { commandId, instanceId, pluginName, output };

@@ -7,6 +7,7 @@
 import { untrusted } from '../../src/core/untrusted';
 import { isHighEntropyToken, scrubSecretShapes } from '../../src/core/redact';
 import { processSecrets } from '../../src/core/secret';
+import { wrapSourceError } from '../../src/sources/errors';
 import { canaryToken, findLeaks, shapedCanaries } from './helpers';
 
 describe('untrusted.oneOf', () => {
@@ -109,6 +110,40 @@ describe('untrusted.id', () => {
     const j2 = untrusted.id(`audit ${shapedCanaries('gate-id-2').jwt}`);
     expect(j1).not.toBe(j2);
     expect(findLeaks({ jwt: c.jwt }, new Map([['id', j1]]))).toEqual([]);
+  });
+});
+
+describe('untrusted.shaped', () => {
+  const FP = /^sha256:[0-9a-f]{64}$/;
+  const fp = `sha256:${'cd'.repeat(32)}`;
+  test('a value of the shape is itself; anything else a stand-in with none of its text', () => {
+    expect(untrusted.shaped(fp, FP)).toBe(fp);
+    const secret = canaryToken('shaped', 12);
+    const shown = untrusted.shaped(secret, FP);
+    expect(shown).toMatch(/^unrecognised value, 12 characters #[0-9a-f]{12}$/);
+    expect(findLeaks({ secret }, new Map([['shaped', shown]]))).toEqual([]);
+    expect(untrusted.shaped('x'.repeat(10_000), FP)).toMatch(/^unrecognised value, 10000 characters #/);
+  });
+  test('equal values give equal stand-ins, different ones different, and a stand-in stays itself', () => {
+    const a = untrusted.shaped(canaryToken('shaped-a', 12), FP);
+    expect(untrusted.shaped(canaryToken('shaped-a', 12), FP)).toBe(a);
+    expect(untrusted.shaped(canaryToken('shaped-b', 12), FP)).not.toBe(a);
+    expect(untrusted.shaped(a, FP)).toBe(a);
+  });
+});
+
+describe('source errors', () => {
+  test('an AWS validation error does not quote the value it refused (it came from the deployment)', () => {
+    const id = canaryToken('validation-echo', 12);
+    const e = Object.assign(new Error(`1 validation error detected: Value '${id}' at 'instanceId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(i-(\\w{8}|\\w{17}))|(mi-\\w{17})$`), {
+      name: 'ValidationException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const msg = wrapSourceError('ssm', 'reading output of command c-1', e).message;
+    expect(msg).toContain("A value at 'instanceId' failed to satisfy constraint");
+    expect(findLeaks({ id }, new Map([['error', msg]]))).toEqual([]);
+    const list = wrapSourceError('ssm', 'x', new Error(`Value [${id}, b] at 'names' failed to satisfy constraint`)).message;
+    expect(findLeaks({ id }, new Map([['error', list]]))).toEqual([]);
   });
 });
 
