@@ -1,7 +1,7 @@
 /**
  * Credentials must not outlive their rotation policy: API keys older than 90 days
- * (seed 000 §6), JWT_SECRET_KEY and INTERNAL_SECRET rotated quarterly, the receipt and
- * root signing keys yearly (seed 004, "Inventory"). Rotations are audit rows, so their age
+ * (*Runbook: Secrets & Identity for Aegis* §6), JWT_SECRET_KEY and INTERNAL_SECRET rotated
+ * quarterly, the receipt and root signing keys yearly (*Secret Management*, "Inventory"). Rotations are audit rows, so their age
  * comes from the chain; a secret never rotated is as old as the audit log.
  */
 import { z } from 'zod';

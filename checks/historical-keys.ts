@@ -1,8 +1,8 @@
 /**
  * After a rotation, every key that signed rows or roots but is no longer current must be
  * in transparency_historical_keys, with a public key that hashes to its fingerprint, or
- * every receipt it signed stops verifying (seed 004, "Receipt and root signing keys";
- * "What to audit" 3).
+ * every receipt it signed stops verifying (*Secret Management*, "Rotation" → "Receipt and
+ * root signing keys"; "What to audit when reviewing a deployment" 3).
  */
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';

@@ -1,7 +1,7 @@
 /**
  * INTERNAL_SECRET authenticates every internal call, so every service must hold the same
- * value; a mismatch is a 401 on every call between the two groups (seed 004, "What to
- * audit" 4). During a rotation the platform accepts INTERNAL_SECRET_PREVIOUS as well, so a
+ * value; a mismatch is a 401 on every call between the two groups (*Secret Management*,
+ * "What to audit when reviewing a deployment" 4). During a rotation the platform accepts INTERNAL_SECRET_PREVIOUS as well, so a
  * difference every service accepts is an overlap, not drift — but an overlap must close.
  * Values are compared by keyed fingerprint only; reports name groups of services, A, B, ….
  */

@@ -1,6 +1,7 @@
 /**
  * The services refuse to start without their runtime secrets (RuntimeSecrets.ensure_required
- * in runbook 001); this check finds a missing or emptied field before a restart does. It reads
+ * in *Runbook: Enforce Vault-backed secrets and OIDC/mTLS auth
+ * end-to-end* §2); this check finds a missing or emptied field before a restart does. It reads
  * the KV v2 secret the runtime reads, through the auditor's own Vault token.
  */
 import { z } from 'zod';

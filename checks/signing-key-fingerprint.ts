@@ -1,7 +1,8 @@
 /**
  * The configured receipt signing key (and root key, when configured) must be the key
  * that signs the chain now: its public fingerprint equals the one on the most recent
- * audit rows (transparency roots for `root`). Seed 004, "What to audit" 2.
+ * audit rows (transparency roots for `root`). *Secret Management*, "What to audit when
+ * reviewing a deployment" 2.
  */
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';

@@ -1,6 +1,7 @@
 /**
  * A root token, or one that never expires, is a standing credential: leaked once, valid
- * forever. Runbooks 000 and 002 ask for short-lived, renewable tokens (Vault Agent, k8s auth).
+ * forever. *Runbook: Secrets & Identity for Aegis* ("Security notes") and
+ * *Secrets and Supply-chain Guidance for Aegis* §3 ask for short-lived, renewable tokens (Vault Agent, k8s auth).
  * This check looks up the auditor's own token and the services' tokens by accessor; it never
  * sees the services' tokens themselves.
  */

@@ -1,6 +1,6 @@
 /**
  * The shape of audit.yaml. Everything that points at the audited deployment (tables, log
- * groups, paths, parameter paths) is configurable; defaults follow DESIGN.md. Secrets never
+ * groups, paths, parameter paths) is configurable; defaults follow docs/aegis-formats.md. Secrets never
  * appear here literally: the config names where they are.
  */
 import { z } from 'zod';

@@ -12,7 +12,7 @@ import { writeOutputFile } from './fs';
 export const REPORT_SCHEMA_VERSION = 1;
 export const JSON_REPORT_FILE = 'report.json';
 
-// Known objects keep the order DESIGN.md shows; anything else (evidence) is sorted, so the
+// Known objects keep a fixed, documented order (schemaVersion first); anything else (evidence) is sorted, so the
 // bytes depend only on the content, never on the order a check happened to build it in.
 const ORDER: Record<string, readonly string[]> = {
   report: ['schemaVersion', 'tool', 'deployment', 'runId', 'configDigest', 'startedAt', 'finishedAt', 'summary', 'results', 'expiredWaivers'],

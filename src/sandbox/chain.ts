@@ -1,6 +1,6 @@
 /**
  * Writes the audit log of the sandbox deployment: hash-chained, signed rows and the signed
- * transparency roots, as DESIGN.md "The audited deployment" defines them.
+ * transparency roots, as docs/aegis-formats.md defines them.
  *
  * - `row_hash` = hex SHA-256 of UTF-8 `prev_hash + canonical`, canonical being the JSON of
  *   {action, created_at (RFC 3339 UTC, ms), id (number), payload} with keys sorted at every

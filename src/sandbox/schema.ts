@@ -1,5 +1,5 @@
 /**
- * The audited deployment's tables (DESIGN.md "The audited deployment"), in a configurable
+ * The audited deployment's tables (docs/aegis-formats.md), in a configurable
  * schema with configurable table names, exactly as the auditor expects to find them.
  */
 import type { ClientBase } from 'pg';

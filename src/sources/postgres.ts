@@ -91,7 +91,7 @@ export class PostgresAuditDb implements AuditDb {
     if (e instanceof Error && e.message === 'Query read timeout') {
       return sourceUnavailable(SOURCE, 'timeout', `${what}: timed out: no answer within ${this.#queryTimeout} ms`);
     }
-    if (code === '42703') return sourceUnavailable(SOURCE, 'schema_mismatch', `${what}: a column the auditor reads is missing (see DESIGN.md for the expected table shapes)`);
+    if (code === '42703') return sourceUnavailable(SOURCE, 'schema_mismatch', `${what}: a column the auditor reads is missing (docs/aegis-formats.md lists the columns it expects)`);
     return wrapSourceError(SOURCE, what, e);
   }
 
