@@ -1,4 +1,7 @@
-/** Durations in config and options: `90s`, `15m`, `24h`, `90d`, `2w`, or a number of milliseconds. */
+/**
+ * Durations in config and options: `90s`, `15m`, `24h`, `90d`, `2w`, compound forms such as
+ * `1h30m` or `1d 12h` (largest unit first, each unit once), or a number of milliseconds.
+ */
 import { z } from 'zod';
 
 const UNIT_MS: Record<string, number> = {
@@ -9,15 +12,31 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
   w: 7 * 86_400_000,
 };
+/** Largest first: a compound duration names its units in this order. */
+const UNIT_ORDER = ['w', 'd', 'h', 'm', 's', 'ms'];
+const PART_RE = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*/gy;
 
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) throw new Error(`invalid duration ${input}`);
     return input;
   }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(input);
-  if (!m) throw new Error(`invalid duration "${input}" (expected e.g. 90s, 15m, 24h, 90d)`);
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]]);
+  const bad = () => new Error(`invalid duration "${input}" (expected e.g. 90s, 15m, 24h, 90d, or a compound such as 1h30m)`);
+  const text = input.trim();
+  if (text === '') throw bad();
+  PART_RE.lastIndex = 0;
+  let total = 0;
+  let last = -1;
+  let end = 0;
+  for (let m = PART_RE.exec(text); m; m = PART_RE.exec(text)) {
+    const rank = UNIT_ORDER.indexOf(m[2]);
+    if (rank <= last) throw new Error(`invalid duration "${input}" (name each unit once, largest first: e.g. 1h30m, not 30m1h)`);
+    last = rank;
+    total += Number(m[1]) * UNIT_MS[m[2]];
+    end = PART_RE.lastIndex;
+  }
+  if (end !== text.length) throw bad();
+  return Math.round(total);
 }
 
 export function formatDuration(ms: number): string {
