@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../checks';
 import { loadConfigFile } from './config/load';
+import { renderConfigReference } from './config/reference';
 import { FORMATS, type OutputFormat } from './config/schema';
 import { auditAndWrite } from './app/run';
 import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
@@ -88,7 +89,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity; full?: boolean }) => {
       const logger = createLogger();
       const loaded = await loadConfigFile(opts.config, { registry });
-      const { report, outDir } = await auditAndWrite(loaded, registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, full: opts.full });
+      const { report, outDir } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, full: opts.full });
       io.out(formatSummary(report));
       io.out(`reports: ${outDir}\n`);
       setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
@@ -102,7 +103,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (opts: { config: string; out?: string }) => {
       const logger = createLogger();
       const loaded = await loadConfigFile(opts.config, { registry });
-      const { report, files } = await auditAndWrite(loaded, registry, { out: opts.out, formats: ['json', 'checklist'], logger });
+      const { report, files } = await auditAndWrite(loaded, loaded.registry, { out: opts.out, formats: ['json', 'checklist'], logger });
       io.out(formatSummary(report));
       io.out(`checklist: ${files.find((f) => f.endsWith('checklist.html')) ?? '(not written)'}\n`);
       setExit(exitCodeFor(report, loaded.config.run.fail_on));
@@ -186,7 +187,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('-c, --config <file>', 'audit.yaml, for waiver_max_lifetime')
     .action(async (file: string, opts: { config?: string }) => {
       const loaded = opts.config ? await loadConfigFile(opts.config, { registry }) : undefined;
-      const problems = await lintWaivers(file, { knownChecks: registry.keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
+      const problems = await lintWaivers(file, { knownChecks: (loaded?.registry ?? registry).keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
       for (const p of problems) io.err(`${p}\n`);
       if (problems.length === 0) io.out(`${file}: ok\n`);
       setExit(waiversLintExitCode(problems));
@@ -197,8 +198,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('list')
     .description('list the registered checks')
     .option('--json', 'as JSON')
-    .action((opts: { json?: boolean }) => {
-      const metas = [...registry.values()].map((c) => c.meta);
+    .option('-c, --config <file>', 'audit.yaml, to include its plugin checks')
+    .action(async (opts: { json?: boolean; config?: string }) => {
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      const metas = [...reg.values()].map((c) => c.meta);
       if (opts.json) {
         io.out(JSON.stringify(metas, null, 2) + '\n');
         return;
@@ -217,6 +220,15 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .action(async (file: string) => {
       const loaded = await loadConfigFile(file, { registry });
       io.out(`${loaded.file}: valid (deployment ${loaded.config.deployment}, ${Object.keys(loaded.config.sources).length} source groups)\n`);
+    });
+
+  config
+    .command('reference')
+    .description('print the configuration reference (every key, default and environment variable) as Markdown')
+    .option('-c, --config <file>', 'audit.yaml, to include the options of its plugin checks')
+    .action(async (opts: { config?: string }) => {
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      io.out(renderConfigReference(reg));
     });
 
   return program;

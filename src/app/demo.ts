@@ -102,7 +102,7 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
   try {
     const configPath = await writeDemoConfig(sandbox, out);
     const loaded = await loadConfigFile(configPath, { registry });
-    const result = await auditAndWrite(loaded, registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
+    const result = await auditAndWrite(loaded, loaded.registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
     const stateDir = loaded.config.state.postgres ? `postgres schema ${loaded.config.state.postgres.schema}` : (loaded.config.state.dir as string);
     return { ...result, sandbox, configPath, stateDir, comparison: compareWithManifest(result.report, sandbox.manifest) };
   } catch (e) {

@@ -11,8 +11,9 @@ import { fmtPath, issueText, yamlLocation as location, yamlValue, type PathKey }
 import { readSmallFile, readSmallFileSync } from './files';
 import { configSchema, type AuditConfig } from './schema';
 import { resolveConfigPaths } from './paths';
+import { loadPlugins } from './plugins';
 import { AuditError, ErrorCodes } from '../core/errors';
-import type { Registry } from '../core/registry';
+import { optionKeys, type Registry } from '../core/registry';
 
 export interface LoadedConfig {
   config: AuditConfig;
@@ -22,6 +23,8 @@ export interface LoadedConfig {
   digest: string;
   /** Per-check options, validated against each check's schema (defaults applied). */
   checkOptions: Map<string, unknown>;
+  /** The registry given to the loader plus the checks of `plugins:` (empty when none was given). */
+  registry: Registry;
 }
 
 const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -116,15 +119,26 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
     throw new AuditError(ErrorCodes.CONFIG, `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const config = parsed.data;
+  resolveConfigPaths(config, dirname(resolve(file)));
   const checkOptions = new Map<string, unknown>();
-  if (opts.registry) {
+  // Plugins are loaded (and validated) here, so `checks:` may configure their checks too.
+  const registry = opts.registry ? loadPlugins(config.plugins, opts.registry, (i) => `${file}:${location(doc, lc, ['plugins', i])}: plugins[${i}]`) : undefined;
+  if (registry) {
     for (const [id, settings] of Object.entries(config.checks)) {
-      const check = opts.registry.get(id);
+      const check = registry.get(id);
       if (!check) {
-        const known = [...opts.registry.keys()].join(', ');
+        const known = [...registry.keys()].join(', ');
         problems.push(`${file}:${location(doc, lc, ['checks', id])}: ${fmtPath(['checks', id])}: unknown check id (known: ${known})`);
         continue;
       }
+      // A misspelt option would otherwise be dropped silently and the default policy applied.
+      const keys = optionKeys(check) ?? [];
+      const unknown = Object.keys(settings.options).filter((k) => !keys.includes(k));
+      for (const k of unknown) {
+        const path = ['checks', id, 'options', k];
+        problems.push(`${file}:${location(doc, lc, path)}: ${fmtPath(path)}: unknown option "${k}" of check ${id} (known: ${keys.join(', ') || 'none'})`);
+      }
+      if (unknown.length > 0) continue;
       const o = check.options.safeParse(settings.options, { reportInput: true });
       if (!o.success) {
         for (const issue of o.error.issues) {
@@ -133,17 +147,17 @@ export function parseConfig(text: string, file: string, opts: { env?: NodeJS.Pro
         }
       } else checkOptions.set(id, o.data);
     }
-    for (const [id, check] of opts.registry) {
+    for (const [id, check] of registry) {
       if (!checkOptions.has(id) && !config.checks[id]) checkOptions.set(id, check.options.parse({}));
     }
     if (problems.length > 0) throw new AuditError(ErrorCodes.CONFIG, `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  resolveConfigPaths(config, dirname(resolve(file)));
   return {
     config,
     file: resolve(file),
     digest: 'sha256:' + createHash('sha256').update(text, 'utf8').digest('hex'),
     checkOptions,
+    registry: registry ?? new Map(),
   };
 }
 

@@ -47,9 +47,11 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+const DURATION_SCHEMAS = new WeakSet<object>();
+
 /** A zod schema for a duration; yields milliseconds. */
-export const duration = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const duration = () => {
+  const schema = z.union([z.string(), z.number()]).transform((v, ctx) => {
     try {
       return parseDuration(v);
     } catch (e) {
@@ -57,3 +59,11 @@ export const duration = () =>
       return z.NEVER;
     }
   });
+  DURATION_SCHEMAS.add(schema);
+  return schema;
+};
+
+/** Whether a schema is one `duration()` made (docs show its default as a duration). */
+export function isDurationSchema(schema: unknown): boolean {
+  return typeof schema === 'object' && schema !== null && DURATION_SCHEMAS.has(schema);
+}

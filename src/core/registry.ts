@@ -3,6 +3,7 @@ import cron from 'node-cron';
 import { SEVERITIES } from './types';
 import { SOURCE_NAMES } from './sources';
 import { AuditError, ErrorCodes } from './errors';
+import { CHECKLIST_IDS } from './checklist';
 import type { AnyCheck } from './define-check';
 
 const sourceName = z.enum(SOURCE_NAMES as [string, ...string[]]);
@@ -23,9 +24,29 @@ const metaSchema = z.object({
   timeout: z.number().int().positive().optional(),
 });
 
-/** Validates a check's metadata, messages and options; throws AUDIT_ERR_PLUGIN naming what is wrong. */
-export function validateCheck(check: AnyCheck, where: string): void {
-  const parsed = metaSchema.safeParse(check?.meta);
+/** A plugin's runbook lives with the plugin: a path (made absolute on load) or an http(s) URL. */
+const externalMetaSchema = metaSchema.extend({
+  runbook: z.string().regex(/^(https?:\/\/\S+|[^\s]+\.md)$/, 'a Markdown file beside the plugin, or an http(s) URL'),
+});
+
+/**
+ * The option names a check accepts: its options are a `z.object({...})` whose keys are the
+ * options (config `checks.<id>.options.<key>`). Undefined when the schema is not an object.
+ */
+export function optionKeys(check: Pick<AnyCheck, 'options'>): string[] | undefined {
+  const shape = (check.options as { shape?: unknown } | undefined)?.shape;
+  return shape && typeof shape === 'object' ? Object.keys(shape) : undefined;
+}
+
+/**
+ * Validates a check's metadata, messages and options; throws AUDIT_ERR_PLUGIN naming what is
+ * wrong. `external` (plugins) lets the runbook live beside the plugin instead of docs/runbooks/.
+ */
+export function validateCheck(check: AnyCheck, where: string, opts: { external?: boolean } = {}): void {
+  if (!check || typeof check !== 'object') {
+    throw new AuditError(ErrorCodes.PLUGIN, `${where}: expected a check (defineCheck({ meta, messages, options, run })), got ${check === null ? 'null' : typeof check}`);
+  }
+  const parsed = (opts.external ? externalMetaSchema : metaSchema).safeParse(check.meta);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `meta.${i.path.join('.')}: ${i.message}`).join('; ');
     throw new AuditError(ErrorCodes.PLUGIN, `${where}: invalid check metadata: ${issues}`);
@@ -36,8 +57,11 @@ export function validateCheck(check: AnyCheck, where: string): void {
   if (typeof check.run !== 'function') {
     throw new AuditError(ErrorCodes.PLUGIN, `${where}: check ${check.meta.id} has no run function`);
   }
-  const defaults = check.options?.safeParse?.({});
-  if (!defaults || !defaults.success) {
+  if (!optionKeys(check)) {
+    throw new AuditError(ErrorCodes.PLUGIN, `${where}: check ${check.meta.id}: options must be a zod object, z.object({ ... }) (use z.object({}) for none)`);
+  }
+  const defaults = check.options.safeParse({});
+  if (!defaults.success) {
     throw new AuditError(ErrorCodes.PLUGIN, `${where}: check ${check.meta.id}: options must be a zod schema whose every field has a default`);
   }
 }
@@ -53,4 +77,28 @@ export function buildRegistry(checks: readonly AnyCheck[], where = 'checks/index
     map.set(c.meta.id, c);
   }
   return Object.freeze(map) as Registry;
+}
+
+/**
+ * The built-in registry plus external checks (plugins), each validated as a built-in is; an id
+ * that is already taken is an error naming both places.
+ */
+export function extendRegistry(base: Registry, external: readonly { check: AnyCheck; where: string }[]): Registry {
+  const map = new Map<string, AnyCheck>(base);
+  const from = new Map<string, string>();
+  for (const { check, where } of external) {
+    validateCheck(check, where, { external: true });
+    const id = check.meta.id;
+    const unknownItems = check.meta.checklist.filter((i) => !CHECKLIST_IDS.has(i));
+    if (unknownItems.length > 0) {
+      throw new AuditError(ErrorCodes.PLUGIN, `${where}: check ${id}: unknown checklist item ${unknownItems.join(', ')} (known: ${[...CHECKLIST_IDS].join(', ')})`);
+    }
+    if (map.has(id)) {
+      throw new AuditError(ErrorCodes.PLUGIN, `${where}: check id ${id} is already defined${from.has(id) ? ` by ${from.get(id)}` : ' by a built-in check'}`);
+    }
+    map.set(id, check);
+    from.set(id, where);
+  }
+  const sorted = new Map([...map].sort(([a], [b]) => a.localeCompare(b)));
+  return Object.freeze(sorted) as Registry;
 }

@@ -53,9 +53,11 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
 
   /** Starts the daemon of `loaded` beside the active one and swaps it in; throws (the active one untouched) on any failure. */
   const startAndSwap = async (loaded: LoadedConfig): Promise<void> => {
-    const { waivers, attestations } = await loadRunInputs(loaded, registry, new Date());
+    // The built-in checks plus the config's plugins.
+    const checks = loaded.registry;
+    const { waivers, attestations } = await loadRunInputs(loaded, checks, new Date());
     const outDir = resolve(opts.out ?? loaded.config.outputs.dir);
-    const metas = metasFromChecks(registry.values());
+    const metas = metasFromChecks(checks.values());
     const listen = opts.listen ?? loaded.config.server.listen;
     const reused = active && active.listen === listen ? active.server : undefined;
     let opened: RunningServer | undefined;
@@ -64,7 +66,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
       opened = reused ? undefined : await startServer(startingState(), listen, logger);
       daemon = await startDaemon({
         loaded,
-        registry,
+        registry: checks,
         server: reused ?? opened,
         logger,
         reloads: () => reloads,

@@ -1,0 +1,310 @@
+/**
+ * The configuration reference (docs/configuration.md), generated from the zod schema itself:
+ * every key the loader accepts, its type and default come from `configSchema`; the words come
+ * from CONFIG_DOCS below (or a `.describe()` on the schema). A test keeps the committed page
+ * equal to this output and fails on any accepted key without words, so nothing is accepted
+ * that is not documented. `aegis-audit config reference` prints it.
+ */
+import type { z } from 'zod';
+import { configSchema } from './schema';
+import { formatDuration, isDurationSchema } from '../core/duration';
+import { optionKeys, type Registry } from '../core/registry';
+
+/** What each key means, by its path (`<…>` stands for a map key). */
+export const CONFIG_DOCS: Readonly<Record<string, string>> = {
+  deployment: 'Name of the audited deployment, shown in reports and metrics; history and checkpoints are kept per deployment.',
+  services: "The deployment's services; checks that look at every service use this list.",
+
+  'sources.postgres.url': 'The audit database, e.g. `${AUDIT_DATABASE_URL}`; a read-only role is enough (`docs/deploy/postgres-grants.sql`).',
+  'sources.postgres.schema': 'Schema of the Aegis tables.',
+  'sources.postgres.tables.audit_log': 'The audit rows (hash chain).',
+  'sources.postgres.tables.historical_keys': 'Public keys of rotated-out signing keys.',
+  'sources.postgres.tables.roots': 'Signed transparency roots.',
+  'sources.postgres.tables.api_keys': 'API keys (ids and dates only are read).',
+  'sources.postgres.statement_timeout': 'Longest a query may run (the server enforces it; the client gives up a little later).',
+  'sources.postgres.connect_timeout': 'Longest to wait for a connection.',
+
+  'sources.logs.files.<service>': 'A glob of JSON-lines log files of that service, e.g. `/var/log/aegis/audit/*.jsonl`.',
+  'sources.logs.cloudwatch.region': 'AWS region of the log groups.',
+  'sources.logs.cloudwatch.endpoint': 'An endpoint URL instead of the public one (a VPC endpoint).',
+  'sources.logs.cloudwatch.max_attempts': 'Attempts per call, the first included; throttling and 5xx are retried.',
+  'sources.logs.cloudwatch.timeout': 'Socket timeout per call.',
+  'sources.logs.cloudwatch.credentials_env.access_key_id': 'Name of the environment variable holding the access key id (static credentials; without `credentials_env` the standard AWS credential chain applies).',
+  'sources.logs.cloudwatch.credentials_env.secret_access_key': 'Name of the environment variable holding the secret access key.',
+  'sources.logs.cloudwatch.credentials_env.session_token': 'Name of the environment variable holding a session token.',
+  'sources.logs.cloudwatch.groups.<service>': 'The log group of that service, e.g. `/aegis/prod/audit`.',
+  'sources.logs.cloudwatch.page_size': 'Largest page of events to ask for (FilterLogEvents limit).',
+  'sources.logs.window': 'How far back windowed log checks read (spikes, latest starts).',
+
+  'sources.secrets.env_files.<service>': "The service's dotenv file (sidecar mode), e.g. `/run/aegis/audit.env`.",
+  'sources.secrets.pem_files.receipt': 'The receipt signing key PEM on the volume (the fallback path).',
+  'sources.secrets.pem_files.root': 'The root signing key PEM on the volume.',
+  'sources.secrets.signing_key_service': 'The service whose secrets hold `RECEIPT_SIGNING_PRIVATE_KEY` and `ROOT_SIGNING_PRIVATE_KEY`.',
+  'sources.secrets.ssm.region': 'AWS region of Parameter Store and Run Command.',
+  'sources.secrets.ssm.endpoint': 'An endpoint URL instead of the public one (a VPC endpoint).',
+  'sources.secrets.ssm.max_attempts': 'Attempts per call, the first included; throttling and 5xx are retried.',
+  'sources.secrets.ssm.timeout': 'Socket timeout per call.',
+  'sources.secrets.ssm.credentials_env.access_key_id': 'Name of the environment variable holding the access key id (without `credentials_env` the standard AWS credential chain applies).',
+  'sources.secrets.ssm.credentials_env.secret_access_key': 'Name of the environment variable holding the secret access key.',
+  'sources.secrets.ssm.credentials_env.session_token': 'Name of the environment variable holding a session token.',
+  'sources.secrets.ssm.path': "The deployment's parameter hierarchy, e.g. `/aegis/prod`; a service's secret NAME is `<path>/<service>/<NAME>`.",
+  'sources.secrets.ssm.deploy_document': 'The SSM document the deploys run (its command history is inspected).',
+  'sources.secrets.ssm.history': 'How far back to read Run Command history (SSM keeps about 30 days).',
+  'sources.secrets.vault.address': 'Vault address, e.g. `https://vault:8200`.',
+  'sources.secrets.vault.token_file': "A file holding the auditor's Vault token (e.g. written by Vault Agent). One of `token_file` or `token_env` is required.",
+  'sources.secrets.vault.token_env': "Name of the environment variable holding the auditor's Vault token.",
+  'sources.secrets.vault.namespace': 'Vault Enterprise namespace (sent as `X-Vault-Namespace`).',
+  'sources.secrets.vault.kv_mount': 'The KV version 2 mount.',
+  'sources.secrets.vault.path_prefix': "A service's secrets are the fields of `<kv_mount>/data/<path_prefix>/<service>`.",
+  'sources.secrets.vault.runtime_path': 'The runtime secret (`oidc_jwks_uri`, `model_signing_pubkey`, `clients/allowed`), under the mount.',
+  'sources.secrets.vault.token_accessors.<name>': "Accessor of a service token to inspect (never the token itself), e.g. `gateway: hmac-accessor…`.",
+  'sources.secrets.vault.timeout': 'Timeout per call.',
+  'sources.secrets.vault.max_attempts': 'Attempts per call, the first included; throttling (429) and gateway errors (502, 504) are retried.',
+  'sources.secrets.vault.ca_file': "PEM file of the CA that signed Vault's certificate (a private CA).",
+
+  'sources.prometheus.url': 'Prometheus base URL, for `aegis_auth_failures_total` when no logs are configured.',
+  'sources.prometheus.timeout': 'Timeout per query.',
+  'sources.prometheus.max_attempts': 'Attempts per query; throttling (429) and gateway errors (502, 503, 504) are retried.',
+
+  'checks.<check id>.enabled': 'Set `false` to leave the check out of every run.',
+  'checks.<check id>.schedule': "Cron expression for the daemon (default: the check's own, see `aegis-audit explain <check id>`).",
+  'checks.<check id>.timeout': 'Per-check timeout (default: `run.timeout`).',
+  'checks.<check id>.options': "The check's options, validated against its schema; an unknown option is an error. See [Check options](#check-options).",
+
+  'run.concurrency': 'Checks run at once.',
+  'run.timeout': 'Per-check timeout.',
+  'run.fail_on': 'Lowest finding severity that makes `run` exit 1 (`--fail-on` overrides).',
+
+  'state.dir': 'Where checkpoints live (receipt-chain). When unset: `.aegis-audit/state` under the working directory.',
+  'state.postgres.url': "Keep state and run history in the auditor's own Postgres schema instead (shared by daemon replicas).",
+  'state.postgres.schema': "The auditor's own schema.",
+
+  waivers: 'The waivers file (`{ waivers: [ { check, resource, justification, approver, ticket, expires } ] }`).',
+  waiver_max_lifetime: 'The furthest a waiver may expire from now.',
+  attestations: 'The attestations file for checklist items no check can prove.',
+
+  'outputs.dir': 'Output directory (`--out` overrides; `-` writes the JSON report to stdout).',
+  'outputs.formats': 'Which files to write (`--format` overrides).',
+  'outputs.history_keep': 'Previous runs kept per deployment, for "what changed".',
+
+  'server.listen': 'The daemon\'s HTTP address (`/metrics`, `/healthz`, `/readyz`, `/report`).',
+  'leader_lock.url': 'A Postgres URL: replicas sharing it elect one runner with an advisory lock.',
+  'leader_lock.key': 'The advisory lock key.',
+  plugins: 'Folders (every `*.js` file in one is a check module) or module files of external checks; see [plugins.md](plugins.md).',
+};
+
+/** Environment variables the auditor reads, besides the `${VAR}` references a config makes. */
+export const ENVIRONMENT: readonly { name: string; meaning: string }[] = [
+  { name: '`AEGIS_AUDIT_LOG_LEVEL`', meaning: 'Level of the JSON logs on stderr: `trace`, `debug`, `info` (default; `demo`: `warn`), `warn`, `error`, `fatal`, `silent`.' },
+  { name: '`${VAR}` in audit.yaml', meaning: 'Any variable a config names as `${VAR}` or `${VAR:-default}`; a missing one without a default is an error naming file, line and key.' },
+  { name: 'the variables that `token_env` and `credentials_env` name', meaning: 'Hold the Vault token and static AWS credentials; the config names them, never the values.' },
+  { name: '`AWS_REGION`, `AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_WEB_IDENTITY_TOKEN_FILE`, …', meaning: "The AWS SDK's standard credential chain (instance roles, IRSA), used when `credentials_env` is not set." },
+  { name: '`AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED`', meaning: "Set to `true` by `aegis-audit` unless already set: silences the AWS SDK's notice about future Node versions on stderr." },
+];
+
+/** Map keys by the path of the map they belong to (default `<name>`). */
+const MAP_KEY: Readonly<Record<string, string>> = {
+  'sources.logs.files': '<service>',
+  'sources.logs.cloudwatch.groups': '<service>',
+  'sources.secrets.env_files': '<service>',
+  checks: '<check id>',
+};
+
+export interface KeyDoc {
+  key: string;
+  type: string;
+  default: string;
+  required: boolean;
+  meaning: string | undefined;
+}
+
+type Def = { type: string; [k: string]: unknown };
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+function formatDefault(v: unknown, isDuration: boolean): string {
+  if (isDuration && typeof v === 'number') return `\`${formatDuration(v)}\``;
+  if (Array.isArray(v)) return `\`[${v.join(', ')}]\``;
+  if (v && typeof v === 'object') return Object.keys(v).length === 0 ? '`{}`' : `\`${JSON.stringify(v)}\``;
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0xffff) return `\`${v}\` (0x${v.toString(16)})`;
+  return `\`${String(v)}\``;
+}
+
+/** The schema under optional / default / nullable wrappers. */
+function unwrapped(s: z.ZodType): z.ZodType {
+  let cur = s;
+  for (let d = defOf(cur); d.type === 'optional' || d.type === 'default' || d.type === 'prefault' || d.type === 'nullable'; d = defOf(cur)) cur = d.innerType as z.ZodType;
+  return cur;
+}
+
+function formatMap(m: Record<string, unknown>, isDuration: boolean): string {
+  const parts = Object.entries(m).map(([k, v]) => `${k}: ${isDuration && typeof v === 'number' ? formatDuration(v) : String(v)}`);
+  return `\`{ ${parts.join(', ')} }\``;
+}
+
+/** A leaf's type in words. */
+function typeOf(s: z.ZodType): string {
+  if (isDurationSchema(s)) return 'duration';
+  const d = defOf(s);
+  const n = s as unknown as { minValue?: number | null; maxValue?: number | null; isInt?: boolean; format?: string | null; options?: unknown[] };
+  switch (d.type) {
+    case 'string':
+      return n.format === 'url' ? 'URL' : 'string';
+    case 'number': {
+      const int = n.isInt === true;
+      let lo: string | undefined;
+      let hi: string | undefined;
+      for (const c of (d.checks as { _zod: { def: { check: string; value?: number; inclusive?: boolean } } }[] | undefined) ?? []) {
+        const { check, value, inclusive } = c._zod.def;
+        if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) >= Number.MAX_SAFE_INTEGER) continue;
+        if (check === 'greater_than') lo = String(inclusive || !int ? value : value + 1) + (inclusive || int ? '' : ' (exclusive)');
+        if (check === 'less_than') hi = String(inclusive || !int ? value : value - 1) + (inclusive || int ? '' : ' (exclusive)');
+      }
+      const what = int ? 'integer' : 'number';
+      if (lo !== undefined && hi !== undefined) return `${what} ${lo}–${hi}`;
+      if (lo !== undefined) return `${what} ≥ ${lo}`;
+      if (hi !== undefined) return `${what} ≤ ${hi}`;
+      return what;
+    }
+    case 'boolean':
+      return 'boolean';
+    case 'enum':
+      return `one of ${(n.options ?? []).map((o) => `\`${String(o)}\``).join(', ')}`;
+    case 'array':
+      return `list of ${typeOf(d.element as z.ZodType)}`;
+    case 'record':
+      return 'map';
+    case 'unknown':
+      return 'any';
+    default:
+      return d.type;
+  }
+}
+
+/** Every key of a schema, depth first, in declaration order. */
+function walk(schema: z.ZodType, path: string[], out: KeyDoc[], inherited: { required: boolean; default?: unknown }): void {
+  let s = schema;
+  let required = inherited.required;
+  let dflt: unknown = inherited.default;
+  let hasDefault = 'default' in inherited;
+  const description = (schema as { description?: string }).description;
+  for (;;) {
+    const d = defOf(s);
+    if (d.type === 'optional') required = false;
+    else if (d.type === 'default' || d.type === 'prefault') {
+      required = false;
+      const v = d.defaultValue;
+      dflt = typeof v === 'function' ? (v as () => unknown)() : v;
+      hasDefault = true;
+    } else if (d.type === 'nullable') {
+      /* keep going */
+    } else break;
+    s = d.innerType as z.ZodType;
+  }
+  const key = path.join('.');
+  const d = defOf(s);
+  if (d.type === 'object' && !isDurationSchema(s)) {
+    for (const [k, child] of Object.entries(d.shape as Record<string, z.ZodType>)) walk(child, [...path, k], out, { required: true });
+    return;
+  }
+  if (d.type === 'record') {
+    const value = d.valueType as z.ZodType;
+    const vd = defOf(value);
+    const placeholder = MAP_KEY[key] ?? '<name>';
+    if (vd.type === 'object') {
+      walk(value, [...path, placeholder], out, { required: true });
+      return;
+    }
+    if (vd.type === 'unknown') {
+      out.push({ key, type: 'map', default: hasDefault ? formatDefault(dflt, false) : '—', required, meaning: description ?? CONFIG_DOCS[key] });
+      return;
+    }
+    const k = [...path, placeholder].join('.');
+    const shown = hasDefault && dflt && typeof dflt === 'object' && Object.keys(dflt).length > 0 ? formatMap(dflt as Record<string, unknown>, isDurationSchema(unwrapped(value))) : '—';
+    out.push({ key: k, type: typeOf(unwrapped(value)), default: shown, required: false, meaning: (value as { description?: string }).description ?? description ?? CONFIG_DOCS[k] });
+    return;
+  }
+  out.push({ key, type: typeOf(s), default: hasDefault ? formatDefault(dflt, isDurationSchema(s)) : '—', required, meaning: description ?? CONFIG_DOCS[key] });
+}
+
+/** Every key `audit.yaml` accepts, with its type, default and meaning. */
+export function configKeys(): KeyDoc[] {
+  const out: KeyDoc[] = [];
+  walk(configSchema, [], out, { required: true });
+  // An optional group's keys are required only once the group is given; say "required" only at top level.
+  return out;
+}
+
+/** Every option of every check in the registry, with its type and default. */
+export function checkOptionKeys(registry: Registry): { check: string; options: KeyDoc[] }[] {
+  return [...registry.values()].map((c) => {
+    const out: KeyDoc[] = [];
+    const shape = (c.options as unknown as { shape: Record<string, z.ZodType> }).shape;
+    for (const k of optionKeys(c) ?? []) walk(shape[k], [k], out, { required: true });
+    return { check: c.meta.id, options: out };
+  });
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** docs/configuration.md. */
+export function renderConfigReference(registry: Registry): string {
+  const lines: string[] = [
+    '# Configuration reference (`audit.yaml`)',
+    '',
+    '<!-- Generated by `aegis-audit config reference` from the config schema; do not edit by hand.',
+    '     To change it, edit CONFIG_DOCS in src/config/reference.ts (or the schema), then run',
+    '     `npm run docs:config`. A test fails when this page and the schema disagree. -->',
+    '',
+    'One YAML file, validated at start (`aegis-audit config validate FILE`): an unknown key, a',
+    'wrong type or an unknown check option is an error naming the file, line, key and what was',
+    'expected, and the command exits 2. `${VAR}` and `${VAR:-default}` take values from the',
+    'environment. Relative paths (log globs, env and PEM files, token and CA files, waivers,',
+    'attestations, state dir, plugins) are relative to the config file. Secrets never appear in it:',
+    'it names where they are. `aegis-audit init` writes a commented starter file.',
+    '',
+    'Durations are `250ms`, `90s`, `15m`, `24h`, `90d`, `2w`, compound forms such as `1h30m` or',
+    '`1d 12h` (largest unit first), or a number of milliseconds. What the auditor expects to find at',
+    'the places this file names is in [aegis-formats.md](aegis-formats.md).',
+    '',
+    '## Keys',
+    '',
+    'A key under an optional group (`sources.postgres`, `sources.secrets.vault`, …) is needed only',
+    'when the group is given; "required" marks keys that group cannot do without.',
+    '',
+    '| key | type | default | meaning |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const k of configKeys()) {
+    const dflt = k.required ? 'required' : k.default;
+    lines.push(`| \`${k.key}\` | ${cell(k.type)} | ${cell(dflt)} | ${cell(k.meaning ?? '')} |`);
+  }
+  lines.push(
+    '',
+    'Rules the table cannot show: `sources.logs` needs `files` or `cloudwatch`; `sources.secrets.vault`',
+    'needs `token_file` or `token_env`; a `checks.<check id>` that is not a known check (built in or',
+    'from `plugins`) is an error.',
+    '',
+    '## Environment variables',
+    '',
+    '| variable | meaning |',
+    '| --- | --- |',
+    ...ENVIRONMENT.map((e) => `| ${e.name} | ${cell(e.meaning)} |`),
+    '',
+    '## Check options',
+    '',
+    'Set under `checks.<check id>.options`; `aegis-audit explain <check id>` says what each check',
+    'proves and how. Checks from `plugins` take options the same way.',
+    '',
+  );
+  for (const { check, options } of checkOptionKeys(registry)) {
+    lines.push(`### ${check}`, '');
+    if (options.length === 0) {
+      lines.push('No options.', '');
+      continue;
+    }
+    lines.push('| option | type | default |', '| --- | --- | --- |');
+    for (const o of options) lines.push(`| \`${o.key}\` | ${cell(o.type)} | ${cell(o.required ? 'required' : o.default)} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
