@@ -6,15 +6,19 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { registry } from '../checks';
-import { loadConfigFile } from './config/load';
+import { writeFile } from 'node:fs/promises';
+import { loadConfigFile, parseConfig } from './config/load';
 import { renderConfigReference } from './config/reference';
 import { FORMATS, type OutputFormat } from './config/schema';
-import { auditAndWrite } from './app/run';
+import { auditAndWrite, STDOUT_OUT } from './app/run';
+import { explainCheck, findCheck } from './app/explain';
+import { detectSources, starterConfig } from './app/init';
+import { bashCompletion, zshCompletion } from './app/completion';
 import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
 import { formatSummary } from './app/summary';
 import { superviseDaemon } from './daemon/supervisor';
 import { ProcessSignals, type StopSignal } from './daemon/signals';
-import { lintWaivers, waiversLintExitCode } from './outputs';
+import { formatJsonReport, lintWaivers, waiversLintExitCode } from './outputs';
 import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { createLogger } from './core/logger';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
@@ -77,37 +81,77 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const failOn = () =>
     new Option('--fail-on <severity>', 'lowest severity that fails the run').choices([...SEVERITIES]);
 
-  program
-    .command('run')
-    .description('run the checks once, write reports, exit with the verdict')
-    .requiredOption('-c, --config <file>', 'audit.yaml')
-    .option('--checks <ids>', 'comma-separated check ids to run', parseList)
-    .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
-    .option('--format <formats>', `comma-separated outputs (${FORMATS.join(', ')})`, parseFormats)
-    .option('--full', 're-verify everything from the start, ignoring checkpoints (receipt-chain)')
-    .addOption(failOn())
-    .action(async (opts: { config: string; checks?: string[]; out?: string; format?: OutputFormat[]; failOn?: Severity; full?: boolean }) => {
-      const logger = createLogger();
-      const loaded = await loadConfigFile(opts.config, { registry });
-      const { report, outDir } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: opts.out, formats: opts.format, logger, full: opts.full });
+  /** What `run`, `checklist` and `demo` share: which checks, which outputs, where, and what fails. */
+  interface OutputOpts {
+    checks?: string[];
+    out?: string;
+    json?: boolean;
+    format?: OutputFormat[];
+    failOn?: Severity;
+  }
+  const outputOptions = (cmd: Command, what: { stdout: boolean; out?: string }) => {
+    cmd.option('--checks <ids>', 'comma-separated check ids to run (default: every enabled check)', parseList);
+    if (what.stdout) {
+      cmd.option('-o, --out <dir>', `output directory (default: outputs.dir); "${STDOUT_OUT}" writes the JSON report to stdout and nothing else there`);
+      cmd.option('--json', `the JSON report on stdout, no files (same as --out ${STDOUT_OUT})`);
+    } else cmd.option('-o, --out <dir>', 'output directory', what.out);
+    cmd.option('--format <formats>', `comma-separated outputs (${FORMATS.join(', ')})`, parseFormats);
+    cmd.addOption(failOn());
+    return cmd;
+  };
+  /** `--out -` / `--json`: stdout carries the JSON report alone; everything else goes to stderr. */
+  const toStdout = (opts: OutputOpts): boolean => {
+    const yes = opts.json === true || opts.out === STDOUT_OUT;
+    if (yes && opts.format && opts.format.some((f) => f !== 'json')) {
+      throw new AuditError(ErrorCodes.USAGE, `--out ${STDOUT_OUT} / --json writes only the JSON report; write ${opts.format.filter((f) => f !== 'json').join(', ')} to a directory with --out <dir>`);
+    }
+    return yes;
+  };
+
+  outputOptions(
+    program
+      .command('run')
+      .description('run the checks once, write reports, exit with the verdict')
+      .requiredOption('-c, --config <file>', 'audit.yaml')
+      .option('--full', 're-verify everything from the start, ignoring checkpoints (receipt-chain)'),
+    { stdout: true },
+  ).action(async (opts: OutputOpts & { config: string; full?: boolean }) => {
+    const stdout = toStdout(opts);
+    const logger = createLogger();
+    const loaded = await loadConfigFile(opts.config, { registry });
+    const { report, outDir } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats: opts.format, logger, full: opts.full });
+    if (stdout) {
+      io.out(formatJsonReport(report));
+      io.err(formatSummary(report));
+    } else {
       io.out(formatSummary(report));
       io.out(`reports: ${outDir}\n`);
-      setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
-    });
+    }
+    setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
+  });
 
-  program
-    .command('checklist')
-    .description('run the checks and write the pre-pilot checklist (checklist.html, with report.json beside it)')
-    .requiredOption('-c, --config <file>', 'audit.yaml')
-    .option('-o, --out <dir>', 'output directory (default: outputs.dir)')
-    .action(async (opts: { config: string; out?: string }) => {
-      const logger = createLogger();
-      const loaded = await loadConfigFile(opts.config, { registry });
-      const { report, files } = await auditAndWrite(loaded, loaded.registry, { out: opts.out, formats: ['json', 'checklist'], logger });
+  outputOptions(
+    program
+      .command('checklist')
+      .description('run the checks and write the pre-pilot checklist (checklist.html, with report.json beside it)')
+      .requiredOption('-c, --config <file>', 'audit.yaml'),
+    { stdout: true },
+  ).action(async (opts: OutputOpts & { config: string }) => {
+    const stdout = toStdout(opts);
+    const logger = createLogger();
+    const loaded = await loadConfigFile(opts.config, { registry });
+    const formats: OutputFormat[] = opts.format ?? ['json', 'checklist'];
+    const { report, files } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats, logger });
+    if (stdout) {
+      io.out(formatJsonReport(report));
+      io.err(formatSummary(report));
+    } else {
       io.out(formatSummary(report));
-      io.out(`checklist: ${files.find((f) => f.endsWith('checklist.html')) ?? '(not written)'}\n`);
-      setExit(exitCodeFor(report, loaded.config.run.fail_on));
-    });
+      const list = files.find((f) => f.endsWith('checklist.html'));
+      io.out(list ? `checklist: ${list}\n` : `reports: ${files.join(', ')}\n`);
+    }
+    setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
+  });
 
   program
     .command('daemon')
@@ -125,59 +169,109 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(EXIT.OK);
     });
 
-  program
-    .command('demo')
-    .description('build a sandbox Aegis deployment on this machine and audit it')
-    .option('-o, --out <dir>', 'output directory', 'demo-out')
-    .option('--seed <n>', 'sandbox seed', parseIntArg('--seed'), 42)
-    .option('--rows <n>', 'audit rows to seed', parseIntArg('--rows'), 5000)
-    .option('--violations <list>', 'default | all | none | comma-separated violation or check ids', 'default')
-    .option('--list-violations', 'list the violations the sandbox can seed')
-    .option('--daemon', 'keep the sandbox up and run the daemon against it until interrupted')
-    .option('--listen <addr>', 'daemon address with --daemon', '127.0.0.1:9464')
-    .action(async (opts: { out: string; seed: number; rows: number; violations: string; listViolations?: boolean; daemon?: boolean; listen: string }) => {
-      if (opts.listViolations) {
-        io.out(describeViolations());
+  outputOptions(
+    program
+      .command('demo')
+      .description('build a sandbox Aegis deployment on this machine and audit it (exit 0: it found exactly what was seeded)')
+      .option('--seed <n>', 'sandbox seed', parseIntArg('--seed'), 42)
+      .option('--rows <n>', 'audit rows to seed', parseIntArg('--rows'), 5000)
+      .option('--violations <list>', 'default | all | none | comma-separated violation or check ids', 'default')
+      .option('--list-violations', 'list the violations the sandbox can seed')
+      .option('--daemon', 'keep the sandbox up and run the daemon against it until interrupted')
+      .option('--listen <addr>', 'daemon address with --daemon', '127.0.0.1:9464'),
+    { stdout: false, out: 'demo-out' },
+  ).action(async (opts: OutputOpts & { out: string; seed: number; rows: number; violations: string; listViolations?: boolean; daemon?: boolean; listen: string }) => {
+    if (opts.listViolations) {
+      io.out(describeViolations());
+      return;
+    }
+    const logger = createLogger({ level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
+    const v = opts.violations.trim();
+    const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
+    for (const id of opts.checks ?? []) findCheck(registry, id);
+    const started = Date.now();
+    // From here on SIGINT/SIGTERM stop the demo (and everything it started), SIGHUP reloads the daemon.
+    const signals = new ProcessSignals();
+    try {
+      io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
+      let demo: Awaited<ReturnType<typeof startDemo>>;
+      try {
+        demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, only: opts.checks, formats: opts.format, signal: signals.stopRequested });
+      } catch (e) {
+        if (!signals.stoppedBy) throw e;
+        io.err(`aegis-audit: interrupted (${signals.stoppedBy}) while building the sandbox; everything it started is stopped\n`);
+        setExit(stoppedExit(signals.stoppedBy, opts.daemon));
         return;
       }
-      const logger = createLogger({ level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
-      const v = opts.violations.trim();
-      const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
-      const started = Date.now();
-      // From here on SIGINT/SIGTERM stop the demo (and everything it started), SIGHUP reloads the daemon.
-      const signals = new ProcessSignals();
       try {
-        io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
-        let demo: Awaited<ReturnType<typeof startDemo>>;
-        try {
-          demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, signal: signals.stopRequested });
-        } catch (e) {
-          if (!signals.stoppedBy) throw e;
-          io.err(`aegis-audit: interrupted (${signals.stoppedBy}) while building the sandbox; everything it started is stopped\n`);
-          setExit(stoppedExit(signals.stoppedBy, opts.daemon));
-          return;
+        io.out(formatSummary(demo.report));
+        io.out(formatComparison(demo.comparison));
+        io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n${describeState(demo.stateDir)}`);
+        io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        if (opts.daemon && !signals.stoppedBy) {
+          // Its deadline leaves room to stop the sandbox within the overall shutdown bound.
+          await superviseDaemon({ configFile: demo.configPath, registry, listen: opts.listen, out: opts.out, logger, signals, onListening: announce, shutdownDeadlineMs: 6_000 });
         }
-        try {
-          io.out(formatSummary(demo.report));
-          io.out(formatComparison(demo.comparison));
-          io.out(`config: ${demo.configPath}\nmanifest: ${resolve(demo.sandbox.dir, 'manifest.json')}\nreports: ${demo.files.join(', ')}\n${describeState(demo.stateDir)}`);
-          io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-          if (opts.daemon && !signals.stoppedBy) {
-            // Its deadline leaves room to stop the sandbox within the overall shutdown bound.
-            await superviseDaemon({ configFile: demo.configPath, registry, listen: opts.listen, out: opts.out, logger, signals, onListening: announce, shutdownDeadlineMs: 6_000 });
-          }
-        } finally {
-          await demo.sandbox.stop();
-        }
-        if (opts.daemon || signals.stoppedBy) {
-          setExit(stoppedExit(signals.stoppedBy, opts.daemon));
-          return;
-        }
-        // The demo succeeds when the audit found exactly what the sandbox seeded.
-        setExit(demo.comparison.missed.length === 0 && demo.comparison.extra.length === 0 ? EXIT.OK : EXIT.FINDINGS);
       } finally {
-        signals.dispose();
+        await demo.sandbox.stop();
       }
+      if (opts.daemon || signals.stoppedBy) {
+        setExit(stoppedExit(signals.stoppedBy, opts.daemon));
+        return;
+      }
+      // The demo succeeds when the audit found exactly what the sandbox seeded; with --fail-on it
+      // also fails, as run does, on findings at or above that severity.
+      const exact = demo.comparison.missed.length === 0 && demo.comparison.extra.length === 0;
+      setExit(!exact ? EXIT.FINDINGS : opts.failOn ? exitCodeFor(demo.report, opts.failOn) : EXIT.OK);
+    } finally {
+      signals.dispose();
+    }
+  });
+
+  program
+    .command('explain <check>')
+    .description('what a check proves, its sources, options with defaults, findings, remediation and runbook')
+    .option('-c, --config <file>', 'audit.yaml, to explain its plugin checks too')
+    .action(async (id: string, opts: { config?: string }) => {
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      io.out(explainCheck(reg, id));
+    });
+
+  program
+    .command('init [file]')
+    .description('write a commented starter config for the sources found in this environment (default audit.yaml)')
+    .option('--deployment <name>', 'deployment name (default: $AEGIS_ENV, else prod)')
+    .option('--root <dir>', 'look for the Aegis default paths (/var/log/aegis, /run/aegis, /data/keys) under this folder', '/')
+    .option('--force', 'overwrite an existing file')
+    .action(async (file: string | undefined, opts: { deployment?: string; root: string; force?: boolean }) => {
+      const target = resolve(file ?? 'audit.yaml');
+      const detected = detectSources(process.env, opts.root, opts.deployment);
+      const text = starterConfig(detected);
+      // What init writes must load: a broken starter file would be a poor first hour.
+      const loaded = parseConfig(text, target, { registry });
+      try {
+        await writeFile(target, text, { flag: opts.force ? 'w' : 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AuditError(ErrorCodes.USAGE, `${target} exists (use --force to overwrite it)`);
+        throw new AuditError(ErrorCodes.USAGE, `cannot write ${target}: ${(e as NodeJS.ErrnoException).code ?? describeError(e)}`);
+      }
+      io.out(`wrote ${target} for deployment ${loaded.config.deployment}\n`);
+      io.out(detected.found.length ? `found: ${detected.found.join('; ')}\n` : 'found no Aegis source in this environment: fill in the commented examples\n');
+      io.out(`next: aegis-audit config validate ${file ?? 'audit.yaml'} && aegis-audit run --config ${file ?? 'audit.yaml'}\n`);
+    });
+
+  program
+    .command('completion <shell>')
+    .description('print the shell completion script (bash or zsh): source <(aegis-audit completion bash)')
+    .action((shell: string) => {
+      const values = {
+        checks: [...registry.keys()],
+        options: { '--format': FORMATS, '--checks': ['@checks'], '--violations': ['default', 'all', 'none'], '--deployment': [], '--listen': [], '--seed': [], '--rows': [] },
+        args: { explain: ['@checks'], completion: ['bash', 'zsh'], 'config validate': ['@files'], 'waivers lint': ['@files'], init: ['@files'] },
+      };
+      if (shell === 'bash') io.out(bashCompletion(program, values));
+      else if (shell === 'zsh') io.out(zshCompletion(program, values));
+      else throw new AuditError(ErrorCodes.USAGE, `unknown shell ${shell} (known: bash, zsh)`);
     });
 
   const waivers = program.command('waivers').description('waivers files');

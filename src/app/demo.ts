@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { writeFileAtomic } from '../core/atomic-write';
 import type { Registry } from '../core/registry';
+import type { OutputFormat } from '../config/schema';
 import type { Logger } from '../core/logger';
 import type { KnownSecrets } from '../core/secret';
 import { loadConfigFile } from '../config/load';
@@ -51,6 +52,10 @@ export interface DemoOptions {
   hostile?: boolean;
   /** A stop request: the build stops between steps (stopping what it started) and throws the signal's reason. */
   signal?: AbortSignal;
+  /** Run only these checks (the comparison then covers only their seeded violations). */
+  only?: readonly string[];
+  /** Which outputs to write (default: the demo config's, i.e. all). */
+  formats?: readonly OutputFormat[];
 }
 
 export interface DemoResult extends AuditAndWriteResult {
@@ -102,9 +107,11 @@ export async function startDemo(registry: Registry, opts: DemoOptions): Promise<
   try {
     const configPath = await writeDemoConfig(sandbox, out);
     const loaded = await loadConfigFile(configPath, { registry });
-    const result = await auditAndWrite(loaded, loaded.registry, { out, logger: opts.logger, knownSecrets: opts.knownSecrets });
+    const result = await auditAndWrite(loaded, loaded.registry, { out, only: opts.only, formats: opts.formats, logger: opts.logger, knownSecrets: opts.knownSecrets });
     const stateDir = loaded.config.state.postgres ? `postgres schema ${loaded.config.state.postgres.schema}` : (loaded.config.state.dir as string);
-    return { ...result, sandbox, configPath, stateDir, comparison: compareWithManifest(result.report, sandbox.manifest) };
+    const only = opts.only;
+    const expected = only ? { violations: sandbox.manifest.violations.filter((v) => only.includes(v.check)) } : sandbox.manifest;
+    return { ...result, sandbox, configPath, stateDir, comparison: compareWithManifest(result.report, expected) };
   } catch (e) {
     await sandbox.stop().catch(() => undefined);
     throw e;

@@ -13,9 +13,12 @@ import type { Report } from '../core/types';
 import { runAudit } from './audit';
 import { createHistoryStore, loadAttestations, loadWaivers, metasFromChecks, writeOutputs } from '../outputs';
 
+/** `--out -`: the report goes to stdout only; no file is written and no history kept. */
+export const STDOUT_OUT = '-';
+
 export interface AuditAndWriteOptions {
   only?: readonly string[];
-  /** Output directory (default: the config's `outputs.dir`, relative to the working directory). */
+  /** Output directory (default: the config's `outputs.dir`, relative to the working directory); `-`: write nothing. */
   out?: string;
   formats?: readonly OutputFormat[];
   logger?: Logger;
@@ -43,7 +46,7 @@ export async function loadRunInputs(loaded: LoadedConfig, registry: Registry, no
 export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, opts: AuditAndWriteOptions = {}): Promise<AuditAndWriteResult> {
   const { config } = loaded;
   const now = opts.now ?? (() => new Date());
-  const outDir = resolve(opts.out ?? config.outputs.dir);
+  const outDir = opts.out === STDOUT_OUT ? STDOUT_OUT : resolve(opts.out ?? config.outputs.dir);
   // Bad waivers or attestations stop the run before any check: exit 2, not a half-waived report.
   const { waivers, attestations } = await loadRunInputs(loaded, registry, now());
   const report = await runAudit(loaded, registry, {
@@ -55,6 +58,7 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
     waivers: waivers.active,
     expiredWaivers: waivers.expired,
   });
+  if (opts.out === STDOUT_OUT) return { report, files: [], outDir: STDOUT_OUT };
   const history = createHistoryStore(config, { outputsDir: outDir });
   try {
     const previous = await history.previous(config.deployment);

@@ -18,6 +18,9 @@ export const TEMPLATES_DIR: string = (() => {
   return join(__dirname, '..', '..', 'templates');
 })();
 
+/** The package's root folder (where `docs/` and `templates/` are), from src/ and dist/src/ alike. */
+export const PACKAGE_ROOT: string = dirname(TEMPLATES_DIR);
+
 type Env = ReturnType<typeof Handlebars.create>;
 type Template = (context: unknown) => string;
 
