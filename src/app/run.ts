@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger';
 import type { KnownSecrets } from '../core/secret';
 import type { Report } from '../core/types';
 import { runAudit } from './audit';
-import { createHistoryStore, loadAttestations, loadWaivers, metasFromChecks, writeOutputs } from '../outputs';
+import { countsOf, createHistoryStore, loadAttestations, loadWaivers, metasFromChecks, TREND_RUNS, writeOutputs } from '../outputs';
 
 /** `--out -`: the report goes to stdout only; no file is written and no history kept. */
 export const STDOUT_OUT = '-';
@@ -62,13 +62,16 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
   const history = createHistoryStore(config, { outputsDir: outDir });
   try {
     const previous = await history.previous(config.deployment);
+    const trend = [...(await history.recent(config.deployment, TREND_RUNS - 1)), countsOf(report)];
     const { files } = await writeOutputs(report, {
       dir: outDir,
       formats: opts.formats ?? config.outputs.formats,
       previous,
+      trend,
       metas: metasFromChecks(registry.values()),
       attestations,
       now: now(),
+      runbookBaseUrl: config.outputs.runbook_base_url,
     });
     await history.save(report);
     return { report, files, outDir };

@@ -85,7 +85,8 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
 
   'outputs.dir': 'Output directory (`--out` overrides; `-` writes the JSON report to stdout).',
   'outputs.formats': 'Which files to write (`--format` overrides).',
-  'outputs.history_keep': 'Previous runs kept per deployment, for "what changed".',
+  'outputs.history_keep': 'Previous runs kept per deployment, for "what changed" and the trend chart.',
+  'outputs.runbook_base_url': 'Where the runbooks are published, e.g. `https://git.example.com/aegis-audit/blob/main/`: reports link `docs/runbooks/<check>.md` under it. Unset, report.html links the runbooks shipped with aegis-audit relative to the report\'s folder.',
 
   'server.listen': 'The daemon\'s HTTP address (`/metrics`, `/healthz`, `/readyz`, `/report`).',
   'leader_lock.url': 'A Postgres URL: replicas sharing it elect one runner with an advisory lock.',

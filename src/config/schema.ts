@@ -258,6 +258,7 @@ export const configSchema = z
         dir: nonEmpty.default('reports'),
         formats: z.array(z.enum(FORMATS)).min(1).default([...FORMATS]),
         history_keep: z.number().int().min(1).default(50),
+        runbook_base_url: z.url({ protocol: /^https?$/ }).optional(),
       })
       .strict()
       .prefault({}),

@@ -17,7 +17,7 @@ import { SEVERITY_RANK } from '../core/types';
 import { attestationExpired, type Attestation } from './attestations';
 import { writeOutputFile } from './fs';
 import type { CheckMetas } from './metas';
-import { cls, fmtTime, safeHref, template } from './render';
+import { cls, fmtTime, runbookHref, safeHref, template } from './render';
 
 export const CHECKLIST_FILE = 'checklist.html';
 
@@ -118,6 +118,8 @@ export interface ChecklistRenderOptions {
   now?: Date;
   metas?: CheckMetas;
   runbookBaseUrl?: string;
+  /** The folder the page is written to: without a base URL, runbooks are linked relative to it. */
+  reportDir?: string;
   templatesDir?: string;
 }
 
@@ -157,7 +159,7 @@ export function checklistView(report: Report, opts: ChecklistRenderOptions = {})
           status: c.status,
           reason: c.reason,
           runbook: meta?.runbook,
-          runbookHref: safeHref(meta?.runbook, opts.runbookBaseUrl),
+          runbookHref: runbookHref(meta?.runbook, { baseUrl: opts.runbookBaseUrl, reportDir: opts.reportDir }),
           findings: shown.map((f) => ({
             id: f.id,
             severity: f.severity as Severity,
@@ -188,5 +190,5 @@ export function renderChecklist(report: Report, opts: ChecklistRenderOptions = {
 
 /** Writes `<dir>/checklist.html`; returns its path. */
 export async function writeChecklist(report: Report, dir: string, opts: ChecklistRenderOptions = {}): Promise<string> {
-  return writeOutputFile(dir, CHECKLIST_FILE, renderChecklist(report, opts));
+  return writeOutputFile(dir, CHECKLIST_FILE, renderChecklist(report, { reportDir: dir, ...opts }));
 }

@@ -11,12 +11,27 @@ import type { AuditConfig } from '../config/schema';
 import { serialised, writeFileAtomic } from '../core/atomic-write';
 import { AuditError, ErrorCodes } from '../core/errors';
 import { describeError } from '../core/redact';
-import type { Report } from '../core/types';
+import { SEVERITIES, type Report, type Severity } from '../core/types';
 import { formatJsonReport, parseReport } from './json';
+
+/** One past run, reduced to what the trend chart needs: open (not waived, not info) findings by severity. */
+export interface RunCounts {
+  runId: string;
+  finishedAt: string;
+  open: Record<Severity, number>;
+}
+
+export function countsOf(report: Report): RunCounts {
+  const open = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const r of report.results) for (const f of r.findings) if (!f.waived && f.severity !== 'info') open[f.severity]++;
+  return { runId: report.runId, finishedAt: report.finishedAt, open };
+}
 
 export interface HistoryStore {
   /** The most recent saved report of this deployment, if any. */
   previous(deployment: string): Promise<Report | undefined>;
+  /** Open findings by severity of the last `limit` saved runs of this deployment, oldest first. */
+  recent(deployment: string, limit: number): Promise<RunCounts[]>;
   /** Saves a report and prunes the deployment's history to the configured size. */
   save(report: Report): Promise<void>;
   close(): Promise<void>;
@@ -28,7 +43,10 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, '_') || '_';
 }
 
-/** `<dir>/<deployment>/<finishedAt>--<runId>.json`: names sort in run order. */
+/**
+ * `<dir>/<deployment>/<finishedAt>--<runId>.json`: names sort in run order. Beside each, a small
+ * `.counts` file holds its open findings by severity, so the trend never re-reads whole reports.
+ */
 export class DirectoryHistoryStore implements HistoryStore {
   constructor(
     readonly dir: string,
@@ -62,16 +80,37 @@ export class DirectoryHistoryStore implements HistoryStore {
     return undefined;
   }
 
-  /** Saves atomically; saves of one deployment take turns, so pruning never races a write. */
+  async recent(deployment: string, limit: number): Promise<RunCounts[]> {
+    const files = (await this.#files(deployment)).slice(-limit);
+    const out: RunCounts[] = [];
+    for (const f of files) {
+      const file = join(this.#folder(deployment), f);
+      try {
+        out.push(JSON.parse(await readFile(`${file}.counts`, 'utf8')) as RunCounts);
+      } catch {
+        // Saved before counts existed (or the counts file is damaged): count the report itself.
+        try {
+          out.push(countsOf(parseReport(JSON.parse(await readFile(file, 'utf8')), file)));
+        } catch {
+          continue;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Saves atomically, with its counts beside it; saves of one deployment take turns, so pruning never races a write. */
   save(report: Report): Promise<void> {
     const folder = this.#folder(report.deployment);
     return serialised(folder, async () => {
       const stamp = report.finishedAt.replace(/[:]/g, '-');
       const file = join(folder, `${safeName(stamp)}--${safeName(report.runId)}.json`);
       await writeFileAtomic(file, formatJsonReport(report));
+      await writeFileAtomic(`${file}.counts`, JSON.stringify(countsOf(report)));
       const files = await this.#files(report.deployment);
       for (const old of files.slice(0, Math.max(0, files.length - this.keep))) {
         await unlink(join(folder, old)).catch(() => undefined);
+        await unlink(join(folder, `${old}.counts`)).catch(() => undefined);
       }
     });
   }
@@ -145,6 +184,34 @@ export class PostgresHistoryStore implements HistoryStore {
     );
     const row = r.rows[0];
     return row ? parseReport(row.report, `${this.#table} run ${row.run_id}`) : undefined;
+  }
+
+  async recent(deployment: string, limit: number): Promise<RunCounts[]> {
+    await this.#init();
+    // Counted in the database: the reports themselves never cross the wire.
+    const r = await guarded('reading the recent runs', () =>
+      this.#pool.query<{ run_id: string; finished_at: Date; severity: Severity | null; n: string }>(
+        `WITH runs AS (
+           SELECT run_id, finished_at, report FROM ${this.#table} WHERE deployment = $1 ORDER BY finished_at DESC, run_id DESC LIMIT $2)
+         SELECT runs.run_id, runs.finished_at, f->>'severity' AS severity, count(f) AS n
+           FROM runs
+           LEFT JOIN LATERAL jsonb_array_elements(runs.report->'results') AS res ON true
+           LEFT JOIN LATERAL jsonb_array_elements(res->'findings') AS f ON f->>'severity' <> 'info' AND NOT (f ? 'waived')
+          GROUP BY runs.run_id, runs.finished_at, f->>'severity'
+          ORDER BY runs.finished_at, runs.run_id`,
+        [deployment, limit],
+      ),
+    );
+    const byRun = new Map<string, RunCounts>();
+    for (const row of r.rows) {
+      let c = byRun.get(row.run_id);
+      if (!c) {
+        c = { runId: row.run_id, finishedAt: new Date(row.finished_at).toISOString(), open: Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number> };
+        byRun.set(row.run_id, c);
+      }
+      if (row.severity && (SEVERITIES as readonly string[]).includes(row.severity)) c.open[row.severity] = Number(row.n);
+    }
+    return [...byRun.values()];
   }
 
   async save(report: Report): Promise<void> {

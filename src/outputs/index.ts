@@ -9,7 +9,7 @@ import { processSecrets } from '../core/secret';
 import type { Report } from '../core/types';
 import type { Attestation } from './attestations';
 import { writeChecklist } from './checklist';
-import { writeHtmlReport } from './html';
+import { writeHtmlReport, type TrendPoint } from './html';
 import { writeJsonReport } from './json';
 import { writeJunit } from './junit';
 import type { CheckMetas } from './metas';
@@ -29,8 +29,10 @@ export interface WriteOutputsOptions {
   attestations?: readonly Attestation[];
   /** The clock attestations expire against (default now). */
   now?: Date;
-  /** Base URL that turns runbook paths into links in HTML and SARIF. */
+  /** Base URL that turns runbook paths into links in HTML and SARIF (else HTML links them relative to `dir`). */
   runbookBaseUrl?: string;
+  /** Open findings by severity of the last runs, this one last, for the report's trend chart. */
+  trend?: readonly TrendPoint[];
 }
 
 /**
@@ -48,7 +50,7 @@ async function writeAll(unscrubbed: Report, opts: WriteOutputsOptions): Promise<
   const files: string[] = [];
   const { dir, metas, runbookBaseUrl } = opts;
   if (formats.has('json')) files.push(await writeJsonReport(report, dir));
-  if (formats.has('html')) files.push(await writeHtmlReport(report, dir, { metas, previous: opts.previous, runbookBaseUrl }));
+  if (formats.has('html')) files.push(await writeHtmlReport(report, dir, { metas, previous: opts.previous, runbookBaseUrl, trend: opts.trend }));
   if (formats.has('checklist')) files.push(await writeChecklist(report, dir, { metas, attestations: opts.attestations, now: opts.now, runbookBaseUrl }));
   if (formats.has('junit')) files.push(await writeJunit(report, dir));
   if (formats.has('sarif')) files.push(await writeSarif(report, dir, { metas, runbookBaseUrl }));
@@ -57,11 +59,11 @@ async function writeAll(unscrubbed: Report, opts: WriteOutputsOptions): Promise<
 
 export { diffReports, type ReportDiff } from './diff';
 export { readJsonReport, formatJsonReport, parseReport, writeJsonReport } from './json';
-export { renderHtmlReport, writeHtmlReport } from './html';
+export { renderHtmlReport, writeHtmlReport, TREND_RUNS, type TrendPoint } from './html';
 export { evaluateChecklist, renderChecklist, writeChecklist, type ItemStatus, type ChecklistResult } from './checklist';
 export { formatJunit, writeJunit } from './junit';
 export { buildSarif, formatSarif, writeSarif } from './sarif';
 export { loadAttestations, parseAttestations, type Attestation } from './attestations';
 export { checkWaivers, lintWaivers, loadWaivers, waiversLintExitCode } from './waivers-file';
-export { createHistoryStore, DirectoryHistoryStore, PostgresHistoryStore, type HistoryStore } from './history';
+export { countsOf, createHistoryStore, DirectoryHistoryStore, PostgresHistoryStore, type HistoryStore, type RunCounts } from './history';
 export { metasFromChecks, type CheckMetaInfo, type CheckMetas } from './metas';

@@ -5,7 +5,7 @@
  * as markup (a test fails on any triple-stash in templates/).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import Handlebars from 'handlebars';
 
 /** `templates/` of the package, found by walking up from this file (works from src/ and dist/src/). */
@@ -27,6 +27,7 @@ type Template = (context: unknown) => string;
 function createEnv(dir: string): Env {
   const hb = Handlebars.create();
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('gt', (a: unknown, b: unknown) => typeof a === 'number' && typeof b === 'number' && a > b);
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (n === 1 ? one : many));
   const partials = join(dir, 'partials');
   if (existsSync(partials)) {
@@ -75,4 +76,32 @@ export function safeHref(path: string | undefined, base?: string): string | unde
 /** A CSS-class-safe token (statuses like "NOT EVALUATED" become `not-evaluated`). */
 export function cls(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+}
+
+export interface RunbookLinkOptions {
+  /** An http(s) base that repository paths are resolved against (`outputs.runbook_base_url`). */
+  baseUrl?: string;
+  /** The folder the page is written to: runbooks shipped on this machine are linked relative to it. */
+  reportDir?: string;
+}
+
+/**
+ * A link to a check's runbook that works from the written page: through the configured base
+ * URL, else as a path relative to the page's folder when the runbook file is on this machine
+ * (built-in runbooks ship in the package; a plugin's sits beside it). Runbook paths come from
+ * check metadata, never from the audited deployment; only http(s) URLs and relative paths of
+ * plain characters become links.
+ */
+export function runbookHref(runbook: string | undefined, opts: RunbookLinkOptions = {}): string | undefined {
+  if (!runbook) return undefined;
+  if (/^https?:\/\//i.test(runbook)) return safeHref(runbook);
+  if (opts.baseUrl && !isAbsolute(runbook)) {
+    const linked = safeHref(runbook, opts.baseUrl);
+    if (linked) return linked;
+  }
+  if (!opts.reportDir) return undefined;
+  const file = isAbsolute(runbook) ? runbook : join(PACKAGE_ROOT, runbook);
+  if (!existsSync(file)) return undefined;
+  const rel = relative(opts.reportDir, file).split(sep).map(encodeURIComponent).join('/');
+  return /^[A-Za-z0-9._~%/-]+$/.test(rel) ? rel : undefined;
 }

@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { registry } from '../../checks';
 import { CHROMIUM, launchChromium, openFile, type Opened } from './chromium';
 import { CHECKLIST } from '../../src/core/checklist';
 import { renderChecklist } from '../../src/outputs/checklist';
@@ -60,7 +62,14 @@ beforeAll(async () => {
   files.report = join(PAGES, 'report.html');
   files.checklist = join(PAGES, 'checklist.html');
   files.big = join(PAGES, 'report-10000.html');
-  writeFileSync(files.report, renderHtmlReport(report, { metas: sampleMetas(), previous, runbookBaseUrl: 'https://git.example.com/aegis-audit/blob/main/' }));
+  const sev = (critical: number, high: number, medium: number) => ({ critical, high, medium, low: 0, info: 0 });
+  const trend = [
+    ...Array.from({ length: 11 }, (_, i) => ({ runId: `run-t${i}`, finishedAt: new Date(Date.UTC(2026, 10, 11 + i, 10)).toISOString(), open: sev(i % 3, (i * 2) % 5, i % 2) })),
+    { runId: report.runId, finishedAt: report.finishedAt, open: sev(4, 2, 0) },
+  ];
+  // Built-in runbook paths, linked relative to the page's folder as a written report does.
+  const metas = new Map([...sampleMetas()].map(([id, m]) => [id, { ...m, runbook: registry.has(id) ? `docs/runbooks/${id}.md` : m.runbook }]));
+  writeFileSync(files.report, renderHtmlReport(report, { metas, previous, trend, reportDir: PAGES }));
   writeFileSync(files.checklist, renderChecklist(report, { metas: sampleMetas(), attestations, now: NOW }));
   writeFileSync(files.big, renderHtmlReport(syntheticReport(10_000)));
   browser = await launchChromium();
@@ -141,12 +150,57 @@ describe('HTML report in Chromium', () => {
     }
   });
 
-  it('a 10 000-finding report loads, stays inert and fits 1280 px', async () => {
+  it('shows the new parts: fix-first box, severity and trend charts, the severity legend, collapsible findings (screenshotted)', async () => {
+    const o = await open(files.report);
+    try {
+      const box = o.page.locator('#fix-first');
+      expect(await box.locator('li.fix').count()).toBe(6);
+      expect(await box.locator('li.fix').first().innerText()).toContain('Fix: Fix historical-keys.');
+      await box.screenshot({ path: join(SHOTS, 'report-fix-first.png') });
+      expect(await o.page.locator('#chart-severity svg g[data-severity]').count()).toBe(5);
+      expect(await o.page.locator('#chart-trend svg g.run').count()).toBe(12);
+      await o.page.locator('#summary').screenshot({ path: join(SHOTS, 'report-summary-charts.png') });
+      expect(await o.page.locator('p.legend').innerText()).toContain('The severity beside a check is its ceiling');
+      // Native <details>: a collapsed check opens on a click, with no script on the page.
+      const notes = o.page.locator('#check-internal-secret-drift details.findings');
+      expect(await notes.getAttribute('open')).toBeNull();
+      expect(await o.page.locator('#check-internal-secret-drift article.finding').isVisible()).toBe(false);
+      await notes.locator('summary').click();
+      expect(await o.page.locator('#check-internal-secret-drift article.finding').isVisible()).toBe(true);
+      await o.page.locator('#check-signing-key-source').screenshot({ path: join(SHOTS, 'report-check-expanded.png') });
+      // The runbook link opens the runbook file from the report's folder.
+      const href = await o.page.locator('#check-historical-keys p.runbook a').evaluate((a) => (a as unknown as { href: string }).href);
+      expect(href.startsWith('file://')).toBe(true);
+      expect(readFileSync(fileURLToPath(href), 'utf8')).toMatch(/^# historical-keys/);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('prints every finding, collapsed or not', async () => {
+    const o = await open(files.report);
+    try {
+      await o.page.emulateMedia({ media: 'print' });
+      expect(await o.page.locator('#check-internal-secret-drift article.finding').isVisible()).toBe(true);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('a 10 000-finding report loads, stays inert and fits 1280 px, with every check collapsed and reachable from the contents', async () => {
     const o = await open(files.big);
     try {
       expect(await o.page.locator('article.finding').count()).toBe(10_000);
       await expectInert(o, files.big);
       expect(await o.page.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+      expect(await o.page.locator('details.findings').count()).toBe(10);
+      expect(await o.page.locator('details.findings[open]').count()).toBe(0);
+      expect(await o.page.locator('article.finding:visible').count()).toBe(0);
+      expect(await o.page.locator('nav.toc a').count()).toBe(10);
+      // The page a reader lands on: summary, fix-first, contents — not ten thousand findings.
+      const height = await o.page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollHeight: number } } }).document.documentElement.scrollHeight);
+      expect(height).toBeLessThan(12_000);
+      await o.page.screenshot({ path: join(SHOTS, 'report-10000.png'), fullPage: true });
     } finally {
       await o.close();
     }

@@ -23,6 +23,18 @@ async function behavesAsHistory(store: HistoryStore): Promise<void> {
   for (let n = 3; n <= 6; n++) await store.save(run(n));
   expect((await store.previous('prod'))?.runId).toBe('run-0006');
   expect((await store.previous('staging'))?.runId).toBe('run-0001');
+  // The trend: open (not waived, not info) findings by severity of the last runs, oldest first.
+  // sampleReport has 4 critical and 2 high open findings, one medium waived and one info note.
+  const open = { critical: 4, high: 2, medium: 0, low: 0, info: 0 };
+  expect(await store.recent('prod', 2)).toEqual([
+    { runId: 'run-0005', finishedAt: run(5).finishedAt, open },
+    { runId: 'run-0006', finishedAt: run(6).finishedAt, open },
+  ]);
+  expect((await store.recent('prod', 10)).map((r) => r.runId)).toEqual(['run-0004', 'run-0005', 'run-0006']);
+  expect(await store.recent('nowhere', 10)).toEqual([]);
+  const clean = sampleReport({ runId: 'run-0007', finishedAt: new Date(Date.UTC(2026, 10, 22, 10, 7)).toISOString(), results: [] });
+  await store.save(clean);
+  expect((await store.recent('prod', 1))[0]).toEqual({ runId: 'run-0007', finishedAt: clean.finishedAt, open: { critical: 0, high: 0, medium: 0, low: 0, info: 0 } });
 }
 
 describe('run history in a directory', () => {
@@ -35,12 +47,21 @@ describe('run history in a directory', () => {
   it('returns the latest report per deployment and keeps the last N', async () => {
     const store = new DirectoryHistoryStore(dir, 3);
     await behavesAsHistory(store);
-    expect(readdirSync(join(dir, 'prod')).sort()).toEqual([
-      '2026-11-22T10-04-00.000Z--run-0004.json',
+    expect(readdirSync(join(dir, 'prod')).filter((f) => f.endsWith('.json')).sort()).toEqual([
       '2026-11-22T10-05-00.000Z--run-0005.json',
       '2026-11-22T10-06-00.000Z--run-0006.json',
+      '2026-11-22T10-07-00.000Z--run-0007.json',
     ]);
+    // Each kept report has its counts beside it; pruned ones lose both.
+    expect(readdirSync(join(dir, 'prod')).filter((f) => f.endsWith('.counts')).length).toBe(3);
     await store.close();
+  });
+
+  it('counts a report saved without a counts file from the report itself', async () => {
+    const store = new DirectoryHistoryStore(dir, 5);
+    await store.save(run(1));
+    for (const f of readdirSync(join(dir, 'prod'))) if (f.endsWith('.counts')) rmSync(join(dir, 'prod', f));
+    expect((await store.recent('prod', 5)).map((r) => [r.runId, r.open.critical])).toEqual([['run-0001', 4]]);
   });
 
   it('skips a corrupt newest file instead of blocking every later run', async () => {
@@ -89,7 +110,7 @@ describe('run history in Postgres (the auditor own schema)', () => {
         { column_name: 'report', data_type: 'jsonb' },
       ]);
       const rows = await c.query(`SELECT deployment, run_id FROM aegis_audit.run_history ORDER BY deployment, run_id`);
-      expect(rows.rows.map((r) => `${r.deployment}/${r.run_id}`)).toEqual(['prod/run-0004', 'prod/run-0005', 'prod/run-0006', 'staging/run-0001']);
+      expect(rows.rows.map((r) => `${r.deployment}/${r.run_id}`)).toEqual(['prod/run-0005', 'prod/run-0006', 'prod/run-0007', 'staging/run-0001']);
     } finally {
       await c.end();
     }
