@@ -34,7 +34,9 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   'sources.logs.cloudwatch.credentials_env.session_token': 'Name of the environment variable holding a session token.',
   'sources.logs.cloudwatch.groups.<service>': 'The log group of that service, e.g. `/aegis/prod/audit`.',
   'sources.logs.cloudwatch.page_size': 'Largest page of events to ask for (FilterLogEvents limit).',
-  'sources.logs.window': 'How far back windowed log checks read (spikes, latest starts).',
+  'sources.logs.cloudwatch.ingestion_delay': 'How late an event may reach CloudWatch after its timestamp: a resumed read starts this much earlier.',
+  'sources.logs.window': 'How far back windowed log checks read (auth-failure spikes, secrets in logs).',
+  'sources.logs.lookback': 'How far back "latest" verdicts may look (the latest start of each audit instance), however long ago; later runs read only what was logged since.',
 
   'sources.secrets.env_files.<service>': "The service's dotenv file (sidecar mode), e.g. `/run/aegis/audit.env`.",
   'sources.secrets.pem_files.receipt': 'The receipt signing key PEM on the volume (the fallback path).',
