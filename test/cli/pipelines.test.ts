@@ -42,9 +42,13 @@ function logsOnly(source: 'env' | 'file'): { dir: string; config: string } {
   const ts = new Date(Date.now() - 60_000).toISOString();
   const line = (key: string) => JSON.stringify({ ts, service: 'audit', instance: 'audit-1', event: 'signing_key_loaded', key, source });
   writeFileSync(join(dir, 'audit.jsonl'), `${line('receipt')}\n${line('root')}\n`);
-  writeFileSync(join(dir, 'audit.yaml'), 'deployment: pipe\nsources:\n  logs: { files: { audit: audit.jsonl } }\n');
+  // Checkpoints (latest starts seen) live beside the config, so the folder the CLI runs in only
+  // gets what the command itself writes.
+  writeFileSync(join(dir, 'audit.yaml'), 'deployment: pipe\nsources:\n  logs: { files: { audit: audit.jsonl } }\nstate: { dir: state }\n');
   return { dir, config: join(dir, 'audit.yaml') };
 }
+
+jest.setTimeout(300_000); // every test forks the CLI, several times; the machine is shared
 
 describe('--out - and --json', () => {
   test('against a whole sandbox at debug log level, stdout is exactly the JSON report; logs and summary are on stderr; no file is written', async () => {
@@ -66,7 +70,8 @@ describe('--out - and --json', () => {
   }, 120_000);
 
   test('--json is the same; the exit code still follows --fail-on', async () => {
-    const { dir, config } = logsOnly('file');
+    const { config } = logsOnly('file');
+    const dir = mkdtempSync(join(tmpdir(), 'pipe-cwd-'));
     const high = await cli(['run', '--config', config, '--json', '--fail-on', 'high'], { cwd: dir });
     expect(high.code).toBe(1);
     const report = JSON.parse(high.stdout) as Report;
@@ -74,7 +79,7 @@ describe('--out - and --json', () => {
     expect(high.stderr).toContain('[high] signing-key-source instance=audit-1,key=receipt');
     const critical = await cli(['run', '--config', config, '--json', '--fail-on', 'critical'], { cwd: dir });
     expect(critical.code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', 'audit.yaml']);
+    expect(readdirSync(dir)).toEqual([]); // no report, no "-" folder
   });
 
   test('asking for another format on stdout is a usage error (exit 2)', async () => {
