@@ -1,5 +1,5 @@
 /**
- * The audit chain's hashing rules (DESIGN.md, "The audited deployment"): a row's hash is
+ * The audit chain's hashing rules (docs/aegis-formats.md, "Audit rows and their hash chain"): a row's hash is
  * SHA-256 over `prev_hash + canonical`, where canonical is the row's JSON serialised by
  * RFC 8785, the JSON Canonicalization Scheme (JCS). The audit service computes the same
  * bytes, so any difference here is a false alarm on every row: keep this module small and

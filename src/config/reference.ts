@@ -64,6 +64,25 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   'sources.secrets.vault.max_attempts': 'Attempts per call, the first included; throttling (429) and gateway errors (502, 504) are retried.',
   'sources.secrets.vault.ca_file': "PEM file of the CA that signed Vault's certificate (a private CA).",
 
+  'sources.deploy.trees.<name>': 'A directory of deployment files (Kubernetes manifests, compose files, Dockerfiles, CI workflows) searched for static Vault tokens; findings name files as `<name>:<path>`.',
+  'sources.deploy.exclude': 'File or directory names never entered, at any depth.',
+  'sources.deploy.max_file_bytes': 'Files larger than this are not read (reported as not scanned).',
+  'sources.deploy.max_files': 'A tree with more YAML files and Dockerfiles than this is an error (narrow it with `exclude`).',
+  'sources.deploy.max_depth': 'Deepest folder level entered.',
+  'sources.artifacts.dir': 'A directory of model artifacts, each with its `.sig.json` (one of `dir` or `s3` is required).',
+  'sources.artifacts.s3.region': 'AWS region of the artifacts bucket.',
+  'sources.artifacts.s3.endpoint': 'An endpoint URL instead of the public one (a VPC endpoint or an S3-compatible store).',
+  'sources.artifacts.s3.max_attempts': 'Attempts per call, the first included; throttling and 5xx are retried.',
+  'sources.artifacts.s3.timeout': 'Socket timeout per call.',
+  'sources.artifacts.s3.credentials_env.access_key_id': 'Name of the environment variable holding the access key id (without `credentials_env` the standard AWS credential chain applies).',
+  'sources.artifacts.s3.credentials_env.secret_access_key': 'Name of the environment variable holding the secret access key.',
+  'sources.artifacts.s3.credentials_env.session_token': 'Name of the environment variable holding a session token.',
+  'sources.artifacts.s3.bucket': 'The bucket holding the model artifacts.',
+  'sources.artifacts.s3.prefix': 'The key prefix under which the artifacts are.',
+  'sources.artifacts.s3.force_path_style': 'Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible stores.',
+  'sources.artifacts.exclude': 'Keys (relative to the location) that are not artifacts: globs such as `docs/**` or `*.md` (a `*` stays within one path segment).',
+  'sources.artifacts.max_objects': 'More objects than this under the locations is an error (bounded work per run).',
+
   'sources.prometheus.url': 'Prometheus base URL, for `aegis_auth_failures_total` when no logs are configured.',
   'sources.prometheus.timeout': 'Timeout per query.',
   'sources.prometheus.max_attempts': 'Attempts per query; throttling (429) and gateway errors (502, 503, 504) are retried.',
@@ -77,7 +96,7 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   'run.timeout': 'Per-check timeout.',
   'run.fail_on': 'Lowest finding severity that makes `run` exit 1 (`--fail-on` overrides).',
 
-  'state.dir': 'Where checkpoints live (receipt-chain). When unset: `.aegis-audit/state` under the working directory.',
+  'state.dir': 'Where checkpoints live (receipt-chain, latest starts seen in the logs), relative to the config file; bound to what they describe.',
   'state.postgres.url': "Keep state and run history in the auditor's own Postgres schema instead (shared by daemon replicas).",
   'state.postgres.schema': "The auditor's own schema.",
 
@@ -85,7 +104,7 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   waiver_max_lifetime: 'The furthest a waiver may expire from now.',
   attestations: 'The attestations file for checklist items no check can prove.',
 
-  'outputs.dir': 'Output directory (`--out` overrides; `-` writes the JSON report to stdout).',
+  'outputs.dir': 'Output directory, relative to the config file (`--out` overrides, relative to the working directory; `--out -` writes the JSON report to stdout).',
   'outputs.formats': 'Which files to write (`--format` overrides).',
   'outputs.history_keep': 'Previous runs kept per deployment, for "what changed" and the trend chart.',
   'outputs.runbook_base_url': 'Where the runbooks are published, e.g. `https://git.example.com/aegis-audit/blob/main/`: reports link `docs/runbooks/<check>.md` under it. Unset, report.html links the runbooks shipped with aegis-audit relative to the report\'s folder.',
