@@ -88,8 +88,8 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   'sources.prometheus.max_attempts': 'Attempts per query; throttling (429) and gateway errors (502, 503, 504) are retried.',
 
   'checks.<check id>.enabled': 'Set `false` to leave the check out of every run.',
-  'checks.<check id>.schedule': "Cron expression for the daemon (default: the check's own, see `aegis-audit explain <check id>`).",
-  'checks.<check id>.timeout': 'Per-check timeout (default: `run.timeout`).',
+  'checks.<check id>.schedule': "Cron expression for the daemon (default: the check's own, under [Check options](#check-options)).",
+  'checks.<check id>.timeout': "Per-check timeout (default: `run.timeout`, or the check's own when it declares a longer one, under [Check options](#check-options)); a check cut short keeps what it can (receipt-chain resumes next run).",
   'checks.<check id>.options': "The check's options, validated against its schema; an unknown option is an error. See [Check options](#check-options).",
 
   'run.concurrency': 'Checks run at once.',
@@ -315,11 +315,15 @@ export function renderConfigReference(registry: Registry): string {
     '## Check options',
     '',
     'Set under `checks.<check id>.options`; `aegis-audit explain <check id>` says what each check',
-    'proves and how. Checks from `plugins` take options the same way.',
+    'proves and how. Checks from `plugins` take options the same way. Each check also has its own',
+    'daemon schedule (`checks.<check id>.schedule` overrides it); a check whose work grows with the',
+    'deployment declares its own timeout, used when longer than `run.timeout`.',
     '',
   );
   for (const { check, options } of checkOptionKeys(registry)) {
+    const meta = registry.get(check)?.meta;
     lines.push(`### ${check}`, '');
+    if (meta) lines.push(`Schedule \`${meta.schedule}\`${meta.timeout ? `; timeout \`${formatDuration(meta.timeout)}\`` : ''}.`, '');
     if (options.length === 0) {
       lines.push('No options.', '');
       continue;
