@@ -5,7 +5,7 @@
  * would call them.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { registry } from '../../checks';
 import { buildSandbox } from '../../src/sandbox/build';
 import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
+import { expectFreshBuild } from '../helpers/build';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 
@@ -33,7 +34,7 @@ async function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv
 }
 
 beforeAll(() => {
-  if (!existsSync(resolve(__dirname, '../../dist/src/cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  expectFreshBuild();
 });
 
 /** A deployment with only log files: signing-key-source is evaluated, the other checks are skipped. */

@@ -18,7 +18,7 @@
  * and is not marked fails the test.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,7 @@ import { buildProgram } from '../../src/cli';
 import { startDemo, type DemoResult } from '../../src/app/demo';
 import { mapConfigPaths } from '../../src/config/paths';
 import { adminUrl } from '../helpers/pg';
+import { expectFreshBuild } from '../helpers/build';
 
 const ROOT = resolve(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'aegis-audit.js');
@@ -194,7 +195,7 @@ let demoConfig: string;
 let listenPort: number;
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist', 'src', 'cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  expectFreshBuild();
   work = mkdtempSync(join(tmpdir(), 'docs-commands-'));
   // `aegis-audit` and `npx aegis-audit` on PATH run this checkout's CLI, as an installed package would.
   shim = join(work, 'bin');
