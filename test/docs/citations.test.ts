@@ -9,36 +9,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { registry } from '../../checks';
-import { AEGIS_RUNBOOKS, CHECKLIST } from '../../src/core/checklist';
+import { CHECKLIST } from '../../src/core/checklist';
+import { HOW, TITLES, USER_FACING, EVERYWHERE, violations } from '../helpers/citations';
 
 const ROOT = join(__dirname, '..', '..');
-const TITLES = Object.values(AEGIS_RUNBOOKS);
-const HOW =
-  'cite the Aegis runbook by its title and section instead, e.g. *Secret Management*, "What to audit when reviewing a deployment" 1 ' +
-  `(titles: ${TITLES.map((t) => `"${t}"`).join(', ')}; the constants are AEGIS_RUNBOOKS in src/core/checklist.ts)`;
-
-interface Rule {
-  re: RegExp;
-  what: string;
-}
-
-/** Forbidden everywhere, code comments included. */
-const EVERYWHERE: Rule[] = [
-  { re: /\b(?:seeds?|runbooks?)\s+0\d\d\b/i, what: 'an internal runbook number' },
-  { re: /\.\.\/shared\b/, what: 'a path outside the repository' },
-  { re: /\/work\//, what: 'a path outside the repository' },
-];
-/** Forbidden in what a user reads (docs, templates, alerts, check text, checklist). */
-const USER_FACING: Rule[] = [
-  ...EVERYWHERE,
-  { re: /\bDESIGN\.md\b|\bSTYLE\.md\b/, what: 'an internal design document (describe the expectation in docs/aegis-formats.md and link that)' },
-  { re: /\bshared\/(?:reference|runbooks)\b|\bwire-protocols\.md\b|\baegis-runtime-facts\.md\b/, what: 'an internal reference file' },
-  {
-    re: /\b(?:secret-management|secrets-and-identity|enforce-vault-oidc-mtls|secrets-and-supply-chain|vault-transit-signing)\.md\b/,
-    what: 'an Aegis runbook by file name',
-  },
-];
-
 function walk(dir: string, keep: (f: string) => boolean): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -57,17 +31,6 @@ const exists = (p: string) => {
     return false;
   }
 };
-
-function violations(text: string, where: string, rules: Rule[]): string[] {
-  const out: string[] = [];
-  text.split('\n').forEach((line, i) => {
-    for (const r of rules) {
-      const m = r.re.exec(line);
-      if (m) out.push(`${where}:${i + 1}: "${m[0]}" is ${r.what}: ${HOW}`);
-    }
-  });
-  return out;
-}
 
 const userFacingFiles = [
   join(ROOT, 'README.md'),

@@ -18,7 +18,7 @@
  * and is not marked fails the test.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,7 @@ import { buildProgram } from '../../src/cli';
 import { startDemo, type DemoResult } from '../../src/app/demo';
 import { mapConfigPaths } from '../../src/config/paths';
 import { adminUrl } from '../helpers/pg';
+import { USER_FACING, violations, type Rule } from '../helpers/citations';
 import { expectFreshBuild } from '../helpers/build';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -161,6 +162,10 @@ function cliProblems(program: Command, text: string): string[] {
     const flag = w.split('=')[0];
     if (!known.has(flag)) problems.push(`"${cmd.name()}" has no option ${flag} (it has ${[...known].filter((k) => k.startsWith('--')).join(', ')})`);
   }
+  const given = new Set(words.map((w) => w.split('=')[0]));
+  if (!given.has('--help') && !given.has('-h')) {
+    for (const o of cmd.options as readonly Option[]) if (o.mandatory && !given.has(o.long ?? '') && !given.has(o.short ?? '')) problems.push(`"${cmd.name()}" needs ${o.long}`);
+  }
   return problems;
 }
 
@@ -242,6 +247,8 @@ test('the detectors see what they must: containers, placeholders, long-running i
   expect(PLACEHOLDER.test('aegis-audit explain <check id>')).toBe(true);
   expect(PLACEHOLDER.test('aegis-audit config validate FILE')).toBe(true);
   expect(PLACEHOLDER.test('aegis-audit run --config audit.yaml --checks receipt-chain')).toBe(false);
+  expect(outputProblems(mkdtempSync(join(tmpdir(), 'docs-scan-')), 'see seed 004 in ../shared/runbooks/secret-management.md').length).toBeGreaterThanOrEqual(3);
+  expect(outputProblems(mkdtempSync(join(tmpdir(), 'docs-scan-')), 'runbook: ../../work/wt/x/docs/runbooks/receipt-chain.md')).toEqual([]);
   expect(withoutListen('npx aegis-audit demo --daemon --listen 127.0.0.1:9464 # until Ctrl-C')).toBe('aegis-audit demo --daemon');
 });
 
@@ -252,7 +259,8 @@ test('every aegis-audit command in the docs names subcommands and options that e
   const problems = all.flatMap(({ where, text }) => cliProblems(program, text).map((p) => `${where}: \`${text}\`: ${p}`));
   expect(problems).toEqual([]);
   // The detector catches what users hit.
-  expect(cliProblems(program, 'aegis-audit run --only receipt-chain')).toEqual([expect.stringContaining('"run" has no option --only')]);
+  expect(cliProblems(program, 'aegis-audit run --only receipt-chain')).toEqual([expect.stringContaining('"run" has no option --only'), '"run" needs --config']);
+  expect(cliProblems(program, 'aegis-audit run --full')).toEqual(['"run" needs --config']);
 });
 
 /** A fresh folder per command with the files it names (so `init` finds an empty folder). */
@@ -269,6 +277,22 @@ function spawnShell(dir: string, text: string) {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+}
+
+/**
+ * What a command prints and writes is user-facing text too: no internal runbook number, runbook
+ * file name or internal file. (This checkout may itself live under /work, so report links to
+ * the runbooks shipped here may pass through it; only the folder outside the repository is named.)
+ */
+const OUTPUT_RULES: Rule[] = [...USER_FACING.filter((r) => !r.re.test('/work/')), { re: /\/work\/shared\b/, what: 'a path outside the repository' }];
+const TEXT_OUTPUT = /\.(html|json|xml|sarif|md|ya?ml|txt|counts)$/;
+
+function outputProblems(dir: string, printed: string): string[] {
+  const files = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : TEXT_OUTPUT.test(e.name) ? [join(d, e.name)] : []));
+  const found = violations(printed, 'output', OUTPUT_RULES);
+  for (const f of files(dir)) if (statSync(f).size < 20_000_000) found.push(...violations(readFileSync(f, 'utf8'), relative(dir, f), OUTPUT_RULES));
+  return found;
 }
 
 /** The paths a long-running command's comment names (`# /metrics /healthz …`). */
@@ -290,6 +314,7 @@ describe.each(commands.map((c) => [`${c.file}:${c.line} ${c.text}`, c] as const)
       const code = await exited;
       const ok = c.expected.includes(code);
       expect({ command: c.text, code: ok ? c.expected[0] : code, stderr: ok ? '' : err.slice(-2000) }).toEqual({ command: c.text, code: c.expected[0], stderr: '' });
+      expect(outputProblems(dir, out + err)).toEqual([]);
       return;
     }
     // Up: it says where it listens, /healthz answers, and once ready so does every path its comment names.
@@ -318,5 +343,6 @@ describe.each(commands.map((c) => [`${c.file}:${c.line} ${c.text}`, c] as const)
     }
     const code = await exited;
     expect({ command: c.text, code, stderr: code === 0 ? '' : err.slice(-2000) }).toEqual({ command: c.text, code: 0, stderr: '' });
+    expect(outputProblems(dir, out + err)).toEqual([]);
   }, 900_000);
 });
