@@ -4,10 +4,10 @@
  * name, an API key id): they show as text, no script runs, nothing overflows 1280 px,
  * both pages print to PDF, and screenshots land in test-output/screenshots/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium, openFile } from './chromium';
 import { registry } from '../../checks';
@@ -81,3 +81,45 @@ test.each([
     await close();
   }
 });
+
+test("the demo's new parts on real findings: fix-first, charts and collapsible checks in the report, runbook links in both pages that open the runbook from the written file (screenshotted)", async () => {
+  const links: { page: string; href: string; text: string }[] = [];
+  for (const file of ['report.html', 'checklist.html']) {
+    const path = join(out, file);
+    const { page, close } = await openFile(browser, path);
+    try {
+      for (const a of await page.locator('a[href]').all()) {
+        const href = (await a.getAttribute('href')) ?? '';
+        if (/runbooks\//.test(href)) links.push({ page: file, href: await a.evaluate((el) => (el as unknown as { href: string }).href), text: await a.innerText() });
+      }
+      if (file === 'report.html') {
+        // The demo seeds critical and high findings: the box lists them, most severe first.
+        const fixes = page.locator('#fix-first li.fix');
+        expect(await fixes.count()).toBeGreaterThanOrEqual(2);
+        expect(await fixes.first().getAttribute('class')).toContain('sev-critical');
+        await page.locator('#fix-first').screenshot({ path: join(SHOTS, 'demo-report-fix-first.png') });
+        await page.locator('#summary').screenshot({ path: join(SHOTS, 'demo-report-summary.png') });
+        // Every check with findings holds them in a native <details>; opening one needs no script.
+        const failing = page.locator('section.check.status-fail');
+        expect(await failing.count()).toBeGreaterThanOrEqual(5);
+        expect(await page.locator('section.check.status-fail details.findings').count()).toBe(await failing.count());
+        const closed = page.locator('section.check details.findings:not([open])').first();
+        if ((await closed.count()) > 0) {
+          await closed.locator('summary').click();
+          expect(await closed.getAttribute('open')).not.toBeNull();
+        }
+        // Evidence as key/value rows, not a JSON string.
+        expect(await page.locator('table.evidence th').count()).toBeGreaterThan(0);
+        await failing.first().screenshot({ path: join(SHOTS, 'demo-report-check.png') });
+      } else {
+        await page.locator('section.item').first().screenshot({ path: join(SHOTS, 'demo-checklist-item.png') });
+      }
+    } finally {
+      await close();
+    }
+  }
+  // Both pages link the runbooks, and every link opens the check's runbook from where the file was written.
+  expect(new Set(links.map((l) => l.page))).toEqual(new Set(['report.html', 'checklist.html']));
+  const broken = links.filter((l) => !l.href.startsWith('file://') || !existsSync(fileURLToPath(l.href)) || !readFileSync(fileURLToPath(l.href), 'utf8').startsWith('# ')).map((l) => `${l.page}: ${l.text} -> ${l.href}`);
+  expect(broken).toEqual([]);
+}, 120_000);
