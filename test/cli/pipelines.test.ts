@@ -168,7 +168,7 @@ describe('completion', () => {
     expect(r.code).toBe(0);
     expect(await complete(r.stdout, 'aegis-audit ')).toEqual(expect.arrayContaining(['run', 'checklist', 'daemon', 'demo', 'explain', 'init', 'completion', 'checks', 'config', 'waivers']));
     expect(await complete(r.stdout, 'aegis-audit config ')).toEqual(['validate', 'reference']);
-    expect(await complete(r.stdout, 'aegis-audit run --f')).toEqual(['--format', '--fail-on']);
+    expect(await complete(r.stdout, 'aegis-audit run --f')).toEqual(['--full', '--format', '--fail-on']);
     expect(await complete(r.stdout, 'aegis-audit checklist --fail-on h')).toEqual(['high']);
     expect(await complete(r.stdout, 'aegis-audit demo --format js')).toEqual(['json']);
     expect(await complete(r.stdout, 'aegis-audit explain receipt-')).toEqual(['receipt-chain']);
