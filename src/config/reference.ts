@@ -159,9 +159,15 @@ export interface KeyDoc {
 type Def = { type: string; [k: string]: unknown };
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
+/** An object of a list, in the page's flow style: `{ path: aegis/jwt, field: key }`. */
+const flow = (v: unknown): string =>
+  v && typeof v === 'object' && !Array.isArray(v) ? `{ ${Object.entries(v).map(([k, x]) => `${k}: ${flow(x)}`).join(', ')} }` : Array.isArray(v) ? `[${v.map(flow).join(', ')}]` : String(v);
+
 function formatDefault(v: unknown, isDuration: boolean): string {
   if (isDuration && typeof v === 'number') return `\`${formatDuration(v)}\``;
-  if (Array.isArray(v)) return `\`[${v.join(', ')}]\``;
+  // null: unset, the key's meaning says what applies then.
+  if (v === null) return '—';
+  if (Array.isArray(v)) return `\`[${v.map(flow).join(', ')}]\``;
   if (v && typeof v === 'object') return Object.keys(v).length === 0 ? '`{}`' : `\`${JSON.stringify(v)}\``;
   if (typeof v === 'number' && Number.isInteger(v) && v > 0xffff) return `\`${v}\` (0x${v.toString(16)})`;
   return `\`${String(v)}\``;
@@ -278,7 +284,8 @@ export function checkOptionKeys(registry: Registry): { check: string; options: K
     const out: KeyDoc[] = [];
     const shape = (c.options as unknown as { shape: Record<string, z.ZodType> }).shape;
     for (const k of optionKeys(c) ?? []) walk(shape[k], [k], out, { required: true });
-    return { check: c.meta.id, options: out };
+    // A `never` option is a retired name kept only to say what replaced it: not accepted, not listed.
+    return { check: c.meta.id, options: out.filter((o) => o.type !== 'never') };
   });
 }
 
@@ -298,12 +305,17 @@ export function renderConfigReference(registry: Registry): string {
     'expected, and the command exits 2. `${VAR}` and `${VAR:-default}` take values from the',
     'environment. Relative paths (log globs, env and PEM files, token and CA files, endpoint',
     'certificates and keys, waivers, attestations, state dir, plugins) are relative to the config',
-    'file. Secrets never appear in it:',
-    'it names where they are. `aegis-audit init` writes a commented starter file.',
+    'file. Secrets never appear in it: it names where they are. `aegis-audit init` writes a',
+    'commented starter file.',
     '',
     'Durations are `250ms`, `90s`, `15m`, `24h`, `90d`, `2w`, compound forms such as `1h30m` or',
     '`1d 12h` (largest unit first), or a number of milliseconds. What the auditor expects to find at',
     'the places this file names is in [aegis-formats.md](aegis-formats.md).',
+    '',
+    'The config file (and the waivers and attestations files) must be a regular file of at most',
+    '1 MiB; YAML aliases may expand to at most 100 uses and may not refer to themselves.',
+    '`deployment` is at most 100 characters, service, tree and SQL names at most 63. An error',
+    'about a value that came from `${VAR}` shows `${VAR}`, never the value.',
     '',
     '## Keys',
     '',
