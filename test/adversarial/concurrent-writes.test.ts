@@ -65,7 +65,9 @@ test('history saved by concurrent runs: every report kept whole, no temporary fi
   const folder = join(dir, 'history', reports[0].deployment);
   expect(leftovers(folder)).toEqual([]);
   const files = readdirSync(folder);
-  expect(files).toHaveLength(20);
+  // Each report, and beside it its per-severity counts (the trend chart reads those).
+  expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(20);
+  expect(files.filter((f) => f.endsWith('.json.counts')).sort()).toEqual(files.filter((f) => f.endsWith('.json')).map((f) => `${f}.counts`).sort());
   for (const f of files) JSON.parse(readFileSync(join(folder, f), 'utf8'));
 });
 
