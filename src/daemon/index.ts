@@ -113,7 +113,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     reloads: opts.reloads,
     onInvalidMeasurement: (check, name, why) => logger.warn({ check, measurement: name, why }, 'Measurement not exported'),
   });
-  metrics.setPlan(plan);
+  const deployment = config.deployment;
+  metrics.setPlan(deployment, plan);
   const latest = new LatestResults();
   /** The merged latest report, scrubbed of every secret known by now (a later run may have read one). */
   const latestReport = (): Report | undefined => {
@@ -125,9 +126,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const deadline = opts.shutdownDeadlineMs ?? 10_000;
 
   const leader: LeaderElection = config.leader_lock
-    ? new AdvisoryLockLeader({ url: config.leader_lock.url, key: config.leader_lock.key, logger, onChange: (v) => metrics.setLeader(v) })
+    ? new AdvisoryLockLeader({ url: config.leader_lock.url, key: config.leader_lock.key, logger, onChange: (v) => metrics.setLeader(deployment, v) })
     : new SoloLeader();
-  metrics.setLeader(false);
+  metrics.setLeader(deployment, false);
 
   let closing = false;
   let firstCycleDone = false;
@@ -155,7 +156,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   async function execute(requested: readonly string[]): Promise<Report | undefined> {
     if (closing) return undefined;
     const isLeader = await leader.ensure();
-    metrics.setLeader(isLeader);
+    metrics.setLeader(deployment, isLeader);
     const took = isLeader && !wasLeader;
     wasLeader = isLeader;
     if (!isLeader || closing) return undefined;
@@ -166,11 +167,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const started = new Date();
     const work = (async () => {
       let report: Report;
+      let aborted = false;
       try {
         report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets });
       } catch (e) {
         const message = describeError(e);
         logger.error({ checks: ids, err: message }, 'Run failed before checks could report');
+        aborted = true;
         report = buildReport({
           deployment: config.deployment,
           runId: 'failed',
@@ -180,7 +183,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           results: crashed(ids, message, started),
         });
       }
-      metrics.update(report.results);
+      metrics.recordReport(deployment, report, aborted);
       latest.record(report, plannedIds);
       logger.info({ checks: ids.length, ...report.summary }, 'Run finished');
       if (opts.onReport) {

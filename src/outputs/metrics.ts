@@ -2,16 +2,22 @@
  * Prometheus metrics of the auditor, on a dedicated prom-client Registry (never the global one).
  *
  * Results are cached here by `update()` after each run; a scrape only renders the cache
- * (the `collect` callbacks read maps, they never run a check). Every check of the plan is
+ * (the `collect` callbacks read maps, they never run a check). Every check of a plan is
  * exported from `setPlan()` on, before its first run, so no series is missing; checks that
  * leave the plan disappear from every per-check metric.
+ *
+ * Every `aegis_compliance_*` series carries the audited `deployment` (from config), given per
+ * call: one registry can hold several deployments side by side, and their series never mix.
+ * The process's own figures (CPU, memory, heap, event-loop lag: prom-client's default
+ * metrics, `process_*` and `nodejs_*`) are rendered after ours, from one process-wide
+ * dedicated registry, so a daemon that is replaced on reload adds no second set of observers.
  *
  * Conventions (reference/prometheus.md): prefix `aegis_compliance_`, base units in names,
  * `_total` only on counters, a `check_status` state set, and no label named `severity`
  * (alert rules own that label) — a check's own severity is `check_severity`.
  */
-import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
-import type { CheckResult, Severity, Status } from '../core/types';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import type { CheckResult, Report, Severity, Status } from '../core/types';
 import { STATUSES } from '../core/types';
 import { TOOL_VERSION } from '../core/report';
 
@@ -25,6 +31,21 @@ export interface PlannedCheckInfo {
   sources: readonly string[];
 }
 
+/**
+ * How one run ended, for `runs_total{outcome}`: `pass` every evaluated check passed; `fail`
+ * findings and no error; `error` at least one check could not be evaluated; `aborted` the run
+ * failed before its checks could report (e.g. its sources could not be opened).
+ */
+export const RUN_OUTCOMES = ['pass', 'fail', 'error', 'aborted'] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
+
+/** The outcome of a run from its results (`aborted` is the daemon's to say). */
+export function runOutcome(results: readonly Pick<CheckResult, 'status'>[]): Exclude<RunOutcome, 'aborted'> {
+  if (results.some((r) => r.status === 'error')) return 'error';
+  if (results.some((r) => r.status === 'fail')) return 'fail';
+  return 'pass';
+}
+
 interface CheckState {
   severity: Severity;
   /** undefined until the first run: every status series is 0 (unknown). */
@@ -35,6 +56,17 @@ interface CheckState {
   lastSuccess: number;
   /** Measured figures of the latest run, name → value. */
   measurements: Map<string, number>;
+}
+
+/** Everything exported for one audited deployment. */
+interface DeploymentState {
+  checks: Map<string, CheckState>;
+  plan: Map<string, PlannedCheckInfo>;
+  sourceUp: Map<string, number>;
+  leader: number;
+  lastCycle: number;
+  /** The (source, reason) pairs `source_errors_total` has counted, so they can be removed with the deployment. */
+  errorLabels: Map<string, { source: string; reason: string }>;
 }
 
 /** A measured figure's name: snake_case, not a counter/histogram suffix, not one of ours. */
@@ -51,7 +83,7 @@ export function validMeasurementName(name: string): string | undefined {
 const CORE_NAMES = new Set([
   'check_status', 'findings', 'check_duration_seconds', 'check_last_run_timestamp_seconds',
   'check_last_success_timestamp_seconds', 'source_up', 'source_errors', 'build_info', 'leader',
-  'last_cycle_timestamp_seconds', 'config_reloads',
+  'last_cycle_timestamp_seconds', 'runs', 'config_reloads',
 ]);
 
 /** Config reloads of the process so far, by outcome: they outlive the daemon that counts them. */
@@ -68,54 +100,86 @@ export interface ComplianceMetricsOptions {
   onInvalidMeasurement?: (check: string, name: string, why: string) => void;
 }
 
+let processRegistry: Registry | undefined;
+/** prom-client's default metrics, once per process, in a registry of their own (not the global one). */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+    // Gauges whose name ends in _total break the naming rules (promtool check metrics flags
+    // them); each is the sum of a series by type that stays (nodejs_active_handles{type}, ...).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) processRegistry.removeSingleMetric(name);
+  }
+  return processRegistry;
+}
+
+/** Renders take turns process-wide: prom-client keeps the format on a registry and renames counters in place for OpenMetrics. */
+let renderChain: Promise<unknown> = Promise.resolve();
+
+async function renderRegistry(reg: Registry, openMetrics: boolean): Promise<string> {
+  if (!openMetrics) return reg.metrics();
+  const r = reg as unknown as Registry<RegistryContentType>;
+  const counters = r.getMetricsAsArray().filter((m) => (m as unknown as { type: string }).type === 'counter') as unknown as { name: string }[];
+  const names = counters.map((c) => c.name);
+  r.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  try {
+    return await r.metrics();
+  } finally {
+    r.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+    counters.forEach((c, i) => (c.name = names[i]));
+  }
+}
+
 export class ComplianceMetrics {
   readonly registry: Registry;
-  private readonly checks = new Map<string, CheckState>();
-  private readonly sourceUp = new Map<string, number>();
-  private readonly measurementGauges = new Map<string, Gauge<'check'>>();
-  private readonly sourceErrors: Counter<'source' | 'reason'>;
-  private readonly leaderGauge: Gauge;
-  private readonly lastCycle: Gauge;
+  private readonly deployments = new Map<string, DeploymentState>();
+  private readonly measurementGauges = new Map<string, Gauge<'deployment' | 'check'>>();
+  private readonly sourceErrors: Counter<'deployment' | 'source' | 'reason'>;
+  private readonly runs: Counter<'deployment' | 'outcome'>;
   private readonly onInvalid?: ComplianceMetricsOptions['onInvalidMeasurement'];
 
   constructor(opts: ComplianceMetricsOptions = {}) {
     this.registry = new Registry();
     this.onInvalid = opts.onInvalidMeasurement;
     const registers = [this.registry];
-    const checks = this.checks;
+    const deployments = this.deployments;
     const p = METRIC_PREFIX;
+    /** Every (deployment, check, state) the gauges export. */
+    function* eachCheck(): Generator<[string, string, CheckState]> {
+      for (const [deployment, d] of deployments) for (const [check, s] of d.checks) yield [deployment, check, s];
+    }
 
     new Gauge({
       name: `${p}check_status`,
       help: 'Status of each check as a state set: 1 for its current status, 0 for the others; all 0 before its first run.',
-      labelNames: ['check', 'check_severity', 'status'] as const,
+      labelNames: ['deployment', 'check', 'check_severity', 'status'] as const,
       registers,
       collect() {
         this.reset();
-        for (const [check, s] of checks) {
-          for (const status of STATUSES) this.set({ check, check_severity: s.severity, status }, s.status === status ? 1 : 0);
+        for (const [deployment, check, s] of eachCheck()) {
+          for (const status of STATUSES) this.set({ deployment, check, check_severity: s.severity, status }, s.status === status ? 1 : 0);
         }
       },
     });
     new Gauge({
       name: `${p}findings`,
       help: 'Findings of the latest run of each check that fail it (not waived, not info).',
-      labelNames: ['check', 'check_severity'] as const,
+      labelNames: ['deployment', 'check', 'check_severity'] as const,
       registers,
       collect() {
         this.reset();
-        for (const [check, s] of checks) this.set({ check, check_severity: s.severity }, s.findings);
+        for (const [deployment, check, s] of eachCheck()) this.set({ deployment, check, check_severity: s.severity }, s.findings);
       },
     });
     const perCheck = (name: string, help: string, value: (s: CheckState) => number) =>
       new Gauge({
         name: `${p}${name}`,
         help,
-        labelNames: ['check'] as const,
+        labelNames: ['deployment', 'check'] as const,
         registers,
         collect() {
           this.reset();
-          for (const [check, s] of checks) this.set({ check }, value(s));
+          for (const [deployment, check, s] of eachCheck()) this.set({ deployment, check }, value(s));
         },
       });
     perCheck('check_duration_seconds', 'Duration of the latest run of each check.', (s) => s.durationSeconds);
@@ -125,68 +189,105 @@ export class ComplianceMetrics {
       'Unix time each check was last evaluated (pass or fail, not error or skipped); 0 if never.',
       (s) => s.lastSuccess,
     );
-    const sourceUp = this.sourceUp;
     new Gauge({
       name: `${p}source_up`,
       help: 'Whether each source answered in the latest run that used it (1) or failed (0).',
-      labelNames: ['source'] as const,
+      labelNames: ['deployment', 'source'] as const,
       registers,
       collect() {
         this.reset();
-        for (const [source, v] of sourceUp) this.set({ source }, v);
+        for (const [deployment, d] of deployments) for (const [source, v] of d.sourceUp) this.set({ deployment, source }, v);
       },
     });
     this.sourceErrors = new Counter({
       name: `${p}source_errors_total`,
       help: 'Source failures seen by checks, by source and reason.',
-      labelNames: ['source', 'reason'] as const,
+      labelNames: ['deployment', 'source', 'reason'] as const,
       registers,
     });
+    this.runs = new Counter({
+      name: `${p}runs_total`,
+      help: 'Runs of checks by outcome: pass (every evaluated check passed), fail (findings, no error), error (a check could not be evaluated), aborted (the run failed before its checks reported).',
+      labelNames: ['deployment', 'outcome'] as const,
+      registers,
+    });
+    const version = opts.version ?? TOOL_VERSION;
     new Gauge({
       name: `${p}build_info`,
-      help: 'Version of aegis-audit; always 1.',
-      labelNames: ['version'] as const,
+      help: 'Version of aegis-audit, one series per audited deployment; always 1.',
+      labelNames: ['deployment', 'version'] as const,
       registers,
-    }).set({ version: opts.version ?? TOOL_VERSION }, 1);
-    this.leaderGauge = new Gauge({
+      collect() {
+        this.reset();
+        for (const deployment of deployments.keys()) this.set({ deployment, version }, 1);
+      },
+    });
+    new Gauge({
       name: `${p}leader`,
       help: 'Whether this replica holds the leader lock and runs checks (1) or stands by (0).',
+      labelNames: ['deployment'] as const,
       registers,
+      collect() {
+        this.reset();
+        for (const [deployment, d] of deployments) this.set({ deployment }, d.leader);
+      },
     });
-    this.lastCycle = new Gauge({
+    new Gauge({
       name: `${p}last_cycle_timestamp_seconds`,
       help: 'Unix time this replica last finished a run of checks; 0 before the first.',
+      labelNames: ['deployment'] as const,
       registers,
+      collect() {
+        this.reset();
+        for (const [deployment, d] of deployments) this.set({ deployment }, d.lastCycle);
+      },
     });
     const reloads = opts.reloads ?? (() => ({ success: 0, failure: 0 }));
     new Counter({
       name: `${p}config_reloads_total`,
       help: 'Config reloads (SIGHUP) by outcome: success (the new config runs) or failure (the old one kept running).',
-      labelNames: ['outcome'] as const,
+      labelNames: ['deployment', 'outcome'] as const,
       registers,
+      // The process's reloads, under each deployment it audits (every series names one).
       collect() {
         const n = reloads();
         this.reset();
-        this.inc({ outcome: 'success' }, n.success);
-        this.inc({ outcome: 'failure' }, n.failure);
+        for (const deployment of deployments.keys()) {
+          this.inc({ deployment, outcome: 'success' }, n.success);
+          this.inc({ deployment, outcome: 'failure' }, n.failure);
+        }
       },
     });
-    this.leaderGauge.set(0);
-    this.lastCycle.set(0);
+  }
+
+  /** The deployments exported, in the order they were planned. */
+  deploymentNames(): string[] {
+    return [...this.deployments.keys()];
+  }
+
+  private state(deployment: string): DeploymentState {
+    let d = this.deployments.get(deployment);
+    if (!d) {
+      d = { checks: new Map(), plan: new Map(), sourceUp: new Map(), leader: 0, lastCycle: 0, errorLabels: new Map() };
+      this.deployments.set(deployment, d);
+      for (const outcome of RUN_OUTCOMES) this.runs.inc({ deployment, outcome }, 0);
+    }
+    return d;
   }
 
   /**
-   * The checks the daemon runs. New checks appear with every status at 0; checks no longer
-   * planned are dropped from every per-check metric. State of checks that stay is kept.
+   * The checks the daemon runs for a deployment. New checks appear with every status at 0;
+   * checks no longer planned are dropped from every per-check metric. State of checks that stay is kept.
    */
-  setPlan(plan: readonly PlannedCheckInfo[]): void {
+  setPlan(deployment: string, plan: readonly PlannedCheckInfo[]): void {
+    const d = this.state(deployment);
     const ids = new Set(plan.map((c) => c.id));
-    for (const id of [...this.checks.keys()]) if (!ids.has(id)) this.checks.delete(id);
+    for (const id of [...d.checks.keys()]) if (!ids.has(id)) d.checks.delete(id);
     for (const c of plan) {
-      const s = this.checks.get(c.id);
+      const s = d.checks.get(c.id);
       if (s) s.severity = c.severity;
       else {
-        this.checks.set(c.id, {
+        d.checks.set(c.id, {
           severity: c.severity,
           findings: 0,
           durationSeconds: 0,
@@ -196,16 +297,25 @@ export class ComplianceMetrics {
         });
       }
     }
-    this.plan = new Map(plan.map((c) => [c.id, c]));
+    d.plan = new Map(plan.map((c) => [c.id, c]));
   }
 
-  private plan = new Map<string, PlannedCheckInfo>();
+  /** Stops exporting a deployment: every series labelled with it goes, counters included. */
+  removeDeployment(deployment: string): void {
+    const d = this.deployments.get(deployment);
+    if (!d) return;
+    this.deployments.delete(deployment);
+    for (const l of d.errorLabels.values()) this.sourceErrors.remove({ deployment, ...l });
+    for (const outcome of RUN_OUTCOMES) this.runs.remove({ deployment, outcome });
+  }
 
-  /** Records the results of a run (all checks or some). Results of unplanned checks are ignored. */
-  update(results: readonly CheckResult[], now: Date = new Date()): void {
+  /** Records the results of a run of a deployment's checks (all or some). Results of unplanned checks are ignored. */
+  update(deployment: string, results: readonly CheckResult[], now: Date = new Date()): void {
+    const d = this.deployments.get(deployment);
+    if (!d) return;
     const seenUp = new Map<string, number>();
     for (const r of results) {
-      const s = this.checks.get(r.check);
+      const s = d.checks.get(r.check);
       if (!s) continue;
       const started = Date.parse(r.startedAt);
       const finished = (Number.isFinite(started) ? started + r.durationMs : now.getTime()) / 1000;
@@ -229,40 +339,58 @@ export class ComplianceMetrics {
       // A source is down if any check of this run failed on it; up if a check that reads it was evaluated.
       for (const e of r.sourceErrors ?? []) {
         seenUp.set(e.source, 0);
-        this.sourceErrors.inc({ source: e.source, reason: e.reason || 'error' });
+        const l = { source: e.source, reason: e.reason || 'error' };
+        d.errorLabels.set(`${l.source}\0${l.reason}`, l);
+        this.sourceErrors.inc({ deployment, ...l });
       }
       if (r.status === 'pass' || r.status === 'fail') {
-        for (const src of this.plan.get(r.check)?.sources ?? []) if (!seenUp.has(src)) seenUp.set(src, 1);
+        for (const src of d.plan.get(r.check)?.sources ?? []) if (!seenUp.has(src)) seenUp.set(src, 1);
       }
     }
-    for (const [src, v] of seenUp) this.sourceUp.set(src, v);
-    this.lastCycle.set(now.getTime() / 1000);
+    for (const [src, v] of seenUp) d.sourceUp.set(src, v);
+    d.lastCycle = now.getTime() / 1000;
   }
 
-  setLeader(isLeader: boolean): void {
-    this.leaderGauge.set(isLeader ? 1 : 0);
+  /** Counts a finished run of a deployment's checks (see RUN_OUTCOMES). */
+  recordRun(deployment: string, outcome: RunOutcome): void {
+    if (!this.deployments.has(deployment)) return;
+    this.runs.inc({ deployment, outcome });
+  }
+
+  /** Records a run's report: its results and its outcome. */
+  recordReport(deployment: string, report: Pick<Report, 'results'>, aborted = false, now: Date = new Date()): void {
+    this.update(deployment, report.results, now);
+    this.recordRun(deployment, aborted ? 'aborted' : runOutcome(report.results));
+  }
+
+  setLeader(deployment: string, isLeader: boolean): void {
+    this.state(deployment).leader = isLeader ? 1 : 0;
   }
 
   /** Only sources the configuration names can have a `source_up` series. */
-  retainSources(configured: readonly string[]): void {
+  retainSources(deployment: string, configured: readonly string[]): void {
+    const d = this.deployments.get(deployment);
+    if (!d) return;
     const keep = new Set(configured);
-    for (const s of [...this.sourceUp.keys()]) if (!keep.has(s)) this.sourceUp.delete(s);
+    for (const s of [...d.sourceUp.keys()]) if (!keep.has(s)) d.sourceUp.delete(s);
   }
 
-  private measurementGauge(name: string, help: string): Gauge<'check'> {
+  private measurementGauge(name: string, help: string): Gauge<'deployment' | 'check'> {
     let g = this.measurementGauges.get(name);
     if (!g) {
-      const checks = this.checks;
+      const deployments = this.deployments;
       g = new Gauge({
         name: `${METRIC_PREFIX}${name}`,
         help: help.trim() || `Figure measured by a check: ${name}.`,
-        labelNames: ['check'] as const,
+        labelNames: ['deployment', 'check'] as const,
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const [check, s] of checks) {
-            const v = s.measurements.get(name);
-            if (v !== undefined) this.set({ check }, v);
+          for (const [deployment, d] of deployments) {
+            for (const [check, s] of d.checks) {
+              const v = s.measurements.get(name);
+              if (v !== undefined) this.set({ deployment, check }, v);
+            }
           }
         },
       });
@@ -271,27 +399,23 @@ export class ComplianceMetrics {
     return g;
   }
 
-  private renderChain: Promise<unknown> = Promise.resolve();
-
   /**
-   * The exposition, in Prometheus text format or OpenMetrics. Renders are serialised: prom-client
-   * keeps the format on the registry (read between awaits) and, for OpenMetrics, strips `_total`
-   * from counter names in place — both are restored before the next render starts.
+   * The exposition, in Prometheus text format or OpenMetrics: our series, then the process's.
+   * Renders are serialised process-wide: prom-client keeps the format on a registry (read
+   * between awaits) and, for OpenMetrics, strips `_total` from counter names in place — both
+   * are restored before the next render starts.
    */
   render(openMetrics = false): Promise<{ contentType: string; body: string }> {
     const run = async () => {
-      if (!openMetrics) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
-      const reg = this.registry as unknown as Registry<RegistryContentType>;
-      reg.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-      try {
-        return { contentType: reg.contentType, body: await reg.metrics() };
-      } finally {
-        reg.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
-        (this.sourceErrors as unknown as { name: string }).name = `${METRIC_PREFIX}source_errors_total`;
-      }
+      const ours = await renderRegistry(this.registry, openMetrics);
+      const proc = await renderRegistry(processMetrics(), openMetrics);
+      if (!openMetrics) return { contentType: this.registry.contentType, body: `${ours}\n${proc}` };
+      const EOF = '# EOF\n';
+      const strip = (s: string) => (s.endsWith(EOF) ? s.slice(0, -EOF.length) : s);
+      return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: `${strip(ours)}${strip(proc)}${EOF}` };
     };
-    const next = this.renderChain.then(run, run);
-    this.renderChain = next.catch(() => undefined);
+    const next = renderChain.then(run, run);
+    renderChain = next.catch(() => undefined);
     return next;
   }
 }

@@ -296,6 +296,6 @@ test('daemon: no piece of a canary in /metrics, /report, /report.json, its repor
   seen.set('daemon stdout', d.stdout());
   seen.set('daemon stderr', d.stderr());
   readAll([join(sandbox.dir, 'reports'), join(sandbox.dir, 'state')], seen);
-  expect(seen.get('/metrics')).toMatch(/aegis_compliance_check_status\{check="receipt-chain"/);
+  expect(seen.get('/metrics')).toMatch(/aegis_compliance_check_status\{deployment="[^"]+",check="receipt-chain"/);
   expect(findLeaks(CANARIES, seen)).toEqual([]);
 }, 240_000);

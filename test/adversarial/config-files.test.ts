@@ -153,7 +153,7 @@ describe('interpolated values in error texts', () => {
 });
 
 describe('a reload to a hostile config keeps the running daemon', () => {
-  const reloadsOf = (metrics: string, outcome: string) => Number(new RegExp(`^aegis_compliance_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+  const reloadsOf = (metrics: string, outcome: string) => Number(new RegExp(`^aegis_compliance_config_reloads_total\\{deployment="[^"]+",outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
 
   test('a FIFO, an alias bomb and an oversized file in place of the config: each reload fails, /healthz never stops answering', async () => {
     const port = await freePort();

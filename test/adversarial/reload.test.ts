@@ -50,7 +50,7 @@ async function occupy(port: number): Promise<Server> {
   return s;
 }
 
-const reloadsOf = (metrics: string, outcome: string) => Number(new RegExp(`^aegis_compliance_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+const reloadsOf = (metrics: string, outcome: string) => Number(new RegExp(`^aegis_compliance_config_reloads_total\\{deployment="[^"]+",outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
 const answers = async (port: number) => (await fetchText(`http://127.0.0.1:${port}/healthz`).catch(() => ({ status: 0, body: '' }))).status === 200;
 
 test('a reload to a busy address keeps the old daemon serving and counts the failure; a later good reload moves it', async () => {
@@ -73,7 +73,7 @@ test('a reload to a busy address keeps the old daemon serving and counts the fai
   expect(await answers(a)).toBe(true);
   const after = (await fetchText(`http://127.0.0.1:${a}/metrics`)).body;
   expect({ success: reloadsOf(after, 'success'), failure: reloadsOf(after, 'failure') }).toEqual({ success: 0, failure: 1 });
-  expect(after).toMatch(/aegis_compliance_check_status\{check="internal-secret-drift"/);
+  expect(after).toMatch(/aegis_compliance_check_status\{deployment="[^"]+",check="internal-secret-drift"/);
 
   // The address frees up: the same file now reloads, and the daemon moves.
   await new Promise((r) => blocker.close(r));

@@ -83,9 +83,9 @@ test('serves metrics, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM'
   const first = await waitFor('the daemon to listen', address);
   const metrics1 = await waitFor('the first cycle', async () => {
     const m = await fetchText(`${first}/metrics`);
-    return /aegis_compliance_check_status\{check="signing-key-source",check_severity="critical",status="fail"\} 1/.test(m) ? m : undefined;
+    return /aegis_compliance_check_status\{deployment="cli-daemon-test",check="signing-key-source",check_severity="critical",status="fail"\} 1/.test(m) ? m : undefined;
   });
-  expect(metrics1).toMatch(/aegis_compliance_check_status\{check="internal-secret-drift",check_severity="high",status="pass"\} 1/);
+  expect(metrics1).toMatch(/aegis_compliance_check_status\{deployment="cli-daemon-test",check="internal-secret-drift",check_severity="high",status="pass"\} 1/);
   expect(await fetchText(`${first}/healthz`)).toMatch(/ok/i);
 
   // A good reload: internal-secret-drift is no longer configured, so its series go away.

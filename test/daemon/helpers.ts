@@ -64,12 +64,34 @@ export function get(address: string, path: string, headers: Record<string, strin
   });
 }
 
-/** A sample of a Prometheus text exposition, or undefined when the series is absent. */
+/** A series `name{a="x",b="y"}` as its name and labels. */
+function parseSeries(series: string): { name: string; labels: Map<string, string> } {
+  const brace = series.indexOf('{');
+  if (brace < 0) return { name: series, labels: new Map() };
+  const labels = new Map<string, string>();
+  for (const m of series.slice(brace + 1, series.lastIndexOf('}')).matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels.set(m[1], m[2]);
+  return { name: series.slice(0, brace), labels };
+}
+
+/**
+ * A sample of a Prometheus text exposition, or undefined when the series is absent. Labels
+ * match as a set, in any order. Every aegis_compliance_* series carries `deployment`: a query
+ * that leaves it out matches the series of any deployment, and must then match only one.
+ */
 export function sample(exposition: string, series: string): number | undefined {
+  const want = parseSeries(series);
+  const found: number[] = [];
   for (const line of exposition.split('\n')) {
-    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    const got = parseSeries(line.slice(0, i));
+    if (got.name !== want.name) continue;
+    if (!want.labels.has('deployment')) got.labels.delete('deployment');
+    if (got.labels.size !== want.labels.size || [...want.labels].some(([k, v]) => got.labels.get(k) !== v)) continue;
+    found.push(Number(line.slice(i + 1)));
   }
-  return undefined;
+  if (found.length > 1) throw new Error(`${series} matches ${found.length} series (name the deployment)`);
+  return found[0];
 }
 
 /** Polls until `fn` returns a truthy value; bounded. */

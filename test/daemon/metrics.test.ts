@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { requireBinary } from '../helpers/binaries';
-import { ComplianceMetrics, validMeasurementName } from '../../src/outputs/metrics';
+import { ComplianceMetrics, runOutcome, validMeasurementName } from '../../src/outputs/metrics';
+import { sample } from './helpers';
 import type { CheckResult, Finding } from '../../src/core/types';
 
 const PROMTOOL = '/usr/bin/promtool';
@@ -33,17 +34,16 @@ function result(check: string, status: CheckResult['status'], extra: Partial<Che
   };
 }
 
-/** `name{labels} value` lines of a Prometheus text exposition, as a map. */
-function samples(text: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
+/** The exposition as a lookup: `s.get(series)` is the sample of that series (labels in any order; see sample()). */
+function samples(text: string): { get(series: string): number | undefined; has(series: string): boolean; keys(): string[] } {
+  return {
+    get: (series) => sample(text, series),
+    has: (series) => sample(text, series) !== undefined,
+    keys: () => text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' '))),
+  };
 }
 
+const D = 'prod';
 const plan = [
   { id: 'historical-keys', severity: 'critical' as const, sources: ['postgres'] },
   { id: 'auth-failure-spike', severity: 'high' as const, sources: ['logs'] },
@@ -52,7 +52,7 @@ const plan = [
 describe('ComplianceMetrics', () => {
   test('every planned check is exported before its first run, all statuses 0', async () => {
     const m = new ComplianceMetrics({ version: '9.9.9' });
-    m.setPlan(plan);
+    m.setPlan(D, plan);
     const s = samples((await m.render()).body);
     for (const status of ['pass', 'fail', 'error', 'skipped']) {
       expect(s.get(`aegis_compliance_check_status{check="historical-keys",check_severity="critical",status="${status}"}`)).toBe(0);
@@ -60,15 +60,15 @@ describe('ComplianceMetrics', () => {
     }
     expect(s.get('aegis_compliance_findings{check="historical-keys",check_severity="critical"}')).toBe(0);
     expect(s.get('aegis_compliance_check_last_success_timestamp_seconds{check="historical-keys"}')).toBe(0);
-    expect(s.get('aegis_compliance_build_info{version="9.9.9"}')).toBe(1);
+    expect(s.get('aegis_compliance_build_info{deployment="prod",version="9.9.9"}')).toBe(1);
     expect(s.get('aegis_compliance_leader')).toBe(0);
-    expect([...s.keys()].some((k) => /[{,]severity=/.test(k))).toBe(false);
+    expect(s.keys().some((k) => /[{,]severity=/.test(k))).toBe(false);
   });
 
   test('update sets the state set, findings (not waived, not info), timestamps, measurements and sources', async () => {
     const m = new ComplianceMetrics();
-    m.setPlan(plan);
-    m.update([
+    m.setPlan(D, plan);
+    m.update(D, [
       result('historical-keys', 'fail', {
         findings: [finding('historical-keys', 'critical'), finding('historical-keys', 'info'), finding('historical-keys', 'critical', true)],
       }),
@@ -96,7 +96,7 @@ describe('ComplianceMetrics', () => {
     expect(s.get('aegis_compliance_source_errors_total{source="logs",reason="permission_denied"}')).toBe(1);
 
     // The source recovers: up again, error counter keeps its count, status moves.
-    m.update([result('auth-failure-spike', 'pass', { severity: 'high' })]);
+    m.update(D, [result('auth-failure-spike', 'pass', { severity: 'high' })]);
     const s2 = samples((await m.render()).body);
     expect(s2.get('aegis_compliance_source_up{source="logs"}')).toBe(1);
     expect(s2.get('aegis_compliance_source_errors_total{source="logs",reason="permission_denied"}')).toBe(1);
@@ -108,9 +108,9 @@ describe('ComplianceMetrics', () => {
 
   test('checks that leave the plan disappear from every metric', async () => {
     const m = new ComplianceMetrics();
-    m.setPlan(plan);
-    m.update([result('auth-failure-spike', 'pass', { measurements: [{ name: 'auth_failures', value: 3, help: 'h' }] })]);
-    m.setPlan([plan[0]]);
+    m.setPlan(D, plan);
+    m.update(D, [result('auth-failure-spike', 'pass', { measurements: [{ name: 'auth_failures', value: 3, help: 'h' }] })]);
+    m.setPlan(D, [plan[0]]);
     const body = (await m.render()).body;
     expect(body).not.toContain('auth-failure-spike');
     expect(body).toContain('check="historical-keys"');
@@ -119,8 +119,8 @@ describe('ComplianceMetrics', () => {
   test('bad measurement names are refused and reported, never exported', async () => {
     const bad: string[] = [];
     const m = new ComplianceMetrics({ onInvalidMeasurement: (_c, n) => bad.push(n) });
-    m.setPlan(plan);
-    m.update([result('auth-failure-spike', 'pass', { measurements: [
+    m.setPlan(D, plan);
+    m.update(D, [result('auth-failure-spike', 'pass', { measurements: [
       { name: 'authFailures', value: 1, help: 'h' },
       { name: 'rows_total', value: 1, help: 'h' },
       { name: 'check_status', value: 1, help: 'h' },
@@ -134,25 +134,30 @@ describe('ComplianceMetrics', () => {
 
   test('OpenMetrics when asked, and the Prometheus format is unchanged after it', async () => {
     const m = new ComplianceMetrics();
-    m.setPlan(plan);
-    m.update([result('historical-keys', 'error', { sourceErrors: [{ source: 'postgres', reason: 'connection_refused' }] })]);
+    m.setPlan(D, plan);
+    m.update(D, [result('historical-keys', 'error', { sourceErrors: [{ source: 'postgres', reason: 'connection_refused' }] })]);
     const [om, prom] = await Promise.all([m.render(true), m.render(false)]);
     expect(om.contentType).toMatch(/^application\/openmetrics-text/);
     expect(om.body).toContain('# TYPE aegis_compliance_source_errors counter');
-    expect(om.body).toContain('aegis_compliance_source_errors_total{source="postgres",reason="connection_refused"} 1');
+    expect(om.body).toContain('aegis_compliance_source_errors_total{deployment="prod",source="postgres",reason="connection_refused"} 1');
+    // the process's counters too, and exactly one EOF, at the end
+    expect(om.body).toContain('# TYPE process_cpu_user_seconds counter');
+    expect(om.body).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(om.body.match(/# EOF/g)).toHaveLength(1);
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     expect(prom.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     const again = await m.render(false);
     expect(again.body).toContain('# TYPE aegis_compliance_source_errors_total counter');
-    expect(again.body).toContain('aegis_compliance_source_errors_total{source="postgres",reason="connection_refused"} 1');
+    expect(again.body).toContain('aegis_compliance_source_errors_total{deployment="prod",source="postgres",reason="connection_refused"} 1');
+    expect(again.body).toContain('# TYPE process_cpu_user_seconds_total counter');
   });
 
   test('promtool check metrics prints nothing for our exposition', async () => {
     requireBinary(PROMTOOL, 'prometheus');
     const m = new ComplianceMetrics();
-    m.setPlan(plan);
-    m.setLeader(true);
-    m.update([
+    m.setPlan(D, plan);
+    m.setLeader(D, true);
+    m.update(D, [
       result('historical-keys', 'fail', { findings: [finding('historical-keys', 'critical')], measurements: [{ name: 'verified_rows', value: 100, help: 'Audit rows verified.' }] }),
       result('auth-failure-spike', 'error', { sourceErrors: [{ source: 'logs', reason: 'timeout' }], measurements: [{ name: 'auth_failures', value: 4, help: 'Auth failures in the window.' }] }),
     ]);
@@ -160,5 +165,78 @@ describe('ComplianceMetrics', () => {
     const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  test('several deployments in one registry stay apart, and one can be removed with all its series', async () => {
+    const m = new ComplianceMetrics({ version: '1.2.3' });
+    m.setPlan('prod', plan);
+    m.setPlan('staging', [plan[0]]);
+    m.setLeader('prod', true);
+    m.update('prod', [result('historical-keys', 'fail', { findings: [finding('historical-keys', 'critical')], sourceErrors: [{ source: 'postgres', reason: 'timeout' }] })]);
+    m.update('staging', [result('historical-keys', 'pass')]);
+    m.recordReport('staging', { results: [result('historical-keys', 'pass')] });
+    const s = samples((await m.render()).body);
+    const st = (d: string, status: string) => s.get(`aegis_compliance_check_status{deployment="${d}",check="historical-keys",check_severity="critical",status="${status}"}`);
+    expect([st('prod', 'fail'), st('prod', 'pass'), st('staging', 'fail'), st('staging', 'pass')]).toEqual([1, 0, 0, 1]);
+    expect(s.get('aegis_compliance_findings{deployment="prod",check="historical-keys",check_severity="critical"}')).toBe(1);
+    expect(s.get('aegis_compliance_findings{deployment="staging",check="historical-keys",check_severity="critical"}')).toBe(0);
+    expect(s.has('aegis_compliance_findings{deployment="staging",check="auth-failure-spike",check_severity="high"}')).toBe(false);
+    expect(s.get('aegis_compliance_source_errors_total{deployment="prod",source="postgres",reason="timeout"}')).toBe(1);
+    expect(s.has('aegis_compliance_source_errors_total{deployment="staging",source="postgres",reason="timeout"}')).toBe(false);
+    expect(s.get('aegis_compliance_source_up{deployment="prod",source="postgres"}')).toBe(0);
+    expect(s.get('aegis_compliance_source_up{deployment="staging",source="postgres"}')).toBe(1);
+    expect(s.get('aegis_compliance_leader{deployment="prod"}')).toBe(1);
+    expect(s.get('aegis_compliance_leader{deployment="staging"}')).toBe(0);
+    expect(s.get('aegis_compliance_build_info{deployment="prod",version="1.2.3"}')).toBe(1);
+    expect(s.get('aegis_compliance_build_info{deployment="staging",version="1.2.3"}')).toBe(1);
+    expect(s.get('aegis_compliance_runs_total{deployment="staging",outcome="pass"}')).toBe(1);
+    expect(s.get('aegis_compliance_runs_total{deployment="prod",outcome="pass"}')).toBe(0);
+    // a query without the deployment is ambiguous here, and says so
+    expect(() => s.get('aegis_compliance_leader')).toThrow(/matches 2 series/);
+    // every series of ours names its deployment
+    const ours = s.keys().filter((k) => k.startsWith('aegis_compliance_'));
+    expect(ours.length).toBeGreaterThan(20);
+    expect(ours.filter((k) => !/[{,]deployment="(prod|staging)"/.test(k))).toEqual([]);
+
+    m.removeDeployment('prod');
+    const after = (await m.render()).body;
+    expect(after).not.toContain('deployment="prod"');
+    expect(after).toContain('deployment="staging"');
+    expect(m.deploymentNames()).toEqual(['staging']);
+  });
+
+  test('runs_total counts runs by outcome, every outcome exported from the start', async () => {
+    const m = new ComplianceMetrics();
+    m.setPlan(D, plan);
+    let s = samples((await m.render()).body);
+    for (const o of ['pass', 'fail', 'error', 'aborted']) expect(s.get(`aegis_compliance_runs_total{deployment="prod",outcome="${o}"}`)).toBe(0);
+    m.recordReport(D, { results: [result('historical-keys', 'pass'), result('auth-failure-spike', 'skipped')] });
+    m.recordReport(D, { results: [result('historical-keys', 'fail', { findings: [finding('historical-keys', 'critical')] }), result('auth-failure-spike', 'pass')] });
+    m.recordReport(D, { results: [result('historical-keys', 'fail'), result('auth-failure-spike', 'error')] });
+    m.recordReport(D, { results: [result('historical-keys', 'error')] }, true);
+    m.recordReport(D, { results: [result('historical-keys', 'pass')] });
+    s = samples((await m.render()).body);
+    expect(['pass', 'fail', 'error', 'aborted'].map((o) => s.get(`aegis_compliance_runs_total{deployment="prod",outcome="${o}"}`))).toEqual([2, 1, 1, 1]);
+    expect(runOutcome([])).toBe('pass');
+    // a run of a deployment nobody planned is not counted (and creates no series)
+    m.recordRun('elsewhere', 'pass');
+    expect((await m.render()).body).not.toContain('elsewhere');
+  });
+
+  test("the process's own metrics (CPU, memory, heap, event-loop lag) follow ours, once per process", async () => {
+    const a = new ComplianceMetrics();
+    const b = new ComplianceMetrics();
+    a.setPlan(D, plan);
+    b.setPlan('other', plan);
+    const [ra, rb] = await Promise.all([a.render(), b.render()]);
+    for (const body of [ra.body, rb.body]) {
+      const s = samples(body);
+      for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'process_start_time_seconds']) {
+        expect({ name, value: typeof s.get(name) }).toEqual({ name, value: 'number' });
+      }
+      expect(s.get('nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    }
+    expect(ra.body).toContain('deployment="prod"');
+    expect(ra.body).not.toContain('deployment="other"');
   });
 });
