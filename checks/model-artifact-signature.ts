@@ -77,6 +77,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['artifacts', 'vault'],
     schedule: '41 * * * *',
+    // An unsigned or tampered model artifact is an integrity incident: page at once.
+    pagesOnFirstFailure: true,
     checklist: ['model-artifacts-signed'],
     runbook: 'docs/runbooks/model-artifact-signature.md',
     // Every artifact is hashed in full each run: its work grows with the models' total size.

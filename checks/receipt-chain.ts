@@ -69,6 +69,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['postgres', 'secrets'],
     schedule: '*/15 * * * *',
+    // A tampered or broken chain is an integrity incident from the first run that sees it.
+    pagesOnFirstFailure: true,
     // A first pass over a million rows takes 70–80 s on an idle 2-core machine and ~9 min when
     // other work keeps both cores busy (bench/receipt-chain.ts); the default run timeout (2 min)
     // would cut it. Just under the */15 schedule, so a cycle never queues behind the last one.

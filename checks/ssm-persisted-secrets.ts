@@ -103,6 +103,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['ssm', 'secrets'],
     schedule: '*/15 * * * *',
+    // A secret in Parameter Store or Run Command history has leaked: page at once.
+    pagesOnFirstFailure: true,
     checklist: ['no-plaintext-secrets', 'deploy-params-not-persisted'],
     runbook: 'docs/runbooks/ssm-persisted-secrets.md',
     remediation:

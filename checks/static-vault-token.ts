@@ -206,6 +206,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['deploy'],
     schedule: '17 * * * *',
+    // A Vault token written into a deploy tree has leaked: page at once.
+    pagesOnFirstFailure: true,
     checklist: ['no-plaintext-secrets'],
     runbook: 'docs/runbooks/static-vault-token.md',
     remediation:

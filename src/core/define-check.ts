@@ -34,6 +34,12 @@ export interface CheckMeta {
    * `checks.<id>.timeout` overrides both.
    */
   timeout?: number;
+  /**
+   * Integrity and leak checks (a tampered audit row, a secret at rest): one failing run is the
+   * incident, so its alert pages on the first failing run. Other checks page when the next
+   * run fails too (alerts/generate.mjs derives the alerts' timing from the schedule).
+   */
+  pagesOnFirstFailure?: boolean;
 }
 
 export interface ReportDescriptor<M extends string> {

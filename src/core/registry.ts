@@ -22,6 +22,7 @@ const metaSchema = z.object({
   runbook: z.string().regex(/^docs\/runbooks\/[a-z0-9-]+\.md$/),
   remediation: z.string().min(10),
   timeout: z.number().int().positive().optional(),
+  pagesOnFirstFailure: z.boolean().optional(),
 });
 
 /** A plugin's runbook lives with the plugin: a path (made absolute on load) or an http(s) URL. */

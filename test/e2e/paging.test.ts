@@ -1,14 +1,13 @@
 /**
  * Paging end to end with the real binaries: the daemon audits JSON-lines logs this test
- * writes; Prometheus scrapes it every second and evaluates our alert rule for
- * `signing-key-source` (the real rule, with `for` shortened to 2s — everything else
- * about it, labels and annotations included, is the rule we ship); Alertmanager
- * (group_wait 1s) delivers to a webhook receiver in this test. A generated signing key
- * pages; rewriting the log to an env-loaded key resolves the page.
+ * writes; Prometheus scrapes it every second and evaluates the shipped rules file, unchanged
+ * (signing-key-source pages on its first failing run: `for: 0s`); Alertmanager (the example's
+ * grouping, group_wait 1s) delivers to a webhook receiver in this test. A generated signing
+ * key pages; rewriting the log to an env-loaded key resolves the page.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { requireBinary } from '../helpers/binaries';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,7 +145,7 @@ test(
     writeFileSync(
       join(dir, 'am.yml'),
       stringify({
-        route: { receiver: 'test-webhook', group_by: ['alertname', 'check'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
+        route: { receiver: 'test-webhook', group_by: ['deployment', 'check'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
         receivers: [{ name: 'test-webhook', webhook_configs: [{ url: `http://127.0.0.1:${hookPort}/hook`, send_resolved: true }] }],
       }),
     );
@@ -162,19 +161,16 @@ test(
     am.stderr?.pipe(createWriteStream(join(dir, 'am.log')));
     procs.push(am);
 
-    // --- Prometheus, with our rule for this check (for shortened to 2s)
-    const ours = parse(readFileSync(join(__dirname, '..', '..', 'alerts', 'aegis-compliance.rules.yml'), 'utf8')) as {
-      groups: { name: string; rules: { alert: string; for?: string; labels?: Record<string, string> }[] }[];
-    };
-    const rule = ours.groups.flatMap((g) => g.rules).find((r) => r.alert === ALERT && r.labels?.check === CHECK);
-    expect(rule).toBeDefined();
-    writeFileSync(join(dir, 'rules.yml'), stringify({ groups: [{ name: 'e2e', rules: [{ ...rule, for: '2s' }] }] }));
+    // --- Prometheus, with the shipped rules file as it is
+    const rulesFile = join(__dirname, '..', '..', 'alerts', 'aegis-compliance.rules.yml');
+    const ours = parse(readFileSync(rulesFile, 'utf8')) as { groups: { rules: { alert: string; for?: string; labels?: Record<string, string> }[] }[] };
+    expect(ours.groups.flatMap((g) => g.rules).find((r) => r.alert === ALERT && r.labels?.check === CHECK)?.for).toBe('0s');
     const promPort = await freePort();
     writeFileSync(
       join(dir, 'prom.yml'),
       stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        rule_files: [join(dir, 'rules.yml')],
+        rule_files: [rulesFile],
         alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
         scrape_configs: [{ job_name: 'aegis-audit', static_configs: [{ targets: [daemon.address] }] }],
       }),
@@ -220,10 +216,11 @@ test(
     const alert = page.body.alerts.find((a) => a.labels.alertname === ALERT) as WebhookAlert;
     expect(page.body.version).toBe('4');
     expect(alert.status).toBe('firing');
-    expect(alert.labels).toMatchObject({ alertname: ALERT, check: CHECK, severity: 'critical', check_severity: 'critical', job: 'aegis-audit' });
-    expect(alert.annotations.runbook_url).toBe(`https://aegis-audit.example/docs/runbooks/${CHECK}.md`);
+    expect(alert.labels).toMatchObject({ alertname: ALERT, check: CHECK, severity: 'critical', check_severity: 'critical', deployment: 'e2e', job: 'aegis-audit' });
+    expect(alert.annotations.runbook_url).toBe(`docs/runbooks/${CHECK}.md`);
+    expect(existsSync(join(__dirname, '..', '..', alert.annotations.runbook_url))).toBe(true);
     expect(alert.annotations.summary).toBe(`Compliance check ${CHECK} is failing`);
-    expect(alert.annotations.description).toMatch(/reports 1 finding\(s\) on 127\.0\.0\.1:\d+/);
+    expect(alert.annotations.description).toMatch(/reports 1 finding\(s\) in deployment e2e \(auditor 127\.0\.0\.1:\d+\)/);
 
     // --- the repair: a restart that loads both keys from env
     const repairedAt = Date.now();
@@ -237,7 +234,7 @@ test(
     const resolveLatency = resolved.at - repairedAt;
     expect(resolved.body.alerts.find((a) => a.labels.alertname === ALERT)?.labels).toMatchObject({ check: CHECK, severity: 'critical' });
     // eslint-disable-next-line no-console
-    console.log(`violation -> webhook page: ${pageLatency} ms; repair -> resolved notification: ${resolveLatency} ms (scrape/eval 1s, for 2s, group_wait 1s)`);
+    console.log(`violation -> webhook page: ${pageLatency} ms; repair -> resolved notification: ${resolveLatency} ms (scrape/eval 1s, shipped rules (for 0s), group_wait 1s)`);
   },
   110_000,
 );
