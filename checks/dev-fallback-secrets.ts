@@ -47,6 +47,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['secrets'],
     schedule: '*/30 * * * *',
+    // A publicly known development secret in use is a leak from the first run that finds it.
+    pagesOnFirstFailure: true,
     checklist: ['no-plaintext-secrets'],
     runbook: 'docs/runbooks/dev-fallback-secrets.md',
     remediation:

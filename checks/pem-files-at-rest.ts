@@ -26,6 +26,8 @@ export default defineCheck({
     severity: 'high',
     sources: ['secrets'],
     schedule: '7 * * * *',
+    // A private key left on disk is a leak from the first run that finds it.
+    pagesOnFirstFailure: true,
     checklist: ['no-plaintext-secrets'],
     runbook: 'docs/runbooks/pem-files-at-rest.md',
     remediation:

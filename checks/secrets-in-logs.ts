@@ -118,6 +118,8 @@ export default defineCheck({
     severity: 'critical',
     sources: ['logs'],
     schedule: '*/15 * * * *',
+    // A secret in the logs is a leak from the first run that finds it.
+    pagesOnFirstFailure: true,
     checklist: ['no-plaintext-secrets'],
     runbook: 'docs/runbooks/secrets-in-logs.md',
     // Reading grows with the logs (a first run over a month of them); progress is kept as it goes.
