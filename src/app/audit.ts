@@ -9,7 +9,7 @@ import { silentLogger } from '../core/logger';
 import { buildReport, scrubReport } from '../core/report';
 import { newRunId, runChecks, type PlannedCheck } from '../core/runner';
 import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret';
-import type { Report, Waiver } from '../core/types';
+import type { CheckResult, Report, Waiver } from '../core/types';
 import { AuditError, ErrorCodes } from '../core/errors';
 import { createSources } from '../sources';
 import { createStateStore } from '../sources/state';
@@ -28,6 +28,12 @@ export interface AuditOptions {
   knownSecrets?: KnownSecrets;
   /** `run --full`: checks that verify incrementally from a checkpoint verify everything again. */
   full?: boolean;
+  /**
+   * Each check's result as soon as it finishes, before the run's report is built (the daemon
+   * exports its status at once, so a long check does not hold back another's alert). It is not
+   * yet scrubbed as a whole with what later checks read: use its status and counts, not its text.
+   */
+  onResult?: (result: CheckResult) => void;
 }
 
 /** The checks a run will execute: enabled in config (default on) and selected by `only`. */
@@ -75,6 +81,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       concurrency: config.run.concurrency,
       now: () => startedAt,
       full: opts.full,
+      onResult: opts.onResult,
     });
     // Scrubbed once more as a whole: a check that ran before another read a secret could not
     // scrub what it had reported with a value nobody knew yet.

@@ -31,6 +31,8 @@ export interface RunEnvironment {
   now?: () => Date;
   /** `run --full`: incremental checks ignore their checkpoints this run. */
   full?: boolean;
+  /** Called with each check's result as soon as it finishes (the daemon exports it at once); errors are ignored. */
+  onResult?: (result: CheckResult) => void;
 }
 
 /** Why a check cannot run with the configured sources, or undefined when it can. */
@@ -162,6 +164,11 @@ export async function runChecks(planned: readonly PlannedCheck[], env: RunEnviro
     while (next < planned.length) {
       const i = next++;
       results[i] = await runCheck(planned[i], env);
+      try {
+        env.onResult?.(results[i]);
+      } catch (e) {
+        env.logger.error({ check: planned[i].check.meta.id, err: describeError(e) }, 'Publishing a result failed');
+      }
     }
   });
   await Promise.all(workers);

@@ -18,7 +18,7 @@ import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret
 import { ErrorCodes } from '../core/errors';
 import { buildReport, scrubReport } from '../core/report';
 import type { CheckResult, Report } from '../core/types';
-import { ComplianceMetrics, type PlannedCheckInfo, type ReloadCounts } from '../outputs/metrics';
+import { ComplianceMetrics, runOutcome, type PlannedCheckInfo, type ReloadCounts } from '../outputs/metrics';
 import { AdvisoryLockLeader, SoloLeader, type LeaderElection } from './leader';
 import { LatestResults } from './latest';
 import { startServer, type RunningServer, type ServerState } from './server';
@@ -168,8 +168,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const work = (async () => {
       let report: Report;
       let aborted = false;
+      // Each check's series are exported as soon as it finishes: a tampered chain found in a
+      // first cycle pages without waiting for the slowest check of that cycle.
+      const published = new Set<string>();
+      const onResult = (r: CheckResult) => {
+        published.add(r.check);
+        metrics.update(deployment, [r]);
+      };
       try {
-        report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets });
+        report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets, onResult });
       } catch (e) {
         const message = describeError(e);
         logger.error({ checks: ids, err: message }, 'Run failed before checks could report');
@@ -183,7 +190,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           results: crashed(ids, message, started),
         });
       }
-      metrics.recordReport(deployment, report, aborted);
+      metrics.update(deployment, report.results.filter((r) => !published.has(r.check)));
+      metrics.recordRun(deployment, aborted ? 'aborted' : runOutcome(report.results));
       latest.record(report, plannedIds);
       logger.info({ checks: ids.length, ...report.summary }, 'Run finished');
       if (opts.onReport) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../../src/daemon';
 import { parseListen } from '../../src/daemon/server';
 import { silentLogger } from '../../src/core/logger';
+import { sourceUnavailable } from '../../src/core/errors';
 import { config, get, sample, stubCheck, testRegistry, waitFor } from './helpers';
 
 const open: Daemon[] = [];
@@ -40,10 +41,17 @@ describe('daemon', () => {
     const notReady = await get(d.address, '/readyz');
     expect(notReady.status).toBe(503);
     expect(notReady.body).toContain('first cycle');
-    // Before any result: every series exists, all statuses 0.
-    const before = (await get(d.address, '/metrics')).body;
-    expect(sample(before, status('slow-gate', 'critical', 'pass'))).toBe(0);
-    expect(sample(before, status('always-fails', 'high', 'fail'))).toBe(0);
+    // Before its result: every series of the check exists, all statuses 0. A check of the first
+    // cycle that finished is exported at once, while the slowest still runs (its alert need not
+    // wait for the cycle); the run is counted when it ends.
+    const failing = await waitFor(async () => {
+      const body = (await get(d.address, '/metrics')).body;
+      return sample(body, status('always-fails', 'high', 'fail')) === 1 && body;
+    }, 'the finished check to be exported while the first cycle runs');
+    for (const st of ['pass', 'fail', 'error', 'skipped']) expect(sample(failing, status('slow-gate', 'critical', st))).toBe(0);
+    expect(sample(failing, 'aegis_compliance_findings{check="always-fails",check_severity="high"}')).toBe(2);
+    expect(sample(failing, 'aegis_compliance_runs_total{outcome="fail"}') ?? 0).toBe(0);
+    expect((await get(d.address, '/readyz')).status).toBe(503);
     expect((await get(d.address, '/report.json')).status).toBe(503);
 
     release();
@@ -57,6 +65,7 @@ describe('daemon', () => {
     expect(sample(m.body, 'aegis_compliance_findings{check="always-fails",check_severity="high"}')).toBe(2);
     expect(sample(m.body, 'aegis_compliance_widgets_seen{check="always-fails"}')).toBe(7);
     expect(sample(m.body, 'aegis_compliance_leader')).toBe(1);
+    expect(sample(m.body, 'aegis_compliance_runs_total{outcome="fail"}')).toBe(1);
     expect(sample(m.body, 'aegis_compliance_last_cycle_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
 
     const om = await get(d.address, '/metrics', { accept: 'application/openmetrics-text;version=1.0.0,text/plain;q=0.5' });
@@ -104,6 +113,43 @@ describe('daemon', () => {
     const after = fastRuns;
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fastRuns).toBe(after); // schedules stopped
+  });
+
+  test('a result exported when its check finished is counted once with its run; an audit that does not publish results is exported at its end', async () => {
+    const registry = testRegistry([
+      stubCheck('source-fails', async () => {
+        throw sourceUnavailable('logs', 'connection_refused', 'connect ECONNREFUSED');
+      }),
+      stubCheck('passes', async () => undefined, { severity: 'low' }),
+    ]);
+    const d = await startDaemon({ loaded: config('deployment: t5\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger() });
+    open.push(d);
+    await d.ready;
+    let m = (await get(d.address, '/metrics')).body;
+    expect(sample(m, 'aegis_compliance_source_errors_total{source="logs",reason="connection_refused"}')).toBe(1);
+    expect(sample(m, status('source-fails', 'critical', 'error'))).toBe(1);
+    expect(sample(m, 'aegis_compliance_runs_total{outcome="error"}')).toBe(1);
+    await d.runNow(['source-fails']);
+    m = (await get(d.address, '/metrics')).body;
+    expect(sample(m, 'aegis_compliance_source_errors_total{source="logs",reason="connection_refused"}')).toBe(2);
+    expect(sample(m, 'aegis_compliance_runs_total{outcome="error"}')).toBe(2);
+
+    // an audit function that never calls onResult (a wrapper) still gets its results exported
+    const quiet = await startDaemon({
+      loaded: config('deployment: t6\n', registry),
+      registry,
+      listen: '127.0.0.1:0',
+      logger: silentLogger(),
+      audit: async (loaded, reg, opts) => {
+        const { runAudit } = await import('../../src/app/audit');
+        return runAudit(loaded, reg, { ...opts, onResult: undefined });
+      },
+    });
+    open.push(quiet);
+    await quiet.ready;
+    m = (await get(quiet.address, '/metrics')).body;
+    expect(sample(m, status('passes', 'low', 'pass'))).toBe(1);
+    expect(sample(m, 'aegis_compliance_source_errors_total{source="logs",reason="connection_refused"}')).toBe(1);
   });
 
   test('crashing checks and a crashing run become error results; the daemon stays up', async () => {
