@@ -19,6 +19,7 @@ import { ErrorCodes } from '../core/errors';
 import { buildReport, scrubReport } from '../core/report';
 import type { CheckResult, Report } from '../core/types';
 import { ComplianceMetrics, runOutcome, type PlannedCheckInfo, type ReloadCounts } from '../outputs/metrics';
+import { runbookFiles } from '../outputs/render';
 import { AdvisoryLockLeader, SoloLeader, type LeaderElection } from './leader';
 import { LatestResults } from './latest';
 import { startServer, type RunningServer, type ServerState } from './server';
@@ -229,6 +230,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           : { ready: false, reason: 'starting: first cycle running' },
     report: latestReport,
     htmlReportPath: opts.htmlReportPath ?? resolve(config.outputs.dir, 'report.html'),
+    runbooks: runbookFiles([...registry.values()].map((c) => c.meta.runbook)),
   };
   const ownServer = !opts.server;
   const server: RunningServer = opts.server ?? (await startServer(serverState, opts.listen ?? config.server.listen, logger));

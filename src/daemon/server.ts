@@ -16,6 +16,8 @@ export interface ServerState {
   report(): Report | undefined;
   /** Path of the latest HTML report, if reports are written somewhere. */
   htmlReportPath?: string;
+  /** The checks' runbook files by file name: the report's relative runbook links, followed from /report, end in one. */
+  runbooks?: ReadonlyMap<string, string>;
 }
 
 /** `host:port`; an empty host listens on every interface (as the config schema allows). */
@@ -71,8 +73,19 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
       return sendReport(state, res, head);
     case '/':
       return send(res, 200, 'text/html; charset=utf-8', '<!doctype html><title>aegis-audit</title><h1>aegis-audit daemon</h1><ul><li><a href="/metrics">/metrics</a><li><a href="/report">/report</a><li><a href="/report.json">/report.json</a><li><a href="/healthz">/healthz</a><li><a href="/readyz">/readyz</a></ul>\n', head);
-    default:
+    default: {
+      // A runbook link of /report: served by its file name, and only the checks' own runbooks.
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      const runbook = name.endsWith('.md') ? state.runbooks?.get(name) : undefined;
+      if (runbook) {
+        const text = await fs.readFile(runbook, 'utf8').catch(() => undefined);
+        if (text !== undefined) {
+          res.setHeader('X-Content-Type-Options', 'nosniff');
+          return send(res, 200, 'text/plain; charset=utf-8', text, head);
+        }
+      }
       return send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
+    }
   }
 }
 

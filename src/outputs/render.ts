@@ -85,6 +85,27 @@ export interface RunbookLinkOptions {
   reportDir?: string;
 }
 
+/** The file of a check's runbook on this machine (built-in ones ship in the package), if it is there. */
+export function runbookFile(runbook: string | undefined): string | undefined {
+  if (!runbook || /^https?:\/\//i.test(runbook)) return undefined;
+  const file = isAbsolute(runbook) ? runbook : join(PACKAGE_ROOT, runbook);
+  return existsSync(file) ? file : undefined;
+}
+
+/**
+ * The runbooks the daemon serves beside /report, by file name, so the report's relative
+ * runbook links work over HTTP too: a relative link resolved against `/report` ends in the
+ * runbook's file name, and only files named by the checks' metadata are ever served.
+ */
+export function runbookFiles(runbooks: Iterable<string | undefined>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of runbooks) {
+    const file = runbookFile(r);
+    if (file && !out.has(basename(file))) out.set(basename(file), file);
+  }
+  return out;
+}
+
 /**
  * A link to a check's runbook that works from the written page: through the configured base
  * URL, else as a path relative to the page's folder when the runbook file is on this machine
@@ -100,8 +121,8 @@ export function runbookHref(runbook: string | undefined, opts: RunbookLinkOption
     if (linked) return linked;
   }
   if (!opts.reportDir) return undefined;
-  const file = isAbsolute(runbook) ? runbook : join(PACKAGE_ROOT, runbook);
-  if (!existsSync(file)) return undefined;
+  const file = runbookFile(runbook);
+  if (!file) return undefined;
   const rel = relative(opts.reportDir, file).split(sep).map(encodeURIComponent).join('/');
   return /^[A-Za-z0-9._~%/-]+$/.test(rel) ? rel : undefined;
 }

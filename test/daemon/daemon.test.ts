@@ -6,6 +6,7 @@ import { parseListen } from '../../src/daemon/server';
 import { silentLogger } from '../../src/core/logger';
 import { sourceUnavailable } from '../../src/core/errors';
 import { config, get, sample, stubCheck, testRegistry, waitFor } from './helpers';
+import { metasFromChecks, writeOutputs } from '../../src/outputs';
 
 const open: Daemon[] = [];
 let dir: string;
@@ -86,6 +87,38 @@ describe('daemon', () => {
     expect(asHtml.headers['content-type']).toMatch(/^text\/html/);
     expect(asHtml.body).toContain('the latest report');
     expect((await get(d.address, '/nope')).status).toBe(404);
+  });
+
+  test("the report's runbook links work from /report too: each check's runbook is served by its file name, nothing else is", async () => {
+    const registry = testRegistry([stubCheck('receipt-chain', async ({ report }) => report('row-1')), stubCheck('historical-keys', async () => undefined)]);
+    const outDir = join(dir, 'runbook-links');
+    const d = await startDaemon({
+      loaded: config('deployment: t-runbooks\n', registry),
+      registry,
+      listen: '127.0.0.1:0',
+      logger: silentLogger(),
+      htmlReportPath: join(outDir, 'report.html'),
+      onReport: async (_r, merged) => {
+        await writeOutputs(merged, { dir: outDir, formats: ['html'], metas: metasFromChecks(registry.values()) });
+      },
+    });
+    open.push(d);
+    await d.ready;
+    await waitFor(async () => String((await get(d.address, '/report')).headers['content-type']).startsWith('text/html'), 'the HTML report');
+    const page = (await get(d.address, '/report')).body;
+    // The links the written file carries (relative to its folder), as a browser resolves them against /report.
+    const hrefs = [...page.matchAll(/href="([^"#]*runbooks\/[^"]*)"/g)].map((m) => m[1].replace(/&amp;/g, '&'));
+    expect(hrefs.length).toBeGreaterThanOrEqual(2);
+    for (const href of hrefs) {
+      const url = new URL(href, `http://${d.address}/report`);
+      const r = await get(d.address, url.pathname);
+      expect({ href, status: r.status, type: r.headers['content-type'], nosniff: r.headers['x-content-type-options'] }).toEqual({ href, status: 200, type: 'text/plain; charset=utf-8', nosniff: 'nosniff' });
+      expect(r.body).toMatch(/^# (receipt-chain|historical-keys)\b/);
+    }
+    // Only the checks' runbooks: not another runbook, not a file beside them, not a path out.
+    for (const p of ['/docs/runbooks/signing-key-source.md', '/docs/runbooks/../../package.json', '/package.json', '/README.md', '/%2e%2e/README.md']) {
+      expect({ p, status: (await get(d.address, p)).status }).toEqual({ p, status: 404 });
+    }
   });
 
   test('each check on its own schedule (config overrides meta), never overlapping itself', async () => {
