@@ -1,31 +1,39 @@
 /**
- * receipt-chain at scale, on a real Postgres with a sandbox chain of N rows (default
- * 1 000 000), with the default config (default timeout, statement_timeout, batch size,
- * schedule and rehash_period). Prints figures; asserts nothing.
+ * receipt-chain at scale, on a real Postgres with a sandbox chain of N rows, with the default
+ * config. Prints figures; asserts nothing. For each size (default 100 000 and 1 000 000):
  *
- *  1. the first pass, as a user runs it: `aegis-audit run --config audit.yaml --checks receipt-chain`
- *     (a child process; wall time, and whether it finished in one run);
- *  2. M more rows (default 1 000) and the incremental run;
- *  3. rolling re-verification: cycles 15 minutes apart (the default `*\/15` schedule) with the
- *     default rehash_period (24 h): rows re-verified per cycle and the check's time;
- *  4. a tampered old row: the row the rolling cursor has just passed (the worst place) is
- *     altered, and cycles 15 minutes apart run until it is found: how long that takes on the
- *     deployment's clock (simulated, so the bench does not take a day), in how many cycles.
+ *  0. the machine's limit, measured in this run: libsodium crypto_sign_verify_detached over
+ *     the chain's own signatures on every core at once, no I/O (bench/verify-limit.ts) —
+ *     before and after the first pass; the pass is stated as a ratio of their mean, which
+ *     holds however busy the machine is (other work slows both alike);
+ *  1. the first pass, as a user runs it: `aegis-audit run --config audit.yaml --checks
+ *     receipt-chain` (a child process): the check's rows/s and its ratio to the limit, the
+ *     whole command's wall time, the process's peak RSS (VmHWM) and CPU time;
+ *  2. +1 % rows and the incremental run, as a whole process: wall time and its ratio to the
+ *     first pass's whole command;
+ *  3. start-up: `aegis-audit --version`, `aegis-audit checks list` and a bare `node -e 0`;
+ *  4. (--daemon) the daemon during a first pass of the same chain: /metrics and /healthz
+ *     latency (p50, p99, max) while the pass runs;
+ *  5. (--rolling) rolling re-verification cycles 15 minutes apart (the default schedule and
+ *     rehash_period 24 h) and how long a tampered old row takes to be found.
  *
- *   npm run build && node dist/bench/receipt-chain.js [rows] [appendRows] [--no-tamper]
+ *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon] [--rolling] [--limit-sample=N]
+ *
+ * Every figure is printed with the load average at the time.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { get } from 'node:http';
 import { Client } from 'pg';
 import { registry } from '../checks';
 import { loadConfig } from '../src/config/load';
 import { runAudit } from '../src/app/audit';
-import { buildSandbox } from '../src/sandbox/build';
-import { startEmbeddedPostgres } from '../src/sandbox/embedded-postgres';
+import { buildSandbox, type Sandbox } from '../src/sandbox/build';
+import { freePort, startEmbeddedPostgres } from '../src/sandbox/embedded-postgres';
 import type { CheckResult, Report } from '../src/core/types';
+import { loadSignatures, verifyLimit, type Signatures } from './verify-limit';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 const CYCLE_MS = 15 * 60_000;
@@ -33,88 +41,232 @@ const CYCLE_MS = 15 * 60_000;
 const fig = (r: CheckResult, name: string) => r.measurements?.find((m) => m.name === name)?.value ?? NaN;
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const n = (x: number) => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
+const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
+
+interface ChildRun {
+  code: number;
+  wallS: number;
+  /** Peak resident set (VmHWM), KiB, as last seen before the process ended. */
+  peakKb: number;
+  /** CPU time of the process, all threads (user + system), seconds. */
+  cpuS: number;
+  stderr: string;
+}
+
+/** Runs the CLI as a child process, sampling its peak RSS and CPU time from /proc. */
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
+  return new Promise((resolveRun) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+    let peakKb = 0;
+    let cpuS = 0;
+    const sample = () => {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        cpuS = (Number(stat[11]) + Number(stat[12])) / 100;
+      } catch {
+        // gone
+      }
+    };
+    const timer = setInterval(sample, 50);
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      resolveRun({ code: code ?? -1, wallS: Number(process.hrtime.bigint() - t0) / 1e9, peakKb, cpuS, stderr });
+    });
+  });
+}
+
+function timeCommand(args: string[], times = 5): Promise<number[]> {
+  return (async () => {
+    const out: number[] = [];
+    for (let i = 0; i < times; i++) {
+      const t0 = process.hrtime.bigint();
+      await new Promise<void>((r) => execFile(process.execPath, args, () => r()));
+      out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return out;
+  })();
+}
+
+async function limit(sigs: Signatures): Promise<number> {
+  const r = await verifyLimit(sigs);
+  if (r.valid !== sigs.count) throw new Error(`the limit run found ${sigs.count - r.valid} signatures invalid: the chain is not clean`);
+  return r.perSecond;
+}
+
+function freshState(sandbox: Sandbox): string {
+  const loaded = loadConfig(sandbox.configPath, { registry });
+  const dir = loaded.config.state.dir as string;
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+
+/** Polls /metrics and /healthz of a daemon doing a first pass; latencies until the pass ends. */
+async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
+  freshState(sandbox);
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const lat: Record<'/metrics' | '/healthz', number[]> = { '/metrics': [], '/healthz': [] };
+  const ask = (path: '/metrics' | '/healthz') =>
+    new Promise<string | undefined>((r) => {
+      const t0 = process.hrtime.bigint();
+      const req = get({ host: '127.0.0.1', port, path, timeout: 5_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => {
+          lat[path].push(Number(process.hrtime.bigint() - t0) / 1e6);
+          r(body);
+        });
+      });
+      req.on('error', () => r(undefined));
+      req.on('timeout', () => req.destroy());
+    });
+  const t0 = Date.now();
+  let started = false;
+  let progressSeen = 0;
+  try {
+    for (;;) {
+      const body = await ask('/metrics');
+      await ask('/healthz');
+      if (body === undefined) {
+        if (started || Date.now() - t0 > 60_000) throw new Error('the daemon stopped answering');
+        lat['/metrics'] = [];
+        lat['/healthz'] = [];
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      started = true;
+      const m = /aegis_compliance_check_rows_processed_total\{check="receipt-chain"[^}]*\} (\d+)/.exec(body);
+      if (m) progressSeen = Math.max(progressSeen, Number(m[1]));
+      if (/aegis_compliance_check_last_run_timestamp_seconds\{check="receipt-chain"[^}]*\} [1-9]/.test(body)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const s = (xs: number[]) => `p50 ${median(xs).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms over ${xs.length} requests`;
+  console.log(`   daemon during a first pass of ${n(rows)} rows (${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${load()}):`);
+  console.log(`     /metrics ${s(lat['/metrics'])}`);
+  console.log(`     /healthz ${s(lat['/healthz'])}`);
+  console.log(`     progress counter seen during the pass: up to ${n(progressSeen)} rows`);
+}
+
+async function rolling(sandbox: Sandbox): Promise<void> {
+  const loaded = loadConfig(sandbox.configPath, { registry });
+  let clock = Date.now();
+  const cycle = async (advanceMs: number) => {
+    clock += advanceMs;
+    const report = await runAudit(loaded, registry, { only: ['receipt-chain'], now: () => new Date(clock) });
+    return report.results[0];
+  };
+  const costs: { rows: number; ms: number }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await cycle(CYCLE_MS);
+    costs.push({ rows: fig(r, 'receipt_rows_reverified'), ms: r.durationMs });
+  }
+  console.log(
+    `   rolling re-verification, cycles 15 min apart, rehash_period 24h: ${costs.map((c) => `${c.rows} rows in ${c.ms} ms`).join('; ')} ` +
+      `(median ${median(costs.map((c) => c.ms))} ms per cycle; load average ${load()})`,
+  );
+  const stateDir = loaded.config.state.dir as string;
+  const cpFile = readdirSync(stateDir).find((f) => readFileSync(join(stateDir, f), 'utf8').includes('"rehash"')) as string;
+  const cursor = (JSON.parse(readFileSync(join(stateDir, cpFile), 'utf8')) as { rehash: { cursor: number } }).rehash.cursor;
+  const c = new Client({ connectionString: sandbox.postgresUrl });
+  await c.connect();
+  await c.query(`UPDATE audit_log SET payload = jsonb_set(payload, '{tampered}', 'true') WHERE id = $1`, [cursor]);
+  await c.end();
+  let cycles = 0;
+  let computeMs = 0;
+  let found = false;
+  while (!found && cycles < 200) {
+    const r = await cycle(CYCLE_MS);
+    cycles++;
+    computeMs += r.durationMs;
+    found = r.findings.some((f) => f.resource === `row=${cursor}` && f.severity !== 'info');
+  }
+  console.log(
+    `   row ${cursor} altered just behind the rolling cursor: ${found ? `found after ${cycles} cycles = ${((cycles * CYCLE_MS) / 3_600_000).toFixed(2)} h on the deployment's clock` : `NOT found in ${cycles} cycles`} ` +
+      `(${(computeMs / 1000).toFixed(1)} s of checking in all)`,
+  );
+}
+
+async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; rolling: boolean; sample: number }): Promise<void> {
+  console.log(`\n=== ${n(rows)} rows ===`);
+  let t = Date.now();
+  const sandbox = await buildSandbox({ dir: join(dir, `sandbox-${rows}`), seed: 1, rows, violations: 'none', adminUrl: pgAdmin, cloud: false });
+  console.log(`sandbox built in ${((Date.now() - t) / 1000).toFixed(1)} s (load average ${load()})`);
+  try {
+    const sigs = await loadSignatures(sandbox.postgresUrl, 'public.audit_log', sandbox.plan.receiptKeys.map((k) => k.publicKeyPem), flags.sample);
+    // 0 + 1: the limit, the first pass, the limit again.
+    const before = await limit(sigs);
+    const loadBefore = load();
+    const out = join(dir, `out-${rows}`);
+    const command = `node bin/aegis-audit.js run --config ${sandbox.configPath} --checks receipt-chain --out ${out}`;
+    const first = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
+    const loadDuring = load();
+    const after = await limit(sigs);
+    const limitMean = (before + after) / 2;
+    const r = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
+    const verified = fig(r, 'receipt_rows_verified');
+    const checkRate = verified / (r.durationMs / 1000);
+    const wholeRate = verified / first.wallS;
+    console.log(`0. limit (libsodium crypto_sign_verify_detached, ${availableParallelism()} threads, ${n(sigs.count)} of the chain's signatures, no I/O):`);
+    console.log(`   ${n(before)}/s before (load average ${loadBefore}), ${n(after)}/s after (load average ${load()}): mean ${n(limitMean)}/s`);
+    console.log(`1. first pass: \`${command}\``);
+    console.log(`   exit ${first.code}, ${r.status}${r.error ? ` (${r.error})` : ''}: ${n(verified)} rows verified in ${(r.durationMs / 1000).toFixed(1)} s = ${n(checkRate)} rows/s`);
+    console.log(`   RATIO to the limit: ${(checkRate / limitMean).toFixed(2)} (check's own time); ${(wholeRate / limitMean).toFixed(2)} (whole command, ${first.wallS.toFixed(1)} s wall)`);
+    console.log(`   peak RSS ${mib(first.peakKb)}; CPU ${first.cpuS.toFixed(1)} s = ${((first.cpuS / first.wallS) * 100).toFixed(0)} % of one core over the command (load average ${loadDuring})`);
+
+    // 2. +1 % and the incremental whole-process run.
+    const more = Math.max(1, Math.round(rows / 100));
+    t = Date.now();
+    await sandbox.append(more);
+    const appendMs = Date.now() - t;
+    const inc = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
+    const ri = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
+    console.log(`2. +${n(more)} rows (1 %, appended in ${appendMs} ms), incremental run, the same command:`);
+    console.log(
+      `   exit ${inc.code}, ${ri.status}: ${n(fig(ri, 'receipt_rows_verified'))} new rows verified, ${n(fig(ri, 'receipt_rows_reverified'))} re-verified; check ${ri.durationMs} ms; ` +
+        `whole command ${(inc.wallS * 1000).toFixed(0)} ms = ${(inc.wallS / first.wallS).toFixed(3)} of the first pass's whole command (load average ${load()})`,
+    );
+
+    // 3. start-up.
+    const version = await timeCommand([CLI, '--version']);
+    const list = await timeCommand([CLI, 'checks', 'list']);
+    const bare = await timeCommand(['-e', '0']);
+    console.log(
+      `3. start-up (median of 5 whole processes): aegis-audit --version ${median(version).toFixed(0)} ms, checks list ${median(list).toFixed(0)} ms; bare \`node -e 0\` ${median(bare).toFixed(0)} ms (load average ${load()})`,
+    );
+
+    if (flags.daemon) await daemonDuringPass(sandbox, rows);
+    if (flags.rolling) await rolling(sandbox);
+  } finally {
+    await sandbox.stop();
+  }
+}
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-  const rows = Number(args[0] ?? 1_000_000);
-  const more = Number(args[1] ?? 1_000);
-  const tamper = !process.argv.includes('--no-tamper');
+  const args = process.argv.slice(2);
+  const sizes = args.filter((a) => !a.startsWith('--')).map(Number);
+  const flags = {
+    daemon: args.includes('--daemon'),
+    rolling: args.includes('--rolling'),
+    sample: Number(args.find((a) => a.startsWith('--limit-sample='))?.split('=')[1] ?? 200_000),
+  };
+  console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}, load average ${load()}`);
   const dir = mkdtempSync(join(tmpdir(), 'bench-chain-'));
   const pg = await startEmbeddedPostgres();
   try {
-    let t = Date.now();
-    const sandbox = await buildSandbox({ dir: join(dir, 'sandbox'), seed: 1, rows, violations: 'none', adminUrl: pg.adminUrl, cloud: false });
-    console.log(`sandbox with ${rows} rows built in ${((Date.now() - t) / 1000).toFixed(1)} s (load average ${load()})`);
-    try {
-      // 1. The first pass, exactly as a user runs it.
-      const out = join(dir, 'out');
-      const command = `node bin/aegis-audit.js run --config ${sandbox.configPath} --checks receipt-chain --out ${out}`;
-      t = Date.now();
-      const child = await promisify(execFile)('node', [CLI, 'run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out], { env: { ...process.env } }).then(
-        () => 0,
-        (e: { code?: number }) => e.code ?? -1,
-      );
-      const wall = (Date.now() - t) / 1000;
-      const first = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
-      console.log(`\n1. first pass: \`${command}\``);
-      console.log(
-        `   exit ${child}, ${first.status}${first.error ? ` (${first.error})` : ''}: ${fig(first, 'receipt_rows_verified')} rows verified in ${(first.durationMs / 1000).toFixed(1)} s ` +
-          `= ${Math.round(fig(first, 'receipt_rows_verified') / (first.durationMs / 1000))} rows/s; whole command ${wall.toFixed(1)} s wall (load average ${load()})`,
-      );
-
-      const loaded = loadConfig(sandbox.configPath, { registry });
-      let clock = Date.now();
-      const cycle = async (advanceMs: number) => {
-        clock += advanceMs;
-        const start = process.hrtime.bigint();
-        const report = await runAudit(loaded, registry, { only: ['receipt-chain'], now: () => new Date(clock) });
-        return { r: report.results[0], ms: Number(process.hrtime.bigint() - start) / 1e6 };
-      };
-
-      // 2. New rows only.
-      t = Date.now();
-      await sandbox.append(more);
-      const inc = await cycle(0);
-      console.log(`\n2. +${more} rows appended in ${Date.now() - t} ms; incremental run: ${fig(inc.r, 'receipt_rows_verified')} new rows verified, check ${inc.r.durationMs} ms (${inc.r.status})`);
-
-      // 3. Rolling re-verification on the default schedule.
-      const costs: { rows: number; ms: number }[] = [];
-      for (let i = 0; i < 4; i++) {
-        const c = await cycle(CYCLE_MS);
-        costs.push({ rows: fig(c.r, 'receipt_rows_reverified'), ms: c.r.durationMs });
-      }
-      console.log(
-        `\n3. rolling re-verification, cycles 15 min apart, rehash_period 24h: ${costs.map((c) => `${c.rows} rows in ${c.ms} ms`).join('; ')} ` +
-          `(median ${median(costs.map((c) => c.ms))} ms per cycle; load average ${load()})`,
-      );
-
-      // 4. A tampered old row, in the worst place: just behind the rolling cursor.
-      if (tamper) {
-        const stateDir = loaded.config.state.dir as string;
-        const cpFile = readdirSync(stateDir).find((f) => readFileSync(join(stateDir, f), 'utf8').includes('"rehash"')) as string;
-        const cursor = (JSON.parse(readFileSync(join(stateDir, cpFile), 'utf8')) as { rehash: { cursor: number } }).rehash.cursor;
-        const c = new Client({ connectionString: sandbox.postgresUrl });
-        await c.connect();
-        await c.query(`UPDATE audit_log SET payload = jsonb_set(payload, '{tampered}', 'true') WHERE id = $1`, [cursor]);
-        await c.end();
-        let cycles = 0;
-        let computeMs = 0;
-        let found = false;
-        while (!found && cycles < 200) {
-          const r = await cycle(CYCLE_MS);
-          cycles++;
-          computeMs += r.r.durationMs;
-          found = r.r.findings.some((f) => f.resource === `row=${cursor}` && f.severity !== 'info');
-        }
-        const hours = (cycles * CYCLE_MS) / 3_600_000;
-        console.log(
-          `\n4. row ${cursor} altered just behind the rolling cursor: ${found ? `found after ${cycles} cycles = ${hours.toFixed(2)} h on the deployment's clock` : `NOT found in ${cycles} cycles`} ` +
-            `(rehash_period 24h, schedule */15; ${(computeMs / 1000).toFixed(1)} s of checking in all)`,
-        );
-      }
-    } finally {
-      await sandbox.stop();
-    }
+    for (const rows of sizes.length > 0 ? sizes : [100_000, 1_000_000]) await bench(rows, pg.adminUrl, dir, flags);
   } finally {
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });

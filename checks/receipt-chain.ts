@@ -41,6 +41,7 @@ import {
 } from './lib/chain-checkpoint';
 import { PROBLEM_PRIORITY, verifyBatch, type Anchor, type BatchVerdict, type BrokenRowVerdict, type UnknownKeyTally } from './lib/chain-verify';
 import { KeyRing, verifierBackend } from './lib/ed25519';
+import { ChainVerifier, verifyStream } from './lib/chain-pipeline';
 import { FINGERPRINT_RE, shortFingerprint } from './lib/keys';
 import { untrusted } from '../src/core/untrusted';
 
@@ -110,6 +111,8 @@ export default defineCheck({
       .refine((ms) => ms >= 60_000, 'at least 1m'),
     /** How often a long pass saves its progress (a restart loses at most this much work). */
     checkpoint_interval: duration().default(10_000),
+    /** Worker threads verifying signatures (default: one per core; 0: all on the check's own thread). */
+    threads: z.number().int().min(0).max(256).optional(),
   }),
   async run(ctx) {
     const startedMs = Date.now();
@@ -306,7 +309,8 @@ export default defineCheck({
     /** The hashes of the rows the roots name, as this pass reads them (only those: memory stays flat). */
     const rootTargets = new Map<number, string>();
 
-    // --- 1. the rows after the checkpoint, in keyset batches.
+    // --- 1. the rows after the checkpoint, in keyset batches, signatures verified on every core.
+    const verifier = new ChainVerifier(rowKeys, { threads: o.threads });
     let interruption: unknown;
     let reachedEnd = true;
     let fresh = 0;
@@ -315,12 +319,10 @@ export default defineCheck({
       const knownBroken = new Set(incremental ? next.brokenRoots : []);
       roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
       const wanted = new Set(roots.map((r) => r.upToId));
-      let anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
-      for await (const batch of db.streamRows(next.lastId, { batchSize: o.batchSize, signal: ctx.signal })) {
-        const v = verifyBatch(batch, anchor, rowKeys);
+      const anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
+      await verifyStream(db.streamRows(next.lastId, { batchSize: o.batchSize, signal: ctx.signal }), anchor, verifier, async (batch, v) => {
         take(v, true);
         if (wanted.size > 0) for (const r of batch) if (wanted.has(r.id)) rootTargets.set(r.id, r.rowHash);
-        anchor = v.last;
         const last = batch[batch.length - 1];
         next.lastId = last.id;
         next.lastRowHash = last.rowHash;
@@ -328,10 +330,11 @@ export default defineCheck({
         fresh += batch.length;
         if (timeUp()) {
           reachedEnd = false;
-          break;
+          return false;
         }
         await saveNowAndThen();
-      }
+        return true;
+      });
     } catch (e) {
       reachedEnd = false;
       interruption = e;
@@ -371,12 +374,14 @@ export default defineCheck({
     let reverified = 0;
     if (rootsDone) {
       try {
-        reverified += await reverifyPending(db, next, o.batchSize, rowKeys, timeUp, (v) => take(v, false), addChanged, ctx.signal);
-        reverified += await rollingSlice(db, next, { now, periodMs: o.rehash_period, batchSize: o.batchSize, keys: rowKeys, timeUp, take: (v) => take(v, false), addChanged, signal: ctx.signal });
+        const again = (v: BatchVerdict) => take(v, false);
+        reverified += await reverifyPending(db, next, o.batchSize, verifier, timeUp, again, addChanged, ctx.signal);
+        reverified += await rollingSlice(db, next, { now, periodMs: o.rehash_period, batchSize: o.batchSize, verifier, timeUp, take: again, addChanged, signal: ctx.signal });
       } catch (e) {
         interruption = e;
       }
     }
+    await verifier.close();
     const complete = reachedEnd && rootsDone && !interruption;
     if (reachedEnd && rootsDone) next.passComplete = true;
     await save();
@@ -581,7 +586,7 @@ async function reverifyPending(
   db: AuditDb,
   cp: ReceiptChainCheckpoint,
   batchSize: number,
-  keys: KeyRing,
+  verifier: ChainVerifier,
   timeUp: () => boolean,
   take: (v: BatchVerdict) => void,
   addChanged: (c: ChangedRow) => void,
@@ -590,19 +595,18 @@ async function reverifyPending(
   let done = 0;
   while (cp.pending.length > 0 && !timeUp()) {
     const range = cp.pending[0];
-    let anchor = await anchorAt(db, range[0], undefined, addChanged);
+    const anchor = await anchorAt(db, range[0], undefined, addChanged);
     let finished = true;
-    for await (const batch of db.streamRows(range[0], { batchSize, untilId: range[1], signal })) {
-      const v = verifyBatch(batch, anchor, keys);
+    await verifyStream(db.streamRows(range[0], { batchSize, untilId: range[1], signal }), anchor, verifier, (batch, v) => {
       take(v);
-      anchor = v.last;
       range[0] = batch[batch.length - 1].id;
       done += batch.length;
       if (timeUp()) {
         finished = range[0] >= range[1];
-        break;
+        return false;
       }
-    }
+      return true;
+    });
     if (!finished) break;
     cp.pending.shift();
   }
@@ -613,7 +617,7 @@ interface SliceOptions {
   now: Date;
   periodMs: number;
   batchSize: number;
-  keys: KeyRing;
+  verifier: ChainVerifier;
   timeUp: () => boolean;
   take: (v: BatchVerdict) => void;
   addChanged: (c: ChangedRow) => void;
@@ -644,19 +648,17 @@ async function rollingSlice(db: AuditDb, cp: ReceiptChainCheckpoint, o: SliceOpt
   let done = 0;
   let wrapped = false;
   while (done < due && !o.timeUp()) {
-    let anchor = await anchorAt(db, r.cursor, r.cursorHash || undefined, o.addChanged);
+    const anchor = await anchorAt(db, r.cursor, r.cursorHash || undefined, o.addChanged);
     let read = 0;
     let asked = due - done;
-    for await (const batch of db.streamRows(r.cursor, { batchSize: o.batchSize, limit: asked, untilId: cp.lastId, signal: o.signal })) {
-      const v = verifyBatch(batch, anchor, o.keys);
+    await verifyStream(db.streamRows(r.cursor, { batchSize: o.batchSize, limit: asked, untilId: cp.lastId, signal: o.signal }), anchor, o.verifier, (batch, v) => {
       o.take(v);
-      anchor = v.last;
       const last = batch[batch.length - 1];
       r.cursor = last.id;
       r.cursorHash = last.rowHash;
       read += batch.length;
-      if (o.timeUp()) break;
-    }
+      return !o.timeUp();
+    });
     done += read;
     asked -= read;
     if (o.timeUp() && asked > 0) break;

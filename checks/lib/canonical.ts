@@ -5,7 +5,7 @@
  * bytes, so any difference here is a false alarm on every row: keep this module small and
  * exact.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isValidDate } from '../../src/core/time';
 
 /** `prev_hash` of the first row of the chain. */
@@ -24,9 +24,11 @@ export class CanonicalizationError extends Error {
 
 /** A UTF-16 surrogate that is not part of a pair: not Unicode text, so not I-JSON (RFC 8785 §3.1). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Any surrogate: most strings have none, and this test is cheaper than the one above. */
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 
 function str(s: string): string {
-  if (LONE_SURROGATE.test(s)) throw new CanonicalizationError('a string holds a lone UTF-16 surrogate');
+  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s)) throw new CanonicalizationError('a string holds a lone UTF-16 surrogate');
   // ECMAScript's JSON string serialisation is exactly RFC 8785 §3.2.2.2: `\b \t \n \f \r \" \\`
   // as two-character escapes, other controls as \u00xx in lowercase hex, everything else
   // (including / and non-ASCII) as itself.
@@ -85,19 +87,28 @@ export interface CanonicalRowInput {
   payload: unknown;
 }
 
-/** The canonical JSON of an audit row: `{"action","created_at","id","payload"}`. */
+/**
+ * The canonical JSON of an audit row: `{"action","created_at","id","payload"}` — exactly
+ * canonicalJson() of that object, written out directly (the names are already in order), as
+ * this runs once for every row of a million-row pass.
+ */
 export function canonicalRow(row: CanonicalRowInput): string {
-  return canonicalJson({
-    action: row.action,
-    created_at: row.createdAt.toISOString(),
-    id: row.id,
-    payload: row.payload,
-  });
+  const createdAt = row.createdAt.toISOString();
+  const { action, id, payload } = row as { action: unknown; id: unknown; payload: unknown };
+  if (typeof action !== 'string' || typeof id !== 'number') return canonicalJson({ action, created_at: createdAt, id, payload });
+  const head = '{"action":' + str(action) + ',"created_at":' + str(createdAt) + ',"id":' + num(id);
+  // canonicalJson leaves out a member whose value JSON cannot hold.
+  if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') return head + '}';
+  return head + ',"payload":' + canonicalJson(payload) + '}';
 }
+
+/** One-shot hashing (Node ≥ 20.12): a third of createHash()'s cost on a row-sized input. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
 
 /** Lowercase hex SHA-256 of the UTF-8 bytes of `prevHash + canonical`. */
 export function chainHash(prevHash: string, canonical: string): string {
-  return createHash('sha256').update(prevHash + canonical, 'utf8').digest('hex');
+  if (oneShot) return oneShot('sha256', prevHash + canonical, 'hex');
+  return crypto.createHash('sha256').update(prevHash + canonical, 'utf8').digest('hex');
 }
 
 /** The hash a row should carry, given the `prev_hash` it stores. Throws CanonicalizationError when the row has no canonical form. */

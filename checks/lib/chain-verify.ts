@@ -7,7 +7,8 @@
  */
 import type { AuditRow } from '../../src/core/sources';
 import { CanonicalizationError, GENESIS_HASH, ROW_HASH_RE, expectedRowHash } from './canonical';
-import type { KeyRing } from './ed25519';
+import { KeyRing } from './ed25519';
+import { SIG, WORK_STRIDE, verifyWork, type SignatureWork } from './signature-work';
 import { FINGERPRINT_RE } from './keys';
 import { untrusted } from '../../src/core/untrusted';
 
@@ -63,41 +64,97 @@ export interface BatchVerdict {
 /** The start of a hash read from a row (hostile text): shown only when it has a hash's shape. */
 const short = (h: string) => (ROW_HASH_RE.test(h) ? `${h.slice(0, 16)}…` : untrusted.matching(h, ROW_HASH_RE));
 
-export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: KeyRing): BatchVerdict {
-  const broken: BrokenRowVerdict[] = [];
-  const unknown = new Map<string, UnknownKeyTally>();
+export { SIG, WORK_STRIDE, verifyWork, type SignatureWork } from './signature-work';
+
+/**
+ * A batch checked for links and hashes, its signatures still to verify: `work` holds the
+ * signatures to check (message, signature and key slot per row, packed into one buffer that
+ * can be handed to a worker thread), `sig` the outcome per row (filled by whoever verifies
+ * `work`: finishBatch() needs it complete).
+ */
+export interface PreparedBatch {
+  rows: readonly AuditRow[];
+  anchor: Anchor;
+  /** Link and hash problems per row (undefined: none). */
+  problems: (RowProblem[] | undefined)[];
+  /** SIG value per row; rows in `work` are filled in by verifyWork(). */
+  sig: Uint8Array;
+  work: SignatureWork;
+}
+
+/**
+ * Links and hashes of a batch (pure, synchronous), and its signatures packed for
+ * verification. Together with verifyWork() and finishBatch() this is exactly verifyBatch():
+ * split so the signatures — most of the work — can be verified on other cores while the
+ * next batch is read and hashed.
+ */
+export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: KeyRing): PreparedBatch {
+  const problems: (RowProblem[] | undefined)[] = new Array(rows.length);
+  const sig = new Uint8Array(rows.length);
+  const data = new Uint8Array(rows.length * WORK_STRIDE);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const workRows = new Uint32Array(rows.length);
+  let count = 0;
   let prev = anchor;
-  for (const row of rows) {
-    const problems: RowProblem[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    const p: RowProblem[] = [];
     if (prev === null) {
-      if (row.prevHash !== GENESIS_HASH) problems.push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
+      if (row.prevHash !== GENESIS_HASH) p.push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
     } else if (prev !== undefined && row.prevHash !== prev.rowHash) {
-      problems.push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prev.id}'s row_hash ${short(prev.rowHash)}` });
+      p.push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prev.id}'s row_hash ${short(prev.rowHash)}` });
     }
-    const hashOk = ROW_HASH_RE.test(row.rowHash);
-    if (!hashOk) problems.push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
-    else {
+    if (!ROW_HASH_RE.test(row.rowHash)) {
+      p.push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
+      sig[i] = SIG.none;
+    } else {
       let expected: string | undefined;
       try {
         expected = expectedRowHash(row);
       } catch (e) {
         if (!(e instanceof CanonicalizationError)) throw e;
-        problems.push({ kind: 'hashMismatch', detail: `the row has no RFC 8785 canonical form (${e.message})` });
+        p.push({ kind: 'hashMismatch', detail: `the row has no RFC 8785 canonical form (${e.message})` });
       }
-      if (expected !== undefined && expected !== row.rowHash) problems.push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
-      const outcome = keys.verify(row.keyFingerprint, Buffer.from(row.rowHash, 'hex'), row.signature);
-      if (outcome === 'unknown-key') {
-        // Tallied (and kept in the checkpoint) by shape or stand-in, never by the column's text.
-        const fp = untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE);
-        const u = unknown.get(fp);
-        if (u) {
-          u.rows++;
-          u.lastId = row.id;
-        } else unknown.set(fp, { fingerprint: fp, rows: 1, firstId: row.id, lastId: row.id });
-      } else if (outcome === 'malformed') problems.push({ kind: 'badSignature', detail: 'signature is not 64 bytes of base64' });
-      else if (outcome === 'invalid') problems.push({ kind: 'badSignature', detail: `signature does not verify under ${untrusted.matching(row.keyFingerprint, FINGERPRINT_RE)}` });
+      if (expected !== undefined && expected !== row.rowHash) p.push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
+      const slot = keys.slot(row.keyFingerprint);
+      if (slot === undefined) sig[i] = SIG.unknownKey;
+      else if (!KeyRing.wellFormed(row.signature)) sig[i] = SIG.malformed;
+      else {
+        const at = count * WORK_STRIDE;
+        buf.writeUInt16LE(slot, at);
+        buf.write(row.rowHash, at + 2, 32, 'hex');
+        buf.write(row.signature, at + 34, 64, 'base64');
+        workRows[count++] = i;
+      }
     }
-    if (problems.length > 0) {
+    if (p.length > 0) problems[i] = p;
+    prev = { id: row.id, rowHash: row.rowHash };
+  }
+  return { rows, anchor, problems, sig, work: { count, data: data.subarray(0, count * WORK_STRIDE), rows: workRows.subarray(0, count) } };
+}
+
+/** The verdict of a prepared batch, given the outcome of its signatures (from verifyWork(), in order). */
+export function finishBatch(b: PreparedBatch, outcomes: Uint8Array): BatchVerdict {
+  if (outcomes.length !== b.work.count) throw new Error(`expected ${b.work.count} signature outcomes, got ${outcomes.length}`);
+  for (let i = 0; i < b.work.count; i++) b.sig[b.work.rows[i]] = outcomes[i];
+  const broken: BrokenRowVerdict[] = [];
+  const unknown = new Map<string, UnknownKeyTally>();
+  let prev = b.anchor;
+  for (let i = 0; i < b.rows.length; i++) {
+    const row = b.rows[i];
+    let problems = b.problems[i];
+    const outcome = b.sig[i];
+    if (outcome === SIG.unknownKey) {
+      // Tallied (and kept in the checkpoint) by shape or stand-in, never by the column's text.
+      const fp = untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE);
+      const u = unknown.get(fp);
+      if (u) {
+        u.rows++;
+        u.lastId = row.id;
+      } else unknown.set(fp, { fingerprint: fp, rows: 1, firstId: row.id, lastId: row.id });
+    } else if (outcome === SIG.malformed) (problems ??= []).push({ kind: 'badSignature', detail: 'signature is not 64 bytes of base64' });
+    else if (outcome === SIG.invalid) (problems ??= []).push({ kind: 'badSignature', detail: `signature does not verify under ${untrusted.matching(row.keyFingerprint, FINGERPRINT_RE)}` });
+    if (problems && problems.length > 0) {
       broken.push({
         id: row.id,
         prevId: prev === null ? null : prev?.id,
@@ -109,5 +166,11 @@ export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Key
     }
     prev = { id: row.id, rowHash: row.rowHash };
   }
-  return { rows: rows.length, broken, unknownKeys: [...unknown.values()], last: prev };
+  return { rows: b.rows.length, broken, unknownKeys: [...unknown.values()], last: prev };
+}
+
+/** Verifies one batch on this thread: links, hashes and signatures. */
+export function verifyBatch(rows: readonly AuditRow[], anchor: Anchor, keys: KeyRing): BatchVerdict {
+  const b = prepareBatch(rows, anchor, keys);
+  return finishBatch(b, verifyWork(b.work, (slot, message, signature) => keys.verifySlot(slot, message, signature)));
 }

@@ -4,11 +4,11 @@
  * on a first pass over millions of rows; node:crypto is the fallback when the native
  * module cannot load on this platform.
  */
-import { verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { parsePublicKeyPem } from './keys';
 
 interface Sodium {
-  crypto_sign_verify_detached(signature: Buffer, message: Buffer, publicKey: Buffer): boolean;
+  crypto_sign_verify_detached(signature: Buffer, message: Buffer, publicKey: Buffer): boolean | undefined;
 }
 
 let sodium: Sodium | null | undefined;
@@ -34,17 +34,61 @@ export function verifierBackend(): 'sodium-native' | 'node:crypto' {
 interface RingKey {
   raw?: Buffer;
   key: KeyObject;
+  /** SPKI DER, for a worker thread that builds its own KeyObject. */
+  spki: Buffer;
 }
 
 export type VerifyOutcome = 'valid' | 'invalid' | 'malformed' | 'unknown-key';
 
+/** A ring's keys as a worker thread receives them (public material only). */
+export interface PortableKey {
+  raw?: Uint8Array;
+  spki: Uint8Array;
+}
+
+/** Signature verification over a list of keys by slot: sodium-native, node:crypto when it fails. */
+export class SlotVerifier {
+  readonly #keys: { raw?: Uint8Array; key: KeyObject }[];
+  readonly #sodium: Sodium | null;
+
+  constructor(keys: readonly PortableKey[], opts: { useSodium?: boolean } = {}) {
+    this.#sodium = opts.useSodium === false ? null : loadSodium();
+    this.#keys = keys.map((k) => ({ raw: k.raw, key: createPublicKey({ key: Buffer.from(k.spki), format: 'der', type: 'spki' }) }));
+  }
+
+  verify(slot: number, message: Uint8Array, signature: Uint8Array): boolean {
+    const k = this.#keys[slot];
+    if (!k) throw new Error(`no key in slot ${slot}`);
+    if (this.#sodium && k.raw) {
+      try {
+        const ok = this.#sodium.crypto_sign_verify_detached(signature as Buffer, message as Buffer, k.raw as Buffer);
+        // sodium-native answers undefined for memory it cannot take (a SharedArrayBuffer): not a verdict.
+        if (typeof ok === 'boolean') return ok;
+      } catch {
+        // Fall through to node:crypto: a native failure must not read as a bad signature.
+      }
+    }
+    return nodeVerify(null, message, k.key, signature);
+  }
+}
+
+/** At most this many keys in a ring: a key's slot travels as 16 bits. */
+export const MAX_RING_KEYS = 65_536;
+
 /** Public keys by fingerprint; verifies base64 detached signatures over raw message bytes. */
 export class KeyRing {
   readonly #keys = new Map<string, RingKey>();
+  readonly #slots = new Map<string, number>();
+  readonly #list: RingKey[] = [];
   readonly #sodium: Sodium | null;
 
   constructor(opts: { useSodium?: boolean } = {}) {
     this.#sodium = opts.useSodium === false ? null : loadSodium();
+  }
+
+  /** Whether a signature is 64 bytes of base64 (else its outcome is `malformed`). */
+  static wellFormed(signatureB64: string): boolean {
+    return /^[A-Za-z0-9+/]{86}==$/.test(signatureB64) && Buffer.byteLength(signatureB64, 'base64') === 64;
   }
 
   /**
@@ -55,7 +99,13 @@ export class KeyRing {
   addPem(pem: string): string {
     const parsed = parsePublicKeyPem(pem);
     if (parsed.keyType !== 'ed25519') throw new Error(`expected an ed25519 public key, found ${parsed.keyType}`);
-    if (!this.#keys.has(parsed.fingerprint)) this.#keys.set(parsed.fingerprint, { raw: parsed.raw, key: parsed.key });
+    if (!this.#keys.has(parsed.fingerprint)) {
+      if (this.#list.length >= MAX_RING_KEYS) throw new Error(`more than ${MAX_RING_KEYS} keys`);
+      const k: RingKey = { raw: parsed.raw, key: parsed.key, spki: parsed.key.export({ type: 'spki', format: 'der' }) };
+      this.#keys.set(parsed.fingerprint, k);
+      this.#slots.set(parsed.fingerprint, this.#list.length);
+      this.#list.push(k);
+    }
     return parsed.fingerprint;
   }
 
@@ -67,20 +117,36 @@ export class KeyRing {
     return [...this.#keys.keys()];
   }
 
-  /** Verifies a base64 signature; `malformed` when it is not 64 bytes of base64. */
-  verify(fingerprint: string, message: Buffer, signatureB64: string): VerifyOutcome {
-    const k = this.#keys.get(fingerprint);
-    if (!k) return 'unknown-key';
-    if (!/^[A-Za-z0-9+/]{86}==$/.test(signatureB64)) return 'malformed';
-    const sig = Buffer.from(signatureB64, 'base64');
-    if (sig.length !== 64) return 'malformed';
+  /** The slot of a key (its place in portable()), undefined when the ring does not hold it. */
+  slot(fingerprint: string): number | undefined {
+    return this.#slots.get(fingerprint);
+  }
+
+  /** The keys in slot order, for a verifier on another thread. */
+  portable(): PortableKey[] {
+    return this.#list.map((k) => ({ raw: k.raw, spki: k.spki }));
+  }
+
+  /** Verifies raw signature bytes under the key in a slot. */
+  verifySlot(slot: number, message: Uint8Array, signature: Uint8Array): boolean {
+    const k = this.#list[slot];
+    if (!k) throw new Error(`no key in slot ${slot}`);
     if (this.#sodium && k.raw) {
       try {
-        return this.#sodium.crypto_sign_verify_detached(sig, message, k.raw) ? 'valid' : 'invalid';
+        const ok = this.#sodium.crypto_sign_verify_detached(signature as Buffer, message as Buffer, k.raw);
+        if (typeof ok === 'boolean') return ok;
       } catch {
         // Fall through to node:crypto: a native failure must not read as a bad signature.
       }
     }
-    return nodeVerify(null, message, k.key, sig) ? 'valid' : 'invalid';
+    return nodeVerify(null, message, k.key, signature);
+  }
+
+  /** Verifies a base64 signature; `malformed` when it is not 64 bytes of base64. */
+  verify(fingerprint: string, message: Buffer, signatureB64: string): VerifyOutcome {
+    const slot = this.#slots.get(fingerprint);
+    if (slot === undefined) return 'unknown-key';
+    if (!KeyRing.wellFormed(signatureB64)) return 'malformed';
+    return this.verifySlot(slot, message, Buffer.from(signatureB64, 'base64')) ? 'valid' : 'invalid';
   }
 }

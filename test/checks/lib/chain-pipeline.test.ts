@@ -1,0 +1,148 @@
+/**
+ * The parallel verifier gives exactly the verdicts of verifyBatch() on one thread: the same
+ * broken rows with the same problems in the same order, the same unknown-key tallies, the
+ * same joins across chunk and batch boundaries — with signatures verified by worker threads
+ * (the compiled worker in dist/, which the jest run keeps fresh).
+ */
+import { ChainVerifier, verifyStream } from '../../../checks/lib/chain-pipeline';
+import { verifyBatch, type BatchVerdict } from '../../../checks/lib/chain-verify';
+import { KeyRing } from '../../../checks/lib/ed25519';
+import type { AuditRow } from '../../../src/core/sources';
+import { AuditLogBuilder, TestKey, referenceRowHash } from '../../fakes';
+
+const receipt = TestKey.generate();
+const root = TestKey.generate();
+const stranger = TestKey.generate();
+
+/** A chain with every kind of broken row, scattered so some fall on chunk and batch edges. */
+function brokenChain(n: number): AuditRow[] {
+  const rows = new AuditLogBuilder({ receiptKey: receipt, rootKey: root }).receipts(n).rows.map((r) => ({ ...r }));
+  const at = (id: number) => rows[id - 1];
+  at(2).signature = at(3).signature; // bad signature
+  at(100).payload = { edited: true }; // hash mismatch
+  at(101).prevHash = 'f'.repeat(64); // chain break (right after a chunk edge of 100)
+  at(200).signature = 'not base64'; // malformed
+  at(250).rowHash = 'XYZ'; // row_hash malformed (then the next row's link breaks too)
+  at(300).action = 'lone \uD800 surrogate'; // no canonical form
+  for (const id of [401, 402, 403, 777]) {
+    const r = at(id);
+    r.keyFingerprint = stranger.fingerprint; // unknown key
+    r.signature = stranger.signHash(r.rowHash);
+  }
+  const resealed = at(500);
+  resealed.payload = { forged: 1 };
+  resealed.rowHash = referenceRowHash(resealed.prevHash, resealed); // hash ok, link of 501 breaks, signature bad
+  return rows;
+}
+
+function ring(): KeyRing {
+  const k = new KeyRing();
+  k.addPem(receipt.publicKeyPem);
+  return k;
+}
+
+async function* batches(rows: AuditRow[], size: number, failAfter?: number): AsyncIterable<AuditRow[]> {
+  for (let i = 0; i < rows.length; i += size) {
+    if (failAfter !== undefined && i >= failAfter) throw new Error('connection lost');
+    yield rows.slice(i, i + size);
+  }
+}
+
+/** The verdicts joined the way receipt-chain joins them. */
+function join(vs: BatchVerdict[]) {
+  const unknown = new Map<string, { rows: number; firstId: number; lastId: number }>();
+  for (const v of vs) {
+    for (const u of v.unknownKeys) {
+      const t = unknown.get(u.fingerprint);
+      if (!t) unknown.set(u.fingerprint, { rows: u.rows, firstId: u.firstId, lastId: u.lastId });
+      else {
+        t.rows += u.rows;
+        t.lastId = Math.max(t.lastId, u.lastId);
+      }
+    }
+  }
+  return { rows: vs.reduce((a, v) => a + v.rows, 0), broken: vs.flatMap((v) => v.broken), unknown: [...unknown.entries()], last: vs[vs.length - 1]?.last };
+}
+
+const N = 1200;
+
+test.each([
+  ['worker threads', { threads: 2, poolAfterRows: 0, chunkRows: 100 }],
+  ['this thread', { threads: 0, chunkRows: 64 }],
+])('streamed and verified on %s: the same verdicts as one verifyBatch()', async (_name, opts) => {
+  const rows = brokenChain(N);
+  const expected = join([verifyBatch(rows, null, ring())]);
+  expect(expected.broken.map((b) => b.id)).toEqual([2, 100, 101, 200, 250, 251, 300, 500, 501]);
+  const verifier = new ChainVerifier(ring(), opts);
+  try {
+    const seen: BatchVerdict[] = [];
+    const ids: number[] = [];
+    await verifyStream(batches(rows, 350), null, verifier, (chunk, v) => {
+      ids.push(...chunk.map((r) => r.id));
+      seen.push(v);
+      return true;
+    });
+    expect(verifier.pooled).toBe(opts.threads > 0);
+    expect(ids).toEqual(rows.map((r) => r.id));
+    expect(join(seen)).toEqual(expected);
+  } finally {
+    await verifier.close();
+  }
+});
+
+test('a stop keeps the record contiguous: nothing after the chunk that stopped is reported', async () => {
+  const rows = brokenChain(N);
+  const verifier = new ChainVerifier(ring(), { threads: 2, poolAfterRows: 0, chunkRows: 100 });
+  try {
+    const ids: number[] = [];
+    await verifyStream(batches(rows, 500), null, verifier, (chunk) => {
+      ids.push(...chunk.map((r) => r.id));
+      return ids.length < 300;
+    });
+    expect(ids).toEqual(rows.slice(0, 300).map((r) => r.id));
+  } finally {
+    await verifier.close();
+  }
+});
+
+test('a source that fails: the rows read before it are verified and reported, then the failure is thrown', async () => {
+  const rows = brokenChain(N);
+  const verifier = new ChainVerifier(ring(), { threads: 2, poolAfterRows: 0, chunkRows: 100 });
+  try {
+    const seen: BatchVerdict[] = [];
+    await expect(
+      verifyStream(batches(rows, 400, 800), null, verifier, (_chunk, v) => {
+        seen.push(v);
+        return true;
+      }),
+    ).rejects.toThrow('connection lost');
+    expect(join(seen)).toEqual(join([verifyBatch(rows.slice(0, 800), null, ring())]));
+  } finally {
+    await verifier.close();
+  }
+});
+
+test('memory stays bounded: no more chunks wait for their signatures than the verifier allows', async () => {
+  const rows = brokenChain(N);
+  const verifier = new ChainVerifier(ring(), { threads: 2, poolAfterRows: 0, chunkRows: 50 });
+  let read = 0;
+  let reported = 0;
+  let most = 0;
+  async function* counted(): AsyncIterable<AuditRow[]> {
+    for (let i = 0; i < rows.length; i += 50) {
+      most = Math.max(most, read - reported);
+      read += 50;
+      yield rows.slice(i, i + 50);
+    }
+  }
+  try {
+    await verifyStream(counted(), null, verifier, (chunk) => {
+      reported += chunk.length;
+      return true;
+    });
+    expect(reported).toBe(N);
+    expect(most).toBeLessThanOrEqual(verifier.maxInFlight * 50);
+  } finally {
+    await verifier.close();
+  }
+});
