@@ -311,6 +311,14 @@ export default defineCheck({
 
     // --- 1. the rows after the checkpoint, in keyset batches, signatures verified on every core.
     const verifier = new ChainVerifier(rowKeys, { threads: o.threads });
+    // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
+    const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
+    let progressed = 0;
+    const advance = (rows: number) => {
+      progressed += rows;
+      const total = ahead?.rowsAfter ?? undefined;
+      ctx.progress(progressed, total === undefined ? undefined : Math.max(total, progressed));
+    };
     let interruption: unknown;
     let reachedEnd = true;
     let fresh = 0;
@@ -328,6 +336,7 @@ export default defineCheck({
         next.lastRowHash = last.rowHash;
         next.verifiedTotal += batch.length;
         fresh += batch.length;
+        advance(batch.length);
         if (timeUp()) {
           reachedEnd = false;
           return false;
@@ -374,7 +383,10 @@ export default defineCheck({
     let reverified = 0;
     if (rootsDone) {
       try {
-        const again = (v: BatchVerdict) => take(v, false);
+        const again = (v: BatchVerdict) => {
+          take(v, false);
+          advance(v.rows);
+        };
         reverified += await reverifyPending(db, next, o.batchSize, verifier, timeUp, again, addChanged, ctx.signal);
         reverified += await rollingSlice(db, next, { now, periodMs: o.rehash_period, batchSize: o.batchSize, verifier, timeUp, take: again, addChanged, signal: ctx.signal });
       } catch (e) {

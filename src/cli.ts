@@ -16,6 +16,7 @@ import { detectSources, starterConfig } from './app/init';
 import { bashCompletion, zshCompletion } from './app/completion';
 import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
 import { formatSummary } from './app/summary';
+import { progressReporter } from './app/progress';
 import { superviseDaemon } from './daemon/supervisor';
 import { ProcessSignals, type StopSignal } from './daemon/signals';
 import { formatJsonReport, lintWaivers, waiversLintExitCode } from './outputs';
@@ -119,7 +120,16 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     const stdout = toStdout(opts);
     const logger = createLogger();
     const loaded = await loadConfigFile(opts.config, { registry });
-    const { report, outDir } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats: opts.format, logger, full: opts.full });
+    // Progress goes to stderr (a line on a terminal, else a log line every few seconds): never into the report on stdout.
+    const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
+    const { report, outDir } = await auditAndWrite(loaded, loaded.registry, {
+      only: opts.checks,
+      out: stdout ? STDOUT_OUT : opts.out,
+      formats: opts.format,
+      logger,
+      full: opts.full,
+      onProgress: progress.onProgress,
+    }).finally(() => progress.stop());
     if (stdout) {
       io.out(formatJsonReport(report));
       io.err(formatSummary(report));
@@ -141,7 +151,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     const logger = createLogger();
     const loaded = await loadConfigFile(opts.config, { registry });
     const formats: OutputFormat[] = opts.format ?? ['json', 'checklist'];
-    const { report, files } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats, logger });
+    const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
+    const { report, files } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats, logger, onProgress: progress.onProgress }).finally(() =>
+      progress.stop(),
+    );
     if (stdout) {
       io.out(formatJsonReport(report));
       io.err(formatSummary(report));

@@ -7,7 +7,7 @@ import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import { silentLogger } from '../core/logger';
 import { buildReport, scrubReport } from '../core/report';
-import { newRunId, runChecks, type PlannedCheck } from '../core/runner';
+import { newRunId, runChecks, type PlannedCheck, type RunEnvironment } from '../core/runner';
 import { Fingerprinter, processSecrets, type KnownSecrets } from '../core/secret';
 import type { CheckResult, Report, Waiver } from '../core/types';
 import { AuditError, ErrorCodes } from '../core/errors';
@@ -34,6 +34,8 @@ export interface AuditOptions {
    * yet scrubbed as a whole with what later checks read: use its status and counts, not its text.
    */
   onResult?: (result: CheckResult) => void;
+  /** Told as long checks advance (rows processed so far): the CLI's progress line, the daemon's metrics. */
+  onProgress?: RunEnvironment['onProgress'];
 }
 
 /** The checks a run will execute: enabled in config (default on) and selected by `only`. */
@@ -82,6 +84,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       now: () => startedAt,
       full: opts.full,
       onResult: opts.onResult,
+      onProgress: opts.onProgress,
     });
     // Scrubbed once more as a whole: a check that ran before another read a secret could not
     // scrub what it had reported with a value nobody knew yet.

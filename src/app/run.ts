@@ -10,7 +10,7 @@ import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import type { KnownSecrets } from '../core/secret';
 import type { Report } from '../core/types';
-import { runAudit } from './audit';
+import { runAudit, type AuditOptions } from './audit';
 import { countsOf, createHistoryStore, loadAttestations, loadWaivers, metasFromChecks, TREND_RUNS, writeOutputs } from '../outputs';
 
 /** `--out -`: the report goes to stdout only; no file is written and no history kept. */
@@ -26,6 +26,8 @@ export interface AuditAndWriteOptions {
   now?: () => Date;
   /** `run --full`: re-verify from the start instead of from checkpoints. */
   full?: boolean;
+  /** Told as long checks advance (see src/app/progress.ts). */
+  onProgress?: AuditOptions['onProgress'];
 }
 
 export interface AuditAndWriteResult {
@@ -55,6 +57,7 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
     knownSecrets: opts.knownSecrets,
     now: opts.now,
     full: opts.full,
+    onProgress: opts.onProgress,
     waivers: waivers.active,
     expiredWaivers: waivers.expired,
   });

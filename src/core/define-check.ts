@@ -78,6 +78,12 @@ export interface CheckContext<M extends string = string, O = unknown> {
   report(d: ReportDescriptor<M>): void;
   /** A figure the check measured, exported as a metric (e.g. auth failures in the window). */
   measure(name: string, value: number, help: string): void;
+  /**
+   * How far a long run has come: `done` rows (or items) processed so far in this run, of
+   * `total` when known. Cheap: call it as the work advances; the CLI shows it, the daemon
+   * exports it while the run is still going.
+   */
+  progress(done: number, total?: number): void;
   /** A source the check needs; throws SOURCE_NOT_CONFIGURED (→ skipped) when it is not configured. */
   source<K extends SourceName>(name: K): NonNullable<Sources[K]>;
 }

@@ -33,6 +33,18 @@ export interface RunEnvironment {
   full?: boolean;
   /** Called with each check's result as soon as it finishes (the daemon exports it at once); errors are ignored. */
   onResult?: (result: CheckResult) => void;
+  /** Told as a long check advances (its ctx.progress calls). Must not throw. */
+  onProgress?: (check: string, progress: CheckProgress) => void;
+}
+
+/** A running check's progress: rows processed so far in this run, of `total` when known. */
+export interface CheckProgress {
+  done: number;
+  total?: number;
+  /** When the check started (epoch ms). */
+  startedMs: number;
+  /** The run has ended (sent once, last). */
+  finished?: boolean;
 }
 
 /** Why a check cannot run with the configured sources, or undefined when it can. */
@@ -75,6 +87,7 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
   const logger = env.logger.child({ check: meta.id });
   const scrub = (s: string) => env.knownSecrets.scrub(s);
 
+  let lastProgress: CheckProgress | undefined;
   const ctx: CheckContext<string, unknown> = {
     checkId: meta.id,
     deployment: env.deployment,
@@ -115,6 +128,15 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
       if (controller.signal.aborted) return;
       measurements.push({ name, value, help });
     },
+    progress(done: number, total?: number) {
+      if (controller.signal.aborted || !env.onProgress || !Number.isFinite(done)) return;
+      lastProgress = { done, total: total !== undefined && Number.isFinite(total) ? total : undefined, startedMs: started };
+      try {
+        env.onProgress(meta.id, lastProgress);
+      } catch {
+        // A display or a metric must never fail the check.
+      }
+    },
     source<K extends SourceName>(name: K): NonNullable<Sources[K]> {
       const s = env.sources[name];
       if (s === undefined) throw new AuditError(ErrorCodes.SOURCE_NOT_CONFIGURED, `source '${name}' is not configured (sources.${name})`, { source: name });
@@ -153,6 +175,13 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
   } finally {
     clearTimeout(timer);
     controller.abort();
+    if (lastProgress && env.onProgress) {
+      try {
+        env.onProgress(meta.id, { ...lastProgress, finished: true });
+      } catch {
+        // as above
+      }
+    }
   }
 }
 

@@ -11,6 +11,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { loadConfigFile, type LoadedConfig } from '../config/load';
 import type { AuditConfig } from '../config/schema';
 import { planChecks, runAudit, type AuditOptions } from '../app/audit';
+import { progressReporter } from '../app/progress';
+import type { CheckProgress } from '../core/runner';
 import type { Registry } from '../core/registry';
 import { createLogger, type Logger } from '../core/logger';
 import { describeError } from '../core/redact';
@@ -123,6 +125,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return r && scrubReport(r, knownSecrets);
   };
   const fingerprinter = new Fingerprinter();
+  // A long pass is visible while it runs: rows processed and how far, in /metrics and the log.
+  const progressLog = progressReporter({ logger, intervalMs: 10_000 });
+  const onProgress = (check: string, p: CheckProgress) => {
+    metrics.progress(deployment, check, p);
+    progressLog.onProgress(check, p);
+  };
   const audit: AuditFn = opts.audit ?? runAudit;
   const deadline = opts.shutdownDeadlineMs ?? 10_000;
 
@@ -177,7 +185,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         metrics.update(deployment, [r]);
       };
       try {
-        report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets, onResult });
+        report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets, onResult, onProgress });
       } catch (e) {
         const message = describeError(e);
         logger.error({ checks: ids, err: message }, 'Run failed before checks could report');

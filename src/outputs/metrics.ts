@@ -56,6 +56,8 @@ interface CheckState {
   lastSuccess: number;
   /** Measured figures of the latest run, name → value. */
   measurements: Map<string, number>;
+  /** The progress a running (or the latest) run reported: its start, rows counted so far, the fraction done. */
+  progress?: { startedMs: number; done: number; ratio: number };
 }
 
 /** Everything exported for one audited deployment. */
@@ -83,7 +85,7 @@ export function validMeasurementName(name: string): string | undefined {
 const CORE_NAMES = new Set([
   'check_status', 'findings', 'check_duration_seconds', 'check_last_run_timestamp_seconds',
   'check_last_success_timestamp_seconds', 'source_up', 'source_errors', 'build_info', 'leader',
-  'last_cycle_timestamp_seconds', 'runs', 'config_reloads',
+  'last_cycle_timestamp_seconds', 'runs', 'config_reloads', 'check_rows_processed', 'check_progress_ratio',
 ]);
 
 /** Config reloads of the process so far, by outcome: they outlive the daemon that counts them. */
@@ -136,6 +138,7 @@ export class ComplianceMetrics {
   private readonly measurementGauges = new Map<string, Gauge<'deployment' | 'check'>>();
   private readonly sourceErrors: Counter<'deployment' | 'source' | 'reason'>;
   private readonly runs: Counter<'deployment' | 'outcome'>;
+  private readonly rowsProcessed: Counter<'deployment' | 'check'>;
   private readonly onInvalid?: ComplianceMetricsOptions['onInvalidMeasurement'];
 
   constructor(opts: ComplianceMetricsOptions = {}) {
@@ -258,6 +261,35 @@ export class ComplianceMetrics {
         }
       },
     });
+    this.rowsProcessed = new Counter({
+      name: `${p}check_rows_processed_total`,
+      help: "Rows (audit rows, log events) processed by each check, counted as the work advances: rate() of it is a long pass's speed.",
+      labelNames: ['deployment', 'check'] as const,
+      registers,
+    });
+    new Gauge({
+      name: `${p}check_progress_ratio`,
+      help: 'How far the latest run of each check that reports its progress has come (0–1, 1 when it ended); with check_rows_processed_total, the ETA of a long pass.',
+      labelNames: ['deployment', 'check'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [deployment, check, s] of eachCheck()) if (s.progress) this.set({ deployment, check }, s.progress.ratio);
+      },
+    });
+  }
+
+  /** A running check's progress (the runner's onProgress): counts the rows since the last call. */
+  progress(deployment: string, check: string, p: { done: number; total?: number; startedMs: number; finished?: boolean }): void {
+    const s = this.deployments.get(deployment)?.checks.get(check);
+    if (!s || !Number.isFinite(p.done)) return;
+    if (!s.progress || s.progress.startedMs !== p.startedMs) s.progress = { startedMs: p.startedMs, done: 0, ratio: 0 };
+    const g = s.progress;
+    if (p.done > g.done) {
+      this.rowsProcessed.inc({ deployment, check }, p.done - g.done);
+      g.done = p.done;
+    }
+    g.ratio = p.finished ? 1 : p.total && p.total > 0 ? Math.min(1, p.done / p.total) : g.ratio;
   }
 
   /** The deployments exported, in the order they were planned. */
@@ -282,7 +314,11 @@ export class ComplianceMetrics {
   setPlan(deployment: string, plan: readonly PlannedCheckInfo[]): void {
     const d = this.state(deployment);
     const ids = new Set(plan.map((c) => c.id));
-    for (const id of [...d.checks.keys()]) if (!ids.has(id)) d.checks.delete(id);
+    for (const id of [...d.checks.keys()]) {
+      if (ids.has(id)) continue;
+      d.checks.delete(id);
+      this.rowsProcessed.remove({ deployment, check: id });
+    }
     for (const c of plan) {
       const s = d.checks.get(c.id);
       if (s) s.severity = c.severity;
@@ -306,6 +342,7 @@ export class ComplianceMetrics {
     if (!d) return;
     this.deployments.delete(deployment);
     for (const l of d.errorLabels.values()) this.sourceErrors.remove({ deployment, ...l });
+    for (const check of d.checks.keys()) this.rowsProcessed.remove({ deployment, check });
     for (const outcome of RUN_OUTCOMES) this.runs.remove({ deployment, outcome });
   }
 
