@@ -10,7 +10,16 @@
  */
 import { z } from 'zod';
 import type { KeyObject } from 'node:crypto';
-import { base64url, calculateJwkThumbprint, createLocalJWKSet, generateKeyPair, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import type * as Jose from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
+
+// jose is loaded when the check runs, not when the catalog is listed (start-up of every CLI command).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const jose = () => require('jose') as typeof Jose;
+const createLocalJWKSet = ((...a: Parameters<typeof Jose.createLocalJWKSet>) => jose().createLocalJWKSet(...a)) as typeof Jose.createLocalJWKSet;
+const importJWK = ((...a: Parameters<typeof Jose.importJWK>) => jose().importJWK(...a)) as typeof Jose.importJWK;
+const generateKeyPair = ((...a: Parameters<typeof Jose.generateKeyPair>) => jose().generateKeyPair(...a)) as typeof Jose.generateKeyPair;
+const calculateJwkThumbprint = ((...a: Parameters<typeof Jose.calculateJwkThumbprint>) => jose().calculateJwkThumbprint(...a)) as typeof Jose.calculateJwkThumbprint;
 import { defineCheck, type CheckContext } from '../src/core/define-check';
 import { AuditError, ErrorCodes, configError, isAuditError } from '../src/core/errors';
 import { resource } from '../src/core/finding';
@@ -202,7 +211,7 @@ async function probeTarget(ctx: Ctx, ep: EndpointSource, t: EndpointTarget, set:
       what: `a token whose kid is in the set but that is signed by a key not in the set (${foreignAlg})`,
       token: async () => {
         const { privateKey } = await foreignKey(foreignAlg);
-        return new SignJWT(base).setProtectedHeader({ alg: foreignAlg, kid, typ: 'JWT' }).sign(privateKey);
+        return new (jose().SignJWT)(base).setProtectedHeader({ alg: foreignAlg, kid, typ: 'JWT' }).sign(privateKey);
       },
       signed: false,
     },
@@ -210,7 +219,7 @@ async function probeTarget(ctx: Ctx, ep: EndpointSource, t: EndpointTarget, set:
       probe: 'alg-none',
       what: 'an unsigned token (alg: none) naming a kid of the set',
       // jose's UnsecuredJWT cannot carry a kid; without one Aegis would refuse for the wrong reason.
-      token: () => Promise.resolve(`${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT', kid }))}.${base64url.encode(JSON.stringify(base))}.`),
+      token: () => Promise.resolve(`${jose().base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT', kid }))}.${jose().base64url.encode(JSON.stringify(base))}.`),
       signed: false,
     },
   ];

@@ -11,8 +11,19 @@
  * and Dockerfiles instruction by instruction (line continuations, escape directive). A value is
  * never read into a finding: only where it is set and how.
  */
-import { DockerfileParser } from 'dockerfile-ast';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Node, type Pair, type YAMLMap } from 'yaml';
+import type * as DockerfileAst from 'dockerfile-ast';
+import type * as Yaml from 'yaml';
+import type { Node, Pair, YAMLMap } from 'yaml';
+
+// Loaded when the check runs, not when the catalog is listed (start-up of every CLI command).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const dockerfileAst = () => require('dockerfile-ast') as typeof DockerfileAst;
+const yaml = () => require('yaml') as typeof Yaml;
+/* eslint-enable @typescript-eslint/no-require-imports */
+const isMap = ((n: unknown) => yaml().isMap(n)) as typeof Yaml.isMap;
+const isPair = ((n: unknown) => yaml().isPair(n)) as typeof Yaml.isPair;
+const isScalar = ((n: unknown) => yaml().isScalar(n)) as typeof Yaml.isScalar;
+const isSeq = ((n: unknown) => yaml().isSeq(n)) as typeof Yaml.isSeq;
 import { z } from 'zod';
 import { defineCheck } from '../src/core/define-check';
 import { resource } from '../src/core/finding';
@@ -263,7 +274,7 @@ export default defineCheck({
       }
       scanned++;
       if (f.kind === 'dockerfile') {
-        const df = DockerfileParser.parse(f.text);
+        const df = dockerfileAst().DockerfileParser.parse(f.text);
         for (const env of df.getENVs()) {
           for (const p of env.getProperties()) {
             if (names.has(p.getName()) && (p.getValue() ?? '') !== '') report(f, { how: 'dockerEnv', line: p.getRange().start.line + 1, where: 'ENV' });
@@ -280,8 +291,8 @@ export default defineCheck({
         unscanned(f, deep);
         continue;
       }
-      const lc = new LineCounter();
-      const docs = parseAllDocuments(f.text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+      const lc = new (yaml().LineCounter)();
+      const docs = yaml().parseAllDocuments(f.text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
       const list = Array.isArray(docs) ? docs : [];
       let firstError: { code: string; line: number } | undefined;
       for (const doc of list) {

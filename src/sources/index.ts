@@ -7,15 +7,21 @@ import type { Sources } from '../core/sources';
 import type { KnownSecrets } from '../core/secret';
 import type { Logger } from '../core/logger';
 import type { AuditConfig } from '../config/schema';
-import { PostgresAuditDb } from './postgres';
 import { FileLogSource } from './log-files';
 import { CompositeSecretStore, envAndPemBackends, registerEnvValue, type SecretBackend } from './secrets';
-import { CloudWatchLogSource, CombinedLogSource } from './cloudwatch-logs';
-import { AwsSsmSource, SsmClientHandle, SsmSecretBackend } from './ssm';
-import { NodeVaultSource, VaultClientHandle, VaultSecretBackend } from './vault';
+import type { CloudWatchLogSource } from './cloudwatch-logs';
 import { HttpPrometheusSource } from './prometheus';
 import { FsDeploySource } from './deploy-files';
-import { ArtifactLocations } from './artifacts';
+
+// The clients of a source (pg, the AWS SDK, node-vault) load only when the config names it:
+// start-up is paid by every one-shot run.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const postgres = () => require('./postgres') as typeof import('./postgres');
+const cloudwatch = () => require('./cloudwatch-logs') as typeof import('./cloudwatch-logs');
+const ssmModule = () => require('./ssm') as typeof import('./ssm');
+const vaultModule = () => require('./vault') as typeof import('./vault');
+const artifactsModule = () => require('./artifacts') as typeof import('./artifacts');
+/* eslint-enable @typescript-eslint/no-require-imports */
 import { TlsEndpointSource } from './endpoints';
 
 export interface SourceDeps {
@@ -37,7 +43,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
   }
   const pg = config.sources.postgres;
   if (pg) {
-    const db = new PostgresAuditDb(pg);
+    const db = new (postgres().PostgresAuditDb)(pg);
     sources.postgres = db;
     closers.push(() => db.close());
   }
@@ -47,23 +53,25 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     const fileLogs = logs.files ? new FileLogSource(logs.files, logs.window, lookback) : undefined;
     let cwLogs: CloudWatchLogSource | undefined;
     if (logs.cloudwatch) {
-      const cw = new CloudWatchLogSource(logs.cloudwatch, logs.window, lookback);
+      const cw = new (cloudwatch().CloudWatchLogSource)(logs.cloudwatch, logs.window, lookback);
       closers.push(async () => cw.close());
       cwLogs = cw;
     }
     // Both configured: each service's events come from whichever has it, merged in time order.
-    sources.logs = fileLogs && cwLogs ? new CombinedLogSource([fileLogs, cwLogs], logs.window, lookback) : (cwLogs ?? fileLogs);
+    sources.logs = fileLogs && cwLogs ? new (cloudwatch().CombinedLogSource)([fileLogs, cwLogs], logs.window, lookback) : (cwLogs ?? fileLogs);
   }
   const sec = config.sources.secrets;
   if (sec) {
     const backends: SecretBackend[] = envAndPemBackends(sec, deps.knownSecrets);
     if (sec.ssm) {
+      const { AwsSsmSource, SsmClientHandle, SsmSecretBackend } = ssmModule();
       const ssm = new SsmClientHandle(sec.ssm);
       closers.push(async () => ssm.close());
       sources.ssm = new AwsSsmSource(ssm);
       backends.push(new SsmSecretBackend(ssm, sec.signing_key_service, deps.knownSecrets));
     }
     if (sec.vault) {
+      const { NodeVaultSource, VaultClientHandle, VaultSecretBackend } = vaultModule();
       const handle = new VaultClientHandle(sec.vault, deps.knownSecrets);
       closers.push(async () => handle.close());
       const vault = new NodeVaultSource(handle);
@@ -79,7 +87,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
   }
   if (config.sources.deploy) sources.deploy = new FsDeploySource(config.sources.deploy);
   if (config.sources.artifacts) {
-    const artifacts = new ArtifactLocations(config.sources.artifacts);
+    const artifacts = new (artifactsModule().ArtifactLocations)(config.sources.artifacts);
     closers.push(async () => artifacts.close());
     sources.artifacts = artifacts;
   }
