@@ -97,10 +97,10 @@ function timeCommand(args: string[], times = 5): Promise<number[]> {
   })();
 }
 
-async function limit(sigs: Signatures): Promise<number> {
+async function limit(sigs: Signatures): Promise<{ perSecond: number; cpuUs: number }> {
   const r = await verifyLimit(sigs);
   if (r.valid !== sigs.count) throw new Error(`the limit run found ${sigs.count - r.valid} signatures invalid: the chain is not clean`);
-  return r.perSecond;
+  return { perSecond: r.perSecond, cpuUs: r.cpuMicrosPerSignature };
 }
 
 function freshState(sandbox: Sandbox): string {
@@ -214,17 +214,23 @@ async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon
     const first = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
     const loadDuring = load();
     const after = await limit(sigs);
-    const limitMean = (before + after) / 2;
+    const limitMean = (before.perSecond + after.perSecond) / 2;
+    const verifyCpuUs = (before.cpuUs + after.cpuUs) / 2;
     const r = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
     const verified = fig(r, 'receipt_rows_verified');
     const checkRate = verified / (r.durationMs / 1000);
     const wholeRate = verified / first.wallS;
     console.log(`0. limit (libsodium crypto_sign_verify_detached, ${availableParallelism()} threads, ${n(sigs.count)} of the chain's signatures, no I/O):`);
-    console.log(`   ${n(before)}/s before (load average ${loadBefore}), ${n(after)}/s after (load average ${load()}): mean ${n(limitMean)}/s`);
+    console.log(`   ${n(before.perSecond)}/s before (load average ${loadBefore}), ${n(after.perSecond)}/s after (load average ${load()}): mean ${n(limitMean)}/s; CPU ${verifyCpuUs.toFixed(1)} µs per signature`);
     console.log(`1. first pass: \`${command}\``);
     console.log(`   exit ${first.code}, ${r.status}${r.error ? ` (${r.error})` : ''}: ${n(verified)} rows verified in ${(r.durationMs / 1000).toFixed(1)} s = ${n(checkRate)} rows/s`);
     console.log(`   RATIO to the limit: ${(checkRate / limitMean).toFixed(2)} (check's own time); ${(wholeRate / limitMean).toFixed(2)} (whole command, ${first.wallS.toFixed(1)} s wall)`);
     console.log(`   peak RSS ${mib(first.peakKb)}; CPU ${first.cpuS.toFixed(1)} s = ${((first.cpuS / first.wallS) * 100).toFixed(0)} % of one core over the command (load average ${loadDuring})`);
+    const passCpuUs = (first.cpuS * 1e6) / verified;
+    console.log(
+      `   CPU per row: ${passCpuUs.toFixed(1)} µs for the whole command (all threads, start-up included; Postgres not included) against ${verifyCpuUs.toFixed(1)} µs for the signature alone: ` +
+        `on cores of its own the pass could reach at most ${(verifyCpuUs / passCpuUs).toFixed(2)} of the limit`,
+    );
 
     // 2. +1 % and the incremental whole-process run.
     const more = Math.max(1, Math.round(rows / 100));
