@@ -32,8 +32,19 @@ export interface ChainVerifierOptions {
   threads?: number;
   /** Rows verified on this thread before the pool starts (starting workers costs more than a short run saves). */
   poolAfterRows?: number;
-  /** Rows per chunk handed to a worker. */
+  /** Rows per chunk handed to a worker (and hashed between two turns of the event loop). */
   chunkRows?: number;
+  /**
+   * Lower priority of the worker threads (nice increment, Unix). The daemon sets it (through
+   * AEGIS_AUDIT_WORKER_NICE, default 10 there) so its own thread — the HTTP server, and the
+   * reading and hashing that feed the workers — is never queued behind them.
+   */
+  niceIncrement?: number;
+}
+
+function niceFromEnv(): number {
+  const v = Number(process.env.AEGIS_AUDIT_WORKER_NICE ?? 0);
+  return Number.isInteger(v) && v >= 0 && v <= 19 ? v : 0;
 }
 
 /** The compiled worker: beside this file in dist/; under ts-jest (sources), the build's copy. */
@@ -51,13 +62,15 @@ export class ChainVerifier {
   #pool: Pool | undefined;
   #poolFailed = false;
   #seen = 0;
+  readonly #nice: number;
   readonly chunkRows: number;
 
   constructor(keys: KeyRing, opts: ChainVerifierOptions = {}) {
     this.#keys = keys;
     this.#threads = Math.max(0, opts.threads ?? availableParallelism());
     this.#poolAfter = opts.poolAfterRows ?? 4000;
-    this.chunkRows = opts.chunkRows ?? 500;
+    this.chunkRows = opts.chunkRows ?? 250;
+    this.#nice = opts.niceIncrement ?? niceFromEnv();
   }
 
   /** Whether signatures are being verified by worker threads. */
@@ -75,7 +88,7 @@ export class ChainVerifier {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Piscina } = require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
-      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000 });
+      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice });
     } catch {
       // No worker threads here: verify on this thread, as before.
       this.#poolFailed = true;

@@ -125,6 +125,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return r && scrubReport(r, knownSecrets);
   };
   const fingerprinter = new Fingerprinter();
+  // Worker threads of a long check (receipt-chain's signature pool) run at a lower priority than
+  // this thread, so /metrics and /healthz answer at once while a first pass keeps every core busy.
+  process.env.AEGIS_AUDIT_WORKER_NICE ??= '10';
   // A long pass is visible while it runs: rows processed and how far, in /metrics and the log.
   const progressLog = progressReporter({ logger, intervalMs: 10_000 });
   const onProgress = (check: string, p: CheckProgress) => {

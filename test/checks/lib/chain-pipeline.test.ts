@@ -67,7 +67,7 @@ function join(vs: BatchVerdict[]) {
 const N = 1200;
 
 test.each([
-  ['worker threads', { threads: 2, poolAfterRows: 0, chunkRows: 100 }],
+  ['worker threads', { threads: 2, poolAfterRows: 0, chunkRows: 100, niceIncrement: 5 }],
   ['this thread', { threads: 0, chunkRows: 64 }],
 ])('streamed and verified on %s: the same verdicts as one verifyBatch()', async (_name, opts) => {
   const rows = brokenChain(N);
