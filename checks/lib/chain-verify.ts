@@ -95,17 +95,21 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Ke
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const workRows = new Uint32Array(rows.length);
   let count = 0;
-  let prev = anchor;
+  // The row before (as `anchor` is, then each row read): no per-row object, a million rows a pass.
+  let prevKnown = anchor !== undefined;
+  let prevId = anchor ? anchor.id : 0;
+  let prevHash = anchor ? anchor.rowHash : GENESIS_HASH;
+  let atStart = anchor === null;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
-    const p: RowProblem[] = [];
-    if (prev === null) {
-      if (row.prevHash !== GENESIS_HASH) p.push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
-    } else if (prev !== undefined && row.prevHash !== prev.rowHash) {
-      p.push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prev.id}'s row_hash ${short(prev.rowHash)}` });
+    let p: RowProblem[] | undefined;
+    if (atStart) {
+      if (row.prevHash !== GENESIS_HASH) (p ??= []).push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
+    } else if (prevKnown && row.prevHash !== prevHash) {
+      (p ??= []).push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prevId}'s row_hash ${short(prevHash)}` });
     }
     if (!ROW_HASH_RE.test(row.rowHash)) {
-      p.push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
+      (p ??= []).push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
       sig[i] = SIG.none;
     } else {
       let expected: string | undefined;
@@ -113,9 +117,9 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Ke
         expected = expectedRowHash(row);
       } catch (e) {
         if (!(e instanceof CanonicalizationError)) throw e;
-        p.push({ kind: 'hashMismatch', detail: `the row has no RFC 8785 canonical form (${e.message})` });
+        (p ??= []).push({ kind: 'hashMismatch', detail: `the row has no RFC 8785 canonical form (${e.message})` });
       }
-      if (expected !== undefined && expected !== row.rowHash) p.push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
+      if (expected !== undefined && expected !== row.rowHash) (p ??= []).push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
       const slot = keys.slot(row.keyFingerprint);
       if (slot === undefined) sig[i] = SIG.unknownKey;
       else if (!KeyRing.wellFormed(row.signature)) sig[i] = SIG.malformed;
@@ -127,8 +131,11 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Ke
         workRows[count++] = i;
       }
     }
-    if (p.length > 0) problems[i] = p;
-    prev = { id: row.id, rowHash: row.rowHash };
+    problems[i] = p;
+    atStart = false;
+    prevKnown = true;
+    prevId = row.id;
+    prevHash = row.rowHash;
   }
   return { rows, anchor, problems, sig, work: { count, data: data.subarray(0, count * WORK_STRIDE), rows: workRows.subarray(0, count) } };
 }
@@ -139,7 +146,8 @@ export function finishBatch(b: PreparedBatch, outcomes: Uint8Array): BatchVerdic
   for (let i = 0; i < b.work.count; i++) b.sig[b.work.rows[i]] = outcomes[i];
   const broken: BrokenRowVerdict[] = [];
   const unknown = new Map<string, UnknownKeyTally>();
-  let prev = b.anchor;
+  /** The row before: null at the start of the chain, undefined when not known, else its id. */
+  let prevId: number | null | undefined = b.anchor === null ? null : b.anchor?.id;
   for (let i = 0; i < b.rows.length; i++) {
     const row = b.rows[i];
     let problems = b.problems[i];
@@ -157,16 +165,17 @@ export function finishBatch(b: PreparedBatch, outcomes: Uint8Array): BatchVerdic
     if (problems && problems.length > 0) {
       broken.push({
         id: row.id,
-        prevId: prev === null ? null : prev?.id,
+        prevId,
         createdAt: row.createdAt.toISOString(),
         action: row.action,
         keyFingerprint: untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE),
         problems,
       });
     }
-    prev = { id: row.id, rowHash: row.rowHash };
+    prevId = row.id;
   }
-  return { rows: b.rows.length, broken, unknownKeys: [...unknown.values()], last: prev };
+  const lastRow = b.rows[b.rows.length - 1];
+  return { rows: b.rows.length, broken, unknownKeys: [...unknown.values()], last: lastRow ? { id: lastRow.id, rowHash: lastRow.rowHash } : b.anchor };
 }
 
 /** Verifies one batch on this thread: links, hashes and signatures. */
