@@ -88,7 +88,7 @@ export class ChainVerifier {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Piscina } = require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
-      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice });
+      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice, recordTiming: false });
     } catch {
       // No worker threads here: verify on this thread, as before.
       this.#poolFailed = true;
