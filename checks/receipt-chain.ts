@@ -313,6 +313,7 @@ export default defineCheck({
     const verifier = new ChainVerifier(rowKeys, { threads: o.threads });
     // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
     const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
+    verifier.expect(ahead?.rowsAfter ?? 0);
     let progressed = 0;
     const advance = (rows: number) => {
       progressed += rows;

@@ -83,8 +83,13 @@ export class ChainVerifier {
     return this.#pool ? this.#threads * 2 : 1;
   }
 
-  #startPool(): Pool | undefined {
-    if (this.#pool || this.#poolFailed || this.#threads === 0 || this.#seen < this.#poolAfter) return this.#pool;
+  /** Told how many rows are about to come: enough of them start the workers now, while the first rows are read. */
+  expect(rows: number): void {
+    if (rows >= this.#poolAfter) this.#startPool(true);
+  }
+
+  #startPool(now = false): Pool | undefined {
+    if (this.#pool || this.#poolFailed || this.#threads === 0 || (!now && this.#seen < this.#poolAfter)) return this.#pool;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Piscina } = require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
