@@ -147,9 +147,9 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
         continue;
       }
       started = true;
-      const m = /aegis_compliance_check_rows_processed_total\{check="receipt-chain"[^}]*\} (\d+)/.exec(body);
+      const m = /aegis_compliance_check_rows_processed_total\{[^}]*check="receipt-chain"[^}]*\} (\d+)/.exec(body);
       if (m) progressSeen = Math.max(progressSeen, Number(m[1]));
-      if (/aegis_compliance_check_last_run_timestamp_seconds\{check="receipt-chain"[^}]*\} [1-9]/.test(body)) break;
+      if (/aegis_compliance_check_last_run_timestamp_seconds\{[^}]*check="receipt-chain"[^}]*\} [1-9]/.test(body)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     // The same daemon with nothing running, as long again as a 30 s sample: what the machine's
