@@ -94,14 +94,14 @@ test('the daemon exports rows processed (a counter) and how far the running pass
   m.setPlan('prod', [{ id: 'receipt-chain', severity: 'critical', sources: ['postgres'] }]);
   m.progress('prod', 'receipt-chain', { done: 2_000, total: 10_000, startedMs: 1 });
   let body = (await m.render()).body;
-  expect(body).toMatch(/^aegis_compliance_check_rows_processed_total\{check="receipt-chain"\} 2000$/m);
-  expect(body).toMatch(/^aegis_compliance_check_progress_ratio\{check="receipt-chain"\} 0\.2$/m);
+  expect(body).toMatch(/^aegis_compliance_check_rows_processed_total\{deployment="prod",check="receipt-chain"\} 2000$/m);
+  expect(body).toMatch(/^aegis_compliance_check_progress_ratio\{deployment="prod",check="receipt-chain"\} 0\.2$/m);
   m.progress('prod', 'receipt-chain', { done: 10_000, total: 10_000, startedMs: 1, finished: true });
   // The next run starts from 0 again; the counter keeps counting.
   m.progress('prod', 'receipt-chain', { done: 500, total: 1_000, startedMs: 2 });
   body = (await m.render()).body;
-  expect(body).toMatch(/^aegis_compliance_check_rows_processed_total\{check="receipt-chain"\} 10500$/m);
-  expect(body).toMatch(/^aegis_compliance_check_progress_ratio\{check="receipt-chain"\} 0\.5$/m);
+  expect(body).toMatch(/^aegis_compliance_check_rows_processed_total\{deployment="prod",check="receipt-chain"\} 10500$/m);
+  expect(body).toMatch(/^aegis_compliance_check_progress_ratio\{deployment="prod",check="receipt-chain"\} 0\.5$/m);
   // Another deployment's series are its own.
   m.setPlan('staging', [{ id: 'receipt-chain', severity: 'critical', sources: ['postgres'] }]);
   m.progress('staging', 'receipt-chain', { done: 7, startedMs: 3 });
