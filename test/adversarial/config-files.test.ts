@@ -25,7 +25,7 @@ beforeAll(() => {
   requireBuild();
   dir = mkdtempSync(join(tmpdir(), 'adv-config-'));
   mkdirSync(join(dir, 'env'));
-  writeFileSync(join(dir, 'env', 'gateway.env'), 'INTERNAL_SECRET=config-files-internal-value\n');
+  writeFileSync(join(dir, 'env', 'gateway.env'), 'INTERNAL_SECRET=config_files_internal_value\n');
 });
 afterAll(() => {
   for (const f of running) if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill('SIGKILL');

@@ -51,6 +51,26 @@ export function pieces(secret: string): string[] {
   return out;
 }
 
+/** The characters mkdtemp (libuv) fills its six random places with. */
+const MKDTEMP_CHARS = /^[A-Za-z0-9]$/;
+
+/**
+ * The 8-character pieces of a planted secret that the path of a directory made by
+ * `mkdtemp(<parent>/<prefix>)` could contain, whichever six characters mkdtemp picks: the
+ * product rightly scrubs any piece of a secret it read, so a canary sharing a piece with the
+ * test's own temp path turns that path into `[redacted]` in one run out of a few dozen.
+ */
+export function tempPathCollisions(secret: string, parent: string, prefix: string): string[] {
+  const template: (string | RegExp)[] = [...`${parent}/${prefix}`, ...Array<RegExp>(6).fill(MKDTEMP_CHARS), '/'];
+  const found = new Set<string>();
+  for (const p of pieces(secret)) {
+    for (let at = 0; at + PIECE <= template.length; at++) {
+      if ([...p].every((ch, i) => { const t = template[at + i]; return typeof t === 'string' ? t === ch : t.test(ch); })) found.add(p);
+    }
+  }
+  return [...found];
+}
+
 /**
  * Where any 8-character piece of any secret appears in any output, one line per secret and
  * output: `name in where ("piece")`. Secrets are named so a failure says which one leaked.

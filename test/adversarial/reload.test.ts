@@ -20,7 +20,7 @@ beforeAll(() => {
   requireBuild();
   dir = mkdtempSync(join(tmpdir(), 'adv-reload-'));
   mkdirSync(join(dir, 'env'));
-  writeFileSync(join(dir, 'env', 'gateway.env'), 'INTERNAL_SECRET=reload-test-internal-value\n');
+  writeFileSync(join(dir, 'env', 'gateway.env'), 'INTERNAL_SECRET=reload_test_internal_value\n');
 });
 afterAll(async () => {
   for (const f of running) if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill('SIGKILL');
