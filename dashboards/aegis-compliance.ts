@@ -220,7 +220,7 @@ function auditor(): dashboard.RowBuilder {
         .withTarget(instant(`aegis_compliance_build_info{${D}} * on (deployment, instance, job) group_left aegis_compliance_leader`))
         .withTransformation({ id: 'organize', options: { excludeByName: { Time: true, __name__: true }, renameByName: { Value: 'leader' } } })
         .height(8)
-        .span(8),
+        .span(6),
     )
     .withPanel(
       new timeseries.PanelBuilder()
@@ -231,7 +231,7 @@ function auditor(): dashboard.RowBuilder {
         .unit('bytes')
         .min(0)
         .height(8)
-        .span(8),
+        .span(6),
     )
     .withPanel(
       new timeseries.PanelBuilder()
@@ -242,7 +242,17 @@ function auditor(): dashboard.RowBuilder {
         .unit('s')
         .min(0)
         .height(8)
-        .span(8),
+        .span(6),
+    )
+    .withPanel(
+      new timeseries.PanelBuilder()
+        .title('Config reloads')
+        .description('SIGHUP reloads by outcome: a failure kept the running config (the log says why).')
+        .datasource(DS)
+        .withTarget(q(`sum by (deployment, outcome) (increase(aegis_compliance_config_reloads_total{${D}}[$__rate_interval]))`, '{{deployment}} {{outcome}}'))
+        .min(0)
+        .height(8)
+        .span(6),
     );
 }
 
