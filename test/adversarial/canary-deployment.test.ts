@@ -2,7 +2,11 @@
  * Issue 9, "done when": canary secrets planted in everything the auditor reads from the
  * deployment that is not a secret it looks up — log fields, database text (audit rows,
  * historical keys, roots, API keys), SSM parameter names and deploy commands, Vault key
- * names, token metadata and CloudWatch stream names — and then every output searched, by
+ * names, token metadata and CloudWatch stream names, an identity endpoint's answers (status
+ * line, headers, body, its certificates' names and its JWKS), the deploy tree (file names,
+ * YAML keys and values, secret names, Dockerfile instructions, unparsable text) and the model
+ * artifacts (directory and file names, contents, signature files, checksums) — and then every
+ * output searched, by
  * plain substring for the canary and every 8-character piece of it (never with the
  * product's scrubber): stdout and stderr at debug level, every report format, the checklist,
  * history and state, of `run` (twice: history and diff), `checklist`, and the daemon's
@@ -16,12 +20,17 @@
  * indistinguishable from a name and is shown like one; that is why the enumerated fields
  * never show free text.)
  */
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
+import { mintCa, mintLeaf } from '../../src/sources/certs';
 import { adminUrl } from '../helpers/pg';
 import { canaryToken, fetchText, findLeaks, fork, listenAddress, readAll, requireBuild, runCli, shapedCanaries, waitFor, type Forked } from './helpers';
 
@@ -41,6 +50,7 @@ for (const [k, v] of Object.entries(shaped)) canary(`shaped.${k}`, v);
 
 let root: string;
 let sandbox: Sandbox;
+let hostileEndpoint: https.Server | undefined;
 const running: Forked[] = [];
 const outputs = new Map<string, string>();
 /** The checks `run` evaluated: the daemon's first cycle is complete when it has all of them. */
@@ -223,6 +233,184 @@ async function plantCloud(s: Sandbox, config: Record<string, any>): Promise<void
   config.sources.secrets.vault.token_accessors = { ...(vault.token_accessors ?? {}), canary: hostile.accessor };
 }
 
+const DAY = 86_400_000;
+
+/**
+ * An identity endpoint that answers with canaries: its certificates (CA and server, names that
+ * are canaries) chain to a CA the config trusts, every answer carries canaries in the status
+ * line, headers and body, and its JWKS holds canary kids, a symmetric key, private members, a
+ * forbidden alg and unknown members (next to the auditor's real probe key, so the token probes
+ * run). Only the config's own words (its URL, the target's name) are not canaries.
+ */
+async function plantIdentity(config: Record<string, any>, base: string): Promise<void> {
+  const ep = config.sources.endpoints;
+  const now = Date.now();
+  const ca = await mintCa({ subject: `CN=${canary('identity.ca.cn', long('id-ca-cn'))},O=${canary('identity.ca.o', long('id-ca-o'))}`, notBefore: new Date(now - 30 * DAY), notAfter: new Date(now + 3000 * DAY) });
+  // expiring in 3 days: the expiry finding shows the certificate's names through the gate
+  const leaf = await mintLeaf({ issuer: ca.signer, subject: `CN=${canary('identity.server.cn', long('id-server-cn'))},O=${shaped.random}`, usage: 'server', ips: ['127.0.0.1'], notBefore: new Date(now - 200 * DAY), notAfter: new Date(now + 3 * DAY) });
+  canary('identity.ca.key', ca.keyPem);
+  canary('identity.server.key', leaf.keyPem);
+
+  const probePem = readFileSync(resolve(base, ep.token_signing_key_file as string), 'utf8');
+  const probeJwk = createPublicKey(createPrivateKey(probePem)).export({ format: 'jwk' }) as Record<string, unknown>;
+  const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  const jwks = {
+    [canary('jwks.top-level-member', long('jwks-top'))]: canary('jwks.top-level-value', long('jwks-top-value')),
+    keys: [
+      { ...probeJwk, kid: canary('jwks.probe.kid', long('jwks-probe-kid')), alg: 'RS256', use: 'sig', x5c: [canary('jwks.x5c', long('jwks-x5c'))], note: canary('jwks.note', long('jwks-note')) },
+      { kty: 'oct', kid: shaped.jwt, alg: 'HS256', k: canary('jwks.oct.k', long('jwks-oct-k')) },
+      { ...weak, kid: canary('jwks.private.kid', long('jwks-private-kid')), d: canary('jwks.private.d', long('jwks-private-d')), p: canary('jwks.private.p', long('jwks-private-p')) },
+      { ...weak, kid: canary('jwks.alg.kid', long('jwks-alg-kid')), alg: canary('jwks.alg', `HS${long('jwks-alg')}`) },
+      { kty: canary('jwks.kty', short('jwks-kty')), kid: canary('jwks.kty.kid', long('jwks-kty-kid')), crv: canary('jwks.crv', short('jwks-crv')) },
+      { ...weak, kid: canary('jwks.dup.kid', long('jwks-dup-kid')) },
+      { ...weak, kid: CANARIES['jwks.dup.kid'], use: canary('jwks.use', short('jwks-use')) },
+    ],
+  };
+
+  hostileEndpoint = https.createServer({ cert: `${leaf.certPem.trim()}\n${ca.certPem}`, key: leaf.keyPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    req.resume();
+    if ((req.url ?? '').startsWith('/.well-known/jwks.json')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-canary': canary('identity.jwks.header', long('id-jwks-header')) });
+      res.end(JSON.stringify(jwks));
+      return;
+    }
+    const hasCert = Object.keys((req.socket as TLSSocket).getPeerCertificate() ?? {}).length > 0;
+    const headers = {
+      'content-type': 'text/html',
+      'www-authenticate': `Bearer error="${canary('identity.www-authenticate', long('id-www-auth'))}"`,
+      'set-cookie': `session=${canary('identity.cookie', long('id-cookie'))}`,
+      location: `https://127.0.0.1/${canary('identity.location', long('id-location'))}`,
+      [`x-${canary('identity.header-name', short('id-header-name')).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`]: shaped.vault,
+    };
+    // a client without a certificate gets a refusal, the others are let in: both paths report
+    res.writeHead(hasCert ? 200 : 401, `${hasCert ? 'OK' : 'Unauthorized'} ${canary('identity.reason-phrase', long('id-reason'))}`, headers);
+    res.end(`<html>${canary('identity.body', long('id-body'))} ${shaped.bearer} ${shaped.pem}</html>`);
+  });
+  await new Promise<void>((ok, fail) => {
+    hostileEndpoint!.once('error', fail);
+    hostileEndpoint!.listen(0, '127.0.0.1', () => ok());
+  });
+  const url = `https://127.0.0.1:${(hostileEndpoint.address() as AddressInfo).port}`;
+  // the config trusts the endpoint's CA beside the deployment's
+  const bundle = join(base, 'identity', 'ca-bundle-canary.pem');
+  writeFileSync(bundle, `${readFileSync(resolve(base, ep.ca_file as string), 'utf8').trim()}\n${ca.certPem}`);
+  ep.ca_file = bundle;
+  ep.targets = {
+    ...ep.targets,
+    'canary-endpoint': { url: `${url}/v1/predict`, service: config.services[0], probes: ['mtls', 'oidc'], oidc: { audience: 'https://api.canary.example', issuer: 'https://idp.canary.example', jwks_uri: `${url}/.well-known/jwks.json` } },
+  };
+}
+
+/** Deploy files whose names, keys, secret names, values and unparsable text are canaries. */
+function plantDeployTree(config: Record<string, any>, base: string): void {
+  const [tree] = Object.values(config.sources.deploy.trees as Record<string, string>);
+  const dir = join(resolve(base, tree), 'canary');
+  const file = (name: string, text: string) => {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  };
+  const secretName = canary('deploy.k8s.secret-name', `s${long('dt-secret-name').toLowerCase().replace(/[^a-z0-9]/g, '0')}`);
+  file(
+    `k8s-${canary('deploy.file-name', long('dt-file-name'))}.yaml`,
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      `metadata: { name: ${canary('deploy.k8s.name', long('dt-k8s-name'))}, annotations: { note: "${canary('deploy.k8s.annotation', long('dt-annotation'))}" } }`,
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers:',
+      `        - name: ${canary('deploy.k8s.container', long('dt-container'))}`,
+      '          env:',
+      '            - name: VAULT_TOKEN',
+      `              value: ${canary('deploy.k8s.literal', long('dt-literal'))}`,
+      '            - name: VAULT_TOKEN',
+      `              valueFrom: { secretKeyRef: { name: ${secretName}, key: ${canary('deploy.k8s.secret-key', short('dt-secret-key'))} } }`,
+      '            - name: VAULT_TOKEN',
+      `              value: "${shaped.vault}"`,
+      '---',
+      'apiVersion: v1',
+      'kind: Secret',
+      `metadata: { name: ${canary('deploy.k8s.secret', long('dt-secret'))} }`,
+      'stringData:',
+      `  VAULT_TOKEN: ${canary('deploy.k8s.secret-data', long('dt-secret-data'))}`,
+      '',
+    ].join('\n'),
+  );
+  file(
+    'docker-compose.canary.yml',
+    [
+      'services:',
+      `  ${canary('deploy.compose.service', long('dt-compose-service'))}:`,
+      '    environment:',
+      `      VAULT_TOKEN: ${canary('deploy.compose.literal', long('dt-compose-literal'))}`,
+      `      ${canary('deploy.compose.key', long('dt-compose-key'))}: ${shaped.aws}`,
+      '',
+    ].join('\n'),
+  );
+  file(
+    '.github/workflows/canary.yml',
+    [
+      'on: push',
+      'jobs:',
+      `  ${canary('deploy.ci.job', long('dt-ci-job'))}:`,
+      '    runs-on: ubuntu-latest',
+      '    env:',
+      `      VAULT_TOKEN: \${{ secrets.${canary('deploy.ci.secret', `S${long('dt-ci-secret').replace(/-/g, '_')}`)} }}`,
+      '    steps:',
+      `      - run: echo ${canary('deploy.ci.run', long('dt-ci-run'))}`,
+      '',
+    ].join('\n'),
+  );
+  file(
+    'Dockerfile.canary',
+    [
+      'FROM debian:bookworm-slim',
+      `ARG VAULT_TOKEN=${canary('deploy.docker.arg', long('dt-docker-arg'))}`,
+      `ENV VAULT_TOKEN=${shaped.apiKey} OTHER=${canary('deploy.docker.env', long('dt-docker-env'))}`,
+      `RUN echo ${canary('deploy.docker.run', long('dt-docker-run'))}`,
+      '',
+    ].join('\n'),
+  );
+  // not YAML a parser accepts: its error must not quote the text
+  file('broken.yaml', `VAULT_TOKEN: [${canary('deploy.broken.flow', long('dt-broken-flow'))}\n  : : ${canary('deploy.broken.text', long('dt-broken-text'))}\n`);
+}
+
+/** Artifacts whose directory and file names, bytes, signature files and checksums are canaries. */
+function plantArtifacts(config: Record<string, any>, base: string): void {
+  const dir = join(resolve(base, config.sources.artifacts.dir as string), 'canary');
+  const file = (name: string, text: string) => {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  };
+  const bytes = (where: string) => `${canary(`artifact.${where}.bytes`, long(`art-bytes-${where}`))}\n`.repeat(64);
+  // no signature, in a folder named like a secret
+  file(`${canary('artifact.dir-name', long('art-dir'))}/model.onnx`, bytes('unsigned'));
+  file(`${shaped.apiKey}.bin`, bytes('api-key-name'));
+  // Vault's error body as the signature, its errors canaries
+  file('errored.onnx', bytes('errored'));
+  file('errored.onnx.sig.json', JSON.stringify({ errors: [canary('artifact.vault-error', long('art-vault-error')), shaped.vault] }));
+  // a signature of the right form that does not verify, beside members that are canaries
+  file('forged.onnx', bytes('forged'));
+  file(
+    'forged.onnx.sig.json',
+    JSON.stringify({
+      request_id: canary('artifact.request-id', long('art-request-id')),
+      data: { signature: `vault:v1:${Buffer.from(canary('artifact.signature', long('art-signature'))).toString('base64')}`, key_version: canary('artifact.key-version', short('art-key-version')) },
+      warnings: [canary('artifact.warning', long('art-warning'))],
+    }),
+  );
+  // signature files that are not Vault's answer
+  file('not-json.onnx', bytes('not-json'));
+  file('not-json.onnx.sig.json', `not json ${canary('artifact.not-json', long('art-not-json'))}`);
+  file('bad-form.onnx', bytes('bad-form'));
+  file('bad-form.onnx.sig', JSON.stringify({ signature: `vault:${canary('artifact.bad-form', long('art-bad-form'))}` }));
+  // a checksum file that is not the artifact's
+  file('summed.onnx', bytes('summed'));
+  file('summed.onnx.sig.json', JSON.stringify({ data: { signature: `vault:v1:${Buffer.from(long('art-summed-sig')).toString('base64')}` } }));
+  file('summed.onnx.sha256', `${canary('artifact.sha256', long('art-sha256'))}  summed.onnx\n`);
+}
+
 beforeAll(async () => {
   requireBuild();
   root = mkdtempSync(join(tmpdir(), 'adv-canary-'));
@@ -231,6 +419,9 @@ beforeAll(async () => {
   await plantDatabase(sandbox.postgresUrl, sandbox.plan.opts.schema, sandbox.plan.opts.tables);
   plantLogs(sandbox.dir, config, sandbox.plan.opts.signingService);
   await plantCloud(sandbox, config);
+  await plantIdentity(config, dirname(sandbox.configPath));
+  plantDeployTree(config, dirname(sandbox.configPath));
+  plantArtifacts(config, dirname(sandbox.configPath));
   writeFileSync(sandbox.configPath, stringify(config));
   expect(Object.keys(CANARIES).length).toBeGreaterThan(50);
 }, 180_000);
@@ -238,6 +429,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const f of running) if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill('SIGKILL');
   await sandbox?.stop();
+  if (hostileEndpoint) {
+    hostileEndpoint.closeAllConnections();
+    await new Promise<void>((ok) => hostileEndpoint!.close(() => ok()));
+  }
   if (root && !process.env.ADV_KEEP) rmSync(root, { recursive: true, force: true });
 });
 
@@ -266,9 +461,18 @@ test('run (twice), checklist: no piece of a canary in stdout, stderr, any report
   const status = Object.fromEntries(report.results.map((r) => [r.check, r.error ? `${r.status}: ${r.error}` : r.status]));
   checkIds = Object.keys(status);
   expect(findLeaks(CANARIES, seen)).toEqual([]);
-  for (const id of ['receipt-chain', 'historical-keys', 'credential-age', 'signing-key-source', 'auth-failure-spike', 'ssm-persisted-secrets', 'vault-token-hygiene']) {
+  for (const id of ['receipt-chain', 'historical-keys', 'credential-age', 'signing-key-source', 'auth-failure-spike', 'ssm-persisted-secrets', 'vault-token-hygiene', 'mtls-enforced', 'oidc-jwks', 'static-vault-token', 'model-artifact-signature']) {
     expect([id, status[id]]).toEqual([id, 'fail']);
   }
+  // ... and on the identity endpoint, deploy files and artifacts planted here
+  const findings = (report as unknown as { results: { check: string; findings: { resource: string; messageId: string }[] }[] }).results.flatMap((r) => r.findings.map((f) => ({ ...f, check: r.check })));
+  const on = (check: string, re: RegExp) => findings.filter((f) => f.check === check && re.test(f.resource)).map((f) => f.messageId);
+  expect(on('mtls-enforced', /endpoint=canary-endpoint/)).toEqual(expect.arrayContaining(['certExpiring', 'certLongLived', 'admitted', 'pastIngress']));
+  expect(on('oidc-jwks', /jwks=https:\/\/127\.0\.0\.1:\d+\/\.well-known\/jwks\.json/)).toEqual(expect.arrayContaining(['symmetricKey', 'privateKey', 'forbiddenAlg', 'invalidKey', 'weakRsa', 'duplicateKid']));
+  expect(on('oidc-jwks', /endpoint=canary-endpoint/)).toEqual(expect.arrayContaining(['tokenAccepted']));
+  // (a file name that is a canary shows as "[redacted]": the scrubber takes the folder with it)
+  expect(on('static-vault-token', /file=deploy:(canary\/|\[redacted\])/)).toEqual(expect.arrayContaining(['literal', 'secretRef', 'secretData', 'ciSecret', 'dockerArg', 'dockerEnv', 'unscanned']));
+  expect(on('model-artifact-signature', /artifact=dir:(canary\/|\[redacted\])/)).toEqual(expect.arrayContaining(['missing', 'errorBody', 'invalid', 'malformed', 'checksumMismatch']));
 }, 240_000);
 
 test('daemon: no piece of a canary in /metrics, /report, /report.json, its report files or its log lines', async () => {
