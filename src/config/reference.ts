@@ -128,6 +128,15 @@ export const CONFIG_DOCS: Readonly<Record<string, string>> = {
   'server.listen': 'The daemon\'s HTTP address (`/metrics`, `/healthz`, `/readyz`, `/report`).',
   'leader_lock.url': 'A Postgres URL: replicas sharing it elect one runner with an advisory lock.',
   'leader_lock.key': 'The advisory lock key.',
+  'queue.url': 'A Postgres URL: daemon replicas sharing it share the checks through a job queue (pg-boss) there; the replica holding the leader lock (`leader_lock`, else an advisory lock on this database) schedules them and exports the compliance metrics.',
+  'queue.schema': "The auditor's own schema the queue's tables, the shared latest results and the run log live in.",
+  'queue.concurrency': 'Checks this replica runs at once.',
+  'queue.replica': 'This replica\'s name in the run log and in its own metrics (default: host name and process id).',
+  'queue.expire_grace': "A run still unfinished this long after its check's timeout is taken for dead (its replica gone) and retried on another replica.",
+  'queue.retry_limit': 'Retries of a run whose replica died or whose run failed before its check reported.',
+  'queue.retry_delay': 'Delay before the first retry; each next one doubles.',
+  'queue.publish_interval': 'How often the leader reads the shared latest results into its metrics and reports.',
+  'queue.maintenance_interval': 'How often expired runs are looked for (one replica at a time does it).',
   plugins: 'Folders (every `*.js` file in one is a check module) or module files of external checks; see [plugins.md](plugins.md).',
 };
 

@@ -218,6 +218,9 @@ export const checkSettingsSchema = z
 import { FORMATS } from './formats';
 export { FORMATS };
 
+/** The advisory lock key replicas elect their leader with ('Aegi'). */
+export const DEFAULT_LEADER_LOCK_KEY = 0x4165_6769;
+
 export const configSchema = z
   .object({
     deployment: bounded(MAX_DEPLOYMENT).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a deployment name (letters, digits, _ . -)'),
@@ -265,7 +268,28 @@ export const configSchema = z
       .prefault({}),
     server: z.object({ listen: hostPort.default('127.0.0.1:9464') }).strict().prefault({}),
     leader_lock: z
-      .object({ url: nonEmpty, key: z.number().int().default(0x4165_6769) })
+      .object({ url: nonEmpty, key: z.number().int().default(DEFAULT_LEADER_LOCK_KEY) })
+      .strict()
+      .optional(),
+    /** Replicas share the checks through a job queue (pg-boss) in the auditor's own Postgres schema. */
+    queue: z
+      .object({
+        url: nonEmpty,
+        schema: sqlIdent.default('aegis_audit'),
+        /** Checks this replica runs at once. */
+        concurrency: z.number().int().min(1).max(64).default(4),
+        /** This replica's name in the run log and its own metrics; default `<hostname>-<pid>`. */
+        replica: bounded(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a replica name (letters, digits, _ . -)').optional(),
+        /** A run still unfinished this long after the check's timeout is taken for dead and retried elsewhere. */
+        expire_grace: duration().default(30_000),
+        retry_limit: z.number().int().min(0).max(100).default(3),
+        /** First retry delay; each next one doubles. */
+        retry_delay: duration().default(5_000),
+        /** How often the leader reads the shared results for its metrics and reports. */
+        publish_interval: duration().default(5_000),
+        /** How often expired runs are looked for (one replica does it). */
+        maintenance_interval: duration().default(10_000),
+      })
       .strict()
       .optional(),
     plugins: z.array(nonEmpty).default([]),
@@ -282,5 +306,6 @@ export type PrometheusConfig = z.output<typeof prometheusSchema>;
 export type DeployConfig = z.output<typeof deploySchema>;
 export type ArtifactsConfig = z.output<typeof artifactsSchema>;
 export type EndpointsConfig = z.output<typeof endpointsSchema>;
+export type QueueConfig = z.output<typeof configSchema>['queue'] & {};
 export type CheckSettings = z.output<typeof checkSettingsSchema>;
 export type { OutputFormat } from './formats';

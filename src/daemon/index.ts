@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { loadConfigFile, type LoadedConfig } from '../config/load';
-import type { AuditConfig } from '../config/schema';
+import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
 import { planChecks, runAudit, type AuditOptions } from '../app/audit';
 import { progressReporter } from '../app/progress';
 import type { CheckProgress } from '../core/runner';
@@ -23,6 +23,7 @@ import type { CheckResult, Report } from '../core/types';
 import { ComplianceMetrics, runOutcome, type PlannedCheckInfo, type ReloadCounts } from '../outputs/metrics';
 import { runbookFiles } from '../outputs/render';
 import { AdvisoryLockLeader, SoloLeader, type LeaderElection } from './leader';
+import { startFleetParts, type FleetParts } from './fleet';
 import { LatestResults } from './latest';
 import { startServer, type RunningServer, type ServerState } from './server';
 
@@ -137,8 +138,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const audit: AuditFn = opts.audit ?? runAudit;
   const deadline = opts.shutdownDeadlineMs ?? 10_000;
 
-  const leader: LeaderElection = config.leader_lock
-    ? new AdvisoryLockLeader({ url: config.leader_lock.url, key: config.leader_lock.key, logger, onChange: (v) => metrics.setLeader(deployment, v) })
+  // With a queue, replicas elect their scheduler on the queue's database unless leader_lock names another.
+  const lockUrl = config.leader_lock?.url ?? config.queue?.url;
+  let fleet: FleetParts | undefined;
+  const leader: LeaderElection = lockUrl
+    ? new AdvisoryLockLeader({
+        url: lockUrl,
+        key: config.leader_lock?.key ?? DEFAULT_LEADER_LOCK_KEY,
+        logger,
+        onChange: (v) => {
+          metrics.setLeader(deployment, v);
+          fleet?.leadership(v);
+        },
+      })
     : new SoloLeader();
   metrics.setLeader(deployment, false);
 
@@ -165,13 +177,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       };
     });
 
-  async function execute(requested: readonly string[]): Promise<Report | undefined> {
+  async function execute(requested: readonly string[], tick: Date = new Date()): Promise<Report | undefined> {
     if (closing) return undefined;
     const isLeader = await leader.ensure();
     metrics.setLeader(deployment, isLeader);
     const took = isLeader && !wasLeader;
     wasLeader = isLeader;
+    fleet?.leadership(isLeader);
     if (!isLeader || closing) return undefined;
+    if (fleet) {
+      // The leader only schedules: any replica (itself included) runs what it enqueues.
+      await fleet.schedule(took ? allIds : requested, tick);
+      return undefined;
+    }
     // A replica that just took over runs everything, so its metrics are fresh at once.
     const ids = (took ? allIds : requested).filter((id) => plannedIds.has(id) && !running.has(id));
     if (ids.length === 0) return undefined;
@@ -225,8 +243,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   /** The one entry point of scheduled and manual runs: never rejects. */
-  const safeExecute = (ids: readonly string[]): Promise<Report | undefined> =>
-    execute(ids).catch((e: unknown) => {
+  const safeExecute = (ids: readonly string[], tick?: Date): Promise<Report | undefined> =>
+    execute(ids, tick).catch((e: unknown) => {
       logger.error({ err: describeError(e) }, 'Scheduled run failed');
       return undefined;
     });
@@ -255,13 +273,45 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const tasks: ScheduledTask[] = planned.map(({ check }) => {
     const id = check.meta.id;
     const schedule = config.checks[id]?.schedule ?? check.meta.schedule;
-    return cron.createTask(schedule, async () => void (await safeExecute([id])), {
+    return cron.createTask(schedule, async (ctx) => void (await safeExecute([id], ctx.date)), {
       name: `aegis-audit:${id}`,
       noOverlap: true,
       maxRandomDelay: opts.maxRandomDelayMs ?? 2_000,
       logger: cronLogger,
     });
   });
+
+  if (config.queue) {
+    const timeoutOf = new Map(planned.map((p) => [p.check.meta.id, p.timeoutMs]));
+    fleet = await startFleetParts({
+      config: config.queue,
+      deployment,
+      configDigest: loaded.digest,
+      planned,
+      plan,
+      metrics,
+      latest,
+      logger,
+      runCheck: async (id) => {
+        const started = new Date();
+        try {
+          const report = await audit(loaded, registry, { ...opts.auditOptions, only: [id], logger, fingerprinter, knownSecrets });
+          return report.results.find((r) => r.check === id) ?? crashed([id], 'the check reported no result', started)[0];
+        } catch (e) {
+          logger.error({ check: id, err: describeError(e), timeoutMs: timeoutOf.get(id) }, 'Run failed before the check could report');
+          return crashed([id], describeError(e), started)[0];
+        }
+      },
+      onPublished: async (report) => {
+        if (!opts.onReport) return;
+        try {
+          await opts.onReport(report, latestReport() ?? report);
+        } catch (e) {
+          logger.error({ err: describeError(e) }, 'Writing reports failed');
+        }
+      },
+    });
+  }
 
   const ready = safeExecute(allIds).then(() => {
     firstCycleDone = true;
@@ -276,6 +326,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const t of tasks) await Promise.resolve(t.destroy()).catch(() => undefined);
       const waited = await Promise.race([Promise.allSettled([...inFlight]).then(() => true), delay(deadline).then(() => false)]);
       if (!waited) logger.warn({ deadlineMs: deadline, running: [...running] }, 'Shutdown deadline passed with checks still running');
+      // Checks this replica took from the queue get the same deadline; those still running are handed back for another replica.
+      await fleet?.close(deadline);
       await leader.close();
       if (ownServer) await server.close(Math.min(deadline, 2_000));
       removeSignalHandlers();

@@ -38,7 +38,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
   const sources: Sources = {};
   const closers: (() => Promise<void>)[] = [];
   // A password in a URL the config points at is a secret of the run, whichever client might echo it.
-  for (const url of [config.sources.postgres?.url, config.sources.prometheus?.url, config.state.postgres?.url, config.leader_lock?.url]) {
+  for (const url of [config.sources.postgres?.url, config.sources.prometheus?.url, config.state.postgres?.url, config.leader_lock?.url, config.queue?.url]) {
     if (url) registerEnvValue(deps.knownSecrets, 'url', url);
   }
   const pg = config.sources.postgres;
