@@ -52,6 +52,8 @@ export interface FleetParts {
 
 /** Rows that committed a moment after a later one still get read: each publish looks this far back and skips what it has seen. */
 const PUBLISH_OVERLAP_MS = 10_000;
+/** How long the run log (fleet_runs) keeps attempts. */
+const RUN_LOG_KEEP_MS = 86_400_000;
 
 export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts> {
   const replica = o.config.replica ?? defaultReplicaName();
@@ -120,7 +122,15 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
       });
     return publishing;
   };
-  const timer = setInterval(() => void publish(), o.config.publish_interval);
+  let lastPrune = 0;
+  const timer = setInterval(() => {
+    void publish();
+    // The leader keeps the run log to a day.
+    if (leader && Date.now() - lastPrune > 3_600_000) {
+      lastPrune = Date.now();
+      queue.prune(new Date(Date.now() - RUN_LOG_KEEP_MS)).catch((e: unknown) => o.logger.warn({ err: describeError(e) }, 'Pruning the run log failed'));
+    }
+  }, o.config.publish_interval);
   timer.unref();
 
   return {

@@ -129,6 +129,10 @@ export class FleetQueue {
       maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
       // The daemon schedules (node-cron); pg-boss's cron and its state monitor stay off.
       schedule: false,
+      // Finished jobs leave the live table after an hour and the archive after a day: at
+      // fleet scale (docs/scale.md) the defaults (12 h, 7 days) would keep tens of millions of rows.
+      archiveCompletedAfterSeconds: 3600,
+      deleteAfterHours: 24,
     });
     this.#boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Job queue error'));
     this.#pool = new Pool({
