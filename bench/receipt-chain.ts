@@ -36,6 +36,12 @@ import type { CheckResult, Report } from '../src/core/types';
 import { loadSignatures, verifyLimit, type Signatures } from './verify-limit';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
+/** The node flags of the image's entrypoint (`ENTRYPOINT ["node", …flags, "bin/aegis-audit.js"]`): the CLI runs as the image runs it. */
+const NODE_FLAGS: string[] = (() => {
+  const m = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(resolve(__dirname, '../../Dockerfile'), 'utf8'));
+  const argv = m ? (JSON.parse(m[1]) as string[]) : [];
+  return argv.slice(1, argv.indexOf('bin/aegis-audit.js')).filter((a) => a.startsWith('--'));
+})();
 const CYCLE_MS = 15 * 60_000;
 
 const fig = (r: CheckResult, name: string) => r.measurements?.find((m) => m.name === name)?.value ?? NaN;
@@ -62,7 +68,7 @@ interface ChildRun {
 function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
   return new Promise((resolveRun) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
     let peakKb = 0;
@@ -114,7 +120,7 @@ function freshState(sandbox: Sandbox): string {
 async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   freshState(sandbox);
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
   const lat: Record<'/metrics' | '/healthz', number[]> = { '/metrics': [], '/healthz': [] };
   const ask = (path: '/metrics' | '/healthz') =>
     new Promise<string | undefined>((r) => {
@@ -171,7 +177,7 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
     child.kill('SIGTERM');
   }
   const s = (xs: number[]) => `p50 ${median(xs).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms over ${xs.length} requests`;
-  console.log(`4. daemon (\`aegis-audit daemon --config …\`) during a first pass of ${n(rows)} rows (load average ${loadDuring} at its end):`);
+  console.log(`4. daemon (\`node ${NODE_FLAGS.map((f) => `${f} `).join('')}bin/aegis-audit.js daemon --config …\`) during a first pass of ${n(rows)} rows (load average ${loadDuring} at its end):`);
   console.log(`     /metrics ${s(lat['/metrics'])}`);
   console.log(`     /healthz ${s(lat['/healthz'])}`);
   if (idle) {
@@ -232,7 +238,7 @@ async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon
     const before = await limit(sigs);
     const loadBefore = load();
     const out = join(dir, `out-${rows}`);
-    const command = `node bin/aegis-audit.js run --config ${sandbox.configPath} --checks receipt-chain --out ${out}`;
+    const command = `node ${NODE_FLAGS.map((f) => `${f} `).join('')}bin/aegis-audit.js run --config ${sandbox.configPath} --checks receipt-chain --out ${out}`;
     const first = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
     const loadDuring = load();
     const after = await limit(sigs);

@@ -25,7 +25,7 @@ import { defineCheck } from '../src/core/define-check';
 import { AuditError, ErrorCodes, isAuditError } from '../src/core/errors';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
-import type { AuditDb, AuditRow, RootRow, SigningKeyHolder } from '../src/core/sources';
+import type { AuditDb, AuditRow, RawAuditRows, RootRow, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
 import type { Evidence } from '../src/core/types';
 import { GENESIS_HASH, ROW_HASH_RE } from './lib/canonical';
 import {
@@ -329,22 +329,22 @@ export default defineCheck({
       roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
       const wanted = new Set(roots.map((r) => r.upToId));
       const anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
-      await verifyStream(db.streamRows(next.lastId, { batchSize: o.batchSize, signal: ctx.signal }), anchor, verifier, async (batch, v) => {
+      await verifyStream(rowsOf(db, next.lastId, { batchSize: o.batchSize, signal: ctx.signal }), anchor, verifier, async (v) => {
         take(v, true);
-        if (wanted.size > 0) for (const r of batch) if (wanted.has(r.id)) rootTargets.set(r.id, r.rowHash);
-        const last = batch[batch.length - 1];
+        for (const [id, hash] of v.targets) rootTargets.set(id, hash);
+        const last = v.last as { id: number; rowHash: string };
         next.lastId = last.id;
         next.lastRowHash = last.rowHash;
-        next.verifiedTotal += batch.length;
-        fresh += batch.length;
-        advance(batch.length);
+        next.verifiedTotal += v.rows;
+        fresh += v.rows;
+        advance(v.rows);
         if (timeUp()) {
           reachedEnd = false;
           return false;
         }
         await saveNowAndThen();
         return true;
-      });
+      }, wanted);
     } catch (e) {
       reachedEnd = false;
       interruption = e;
@@ -587,6 +587,11 @@ function addPending(cp: ReceiptChainCheckpoint, after: number, upTo: number): vo
   }
 }
 
+/** The rows after `afterId`: raw batches where the source sends them (decoded and verified on the pool's threads), else parsed. */
+function rowsOf(db: AuditDb, afterId: number, opts: StreamRowsOptions): AsyncIterable<AuditRow[] | RawAuditRows> {
+  return db.streamRawRows ? db.streamRawRows(afterId, opts) : db.streamRows(afterId, opts);
+}
+
 /** The anchor a re-verification starting after `id` continues from; a row that changed or vanished is recorded. */
 async function anchorAt(db: AuditDb, id: number, expectedHash: string | undefined, addChanged: (c: ChangedRow) => void): Promise<Anchor> {
   if (id === 0) return null;
@@ -610,10 +615,10 @@ async function reverifyPending(
     const range = cp.pending[0];
     const anchor = await anchorAt(db, range[0], undefined, addChanged);
     let finished = true;
-    await verifyStream(db.streamRows(range[0], { batchSize, untilId: range[1], signal }), anchor, verifier, (batch, v) => {
+    await verifyStream(rowsOf(db, range[0], { batchSize, untilId: range[1], signal }), anchor, verifier, (v) => {
       take(v);
-      range[0] = batch[batch.length - 1].id;
-      done += batch.length;
+      range[0] = (v.last as { id: number }).id;
+      done += v.rows;
       if (timeUp()) {
         finished = range[0] >= range[1];
         return false;
@@ -664,12 +669,12 @@ async function rollingSlice(db: AuditDb, cp: ReceiptChainCheckpoint, o: SliceOpt
     const anchor = await anchorAt(db, r.cursor, r.cursorHash || undefined, o.addChanged);
     let read = 0;
     let asked = due - done;
-    await verifyStream(db.streamRows(r.cursor, { batchSize: o.batchSize, limit: asked, untilId: cp.lastId, signal: o.signal }), anchor, o.verifier, (batch, v) => {
+    await verifyStream(rowsOf(db, r.cursor, { batchSize: o.batchSize, limit: asked, untilId: cp.lastId, signal: o.signal }), anchor, o.verifier, (v) => {
       o.take(v);
-      const last = batch[batch.length - 1];
+      const last = v.last as { id: number; rowHash: string };
       r.cursor = last.id;
       r.cursorHash = last.rowHash;
-      read += batch.length;
+      read += v.rows;
       return !o.timeUp();
     });
     done += read;

@@ -1,31 +1,35 @@
 /**
- * Verifying a stream of audit rows on every core. The main thread reads, hashes and checks
- * links (prepareBatch: cheap next to a signature); the signatures go, packed, to a worker
- * pool (piscina) that verifies them on all cores while the next rows are read and hashed.
- * Verdicts are joined in id order, so they are exactly verifyBatch()'s: only where the
- * signatures are verified changes.
+ * Verifying a stream of audit rows on every core. Two ways in:
+ * - raw batches (RawAuditRows: the bytes of a `COPY … (FORMAT binary)`, from a Postgres whose
+ *   audit table has the documented column types): the check's thread only reads them and
+ *   hands each buffer over (a transfer, not a copy); a worker thread of the pool decodes,
+ *   hashes, links and verifies the whole batch (raw-rows-work.ts). The check's thread — in the
+ *   daemon also the one serving /metrics and /healthz — stays free, and allocates little.
+ * - parsed rows (any other AuditDb): this thread hashes and links them (prepareBatch) and the
+ *   signatures go, packed, to the pool, while the next rows are read and hashed.
+ * Verdicts are joined in id order, so they are exactly verifyBatch()'s either way: only where
+ * the work is done changes.
  *
- * Memory stays flat: at most `maxInFlight` chunks are prepared and waiting for their
- * signatures; the reader is not asked for more rows until one comes back. The main thread
- * yields between chunks, so a daemon's HTTP server keeps answering during a long pass.
- *
- * Measured (bench/receipt-chain.ts, docs/performance.md): hashing stays on the main thread —
- * handing rows to a worker (a structured clone of each row and its payload) costs about as
- * much as hashing them there, while packed signatures are a single transfer.
+ * Memory stays flat: at most `maxInFlight` chunks are waiting for their verdicts; the reader
+ * is not asked for more rows until one comes back. This thread yields between chunks.
  */
 import { availableParallelism } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AuditRow } from '../../src/core/sources';
-import { finishBatch, prepareBatch, verifyWork, type Anchor, type BatchVerdict, type PreparedBatch } from './chain-verify';
+import type { AuditRow, RawAuditRows } from '../../src/core/sources';
+import { AuditError, ErrorCodes } from '../../src/core/errors';
+import { finishBatch, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type PreparedBatch } from './chain-verify';
+export type { ChunkVerdict } from './chain-verify';
 import type { KeyRing } from './ed25519';
+import { verifyRawRows, type RawRowsResult } from './raw-rows-work';
 
 /** The slice of piscina this uses (loaded only when a pass is long enough to need it). */
 interface Pool {
-  run(task: unknown, opts?: { transferList?: ArrayBuffer[] }): Promise<Uint8Array>;
+  run<T = Uint8Array>(task: unknown, opts?: { transferList?: ArrayBuffer[] }): Promise<T>;
   destroy(): Promise<void>;
 }
+
 
 export interface ChainVerifierOptions {
   /** Worker threads (default: every core). 0 verifies on the calling thread only. */
@@ -41,6 +45,13 @@ export interface ChainVerifierOptions {
    */
   niceIncrement?: number;
 }
+
+/**
+ * The young generation of each worker's heap. A worker decodes and hashes a batch at a time
+ * and keeps nothing, yet V8 grows a busy thread's young generation to 16 MiB semi-spaces: at
+ * 100 000 rows a pass peaked at 220 MiB with the default and 192 MiB with 4 (same CPU).
+ */
+const WORKER_YOUNG_MB = 4;
 
 function niceFromEnv(): number {
   const v = Number(process.env.AEGIS_AUDIT_WORKER_NICE ?? 0);
@@ -93,7 +104,7 @@ export class ChainVerifier {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Piscina } = require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
-      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice, recordTiming: false });
+      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice, recordTiming: false, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
     } catch {
       // No worker threads here: verify on this thread, as before.
       this.#poolFailed = true;
@@ -118,9 +129,38 @@ export class ChainVerifier {
   }
 
   /** Verifies one chunk of rows (links and hashes now, signatures possibly on another core). */
-  verify(rows: readonly AuditRow[], anchor: Anchor): Promise<BatchVerdict> {
+  verify(rows: readonly AuditRow[], anchor: Anchor, want?: ReadonlySet<number>): Promise<ChunkVerdict> {
     const b = prepareBatch(rows, anchor, this.#keys);
-    return this.#signatures(b).then((outcomes) => finishBatch(b, outcomes));
+    const targets: [number, string][] = [];
+    if (want && want.size > 0) for (const r of rows) if (want.has(r.id)) targets.push([r.id, r.rowHash]);
+    return this.#signatures(b).then((outcomes) => ({ ...finishBatch(b, outcomes), targets }));
+  }
+
+  /**
+   * Verifies a raw batch (the server's bytes): decoded, hashed, linked and verified all on a
+   * worker thread when the pool runs — this thread only hands the buffer over — else here.
+   * The verdict is verify()'s for the same rows.
+   */
+  async verifyRaw(batch: RawAuditRows, anchor: Anchor, want?: ReadonlySet<number>): Promise<ChunkVerdict> {
+    this.#seen += batch.rows;
+    const pool = this.#startPool();
+    const task = { data: batch.data, payload: batch.payload, table: batch.table, anchor, want: want && want.size > 0 ? [...want] : [] };
+    let r: RawRowsResult;
+    if (pool) {
+      try {
+        r = await pool.run<RawRowsResult>(
+          { kind: 'rows', ring: this.#ring, keys: this.#keys.portable(), fingerprints: this.#keys.fingerprints(), ...task },
+          { transferList: [batch.data.buffer as ArrayBuffer] },
+        );
+      } catch (e) {
+        throw new Error(`signature verification failed in a worker thread: ${(e as Error).message}`);
+      }
+    } else {
+      r = verifyRawRows(task, this.#keys, (slot, message, signature) => this.#keys.verifySlot(slot, message, signature));
+    }
+    // Bad data in a row: the error the parsed reader gives for it, as if the batch could not be read.
+    if ('badData' in r) throw new AuditError(ErrorCodes.BAD_DATA, r.badData, { source: 'postgres', reason: 'bad_data' });
+    return r;
   }
 
   async close(): Promise<void> {
@@ -137,50 +177,65 @@ const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
  * hands each chunk's verdict to `onVerified` in id order. `onVerified` returns false to stop:
  * chunks after that one are not reported (the caller's record ends at a verified chunk).
  * When the source fails, the chunks read before the failure are still reported, then the
- * failure is thrown.
+ * failure is thrown. Raw batches (RawAuditRows) are verified whole, on a worker thread;
+ * parsed rows in chunks of `verifier.chunkRows`. `want`: ids whose row_hash each verdict
+ * carries in `targets`.
  */
 export async function verifyStream(
-  source: AsyncIterable<AuditRow[]>,
+  source: AsyncIterable<AuditRow[] | RawAuditRows>,
   anchor: Anchor,
   verifier: ChainVerifier,
-  onVerified: (rows: readonly AuditRow[], verdict: BatchVerdict) => boolean | Promise<boolean>,
+  onVerified: (verdict: ChunkVerdict) => boolean | Promise<boolean>,
+  want?: ReadonlySet<number>,
 ): Promise<void> {
-  const inFlight: { rows: readonly AuditRow[]; verdict: Promise<BatchVerdict> }[] = [];
+  const inFlight: Promise<ChunkVerdict>[] = [];
   let stopped = false;
   /** A chunk that could not be verified: nothing after it is reported. */
   let broken: { e: unknown } | undefined;
   const takeOne = async () => {
     const next = inFlight.shift();
     if (!next || stopped) return;
-    let verdict: BatchVerdict;
+    let verdict: ChunkVerdict;
     try {
-      verdict = await next.verdict;
+      verdict = await next;
     } catch (e) {
       broken = { e };
       stopped = true;
       return;
     }
     try {
-      if (!(await onVerified(next.rows, verdict))) stopped = true;
+      if (!(await onVerified(verdict))) stopped = true;
     } catch (e) {
       broken = { e };
       stopped = true;
     }
   };
+  const send = async (verdict: Promise<ChunkVerdict>): Promise<boolean> => {
+    verdict.catch(() => undefined);
+    inFlight.push(verdict);
+    while (inFlight.length >= verifier.maxInFlight && !stopped) await takeOne();
+    if (stopped) return false;
+    await yieldToLoop();
+    return true;
+  };
   /** The source failed (or preparing a chunk threw): what was read before still counts. */
   let failure: { e: unknown } | undefined;
   try {
     outer: for await (const batch of source) {
+      if (!Array.isArray(batch)) {
+        const raw = batch as RawAuditRows;
+        if (raw.rows === 0) continue;
+        const verdict = verifier.verifyRaw(raw, anchor, want);
+        anchor = { id: raw.lastId, rowHash: raw.lastRowHash };
+        if (!(await send(verdict))) break outer;
+        continue;
+      }
       for (let i = 0; i < batch.length; i += verifier.chunkRows) {
         const rows = i === 0 && batch.length <= verifier.chunkRows ? batch : batch.slice(i, i + verifier.chunkRows);
-        const verdict = verifier.verify(rows, anchor);
-        verdict.catch(() => undefined);
-        inFlight.push({ rows, verdict });
+        const verdict = verifier.verify(rows, anchor, want);
         const last = rows[rows.length - 1];
         anchor = { id: last.id, rowHash: last.rowHash };
-        while (inFlight.length >= verifier.maxInFlight && !stopped) await takeOne();
-        if (stopped) break outer;
-        await yieldToLoop();
+        if (!(await send(verdict))) break outer;
       }
     }
   } catch (e) {

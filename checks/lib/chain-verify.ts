@@ -61,6 +61,11 @@ export interface BatchVerdict {
   last: Anchor;
 }
 
+/** A chunk's verdict, with the row_hash of each wanted row it holds (the rows transparency roots name). */
+export interface ChunkVerdict extends BatchVerdict {
+  targets: [id: number, rowHash: string][];
+}
+
 /** The start of a hash read from a row (hostile text): shown only when it has a hash's shape. */
 const short = (h: string) => (ROW_HASH_RE.test(h) ? `${h.slice(0, 16)}…` : untrusted.matching(h, ROW_HASH_RE));
 
@@ -88,7 +93,7 @@ export interface PreparedBatch {
  * split so the signatures — most of the work — can be verified on other cores while the
  * next batch is read and hashed.
  */
-export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: KeyRing): PreparedBatch {
+export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Pick<KeyRing, 'slot'>): PreparedBatch {
   const problems: (RowProblem[] | undefined)[] = new Array(rows.length);
   const sig = new Uint8Array(rows.length);
   const data = new Uint8Array(rows.length * WORK_STRIDE);

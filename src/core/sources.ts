@@ -78,6 +78,26 @@ export interface StreamRowsOptions {
   untilId?: number;
 }
 
+/**
+ * Audit rows as the server sent them, not yet parsed: the tuples of a `COPY … (FORMAT
+ * binary)` of the audit columns in their documented order, in a buffer of their own (it can
+ * be transferred to a worker thread, which parses, hashes and verifies them there).
+ */
+export interface RawAuditRows {
+  readonly raw: true;
+  /** The tuples, without COPY's header and trailer. */
+  data: Uint8Array;
+  rows: number;
+  /** The last row as read: the anchor of the batch after it. */
+  lastId: number;
+  /** Its row_hash as AuditRow.rowHash holds it (shape-gated). */
+  lastRowHash: string;
+  /** How `payload` is encoded: jsonb (a version byte, then JSON text) or json (JSON text). */
+  payload: 'jsonb' | 'json';
+  /** The table's configured name, as errors name a row (`audit_log row id=7`). */
+  table: string;
+}
+
 export interface AuditDb {
   /** The configured name of the historical keys table, as findings name it. */
   readonly historicalKeysTable: string;
@@ -99,6 +119,11 @@ export interface AuditDb {
    * row of the batch before (rows carry their own prev_hash).
    */
   streamRows(afterId: number, opts?: StreamRowsOptions): AsyncIterable<AuditRow[]>;
+  /**
+   * The same rows as streamRows, as raw batches where the source can send them so (a
+   * table with the documented column types); batches of parsed rows otherwise.
+   */
+  streamRawRows?(afterId: number, opts?: StreamRowsOptions): AsyncIterable<AuditRow[] | RawAuditRows>;
   /** The server, database and table the audit log is read from. */
   chainLocation(): Promise<ChainLocation>;
   /**

@@ -5,7 +5,9 @@
  */
 import { Pool, types, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import Cursor from 'pg-cursor';
-import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RootRow, StreamRowsOptions } from '../core/sources';
+import { to as copyTo } from 'pg-copy-streams';
+import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RawAuditRows, RootRow, StreamRowsOptions } from '../core/sources';
+import { copyHeaderLength, decodeAuditRows, scanAuditTuples } from '../core/raw-audit-rows';
 import type { PostgresConfig } from '../config/schema';
 import { badData } from '../core/errors';
 import { guard, stopIfAborted, wrapSourceError } from './errors';
@@ -99,6 +101,13 @@ const PARSERS = {
 };
 
 const AUDIT_COLUMNS = 'id, created_at, action, payload, prev_hash, row_hash, signature, key_fingerprint';
+
+/** Column types (OIDs) for which the raw reader decodes exactly what pg's parsers give. */
+const INT_TYPES = new Set([20, 21, 23]);
+const TEXT_TYPES = new Set([25, 1043]);
+const TIMESTAMPTZ_TYPE = 1184;
+const JSONB_TYPE = 3802;
+const JSON_TYPE = 114;
 const ROOT_COLUMNS = 'id, created_at, up_to_id, root_hash, signature, key_fingerprint';
 
 export class PostgresAuditDb implements AuditDb {
@@ -283,6 +292,130 @@ export class PostgresAuditDb implements AuditDb {
         next = fetch(batch[batch.length - 1].id, asked);
       }
       yield batch;
+    }
+  }
+
+  #rawLayout: Promise<'jsonb' | 'json' | undefined> | undefined;
+
+  /** Whether the audit table has the documented column types (then the raw reader applies), and how payload is encoded. */
+  #payloadEncoding(): Promise<'jsonb' | 'json' | undefined> {
+    this.#rawLayout ??= (async () => {
+      try {
+        const r = await this.#pool.query({ text: `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} LIMIT 0`, query_timeout: this.#queryTimeout } as QueryConfig);
+        const t = r.fields.map((f) => f.dataTypeID);
+        const ok =
+          t.length === 8 && INT_TYPES.has(t[0]) && t[1] === TIMESTAMPTZ_TYPE && TEXT_TYPES.has(t[2]) && (t[3] === JSONB_TYPE || t[3] === JSON_TYPE) && t.slice(4).every((x) => TEXT_TYPES.has(x));
+        return ok ? (t[3] === JSONB_TYPE ? 'jsonb' : 'json') : undefined;
+      } catch {
+        // The parsed reader says what is wrong (a missing table or column), in its words.
+        this.#rawLayout = undefined;
+        return undefined;
+      }
+    })();
+    return this.#rawLayout;
+  }
+
+  /**
+   * streamRows' batches (the same keyset statements, bounds and read-ahead), sent by the
+   * server as `COPY … (FORMAT binary)` into a buffer per batch and left undecoded: the
+   * reading thread only finds the last row of each, and whoever verifies the batch (a worker
+   * thread) decodes it. A table whose columns are not of the documented types is read by
+   * streamRows instead.
+   */
+  async *streamRawRows(afterId: number, opts: StreamRowsOptions = {}): AsyncIterable<AuditRow[] | RawAuditRows> {
+    const payload = await this.#payloadEncoding();
+    if (!payload) {
+      yield* this.streamRows(afterId, opts);
+      return;
+    }
+    const batchSize = opts.batchSize ?? 5000;
+    let left = opts.limit ?? Number.POSITIVE_INFINITY;
+    const until = opts.untilId;
+    if (left <= 0) return;
+    const table = this.#cfg.tables.audit_log;
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (e) {
+      throw this.#explain(e, `reading audit rows after id ${afterId}`);
+    }
+    let broken = false;
+    let pending: Promise<RawAuditRows | AuditRow[]> | undefined;
+    const fetch = (after: number, n: number): Promise<RawAuditRows | AuditRow[]> => {
+      const what = `reading audit rows after id ${after}`;
+      // COPY takes no parameters: the bounds are integers this reader produced.
+      const sql = `COPY (SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > ${Math.trunc(after)}${until === undefined ? '' : ` AND id <= ${Math.trunc(until)}`} ORDER BY id LIMIT ${Math.trunc(n)}) TO STDOUT (FORMAT binary)`;
+      const p = new Promise<Buffer[]>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const stream = client.query(copyTo(sql));
+        // statement_timeout bounds the statement on the server; this bounds waiting for it.
+        const timer = setTimeout(() => {
+          broken = true;
+          reject(new Error('Query read timeout'));
+          stream.destroy();
+        }, this.#queryTimeout);
+        stream.on('data', (d: Buffer) => chunks.push(d));
+        stream.on('end', () => {
+          clearTimeout(timer);
+          resolve(chunks);
+        });
+        stream.on('error', (e: Error) => {
+          clearTimeout(timer);
+          broken = true;
+          reject(e);
+        });
+      }).then(
+        (chunks) => {
+          // One buffer of its own (never Node's shared pool): it is transferred to a worker.
+          let total = 0;
+          for (const c of chunks) total += c.length;
+          const all = new Uint8Array(total);
+          let o = 0;
+          for (const c of chunks) {
+            all.set(c, o);
+            o += c.length;
+          }
+          const buf = Buffer.from(all.buffer, 0, total);
+          if (total === 0) return [] as AuditRow[];
+          const from = copyHeaderLength(buf);
+          // The trailer: a field count of -1.
+          const data = all.subarray(from, total - 2);
+          try {
+            const s = scanAuditTuples(data, table);
+            return { raw: true as const, data, rows: s.rows, lastId: s.lastId, lastRowHash: s.lastRowHash, payload, table };
+          } catch (e) {
+            // A malformed row: decoded here, so the error is the one the parsed reader gives (the first in id order).
+            decodeAuditRows({ data, payload, table });
+            throw e;
+          }
+        },
+        (e: unknown) => {
+          throw this.#explain(e, what);
+        },
+      );
+      // A caller that stops early leaves the read-ahead unawaited: its failure is nobody's.
+      p.catch(() => undefined);
+      return p;
+    };
+    try {
+      let asked = Math.min(batchSize, left);
+      pending = fetch(afterId, asked);
+      while (pending) {
+        stopIfAborted(opts.signal, SOURCE, 'streaming audit rows');
+        const batch = await pending;
+        pending = undefined;
+        const n = 'raw' in batch ? batch.rows : batch.length;
+        if (n === 0) return;
+        left -= n;
+        if (n === asked && left > 0) {
+          asked = Math.min(batchSize, left);
+          pending = fetch('raw' in batch ? batch.lastId : batch[batch.length - 1].id, asked);
+        }
+        yield batch;
+      }
+    } finally {
+      // A read-ahead still streaming would leave the connection mid-COPY: close it instead.
+      client.release(broken || pending !== undefined);
     }
   }
 

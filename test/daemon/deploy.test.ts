@@ -23,7 +23,8 @@ test('the Dockerfile is multi-stage, runs production dependencies as a non-root 
   expect(df).toMatch(/^USER node$/m);
   expect(df).toMatch(/^HEALTHCHECK .*\n\s+CMD .*AEGIS_AUDIT_HEALTH_URL/m);
   expect(df).toMatch(/AEGIS_AUDIT_HEALTH_URL=http:\/\/127\.0\.0\.1:9464\/healthz/);
-  expect(df).toMatch(/^ENTRYPOINT \["node", "bin\/aegis-audit.js"\]$/m);
+  // A small young generation for the main thread keeps a million-row receipt-chain pass under 200 MiB (docs/performance.md).
+  expect(df).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=2", "bin\/aegis-audit.js"\]$/m);
 });
 
 test('the IAM policy grants only read actions', () => {

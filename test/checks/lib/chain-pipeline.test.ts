@@ -76,14 +76,21 @@ test.each([
   const verifier = new ChainVerifier(ring(), opts);
   try {
     const seen: BatchVerdict[] = [];
-    const ids: number[] = [];
-    await verifyStream(batches(rows, 350), null, verifier, (chunk, v) => {
-      ids.push(...chunk.map((r) => r.id));
-      seen.push(v);
-      return true;
-    });
+    const targets: [number, string][] = [];
+    await verifyStream(
+      batches(rows, 350),
+      null,
+      verifier,
+      (v) => {
+        targets.push(...v.targets);
+        seen.push(v);
+        return true;
+      },
+      new Set([1, 100, 350, 351, 1200]),
+    );
     expect(verifier.pooled).toBe(opts.threads > 0);
-    expect(ids).toEqual(rows.map((r) => r.id));
+    expect(seen.reduce((a, v) => a + v.rows, 0)).toBe(N);
+    expect(targets).toEqual([1, 100, 350, 351, 1200].map((id) => [id, rows[id - 1].rowHash]));
     expect(join(seen)).toEqual(expected);
   } finally {
     await verifier.close();
@@ -94,12 +101,12 @@ test('a stop keeps the record contiguous: nothing after the chunk that stopped i
   const rows = brokenChain(N);
   const verifier = new ChainVerifier(ring(), { threads: 2, poolAfterRows: 0, chunkRows: 100 });
   try {
-    const ids: number[] = [];
-    await verifyStream(batches(rows, 500), null, verifier, (chunk) => {
-      ids.push(...chunk.map((r) => r.id));
-      return ids.length < 300;
+    const lasts: number[] = [];
+    await verifyStream(batches(rows, 500), null, verifier, (v) => {
+      lasts.push((v.last as { id: number }).id);
+      return lasts.length < 3;
     });
-    expect(ids).toEqual(rows.slice(0, 300).map((r) => r.id));
+    expect(lasts).toEqual([100, 200, 300]);
   } finally {
     await verifier.close();
   }
@@ -111,7 +118,7 @@ test('a source that fails: the rows read before it are verified and reported, th
   try {
     const seen: BatchVerdict[] = [];
     await expect(
-      verifyStream(batches(rows, 400, 800), null, verifier, (_chunk, v) => {
+      verifyStream(batches(rows, 400, 800), null, verifier, (v) => {
         seen.push(v);
         return true;
       }),
@@ -136,8 +143,8 @@ test('memory stays bounded: no more chunks wait for their signatures than the ve
     }
   }
   try {
-    await verifyStream(counted(), null, verifier, (chunk) => {
-      reported += chunk.length;
+    await verifyStream(counted(), null, verifier, (v) => {
+      reported += v.rows;
       return true;
     });
     expect(reported).toBe(N);
