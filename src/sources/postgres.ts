@@ -295,24 +295,22 @@ export class PostgresAuditDb implements AuditDb {
     }
   }
 
-  #rawLayout: Promise<'jsonb' | 'json' | undefined> | undefined;
-
-  /** Whether the audit table has the documented column types (then the raw reader applies), and how payload is encoded. */
-  #payloadEncoding(): Promise<'jsonb' | 'json' | undefined> {
-    this.#rawLayout ??= (async () => {
-      try {
-        const r = await this.#pool.query({ text: `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} LIMIT 0`, query_timeout: this.#queryTimeout } as QueryConfig);
-        const t = r.fields.map((f) => f.dataTypeID);
-        const ok =
-          t.length === 8 && INT_TYPES.has(t[0]) && t[1] === TIMESTAMPTZ_TYPE && TEXT_TYPES.has(t[2]) && (t[3] === JSONB_TYPE || t[3] === JSON_TYPE) && t.slice(4).every((x) => TEXT_TYPES.has(x));
-        return ok ? (t[3] === JSONB_TYPE ? 'jsonb' : 'json') : undefined;
-      } catch {
-        // The parsed reader says what is wrong (a missing table or column), in its words.
-        this.#rawLayout = undefined;
-        return undefined;
-      }
-    })();
-    return this.#rawLayout;
+  /**
+   * Whether the audit table has the documented column types (then the raw reader applies), and
+   * how payload is encoded. Asked at the start of every stream (one short statement): a daemon
+   * lives for months, and a column's type may change under it.
+   */
+  async #payloadEncoding(): Promise<'jsonb' | 'json' | undefined> {
+    try {
+      const r = await this.#pool.query({ text: `SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} LIMIT 0`, query_timeout: this.#queryTimeout } as QueryConfig);
+      const t = r.fields.map((f) => f.dataTypeID);
+      const ok =
+        t.length === 8 && INT_TYPES.has(t[0]) && t[1] === TIMESTAMPTZ_TYPE && TEXT_TYPES.has(t[2]) && (t[3] === JSONB_TYPE || t[3] === JSON_TYPE) && t.slice(4).every((x) => TEXT_TYPES.has(x));
+      return ok ? (t[3] === JSONB_TYPE ? 'jsonb' : 'json') : undefined;
+    } catch {
+      // The parsed reader says what is wrong (a missing table or column, no connection), in its words.
+      return undefined;
+    }
   }
 
   /**

@@ -138,3 +138,17 @@ test('a missing table: the raw reader fails as the parsed reader does, naming th
   const e = await parsed(s, 0, {}).catch((x: Error) => x);
   await expect(raw(s, 0, {})).rejects.toThrow((e as Error).message);
 });
+
+test('a column whose type changes under a long-lived source: the next stream reads it as it now is', async () => {
+  const c = new Client({ connectionString: db.url });
+  await c.connect();
+  await c.query(`CREATE TABLE changing AS SELECT * FROM plain WHERE id <= 50`);
+  const s = source('changing');
+  expect((await raw(s, 0, {})).kinds).toEqual(['raw']);
+  await c.query(`ALTER TABLE changing ALTER COLUMN payload TYPE text USING payload::text`);
+  await c.end();
+  const got = await raw(s, 0, {});
+  expect(got.kinds).toEqual(['parsed']);
+  expect(got.batches).toEqual(await parsed(s, 0, {}));
+  expect(typeof got.batches[0][0].payload).toBe('string');
+});
