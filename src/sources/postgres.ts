@@ -339,11 +339,23 @@ export class PostgresAuditDb implements AuditDb {
     }
     let broken = false;
     let pending: Promise<RawAuditRows | AuditRow[]> | undefined;
+    /** Fails the COPY in progress: a connection error outside a query reaches only the client's 'error' event. */
+    let failCurrent: ((e: Error) => void) | undefined;
+    let lost: Error | undefined;
+    // A checked-out client has no listener of the pool's: without one, a server that ends the
+    // connection (a restart, pg_terminate_backend) would be an unhandled 'error' that ends the process.
+    const onError = (e: Error) => {
+      broken = true;
+      lost ??= e;
+      failCurrent?.(e);
+    };
+    client.on('error', onError);
     const fetch = (after: number, n: number): Promise<RawAuditRows | AuditRow[]> => {
       const what = `reading audit rows after id ${after}`;
       // COPY takes no parameters: the bounds are integers this reader produced.
       const sql = `COPY (SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > ${Math.trunc(after)}${until === undefined ? '' : ` AND id <= ${Math.trunc(until)}`} ORDER BY id LIMIT ${Math.trunc(n)}) TO STDOUT (FORMAT binary)`;
       const p = new Promise<Buffer[]>((resolve, reject) => {
+        if (lost) return reject(lost);
         const chunks: Buffer[] = [];
         const stream = client.query(copyTo(sql));
         // statement_timeout bounds the statement on the server; this bounds waiting for it.
@@ -352,6 +364,10 @@ export class PostgresAuditDb implements AuditDb {
           reject(new Error('Query read timeout'));
           stream.destroy();
         }, this.#queryTimeout);
+        failCurrent = (e) => {
+          clearTimeout(timer);
+          reject(e);
+        };
         stream.on('data', (d: Buffer) => chunks.push(d));
         stream.on('end', () => {
           clearTimeout(timer);
@@ -412,6 +428,7 @@ export class PostgresAuditDb implements AuditDb {
         yield batch;
       }
     } finally {
+      client.off('error', onError);
       // A read-ahead still streaming would leave the connection mid-COPY: close it instead.
       client.release(broken || pending !== undefined);
     }

@@ -152,3 +152,30 @@ test('a column whose type changes under a long-lived source: the next stream rea
   expect(got.batches).toEqual(await parsed(s, 0, {}));
   expect(typeof got.batches[0][0].payload).toBe('string');
 });
+
+test('a connection the server ends mid-stream (a restart, pg_terminate_backend): the stream fails as a source error, the process lives on', async () => {
+  const s = source('plain');
+  const admin = new Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    const batches: number[] = [];
+    const read = (async () => {
+      for await (const b of s.streamRawRows(0, { batchSize: 100 })) {
+        batches.push(Array.isArray(b) ? b.length : (b as RawAuditRows).rows);
+        if (batches.length === 2) {
+          // The reading connection (and any other of the source's), ended by the server.
+          await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'aegis-audit' AND datname = current_database()`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+    await expect(read).rejects.toThrow(/^postgres: /);
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(batches.length).toBeLessThan(26);
+    // The source still reads afterwards, on a new connection.
+    const again = await raw(s, 3000, {});
+    expect(again.batches.flat().map((r) => r.id)).toEqual([3001, 3002, 3003, 3004, 3005]);
+  } finally {
+    await admin.end();
+  }
+});
