@@ -21,7 +21,8 @@ import { describeError } from './core/redact';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const builtins = (): Registry => (require('../checks') as typeof import('../checks')).registry;
 const configLoad = () => require('./config/load') as typeof import('./config/load');
-const appRun = () => require('./app/run') as typeof import('./app/run');
+const configFleet = () => require('./config/fleet') as typeof import('./config/fleet');
+const appFleet = () => require('./app/fleet') as typeof import('./app/fleet');
 const appDemo = () => require('./app/demo') as typeof import('./app/demo');
 const appExplain = () => require('./app/explain') as typeof import('./app/explain');
 const appInit = () => require('./app/init') as typeof import('./app/init');
@@ -33,10 +34,12 @@ const summary = () => require('./app/summary') as typeof import('./app/summary')
 const logging = () => require('./core/logger') as typeof import('./core/logger');
 const progressModule = () => require('./app/progress') as typeof import('./app/progress');
 /* eslint-enable @typescript-eslint/no-require-imports */
-const loadConfigFile: typeof import('./config/load').loadConfigFile = (...a) => configLoad().loadConfigFile(...a);
+const loadFleetFile: typeof import('./config/fleet').loadFleetFile = (...a) => configFleet().loadFleetFile(...a);
 const parseConfig: typeof import('./config/load').parseConfig = (...a) => configLoad().parseConfig(...a);
 const renderConfigReference: typeof import('./config/reference').renderConfigReference = (...a) => reference().renderConfigReference(...a);
-const auditAndWrite: typeof import('./app/run').auditAndWrite = (...a) => appRun().auditAndWrite(...a);
+const auditFleetAndWrite: typeof import('./app/fleet').auditFleetAndWrite = (...a) => appFleet().auditFleetAndWrite(...a);
+const fleetExitCode: typeof import('./app/fleet').fleetExitCode = (...a) => appFleet().fleetExitCode(...a);
+const formatFleetSummary: typeof import('./app/fleet').formatFleetSummary = (...a) => appFleet().formatFleetSummary(...a);
 /** app/run's STDOUT_OUT (the type holds them equal), here so that building the options loads nothing. */
 const STDOUT_OUT: typeof import('./app/run').STDOUT_OUT = '-';
 const explainCheck: typeof import('./app/explain').explainCheck = (...a) => appExplain().explainCheck(...a);
@@ -140,62 +143,58 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     return yes;
   };
 
-  outputOptions(
-    program
-      .command('run')
-      .description('run the checks once, write reports, exit with the verdict')
-      .requiredOption('-c, --config <file>', 'audit.yaml')
-      .option('--full', 're-verify everything from the start, ignoring checkpoints (receipt-chain)'),
-    { stdout: true },
-  ).action(async (opts: OutputOpts & { config: string; full?: boolean }) => {
+  /** `run` and `checklist`: every selected deployment of the config (today's format: its one deployment). */
+  const auditCommand = async (opts: OutputOpts & { config: string; full?: boolean; deployment?: string[] }, formats: OutputFormat[] | undefined, what: 'run' | 'checklist') => {
     const stdout = toStdout(opts);
     const logger = createLogger();
-    const loaded = await loadConfigFile(opts.config, { registry: builtins() });
+    const fleet = await loadFleetFile(opts.config, { registry: builtins() });
     // Progress goes to stderr (a line on a terminal, else a log line every few seconds): never into the report on stdout.
     const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
-    const { report, outDir } = await auditAndWrite(loaded, loaded.registry, {
+    const result = await auditFleetAndWrite(fleet, {
+      deployments: opts.deployment,
       only: opts.checks,
       out: stdout ? STDOUT_OUT : opts.out,
-      formats: opts.format,
+      formats,
       logger,
       full: opts.full,
       onProgress: progress.onProgress,
     }).finally(() => progress.stop());
-    if (stdout) {
-      io.out(formatJsonReport(report));
-      io.err(formatSummary(report));
-    } else {
-      io.out(formatSummary(report));
-      io.out(`reports: ${outDir}\n`);
+    const say = stdout ? io.err : io.out;
+    if (stdout && result.runs[0]?.report) io.out(formatJsonReport(result.runs[0].report));
+    for (const r of result.runs) if (r.report) say(formatSummary(r.report));
+    if (!fleet.single) say(formatFleetSummary(result));
+    if (!stdout) {
+      const files = result.runs.flatMap((r) => r.files);
+      const list = what === 'checklist' ? files.find((f) => f.endsWith('checklist.html')) : undefined;
+      if (!fleet.single) say(`reports: ${result.outRoot}\nindex: ${result.index.find((f) => f.endsWith('.html')) ?? ''}\n`);
+      else if (what === 'checklist') say(list ? `checklist: ${list}\n` : `reports: ${files.join(', ')}\n`);
+      else say(`reports: ${result.outRoot}\n`);
     }
-    setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
-  });
+    setExit(fleetExitCode(result.runs, opts.failOn));
+  };
+  const deploymentOption = (cmd: Command) =>
+    cmd.option('--deployment <name>', 'audit only this deployment of a fleet config (repeatable; default: all)', (v: string, prev: string[] = []) => [...prev, v]);
 
   outputOptions(
-    program
-      .command('checklist')
-      .description('run the checks and write the pre-pilot checklist (checklist.html, with report.json beside it)')
-      .requiredOption('-c, --config <file>', 'audit.yaml'),
+    deploymentOption(
+      program
+        .command('run')
+        .description('run the checks once, write reports, exit with the verdict')
+        .requiredOption('-c, --config <file>', 'audit.yaml')
+        .option('--full', 're-verify everything from the start, ignoring checkpoints (receipt-chain)'),
+    ),
     { stdout: true },
-  ).action(async (opts: OutputOpts & { config: string }) => {
-    const stdout = toStdout(opts);
-    const logger = createLogger();
-    const loaded = await loadConfigFile(opts.config, { registry: builtins() });
-    const formats: OutputFormat[] = opts.format ?? ['json', 'checklist'];
-    const progress = progressReporter({ tty: process.stderr.isTTY ? process.stderr : undefined, logger });
-    const { report, files } = await auditAndWrite(loaded, loaded.registry, { only: opts.checks, out: stdout ? STDOUT_OUT : opts.out, formats, logger, onProgress: progress.onProgress }).finally(() =>
-      progress.stop(),
-    );
-    if (stdout) {
-      io.out(formatJsonReport(report));
-      io.err(formatSummary(report));
-    } else {
-      io.out(formatSummary(report));
-      const list = files.find((f) => f.endsWith('checklist.html'));
-      io.out(list ? `checklist: ${list}\n` : `reports: ${files.join(', ')}\n`);
-    }
-    setExit(exitCodeFor(report, opts.failOn ?? loaded.config.run.fail_on));
-  });
+  ).action((opts: OutputOpts & { config: string; full?: boolean; deployment?: string[] }) => auditCommand(opts, opts.format, 'run'));
+
+  outputOptions(
+    deploymentOption(
+      program
+        .command('checklist')
+        .description('run the checks and write the pre-pilot checklist (checklist.html, with report.json beside it)')
+        .requiredOption('-c, --config <file>', 'audit.yaml'),
+    ),
+    { stdout: true },
+  ).action((opts: OutputOpts & { config: string; deployment?: string[] }) => auditCommand({ ...opts, full: undefined }, opts.format ?? ['json', 'checklist'], 'checklist'));
 
   program
     .command('daemon')
@@ -277,7 +276,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('what a check proves, its sources, options with defaults, findings, remediation and runbook')
     .option('-c, --config <file>', 'audit.yaml, to explain its plugin checks too')
     .action(async (id: string, opts: { config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
+      const reg = opts.config ? (await loadFleetFile(opts.config, { registry: builtins() })).registry : builtins();
       io.out(explainCheck(reg, id));
     });
 
@@ -324,7 +323,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('check a waivers file (exit 1 on any problem, including expired waivers)')
     .option('-c, --config <file>', 'audit.yaml, for waiver_max_lifetime')
     .action(async (file: string, opts: { config?: string }) => {
-      const loaded = opts.config ? await loadConfigFile(opts.config, { registry: builtins() }) : undefined;
+      const fleet = opts.config ? await loadFleetFile(opts.config, { registry: builtins() }) : undefined;
+      // Of a fleet: the deployment that names this waivers file (else the first) sets the lifetime.
+      const loaded = fleet?.deployments.find((d) => d.config.waivers === resolve(file)) ?? fleet?.deployments[0];
       const problems = await lintWaivers(file, { knownChecks: (loaded?.registry ?? builtins()).keys(), maxLifetimeMs: loaded?.config.waiver_max_lifetime });
       for (const p of problems) io.err(`${p}\n`);
       if (problems.length === 0) io.out(`${file}: ok\n`);
@@ -338,7 +339,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'as JSON')
     .option('-c, --config <file>', 'audit.yaml, to include its plugin checks')
     .action(async (opts: { json?: boolean; config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
+      const reg = opts.config ? (await loadFleetFile(opts.config, { registry: builtins() })).registry : builtins();
       const metas = [...reg.values()].map((c) => c.meta);
       if (opts.json) {
         io.out(JSON.stringify(metas, null, 2) + '\n');
@@ -356,8 +357,14 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .command('validate <file>')
     .description('validate a config file (exit 2 when invalid)')
     .action(async (file: string) => {
-      const loaded = await loadConfigFile(file, { registry: builtins() });
-      io.out(`${loaded.file}: valid (deployment ${loaded.config.deployment}, ${Object.keys(loaded.config.sources).length} source groups)\n`);
+      const fleet = await loadFleetFile(file, { registry: builtins() });
+      if (fleet.single) {
+        const loaded = fleet.deployments[0];
+        io.out(`${loaded.file}: valid (deployment ${loaded.config.deployment}, ${Object.keys(loaded.config.sources).length} source groups)\n`);
+      } else {
+        const names = fleet.deployments.map((d) => d.config.deployment);
+        io.out(`${fleet.file}: valid (a fleet of ${names.length} deployment${names.length === 1 ? '' : 's'}: ${names.length > 20 ? `${names.slice(0, 20).join(', ')}, ...` : names.join(', ')})\n`);
+      }
     });
 
   config
@@ -365,7 +372,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .description('print the configuration reference (every key, default and environment variable) as Markdown')
     .option('-c, --config <file>', 'audit.yaml, to include the options of its plugin checks')
     .action(async (opts: { config?: string }) => {
-      const reg = opts.config ? (await loadConfigFile(opts.config, { registry: builtins() })).registry : builtins();
+      const reg = opts.config ? (await loadFleetFile(opts.config, { registry: builtins() })).registry : builtins();
       io.out(renderConfigReference(reg));
     });
 

@@ -36,6 +36,8 @@ export interface AuditOptions {
   onResult?: (result: CheckResult) => void;
   /** Told as long checks advance (rows processed so far): the CLI's progress line, the daemon's metrics. */
   onProgress?: RunEnvironment['onProgress'];
+  /** A slot shared beyond this run that each check waits for (a fleet's bound on checks at once). */
+  limit?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /** The checks a run will execute: enabled in config (default on) and selected by `only`. */
@@ -85,6 +87,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       full: opts.full,
       onResult: opts.onResult,
       onProgress: opts.onProgress,
+      limit: opts.limit,
     });
     // Scrubbed once more as a whole: a check that ran before another read a secret could not
     // scrub what it had reported with a value nobody knew yet.

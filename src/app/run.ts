@@ -28,7 +28,15 @@ export interface AuditAndWriteOptions {
   full?: boolean;
   /** Told as long checks advance (see src/app/progress.ts). */
   onProgress?: AuditOptions['onProgress'];
+  /** Where history is kept (`<dir>/history/<deployment>/`; default: the output directory). A fleet keeps it in its outputs root. */
+  historyDir?: string;
+  /** Waivers and attestations already loaded (a fleet loads every deployment's before any check runs). */
+  inputs?: RunInputs;
+  /** A slot shared beyond this run that each check waits for (a fleet's bound on checks at once). */
+  limit?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
+
+export type RunInputs = Awaited<ReturnType<typeof loadRunInputs>>;
 
 export interface AuditAndWriteResult {
   report: Report;
@@ -50,7 +58,7 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
   const now = opts.now ?? (() => new Date());
   const outDir = opts.out === STDOUT_OUT ? STDOUT_OUT : resolve(opts.out ?? config.outputs.dir);
   // Bad waivers or attestations stop the run before any check: exit 2, not a half-waived report.
-  const { waivers, attestations } = await loadRunInputs(loaded, registry, now());
+  const { waivers, attestations } = opts.inputs ?? (await loadRunInputs(loaded, registry, now()));
   const report = await runAudit(loaded, registry, {
     only: opts.only,
     logger: opts.logger,
@@ -60,9 +68,10 @@ export async function auditAndWrite(loaded: LoadedConfig, registry: Registry, op
     onProgress: opts.onProgress,
     waivers: waivers.active,
     expiredWaivers: waivers.expired,
+    limit: opts.limit,
   });
   if (opts.out === STDOUT_OUT) return { report, files: [], outDir: STDOUT_OUT };
-  const history = createHistoryStore(config, { outputsDir: outDir });
+  const history = createHistoryStore(config, { outputsDir: opts.historyDir ?? outDir });
   try {
     const previous = await history.previous(config.deployment);
     const trend = [...(await history.recent(config.deployment, TREND_RUNS - 1)), countsOf(report)];

@@ -35,6 +35,8 @@ export interface RunEnvironment {
   onResult?: (result: CheckResult) => void;
   /** Told as a long check advances (its ctx.progress calls). Must not throw. */
   onProgress?: (check: string, progress: CheckProgress) => void;
+  /** Where each check waits for a slot shared beyond this run (a fleet's bound on checks at once); its timeout starts once it runs. */
+  limit?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /** A running check's progress: rows processed so far in this run, of `total` when known. */
@@ -192,7 +194,7 @@ export async function runChecks(planned: readonly PlannedCheck[], env: RunEnviro
   const workers = Array.from({ length: Math.max(1, Math.min(env.concurrency ?? 4, planned.length)) }, async () => {
     while (next < planned.length) {
       const i = next++;
-      results[i] = await runCheck(planned[i], env);
+      results[i] = await (env.limit ? env.limit(() => runCheck(planned[i], env)) : runCheck(planned[i], env));
       try {
         env.onResult?.(results[i]);
       } catch (e) {
