@@ -46,7 +46,7 @@ export const MAX_FLEET_BYTES = 64 * 1024 * 1024;
 /** Deployment names that would collide with the fleet's own files in the outputs folder. */
 export const RESERVED_DEPLOYMENT_NAMES: readonly string[] = ['history', 'index.html', 'index.json'];
 /** Keys written once for the whole process, never per deployment. */
-const PROCESS_KEYS = ['server', 'leader_lock', 'plugins', 'fleet'] as const;
+const PROCESS_KEYS = ['server', 'leader_lock', 'queue', 'plugins', 'fleet'] as const;
 
 const shape = configSchema.shape;
 
@@ -67,6 +67,7 @@ const fleetTopSchema = z
     fleet: fleetSettingsSchema.prefault({}),
     server: shape.server,
     leader_lock: shape.leader_lock,
+    queue: shape.queue,
     plugins: shape.plugins,
   })
   .strict();
@@ -76,6 +77,8 @@ export interface FleetSettings {
   maxPerDeployment: number;
   server: AuditConfig['server'];
   leaderLock: AuditConfig['leader_lock'];
+  /** Replicas sharing the checks through a job queue (one deployment only, for now). */
+  queue: AuditConfig['queue'];
   /** Where the fleet's index page is written: the outputs folder of `defaults:` (of the one deployment, for today's format). */
   outputsDir: string;
 }
@@ -138,6 +141,7 @@ function single(loaded: LoadedConfig): LoadedFleet {
       maxPerDeployment: c.run.concurrency,
       server: c.server,
       leaderLock: c.leader_lock,
+      queue: c.queue,
       outputsDir: c.outputs.dir,
     },
   };
@@ -172,7 +176,7 @@ export async function parseFleet(text: string, file: string, opts: FleetLoadOpti
     for (const issue of parsedTop.error.issues) {
       const path = issue.path.filter((p): p is PathKey => typeof p !== 'symbol');
       const where = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
-      const hint = issue.code === 'unrecognized_keys' && path.length === 0 ? ' (a fleet config has defaults, deployments, include, fleet, server, leader_lock and plugins at its top level; settings of deployments go in defaults: or in each deployment)' : '';
+      const hint = issue.code === 'unrecognized_keys' && path.length === 0 ? ' (a fleet config has defaults, deployments, include, fleet, server, leader_lock, queue and plugins at its top level; settings of deployments go in defaults: or in each deployment)' : '';
       problems.push(`${at(main, where)}: ${fmtPath(path)}: ${issueText(issue)}${hint}`);
     }
     throw configProblems(problems);
@@ -296,6 +300,7 @@ export async function parseFleet(text: string, file: string, opts: FleetLoadOpti
       maxPerDeployment: perDeployment(fleet.fleet.concurrency, fleet.fleet.max_per_deployment, deployments.length),
       server: fleet.server,
       leaderLock: fleet.leader_lock,
+      queue: fleet.queue,
       outputsDir,
     },
   };

@@ -1,15 +1,26 @@
 /**
- * Daemon mode: schedules each check (node-cron, the check's schedule or the config's),
- * keeps the latest results as metrics and a merged report, serves them over HTTP, and with
- * `leader_lock` runs checks only while it holds the lock.
+ * Daemon mode: schedules each check of each deployment (node-cron, the check's schedule or
+ * the deployment's config), keeps the latest results as metrics and a merged report per
+ * deployment, serves them over HTTP, and with `leader_lock` runs checks only while it holds
+ * the lock.
+ *
+ * A fleet (many deployments in one config) is one daemon: every (deployment, check) has its
+ * own schedule, and at most `fleet.concurrency` checks run at once across the fleet, a fair
+ * share each (FairLimiter), so a slow or broken deployment neither delays nor fails the others —
+ * its own checks end `error`. `runChecks(deployment, checks)` is the one way a run happens,
+ * for a schedule tick, the first cycle and a manual run alike.
  *
  * Staying up is the point: every scheduled run is wrapped, so a failing source or a
  * crashing check becomes an `error` result and a metric, never an unhandled rejection.
  */
 import { resolve } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { loadConfigFile, type LoadedConfig } from '../config/load';
+import type { LoadedConfig } from '../config/load';
+import { loadFleetFile, type LoadedFleet } from '../config/fleet';
+import { FairLimiter } from '../core/limiter';
+import { indexEntry, type FleetIndexEntry } from '../outputs/fleet-index';
 import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
+import { AuditError, ErrorCodes as Codes } from '../core/errors';
 import { planChecks, runAudit, type AuditOptions } from '../app/audit';
 import { progressReporter } from '../app/progress';
 import type { CheckProgress } from '../core/runner';
@@ -30,8 +41,9 @@ import { startServer, type RunningServer, type ServerState } from './server';
 export type AuditFn = (loaded: LoadedConfig, registry: Registry, opts: AuditOptions) => Promise<Report>;
 
 export interface DaemonOptions {
-  /** Either a config file to load (fails fast on a bad one) or an already loaded config. */
+  /** A config file to load (fails fast on a bad one), an already loaded fleet, or one loaded deployment (a fleet of one). */
   configFile?: string;
+  fleet?: LoadedFleet;
   loaded?: LoadedConfig;
   registry: Registry;
   /** `host:port`, overriding `server.listen` (tests: `127.0.0.1:0`). */
@@ -47,8 +59,10 @@ export interface DaemonOptions {
   logger?: Logger;
   /** What sources register secrets with and every answer is scrubbed with (default: the process's, as the logger's). */
   knownSecrets?: KnownSecrets;
-  /** Waivers and clock for every run. */
+  /** Waivers and clock for every run (of every deployment, unless `auditOptionsOf` says otherwise). */
   auditOptions?: Pick<AuditOptions, 'waivers' | 'expiredWaivers' | 'now'>;
+  /** A deployment's own waivers (a fleet's deployments each have theirs). */
+  auditOptionsOf?: (loaded: LoadedConfig) => Pick<AuditOptions, 'waivers' | 'expiredWaivers' | 'now'>;
   /** How a run is executed; defaults to runAudit (tests and the sandbox may wrap it). */
   audit?: AuditFn;
   /** How long shutdown waits for running checks before closing anyway. Default 10 s. */
@@ -57,10 +71,12 @@ export interface DaemonOptions {
   maxRandomDelayMs?: number;
   /** Install SIGTERM/SIGINT handlers that close the daemon then exit the process (the CLI sets this). */
   handleSignals?: boolean;
-  /** Called after every run with its (partial) report, e.g. to write report files. Errors are logged, not thrown. */
+  /** Called after every run with its (partial) report and the deployment's merged one, e.g. to write report files. Errors are logged, not thrown. */
   onReport?: (report: Report, merged: Report) => void | Promise<void>;
-  /** The HTML report /report serves when it exists. Default `<outputs.dir>/report.html`. */
+  /** The HTML report /report serves when it exists (today's format). Default `<outputs.dir>/report.html`. */
   htmlReportPath?: string;
+  /** A fleet's HTML report of a deployment, served at `/<deployment>/report`. Default `<outputs.dir>/<deployment>/report.html`. */
+  htmlReportPathOf?: (deployment: string) => string;
 }
 
 export interface Daemon {
@@ -69,13 +85,23 @@ export interface Daemon {
   readonly metrics: ComplianceMetrics;
   /** What the HTTP server answers for this daemon. */
   readonly serverState: ServerState;
-  /** Resolves once the first cycle finished (or this replica found it is not the leader). */
+  /** Resolves once the first cycle of every deployment finished (or this replica found it is not the leader). */
   readonly ready: Promise<void>;
-  /** Runs checks now (all planned ones when omitted) exactly as a scheduled tick does. Never rejects. */
+  /** The audited deployments, in config order. */
+  deployments(): string[];
+  /**
+   * Runs checks of one deployment now (all its planned ones when omitted) exactly as a
+   * scheduled tick does: leader lock, the fleet's slots, metrics, latest report, onReport.
+   * Checks of it already running are not started twice. Never rejects; undefined when nothing ran.
+   */
+  runChecks(deployment: string, checks?: readonly string[]): Promise<Report | undefined>;
+  /** Runs checks (all planned ones when omitted) of every deployment now; the first deployment's report (today's format: its only one). */
   runNow(only?: readonly string[]): Promise<Report | undefined>;
   isLeader(): boolean;
-  /** The merged latest report (what /report.json serves). */
-  report(): Report | undefined;
+  /** The merged latest report of a deployment (default: the first; what /report.json serves for today's format). */
+  report(deployment?: string): Report | undefined;
+  /** One row per deployment: its state, failing checks and last run (the index page). */
+  index(): FleetIndexEntry[];
   /** Stops schedules, waits for running checks up to the deadline, releases the lock, closes the server. */
   close(): Promise<void>;
 }
@@ -95,34 +121,73 @@ export function configuredSources(config: AuditConfig): string[] {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** A fleet of one from one loaded deployment (what tests and the demo hand the daemon). */
+export function fleetOfOne(loaded: LoadedConfig, registry: Registry): LoadedFleet {
+  const c = loaded.config;
+  return {
+    file: loaded.file,
+    digest: loaded.digest,
+    single: true,
+    deployments: [loaded],
+    registry,
+    settings: { concurrency: c.run.concurrency, maxPerDeployment: c.run.concurrency, server: c.server, leaderLock: c.leader_lock, queue: c.queue, outputsDir: c.outputs.dir },
+  };
+}
+
+/** One audited deployment inside the daemon. */
+interface Unit {
+  name: string;
+  loaded: LoadedConfig;
+  plannedIds: Set<string>;
+  allIds: string[];
+  latest: LatestResults;
+  running: Set<string>;
+  auditOptions: Pick<AuditOptions, 'waivers' | 'expiredWaivers' | 'now'> | undefined;
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  if (!opts.loaded && !opts.configFile) throw new Error('startDaemon needs configFile or loaded');
+  if (!opts.fleet && !opts.loaded && !opts.configFile) throw new Error('startDaemon needs configFile, fleet or loaded');
   const knownSecrets = opts.knownSecrets ?? processSecrets;
   const logger = opts.logger ?? createLogger({ knownSecrets });
   const { registry } = opts;
   // Fail fast: a bad config or unknown check stops here, not at 3 a.m. on the first tick.
-  const loaded = opts.loaded ?? (await loadConfigFile(opts.configFile as string, { registry }));
-  const config = loaded.config;
-  const planned = planChecks(loaded, registry);
-  const plannedIds = new Set(planned.map((p) => p.check.meta.id));
-  const allIds = [...plannedIds];
-  const sources = configuredSources(config);
-  const plan: PlannedCheckInfo[] = planned.map(({ check }) => ({
-    id: check.meta.id,
-    severity: check.meta.severity,
-    sources: check.meta.sources.flatMap((r) => (typeof r === 'string' ? [r] : [...r])).filter((s) => sources.includes(s)),
-  }));
+  const fleet = opts.fleet ?? (opts.loaded ? fleetOfOne(opts.loaded, registry) : await loadFleetFile(opts.configFile as string, { registry }));
+  const settings = fleet.settings;
 
   const metrics = new ComplianceMetrics({
     reloads: opts.reloads,
     onInvalidMeasurement: (check, name, why) => logger.warn({ check, measurement: name, why }, 'Measurement not exported'),
   });
-  const deployment = config.deployment;
-  metrics.setPlan(deployment, plan);
-  const latest = new LatestResults();
-  /** The merged latest report, scrubbed of every secret known by now (a later run may have read one). */
-  const latestReport = (): Report | undefined => {
-    const r = latest.report();
+  const units = new Map<string, Unit>();
+  for (const loaded of fleet.deployments) {
+    const config = loaded.config;
+    const planned = planChecks(loaded, registry);
+    const sources = configuredSources(config);
+    const plan: PlannedCheckInfo[] = planned.map(({ check }) => ({
+      id: check.meta.id,
+      severity: check.meta.severity,
+      sources: check.meta.sources.flatMap((r) => (typeof r === 'string' ? [r] : [...r])).filter((s) => sources.includes(s)),
+    }));
+    metrics.setPlan(config.deployment, plan);
+    const allIds = planned.map((p) => p.check.meta.id);
+    units.set(config.deployment, {
+      name: config.deployment,
+      loaded,
+      plannedIds: new Set(allIds),
+      allIds,
+      latest: new LatestResults(),
+      running: new Set(),
+      auditOptions: opts.auditOptionsOf?.(loaded) ?? opts.auditOptions,
+    });
+  }
+  const names = [...units.keys()];
+  const setLeaderMetric = (v: boolean) => {
+    for (const n of names) metrics.setLeader(n, v);
+  };
+  /** A deployment's merged latest report, scrubbed of every secret known by now (a later run may have read one). */
+  const latestReport = (name?: string): Report | undefined => {
+    const unit = units.get(name ?? names[0]);
+    const r = unit?.latest.report();
     return r && scrubReport(r, knownSecrets);
   };
   const fingerprinter = new Fingerprinter();
@@ -130,34 +195,39 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // this thread, so /metrics and /healthz answer at once while a first pass keeps every core busy.
   process.env.AEGIS_AUDIT_WORKER_NICE ??= '10';
   // A long pass is visible while it runs: rows processed and how far, in /metrics and the log.
-  const progressLog = progressReporter({ logger, intervalMs: 10_000 });
-  const onProgress = (check: string, p: CheckProgress) => {
+  const progressLogs = new Map(names.map((n) => [n, progressReporter({ logger: names.length > 1 ? logger.child({ deployment: n }) : logger, intervalMs: 10_000 })]));
+  const onProgressOf = (deployment: string) => (check: string, p: CheckProgress) => {
     metrics.progress(deployment, check, p);
-    progressLog.onProgress(check, p);
+    progressLogs.get(deployment)?.onProgress(check, p);
   };
   const audit: AuditFn = opts.audit ?? runAudit;
   const deadline = opts.shutdownDeadlineMs ?? 10_000;
+  const limiter = new FairLimiter(settings.concurrency, settings.maxPerDeployment);
 
   // With a queue, replicas elect their scheduler on the queue's database unless leader_lock names another.
-  const lockUrl = config.leader_lock?.url ?? config.queue?.url;
-  let fleet: FleetParts | undefined;
+  const queueConfig = settings.queue;
+  if (queueConfig && units.size > 1) {
+    throw new AuditError(Codes.CONFIG, `queue: replicas share the checks of one deployment through the queue; this config has ${units.size} (run a daemon per deployment with queue:, or audit the fleet without it)`);
+  }
+  const lockUrl = settings.leaderLock?.url ?? queueConfig?.url;
+  /** The queue's part (one deployment), when replicas share the checks through it. */
+  let queueParts: FleetParts | undefined;
   const leader: LeaderElection = lockUrl
     ? new AdvisoryLockLeader({
         url: lockUrl,
-        key: config.leader_lock?.key ?? DEFAULT_LEADER_LOCK_KEY,
+        key: settings.leaderLock?.key ?? DEFAULT_LEADER_LOCK_KEY,
         logger,
         onChange: (v) => {
-          metrics.setLeader(deployment, v);
-          fleet?.leadership(v);
+          setLeaderMetric(v);
+          queueParts?.leadership(v);
         },
       })
     : new SoloLeader();
-  metrics.setLeader(deployment, false);
+  setLeaderMetric(false);
 
   let closing = false;
   let firstCycleDone = false;
   let wasLeader = false;
-  const running = new Set<string>();
   const inFlight = new Set<Promise<unknown>>();
 
   /** Results standing in for checks whose run could not even start (e.g. sources failed to open). */
@@ -177,23 +247,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       };
     });
 
-  async function execute(requested: readonly string[], tick: Date = new Date()): Promise<Report | undefined> {
-    if (closing) return undefined;
-    const isLeader = await leader.ensure();
-    metrics.setLeader(deployment, isLeader);
-    const took = isLeader && !wasLeader;
-    wasLeader = isLeader;
-    fleet?.leadership(isLeader);
-    if (!isLeader || closing) return undefined;
-    if (fleet) {
-      // The leader only schedules: any replica (itself included) runs what it enqueues.
-      await fleet.schedule(took ? allIds : requested, tick);
-      return undefined;
-    }
-    // A replica that just took over runs everything, so its metrics are fresh at once.
-    const ids = (took ? allIds : requested).filter((id) => plannedIds.has(id) && !running.has(id));
+  /** Runs `requested` checks of one deployment: the body of every run. */
+  async function runUnit(unit: Unit, requested: readonly string[]): Promise<Report | undefined> {
+    const ids = requested.filter((id) => unit.plannedIds.has(id) && !unit.running.has(id));
     if (ids.length === 0) return undefined;
-    for (const id of ids) running.add(id);
+    for (const id of ids) unit.running.add(id);
+    const { name, loaded } = unit;
+    const log = names.length > 1 ? logger.child({ deployment: name }) : logger;
     const started = new Date();
     const work = (async () => {
       let report: Report;
@@ -203,16 +263,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const published = new Set<string>();
       const onResult = (r: CheckResult) => {
         published.add(r.check);
-        metrics.update(deployment, [r]);
+        metrics.update(name, [r]);
       };
       try {
-        report = await audit(loaded, registry, { ...opts.auditOptions, only: ids, logger, fingerprinter, knownSecrets, onResult, onProgress });
+        report = await audit(loaded, registry, {
+          ...unit.auditOptions,
+          only: ids,
+          logger: log,
+          fingerprinter,
+          knownSecrets,
+          onResult,
+          onProgress: onProgressOf(name),
+          limit: (fn) => limiter.run(name, fn),
+        });
       } catch (e) {
         const message = describeError(e);
-        logger.error({ checks: ids, err: message }, 'Run failed before checks could report');
+        log.error({ checks: ids, err: message }, 'Run failed before checks could report');
         aborted = true;
         report = buildReport({
-          deployment: config.deployment,
+          deployment: name,
           runId: 'failed',
           configDigest: loaded.digest,
           startedAt: started,
@@ -220,15 +289,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           results: crashed(ids, message, started),
         });
       }
-      metrics.update(deployment, report.results.filter((r) => !published.has(r.check)));
-      metrics.recordRun(deployment, aborted ? 'aborted' : runOutcome(report.results));
-      latest.record(report, plannedIds);
-      logger.info({ checks: ids.length, ...report.summary }, 'Run finished');
+      metrics.update(name, report.results.filter((r) => !published.has(r.check)));
+      metrics.recordRun(name, aborted ? 'aborted' : runOutcome(report.results));
+      unit.latest.record(report, unit.plannedIds);
+      log.info({ checks: ids.length, ...report.summary }, 'Run finished');
       if (opts.onReport) {
         try {
-          await opts.onReport(report, latestReport() ?? report);
+          await opts.onReport(report, latestReport(name) ?? report);
         } catch (e) {
-          logger.error({ err: describeError(e) }, 'Writing reports failed');
+          log.error({ err: describeError(e) }, 'Writing reports failed');
         }
       }
       return report;
@@ -238,17 +307,45 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return await work;
     } finally {
       inFlight.delete(work);
-      for (const id of ids) running.delete(id);
+      for (const id of ids) unit.running.delete(id);
     }
   }
 
-  /** The one entry point of scheduled and manual runs: never rejects. */
-  const safeExecute = (ids: readonly string[], tick?: Date): Promise<Report | undefined> =>
-    execute(ids, tick).catch((e: unknown) => {
+  async function execute(unit: Unit, requested: readonly string[], tick: Date = new Date()): Promise<Report | undefined> {
+    if (closing) return undefined;
+    const isLeader = await leader.ensure();
+    setLeaderMetric(isLeader);
+    const took = isLeader && !wasLeader;
+    wasLeader = isLeader;
+    queueParts?.leadership(isLeader);
+    if (!isLeader || closing) return undefined;
+    if (queueParts) {
+      // The leader only schedules: any replica (itself included) runs what it enqueues.
+      await queueParts.schedule(took ? unit.allIds : requested, tick);
+      return undefined;
+    }
+    if (took) {
+      // A replica that just took over runs everything, so its metrics are fresh at once.
+      for (const other of units.values()) if (other !== unit) void guarded(runUnit(other, other.allIds));
+      return runUnit(unit, unit.allIds);
+    }
+    return runUnit(unit, requested);
+  }
+
+  const guarded = (p: Promise<Report | undefined>): Promise<Report | undefined> =>
+    p.catch((e: unknown) => {
       logger.error({ err: describeError(e) }, 'Scheduled run failed');
       return undefined;
     });
 
+  /** The one entry point of scheduled and manual runs: never rejects. */
+  const runChecks = (deployment: string, checks?: readonly string[], tick?: Date): Promise<Report | undefined> => {
+    const unit = units.get(deployment);
+    if (!unit) return Promise.resolve(undefined);
+    return guarded(execute(unit, checks ?? unit.allIds, tick));
+  };
+
+  const index = (): FleetIndexEntry[] => names.map((n) => indexEntry(n, latestReport(n), fleet.single ? 'report' : `${encodeURIComponent(n)}/report`));
   const serverState: ServerState = {
     metrics,
     ready: () =>
@@ -257,12 +354,24 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         : firstCycleDone
           ? { ready: true, reason: leader.isLeader() ? 'ready: leader, first cycle done' : 'ready: standing by (another replica holds the leader lock)' }
           : { ready: false, reason: 'starting: first cycle running' },
-    report: latestReport,
-    htmlReportPath: opts.htmlReportPath ?? resolve(config.outputs.dir, 'report.html'),
+    report: () => latestReport(),
+    htmlReportPath: opts.htmlReportPath ?? resolve(fleet.deployments[0].config.outputs.dir, 'report.html'),
     runbooks: runbookFiles([...registry.values()].map((c) => c.meta.runbook)),
+    fleet: fleet.single
+      ? undefined
+      : {
+          deployments: () => names,
+          report: (n) => latestReport(n),
+          htmlReportPath: (n) => {
+            const unit = units.get(n);
+            if (!unit) return undefined;
+            return opts.htmlReportPathOf?.(n) ?? resolve(unit.loaded.config.outputs.dir, n, 'report.html');
+          },
+          index,
+        },
   };
   const ownServer = !opts.server;
-  const server: RunningServer = opts.server ?? (await startServer(serverState, opts.listen ?? config.server.listen, logger));
+  const server: RunningServer = opts.server ?? (await startServer(serverState, opts.listen ?? settings.server.listen, logger));
 
   const cronLogger = {
     info: (m: string) => logger.debug({ component: 'node-cron' }, m),
@@ -270,32 +379,44 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     error: (m: string | Error) => logger.error({ component: 'node-cron', err: describeError(m) }, 'Scheduler error'),
     debug: (m: string | Error) => logger.debug({ component: 'node-cron' }, String(m)),
   };
-  const tasks: ScheduledTask[] = planned.map(({ check }) => {
-    const id = check.meta.id;
-    const schedule = config.checks[id]?.schedule ?? check.meta.schedule;
-    return cron.createTask(schedule, async (ctx) => void (await safeExecute([id], ctx.date)), {
-      name: `aegis-audit:${id}`,
-      noOverlap: true,
-      maxRandomDelay: opts.maxRandomDelayMs ?? 2_000,
-      logger: cronLogger,
-    });
-  });
+  const tasks: ScheduledTask[] = [];
+  for (const unit of units.values()) {
+    for (const id of unit.allIds) {
+      const check = registry.get(id);
+      const schedule = unit.loaded.config.checks[id]?.schedule ?? check?.meta.schedule ?? '*/5 * * * *';
+      tasks.push(
+        cron.createTask(schedule, async (ctx) => void (await runChecks(unit.name, [id], ctx.date)), {
+          name: fleet.single ? `aegis-audit:${id}` : `aegis-audit:${unit.name}:${id}`,
+          noOverlap: true,
+          maxRandomDelay: opts.maxRandomDelayMs ?? 2_000,
+          logger: cronLogger,
+        }),
+      );
+    }
+  }
 
-  if (config.queue) {
+  if (queueConfig) {
+    const unit = [...units.values()][0];
+    const planned = planChecks(unit.loaded, registry);
+    const sources = configuredSources(unit.loaded.config);
     const timeoutOf = new Map(planned.map((p) => [p.check.meta.id, p.timeoutMs]));
-    fleet = await startFleetParts({
-      config: config.queue,
-      deployment,
-      configDigest: loaded.digest,
+    queueParts = await startFleetParts({
+      config: queueConfig,
+      deployment: unit.name,
+      configDigest: unit.loaded.digest,
       planned,
-      plan,
+      plan: planned.map(({ check }) => ({
+        id: check.meta.id,
+        severity: check.meta.severity,
+        sources: check.meta.sources.flatMap((r) => (typeof r === 'string' ? [r] : [...r])).filter((x) => sources.includes(x)),
+      })),
       metrics,
-      latest,
+      latest: unit.latest,
       logger,
       runCheck: async (id) => {
         const started = new Date();
         try {
-          const report = await audit(loaded, registry, { ...opts.auditOptions, only: [id], logger, fingerprinter, knownSecrets });
+          const report = await audit(unit.loaded, registry, { ...unit.auditOptions, only: [id], logger, fingerprinter, knownSecrets, limit: (fn) => limiter.run(unit.name, fn) });
           return report.results.find((r) => r.check === id) ?? crashed([id], 'the check reported no result', started)[0];
         } catch (e) {
           logger.error({ check: id, err: describeError(e), timeoutMs: timeoutOf.get(id) }, 'Run failed before the check could report');
@@ -305,7 +426,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       onPublished: async (report) => {
         if (!opts.onReport) return;
         try {
-          await opts.onReport(report, latestReport() ?? report);
+          await opts.onReport(report, latestReport(unit.name) ?? report);
         } catch (e) {
           logger.error({ err: describeError(e) }, 'Writing reports failed');
         }
@@ -313,11 +434,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
   }
 
-  const ready = safeExecute(allIds).then(() => {
+  const ready = Promise.all(names.map((n) => runChecks(n))).then(() => {
     firstCycleDone = true;
   });
   for (const t of tasks) await t.start();
-  logger.info({ address: server.address, checks: allIds.length, leaderLock: Boolean(config.leader_lock) }, 'Daemon started');
+  logger.info(
+    { address: server.address, deployments: names.length, checks: [...units.values()].reduce((n, u) => n + u.allIds.length, 0), leaderLock: Boolean(settings.leaderLock) },
+    'Daemon started',
+  );
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -325,9 +449,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       closing = true;
       for (const t of tasks) await Promise.resolve(t.destroy()).catch(() => undefined);
       const waited = await Promise.race([Promise.allSettled([...inFlight]).then(() => true), delay(deadline).then(() => false)]);
-      if (!waited) logger.warn({ deadlineMs: deadline, running: [...running] }, 'Shutdown deadline passed with checks still running');
+      if (!waited) {
+        const running = [...units.values()].flatMap((u) => [...u.running].map((id) => (names.length > 1 ? `${u.name}/${id}` : id)));
+        logger.warn({ deadlineMs: deadline, running }, 'Shutdown deadline passed with checks still running');
+      }
       // Checks this replica took from the queue get the same deadline; those still running are handed back for another replica.
-      await fleet?.close(deadline);
+      await queueParts?.close(deadline);
       await leader.close();
       if (ownServer) await server.close(Math.min(deadline, 2_000));
       removeSignalHandlers();
@@ -360,9 +487,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     metrics,
     serverState,
     ready,
-    runNow: (only) => safeExecute(only ?? allIds),
+    deployments: () => [...names],
+    runChecks,
+    runNow: async (only) => (await Promise.all(names.map((n) => runChecks(n, only))))[0],
     isLeader: () => leader.isLeader(),
     report: latestReport,
+    index,
     close,
   };
 }

@@ -1,6 +1,11 @@
 /**
  * The daemon's HTTP surface (node:http, nothing heavier): /metrics, /healthz, /readyz,
  * /report and /report.json. Every handler reads cached state; none runs a check.
+ *
+ * A fleet's daemon serves the index of its deployments at `/` and `/report` (JSON at
+ * `/report.json`), and each deployment's report at `/<deployment>/report` (and
+ * `/<deployment>/report.json`); names are looked up among the configured deployments, never
+ * used as a path.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -9,6 +14,17 @@ import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
 import type { Report } from '../core/types';
 import { ComplianceMetrics } from '../outputs/metrics';
+import { renderFleetIndex, sortIndex, type FleetIndexEntry } from '../outputs/fleet-index';
+import { TOOL_VERSION } from '../core/report';
+
+/** What a fleet's daemon serves besides the metrics. */
+export interface FleetServerState {
+  deployments(): readonly string[];
+  report(deployment: string): Report | undefined;
+  /** Where the deployment's HTML report is written, if anywhere. */
+  htmlReportPath(deployment: string): string | undefined;
+  index(): FleetIndexEntry[];
+}
 
 export interface ServerState {
   metrics: ComplianceMetrics;
@@ -18,6 +34,8 @@ export interface ServerState {
   htmlReportPath?: string;
   /** The checks' runbook files by file name: the report's relative runbook links, followed from /report, end in one. */
   runbooks?: ReadonlyMap<string, string>;
+  /** Set for a fleet config: `/` and `/report` are its index, each deployment's report under `/<deployment>/`. */
+  fleet?: FleetServerState;
 }
 
 /** `host:port`; an empty host listens on every interface (as the config schema allows). */
@@ -45,6 +63,10 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
     return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   }
   const path = (req.url ?? '/').split('?')[0];
+  if (state.fleet) {
+    const answered = await handleFleet(state.fleet, path, res, head);
+    if (answered) return;
+  }
   switch (path) {
     case '/metrics': {
       const { contentType, body } = await state.metrics.render(wantsOpenMetrics(req));
@@ -89,8 +111,45 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
   }
 }
 
+/** The fleet's pages; false when `path` is none of them (the common paths and runbooks follow). */
+async function handleFleet(fleet: FleetServerState, path: string, res: ServerResponse, head: boolean): Promise<boolean> {
+  if (path === '/' || path === '/report') {
+    send(res, 200, 'text/html; charset=utf-8', renderFleetIndex(fleet.index(), { generatedAt: new Date() }), head);
+    return true;
+  }
+  if (path === '/report.json') {
+    const body = { schemaVersion: 1, tool: { name: 'aegis-audit', version: TOOL_VERSION }, generatedAt: new Date().toISOString(), deployments: sortIndex(fleet.index()) };
+    send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(body, null, 2)}\n`, head);
+    return true;
+  }
+  const m = /^\/([^/]+)\/(report|report\.html|report\.json)$/.exec(path);
+  if (!m) return false;
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1]);
+  } catch {
+    return false;
+  }
+  if (!fleet.deployments().includes(name)) return false;
+  if (m[2] !== 'report.json') {
+    const html = fleet.htmlReportPath(name);
+    const st = html ? await fs.stat(html).catch(() => undefined) : undefined;
+    if (html && st?.isFile()) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': st.size, 'Cache-Control': 'no-store' });
+      if (head) res.end();
+      else createReadStream(html).on('error', () => res.destroy()).pipe(res);
+      return true;
+    }
+  }
+  sendJsonReport(fleet.report(name), res, head);
+  return true;
+}
+
 function sendReport(state: ServerState, res: ServerResponse, head: boolean): void {
-  const report = state.report();
+  sendJsonReport(state.report(), res, head);
+}
+
+function sendJsonReport(report: Report | undefined, res: ServerResponse, head: boolean): void {
   if (!report) return send(res, 503, 'application/json; charset=utf-8', `${JSON.stringify({ error: 'no run has finished yet' })}\n`, head);
   send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(report, null, 2)}\n`, head);
 }

@@ -12,13 +12,18 @@
  * logged and counted in `aegis_compliance_config_reloads_total{outcome="failure"}`.
  */
 import { resolve } from 'node:path';
-import { loadConfigFile, type LoadedConfig } from '../config/load';
-import { loadRunInputs } from '../app/run';
+import { deploymentOutDir, linkFrom, loadFleetFile, type LoadedFleet } from '../config/fleet';
+import type { LoadedConfig } from '../config/load';
+import { loadRunInputs, type RunInputs } from '../app/run';
+import { serialised } from '../core/atomic-write';
+import { AuditError } from '../core/errors';
+import { indexEntry, reportFileIn, writeFleetIndex } from '../outputs/fleet-index';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
 import { metasFromChecks, writeOutputs } from '../outputs';
 import type { ReloadCounts } from '../outputs/metrics';
+import type { Report } from '../core/types';
 import { startDaemon, type Daemon } from './index';
 import { startServer, startingState, type RunningServer } from './server';
 import type { ProcessSignals } from './signals';
@@ -51,30 +56,63 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
   const reloads: ReloadCounts = { success: 0, failure: 0 };
   let active: Active | undefined;
 
-  /** Starts the daemon of `loaded` beside the active one and swaps it in; throws (the active one untouched) on any failure. */
-  const startAndSwap = async (loaded: LoadedConfig): Promise<void> => {
+  /**
+   * Starts the daemon of `fleet` beside the active one and swaps it in; throws (the active one
+   * untouched) on any failure. Deployments added to the config start, removed ones stop (their
+   * series go with the old daemon's registry).
+   */
+  const startAndSwap = async (fleet: LoadedFleet): Promise<void> => {
     // The built-in checks plus the config's plugins.
-    const checks = loaded.registry;
-    const { waivers, attestations } = await loadRunInputs(loaded, checks, new Date());
-    const outDir = resolve(opts.out ?? loaded.config.outputs.dir);
+    const checks = fleet.registry;
+    const inputs = new Map<LoadedConfig, RunInputs>();
+    for (const loaded of fleet.deployments) {
+      try {
+        inputs.set(loaded, await loadRunInputs(loaded, checks, new Date()));
+      } catch (e) {
+        if (e instanceof AuditError && !fleet.single) throw new AuditError(e.code, `deployment ${loaded.config.deployment}: ${e.message}`);
+        throw e;
+      }
+    }
+    const byName = new Map(fleet.deployments.map((d) => [d.config.deployment, d]));
+    const outDirOf = (loaded: LoadedConfig) => deploymentOutDir(fleet, loaded.config, opts.out);
+    const outRoot = resolve(opts.out ?? fleet.settings.outputsDir);
     const metas = metasFromChecks(checks.values());
-    const listen = opts.listen ?? loaded.config.server.listen;
+    const listen = opts.listen ?? fleet.settings.server.listen;
     const reused = active && active.listen === listen ? active.server : undefined;
     let opened: RunningServer | undefined;
     let daemon: Daemon | undefined;
     try {
       opened = reused ? undefined : await startServer(startingState(), listen, logger);
+      const latest = new Map<string, Report>();
       daemon = await startDaemon({
-        loaded,
+        fleet,
         registry: checks,
         server: reused ?? opened,
         logger,
         reloads: () => reloads,
         shutdownDeadlineMs: opts.shutdownDeadlineMs,
-        htmlReportPath: resolve(outDir, 'report.html'),
-        auditOptions: { waivers: waivers.active, expiredWaivers: waivers.expired },
+        htmlReportPath: resolve(outDirOf(fleet.deployments[0]), 'report.html'),
+        htmlReportPathOf: (name) => resolve(outDirOf(byName.get(name) as LoadedConfig), 'report.html'),
+        auditOptionsOf: (loaded) => {
+          const { waivers } = inputs.get(loaded) as RunInputs;
+          return { waivers: waivers.active, expiredWaivers: waivers.expired };
+        },
         onReport: async (_report, merged) => {
-          await writeOutputs(merged, { dir: outDir, formats: loaded.config.outputs.formats, metas, attestations });
+          const loaded = byName.get(merged.deployment);
+          if (!loaded) return;
+          const { attestations } = inputs.get(loaded) as RunInputs;
+          await writeOutputs(merged, { dir: outDirOf(loaded), formats: loaded.config.outputs.formats, metas, attestations });
+          if (fleet.single) return;
+          // The index beside the deployments' folders, from the daemon's latest results; writes take turns.
+          latest.set(merged.deployment, merged);
+          await serialised(`${outRoot}\0fleet-index`, async () => {
+            const entries = fleet.deployments.map((d) => {
+              const dir = outDirOf(d);
+              const file = reportFileIn(dir);
+              return indexEntry(d.config.deployment, latest.get(d.config.deployment), file ? linkFrom(outRoot, resolve(dir, file)) : undefined);
+            });
+            await writeFleetIndex(outRoot, entries, { generatedAt: new Date() });
+          });
         },
       });
     } catch (e) {
@@ -98,7 +136,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
   const onRejection = (reason: unknown) => logger.error({ err: describeError(reason) }, 'Unhandled rejection (kept running)');
   process.on('unhandledRejection', onRejection);
   try {
-    await startAndSwap(await loadConfigFile(opts.configFile, { registry }));
+    await startAndSwap(await loadFleetFile(opts.configFile, { registry }));
     for (;;) {
       const sig = await signals.next();
       if (sig !== 'SIGHUP') {
@@ -106,7 +144,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
         break;
       }
       try {
-        const next = await loadConfigFile(opts.configFile, { registry });
+        const next = await loadFleetFile(opts.configFile, { registry });
         await startAndSwap(next);
         reloads.success++;
         logger.info({ digest: next.digest }, 'Configuration reloaded');
