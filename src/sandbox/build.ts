@@ -59,6 +59,11 @@ export interface BuildOptions {
   hostile?: boolean;
   /** A stop request (Ctrl-C): the build stops between steps, stopping what it started, and throws the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Write `state:` and `outputs:` into audit.yaml (default true). A fleet's member leaves them
+   * out, so the fleet config's defaults put every deployment's state and reports in one place.
+   */
+  outputsInConfig?: boolean;
 }
 
 export interface Manifest {
@@ -154,6 +159,7 @@ function configYaml(
   files: { logs: Record<string, string>; env: Record<string, string>; pem: { receipt: string; root: string } },
   cloud: CloudSandbox | undefined,
   identity: IdentitySandbox | undefined,
+  outputsInConfig: boolean,
 ): string {
   const o = plan.opts;
   const logs: Record<string, unknown> = { files: files.logs };
@@ -177,8 +183,7 @@ function configYaml(
     deployment: o.deployment,
     services: [...o.services],
     sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, ...sources, ...endpoints },
-    state: { dir: 'state' },
-    outputs: { dir: 'reports' },
+    ...(outputsInConfig ? { state: { dir: 'state' }, outputs: { dir: 'reports' } } : {}),
   };
   const header = [
     `# The aegis sandbox deployment "${o.deployment}" (seed ${o.seed}, ${o.rows} audit rows).`,
@@ -278,7 +283,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
     }
     opts.signal?.throwIfAborted();
     const configPath = join(dir, 'audit.yaml');
-    await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud, identity));
+    await writeFile(configPath, configYaml(plan, postgresUrl, { logs: logs.files, env, pem }, cloud, identity, opts.outputsInConfig ?? true));
     const violations = plan.manifest(identity ? { identity: { ...plan.identity, jwksUrl: identity.jwksUrl } } : undefined);
     const manifest: Manifest = { seed: plan.opts.seed, rows: plan.opts.rows, seeded, violations };
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
