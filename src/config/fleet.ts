@@ -52,10 +52,14 @@ const shape = configSchema.shape;
 
 export const fleetSettingsSchema = z
   .object({
-    /** Checks running at once across every deployment. */
-    concurrency: z.number().int().min(1).max(256).default(4),
-    /** Of those, at most this many for one deployment (default: half, rounded up), so a slow deployment never holds them all. */
-    max_per_deployment: z.number().int().min(1).max(256).optional(),
+    concurrency: z.number().int().min(1).max(256).default(4).describe('Checks running at once across every deployment of the fleet (`run` and the daemon).'),
+    max_per_deployment: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe('Of those, at most this many for one deployment, so a slow or hung deployment never holds them all; default half of `fleet.concurrency`, rounded up (all of them for a fleet of one).'),
   })
   .strict();
 

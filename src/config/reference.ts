@@ -6,6 +6,7 @@
  * that is not documented. `aegis-audit config reference` prints it.
  */
 import type { z } from 'zod';
+import { fleetSettingsSchema, MAX_DEPLOYMENTS, MAX_FLEET_BYTES, MAX_INCLUDE_PATTERNS } from './fleet';
 import { configSchema } from './schema';
 import { formatDuration, isDurationSchema } from '../core/duration';
 import { optionKeys, type Registry } from '../core/registry';
@@ -288,6 +289,85 @@ export function configKeys(): KeyDoc[] {
   return out;
 }
 
+/** The keys of a fleet config's `fleet:` group. */
+export function fleetKeys(): KeyDoc[] {
+  const out: KeyDoc[] = [];
+  walk(fleetSettingsSchema, ['fleet'], out, { required: false, default: {} });
+  return out;
+}
+
+/** The page's section on fleets: many deployments in one config. */
+function fleetSection(): string[] {
+  return [
+    '## Fleets: many deployments in one config',
+    '',
+    'One config can describe many deployments (environments, regions, large tenants). Instead of a',
+    'top-level `deployment:`, a fleet config has:',
+    '',
+    '| key | meaning |',
+    '| --- | --- |',
+    '| `deployments` | A list of deployments, each a mapping with the keys above (`deployment`, `services`, `sources`, `checks`, `waivers`, `attestations`, …); `deployment` is required and unique in the fleet. |',
+    '| `include` | A list of files or globs (relative to the config file) of per-deployment YAML files, each holding one deployment as a mapping with the keys above; at most ' + MAX_INCLUDE_PATTERNS + ' patterns, and a pattern that matches no file is an error. Included deployments follow the listed ones, in path order. |',
+    '| `defaults` | Keys above shared by every deployment, laid under each (see the merge rule). |',
+    ...fleetKeys().map((k) => `| \`${k.key}\` | ${cell(k.meaning ?? '')} Type ${cell(k.type)}${k.default === '—' ? '' : `, default ${cell(k.default)}`}. |`),
+    '| `server`, `leader_lock`, `plugins` | As above, written once at the top for the whole process; in `defaults` or a deployment they are an error. |',
+    '',
+    '**Merge rule.** A deployment\'s settings are laid over `defaults`: mappings merge key by key at',
+    'any depth; a list, string or number in the deployment replaces the default whole (so a',
+    'deployment\'s `services` replaces the default list, while its `sources.logs.files` adds to the',
+    'default files). Relative paths are relative to the file they are written in: a default\'s to the',
+    'fleet config, an included deployment\'s to its own file. `${VAR}` works in every file.',
+    '',
+    '**Outputs.** Each deployment\'s reports go to `<outputs.dir>/<deployment>/` (`report.html`,',
+    '`checklist.html`, `report.json`, …), its history to `<outputs.dir>/history/<deployment>/`, and',
+    '`index.html` and `index.json` in the fleet\'s outputs folder (`defaults.outputs.dir`, default',
+    '`reports` beside the config) list every deployment with its state (FAIL when a check failed,',
+    'NOT EVALUATED when none failed but one could not be evaluated, PASS), its failing checks, its',
+    'last run and a link to its report, worst first. The names `history`, `index.html` and',
+    '`index.json` are therefore reserved. The daemon serves the index at `/` and `/report` (as JSON',
+    'at `/report.json`) and each deployment\'s report at `/<deployment>/report` and',
+    '`/<deployment>/report.json`; every metric series carries its `deployment`.',
+    '',
+    '**Running.** `aegis-audit run --config <fleet config>` audits every deployment and exits with the',
+    'worst code (1 before 3 before 0); `aegis-audit run --config <fleet config> --deployment <name>`',
+    '(repeatable) audits only those, and the index keeps the others with the report they last had.',
+    '`--json` needs exactly one deployment. The daemon schedules every check of every deployment',
+    'on its own schedule; a slow or unreachable deployment holds at most its share of',
+    '`fleet.concurrency` and its own checks end `error`, while the others run on. A reload (SIGHUP)',
+    'starts deployments added to the config (or its included files) and drops removed ones with',
+    'their series. Bad waivers or attestations of any deployment stop the run (exit 2), naming it.',
+    '',
+    '**State.** Deployments may share one `state.dir`: each checkpoint is keyed by what it',
+    'describes (a chain by its database server, database, table and first row; a log position by',
+    'its location), so a renamed deployment never inherits another\'s checkpoint and two',
+    'deployments never judge each other\'s data.',
+    '',
+    '**Bounds.** At most ' + MAX_DEPLOYMENTS + ' deployments; each included file is a regular file of',
+    'at most 1 MiB, and the config with its included files at most ' + MAX_FLEET_BYTES / (1024 * 1024) + ' MiB in all. Every',
+    'error names the file and line it was written in (a bad default once, where the default is).',
+    '',
+    '```yaml',
+    'fleet: { concurrency: 4 }',
+    'server: { listen: "0.0.0.0:9464" }',
+    'defaults:',
+    '  services: [identity, gateway, api, audit, insight]',
+    '  sources:',
+    '    logs: { window: 24h }',
+    '  checks:',
+    '    receipt-chain: { schedule: "*/15 * * * *" }',
+    '  outputs: { dir: reports }',
+    'deployments:',
+    '  - deployment: prod-eu',
+    '    sources:',
+    '      postgres: { url: "${PROD_EU_AUDIT_DATABASE_URL}" }',
+    '      logs: { files: { audit: /var/log/aegis/prod-eu/audit/*.jsonl } }',
+    '    waivers: waivers/prod-eu.yaml',
+    'include: ["tenants/*.yaml"]     # one deployment per file',
+    '```',
+    '',
+  ];
+}
+
 /** Every option of every check in the registry, with its type and default. */
 export function checkOptionKeys(registry: Registry): { check: string; options: KeyDoc[] }[] {
   return [...registry.values()].map((c) => {
@@ -345,6 +425,7 @@ export function renderConfigReference(registry: Registry): string {
     'needs `token_file` or `token_env`; a `checks.<check id>` that is not a known check (built in or',
     'from `plugins`) is an error.',
     '',
+    ...fleetSection(),
     '## Environment variables',
     '',
     '| variable | meaning |',

@@ -1,8 +1,8 @@
 /**
  * Bounded, fair concurrency across keys (a fleet's deployments): at most `total` tasks run at
- * once, at most `perKey` of them for one key, and a freed slot goes to the keys waiting in
- * turn (round robin), so a deployment with many queued or slow checks never starves the
- * others, and one whose checks hang until their timeout holds at most `perKey` slots.
+ * once, at most `perKey` of them for one key, and a freed slot goes to the waiting key running
+ * the fewest tasks (of equals, in turn): a deployment with many queued or slow checks never
+ * starves the others, and one whose checks hang until their timeout holds at most `perKey`.
  */
 export class FairLimiter {
   #active = 0;
@@ -60,18 +60,23 @@ export class FairLimiter {
 
   #pump(): void {
     while (this.#active < this.total) {
-      let served = false;
-      for (const [key, q] of this.#queues) {
-        if ((this.#activeBy.get(key) ?? 0) >= this.perKey) continue;
-        const start = q.shift() as () => void;
-        // Round robin: the key just served waits behind the others.
-        this.#queues.delete(key);
-        if (q.length > 0) this.#queues.set(key, q);
-        start();
-        served = true;
-        break;
+      // The waiting key running the fewest tasks; of equals, the one served longest ago.
+      let pick: string | undefined;
+      let least = Infinity;
+      for (const key of this.#queues.keys()) {
+        const n = this.#activeBy.get(key) ?? 0;
+        if (n < this.perKey && n < least) {
+          pick = key;
+          least = n;
+        }
       }
-      if (!served) return;
+      if (pick === undefined) return;
+      const q = this.#queues.get(pick) as (() => void)[];
+      const start = q.shift() as () => void;
+      // Round robin: the key just served waits behind the others.
+      this.#queues.delete(pick);
+      if (q.length > 0) this.#queues.set(pick, q);
+      start();
     }
   }
 }
