@@ -15,9 +15,8 @@ import { resolve } from 'node:path';
 import { deploymentOutDir, linkFrom, loadFleetFile, type LoadedFleet } from '../config/fleet';
 import type { LoadedConfig } from '../config/load';
 import { loadRunInputs, type RunInputs } from '../app/run';
-import { serialised } from '../core/atomic-write';
 import { AuditError } from '../core/errors';
-import { indexEntry, reportFileIn, writeFleetIndex } from '../outputs/fleet-index';
+import { indexEntry, reportFileFor, writeFleetIndex } from '../outputs/fleet-index';
 import type { Registry } from '../core/registry';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
@@ -84,6 +83,37 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
     try {
       opened = reused ? undefined : await startServer(startingState(), listen, logger);
       const latest = new Map<string, Report>();
+      /**
+       * The index beside the deployments' folders, from the daemon's latest reports. Writes are
+       * coalesced — one at a time, the requests made meanwhile served by one more, at most one a
+       * second — so a fleet of thousands does not rewrite it after every check.
+       */
+      let indexWrite: Promise<void> | undefined;
+      let again = false;
+      const writeIndex = (): Promise<void> => {
+        if (indexWrite) {
+          again = true;
+          return indexWrite;
+        }
+        indexWrite = (async () => {
+          do {
+            again = false;
+            const entries = fleet.deployments.map((d) => {
+              const name = d.config.deployment;
+              const file = reportFileFor(d.config.outputs.formats);
+              // Linked once the deployment's files are written (they are, before its first report counts here).
+              return indexEntry(name, latest.get(name), latest.has(name) && file ? linkFrom(outRoot, resolve(outDirOf(d), file)) : undefined);
+            });
+            await writeFleetIndex(outRoot, entries, { generatedAt: new Date() });
+            if (again) await new Promise((r) => setTimeout(r, 1_000).unref());
+          } while (again);
+        })().finally(() => {
+          indexWrite = undefined;
+          // Asked for between the last write and here: one more.
+          if (again) void writeIndex().catch((e: unknown) => logger.error({ err: describeError(e) }, 'Writing the fleet index failed'));
+        });
+        return indexWrite;
+      };
       daemon = await startDaemon({
         fleet,
         registry: checks,
@@ -103,16 +133,8 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
           const { attestations } = inputs.get(loaded) as RunInputs;
           await writeOutputs(merged, { dir: outDirOf(loaded), formats: loaded.config.outputs.formats, metas, attestations });
           if (fleet.single) return;
-          // The index beside the deployments' folders, from the daemon's latest results; writes take turns.
           latest.set(merged.deployment, merged);
-          await serialised(`${outRoot}\0fleet-index`, async () => {
-            const entries = fleet.deployments.map((d) => {
-              const dir = outDirOf(d);
-              const file = reportFileIn(dir);
-              return indexEntry(d.config.deployment, latest.get(d.config.deployment), file ? linkFrom(outRoot, resolve(dir, file)) : undefined);
-            });
-            await writeFleetIndex(outRoot, entries, { generatedAt: new Date() });
-          });
+          await writeIndex();
         },
       });
     } catch (e) {

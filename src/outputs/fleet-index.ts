@@ -51,6 +51,14 @@ export function indexEntry(deployment: string, report: Report | undefined, link?
   };
 }
 
+/** The report file a reader wants most of those `formats` writes: the HTML report, else the checklist, else the JSON. */
+export function reportFileFor(formats: readonly string[]): string | undefined {
+  if (formats.includes('html')) return 'report.html';
+  if (formats.includes('checklist')) return 'checklist.html';
+  if (formats.includes('json')) return 'report.json';
+  return undefined;
+}
+
 /** The report file of a deployment's folder a reader wants most: the HTML report, else the checklist, else the JSON. */
 export function reportFileIn(dir: string): string | undefined {
   for (const f of ['report.html', 'checklist.html', 'report.json']) if (existsSync(join(dir, f))) return f;

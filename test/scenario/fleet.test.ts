@@ -166,6 +166,12 @@ test('the daemon audits the fleet: series, reports and index per deployment; a r
     // Report files per deployment (and the index beside them), served per deployment.
     const reports = join(fleet.dir, 'reports');
     await waitFor(() => ['eu', 'us', 'apac', 'broken'].every((d) => existsSync(join(reports, d, 'report.html'))) && existsSync(join(reports, 'index.html')), 'the report files', 30_000);
+    const onDisk = await waitFor(() => {
+      const ix = JSON.parse(readFileSync(join(reports, 'index.json'), 'utf8')) as IndexJson;
+      return ix.deployments.every((e) => e.state !== 'not run') && ix;
+    }, 'the index file to list every deployment as run', 30_000);
+    expect(rows(onDisk)).toEqual({ us: 'fail', broken: 'error', eu: 'pass', apac: 'pass' });
+    expect(onDisk.deployments.find((e) => e.deployment === 'us')?.link).toBe('us/report.html');
     const usPage = await fetchText(`${base}/us/report`);
     expect(usPage.status).toBe(200);
     expect(usPage.body).toContain('<h1');
