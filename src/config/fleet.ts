@@ -284,6 +284,9 @@ export async function parseFleet(text: string, file: string, opts: FleetLoadOpti
     const out = validateSettings(merged, [p.origin, defaultsOrigin], problems, mainDir, () => registry);
     if (out) deployments.push({ config: out.config, file: p.origin.file, digest: p.digest, checkOptions: out.checkOptions, registry: registry ?? new Map() });
   }
+  if (fleet.queue && deployments.length > 1) {
+    problems.push(`${at(main, ['queue'])}: queue: replicas share the checks of one deployment through the queue, so far; this fleet has ${deployments.length} (run a daemon per deployment with queue:, or audit the fleet without it)`);
+  }
   if (problems.length > 0) {
     // A bad default is said once, not once for each deployment it reaches.
     problems = [...new Set(problems)];

@@ -310,7 +310,7 @@ function fleetSection(): string[] {
     '| `include` | A list of files or globs (relative to the config file) of per-deployment YAML files, each holding one deployment as a mapping with the keys above; at most ' + MAX_INCLUDE_PATTERNS + ' patterns, and a pattern that matches no file is an error. Included deployments follow the listed ones, in path order. |',
     '| `defaults` | Keys above shared by every deployment, laid under each (see the merge rule). |',
     ...fleetKeys().map((k) => `| \`${k.key}\` | ${cell(k.meaning ?? '')} Type ${cell(k.type)}${k.default === '—' ? '' : `, default ${cell(k.default)}`}. |`),
-    '| `server`, `leader_lock`, `plugins` | As above, written once at the top for the whole process; in `defaults` or a deployment they are an error. |',
+    '| `server`, `leader_lock`, `queue`, `plugins` | As above, written once at the top for the whole process; in `defaults` or a deployment they are an error. Replicas share the checks through `queue` for a config of one deployment only, so far. |',
     '',
     '**Merge rule.** A deployment\'s settings are laid over `defaults`: mappings merge key by key at',
     'any depth; a list, string or number in the deployment replaces the default whole (so a',
