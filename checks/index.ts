@@ -15,6 +15,7 @@ import mtlsEnforced from './mtls-enforced';
 import oidcJwks from './oidc-jwks';
 import pemFilesAtRest from './pem-files-at-rest';
 import receiptChain from './receipt-chain';
+import repoSecretScan from './repo-secret-scan';
 import runtimeSecretsPresent from './runtime-secrets-present';
 import secretsInLogs from './secrets-in-logs';
 import signingKeyFingerprint from './signing-key-fingerprint';
@@ -35,6 +36,7 @@ export const builtinChecks: readonly AnyCheck[] = [
   oidcJwks,
   pemFilesAtRest,
   receiptChain,
+  repoSecretScan,
   runtimeSecretsPresent,
   secretsInLogs,
   signingKeyFingerprint,

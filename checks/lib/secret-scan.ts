@@ -109,6 +109,11 @@ export class KnownValueMatcher {
     return this.#patterns.length;
   }
 
+  /** Length in bytes of a pattern (so a caller can hash what matched, never keep it). */
+  patternLength(pattern: number): number {
+    return this.#patterns[pattern]?.length ?? 0;
+  }
+
   /** The labels (secret names) of a pattern. */
   labels(pattern: number): readonly string[] {
     return this.#labels[pattern] ?? [];
@@ -304,10 +309,10 @@ const BEFORE = 256;
 const AFTER = 4096;
 
 /**
- * Calls `onHit(detector, start)` for each secret shape in `buf` (each match once). The chunk
- * is decoded as latin1, so string indexes are byte indexes.
+ * Calls `onHit(detector, start, end)` for each secret shape in `buf` (each match once, `end`
+ * exclusive). The chunk is decoded as latin1, so string indexes are byte indexes.
  */
-export function scanShapes(buf: Buffer, onHit: (detector: string, start: number) => void): void {
+export function scanShapes(buf: Buffer, onHit: (detector: string, start: number, end: number) => void): void {
   const text = buf.toString('latin1');
   const seen = new Set<string>();
   const re = new RegExp(ANCHOR_RE.source, 'g');
@@ -335,7 +340,7 @@ export function scanShapes(buf: Buffer, onHit: (detector: string, start: number)
         if (seen.has(key)) continue;
         if (d.accept && !d.accept(m[0])) continue;
         seen.add(key);
-        onHit(d.id, start);
+        onHit(d.id, start, start + m[0].length);
       }
     }
     // The next anchor may lie inside this one (e.g. `_key` within `_keys`); go on from the next byte.

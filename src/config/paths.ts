@@ -26,6 +26,7 @@ const PATH_MAPS: readonly (readonly string[])[] = [
   ['sources', 'secrets', 'env_files'],
   ['sources', 'secrets', 'pem_files'],
   ['sources', 'deploy', 'trees'],
+  ['sources', 'repo', 'roots'],
 ];
 /** Single path fields: [object path, key]. */
 const PATH_FIELDS: readonly [readonly string[], string][] = [

@@ -141,6 +141,27 @@ export const deploySchema = z
   })
   .strict();
 
+/** Repository checkouts scanned for committed secrets, each with its detect-secrets baseline. */
+export const repoSchema = z
+  .object({
+    /** name → directory of a checkout; findings name files as `<name>:<path in the checkout>`. */
+    roots: z.record(bounded(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a root name (letters, digits, _ . -)'), nonEmpty),
+    /** The detect-secrets baseline, relative to each root. */
+    baseline: nonEmpty.default('.secrets.baseline'),
+    /** Globs (relative to the root, `**` across folders) of the files scanned. */
+    include: z.array(nonEmpty).min(1).default(['**']),
+    /** Globs of files and folders never scanned (`.git` never is). */
+    exclude: z.array(nonEmpty).default(['**/node_modules/**', '**/.venv/**', '**/venv/**', '**/__pycache__/**']),
+    /** Files larger than this are not scanned (reported as a note). */
+    max_file_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+    /** A baseline larger than this is not read. */
+    max_baseline_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(32 * 1024 * 1024),
+    /** A root with more files to scan than this is an error (narrow it with exclude). */
+    max_files: z.number().int().min(1).max(10_000_000).default(200_000),
+    max_depth: z.number().int().min(1).max(256).default(64),
+  })
+  .strict();
+
 /** Where the model artifacts are: a directory, an S3 prefix, or both. */
 export const artifactsSchema = z
   .object({
@@ -234,6 +255,7 @@ export const configSchema = z
         deploy: deploySchema.optional(),
         artifacts: artifactsSchema.optional(),
         endpoints: endpointsSchema.optional(),
+        repo: repoSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -307,5 +329,6 @@ export type DeployConfig = z.output<typeof deploySchema>;
 export type ArtifactsConfig = z.output<typeof artifactsSchema>;
 export type EndpointsConfig = z.output<typeof endpointsSchema>;
 export type QueueConfig = z.output<typeof configSchema>['queue'] & {};
+export type RepoConfig = z.output<typeof repoSchema>;
 export type CheckSettings = z.output<typeof checkSettingsSchema>;
 export type { OutputFormat } from './formats';

@@ -3,7 +3,10 @@
  * §10 "Checklist before pilot", *Runbook: Enforce Vault-backed secrets and OIDC/mTLS auth
  * end-to-end* §8, and *Secret Management* "What to audit when reviewing a deployment". Each item is evidenced by checks, by a manual attestation where
  * no check can prove it, or both. An item passes only when all its checks pass (or its
- * attestation is present and unexpired). Checks name the items they evidence in
+ * attestation is present and unexpired). Where a check can evidence what the attestation
+ * states (`attestationEvidencedBy`), the attestation is needed only when that check did not
+ * run (not configured, so skipped; disabled or not selected): once it ran, the item is judged
+ * by its checks alone. Checks name the items they evidence in
  * `meta.checklist`; a meta-test keeps the two in step.
  */
 /**
@@ -30,6 +33,12 @@ export interface ChecklistItem {
   checks: readonly string[];
   /** What a human must attest to, where no check can prove it. */
   attestation?: string;
+  /**
+   * Checks (also in `checks`) that evidence the attestation itself. When every one of them ran
+   * (pass or fail), the item needs no attestation; when one was skipped or not part of the run,
+   * the attestation is required in its place. An erroring one leaves the item not evaluated.
+   */
+  attestationEvidencedBy?: readonly string[];
   /** Where the item comes from: an Aegis runbook title (AEGIS_RUNBOOKS) and section. */
   source: string;
 }
@@ -44,8 +53,9 @@ export const CHECKLIST: readonly ChecklistItem[] = Object.freeze([
   {
     id: 'no-plaintext-secrets',
     title: 'No production secrets in repo or plain environment / command history',
-    checks: ['ssm-persisted-secrets', 'secrets-in-logs', 'static-vault-token', 'dev-fallback-secrets', 'pem-files-at-rest'],
+    checks: ['ssm-persisted-secrets', 'secrets-in-logs', 'static-vault-token', 'dev-fallback-secrets', 'pem-files-at-rest', 'repo-secret-scan'],
     attestation: 'Repository secret scan (detect-secrets baseline reviewed) is clean',
+    attestationEvidencedBy: ['repo-secret-scan'],
     source: `${IDENTITY_10}; ${AEGIS_RUNBOOKS.secretsAndSupplyChain}, §4 "Pre-commit & local scanning"`,
   },
   {

@@ -469,6 +469,40 @@ export interface DeploySource {
   stats(): DeployWalkStats;
 }
 
+// ---------------------------------------------------------------- repository checkouts (secret scan)
+
+/** One file of a configured repository checkout, to be read as a stream of chunks. */
+export interface RepoFile {
+  /** The configured root's name (config `sources.repo.roots`). */
+  root: string;
+  /** Path inside the root, `/`-separated. Untrusted text (names come from the repository). */
+  path: string;
+  size: number;
+  /** The file's bytes in order, a bounded chunk at a time (never the whole file). */
+  chunks(signal?: AbortSignal): AsyncIterable<Buffer>;
+}
+
+/** A file the walk found but did not hand on (larger than the bound, not a regular file, a symlink not followed). */
+export interface RepoSkipped {
+  root: string;
+  path: string;
+  skipped: string;
+}
+
+/** A root's detect-secrets baseline as found on disk, not yet parsed. */
+export type RepoBaseline =
+  | { root: string; path: string; status: 'absent' }
+  | { root: string; path: string; status: 'ok'; text: string }
+  | { root: string; path: string; status: 'unreadable'; reason: string };
+
+export interface RepoSource {
+  roots(): string[];
+  /** Files of a root that the include/exclude globs select (the baseline and `.git` never), in a stable order. */
+  files(root: string, signal?: AbortSignal): AsyncIterable<RepoFile | RepoSkipped>;
+  /** The root's detect-secrets baseline (`sources.repo.baseline`, relative to the root). */
+  baseline(root: string, signal?: AbortSignal): Promise<RepoBaseline>;
+}
+
 // ---------------------------------------------------------------- model artifacts (directory or S3)
 
 export interface ArtifactObject {
@@ -609,10 +643,11 @@ export interface Sources {
   deploy?: DeploySource;
   artifacts?: ArtifactStore;
   endpoints?: EndpointSource;
+  repo?: RepoSource;
 }
 
 export type SourceName = keyof Sources;
-export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus', 'deploy', 'artifacts', 'endpoints'];
+export const SOURCE_NAMES: readonly SourceName[] = ['postgres', 'logs', 'secrets', 'ssm', 'vault', 'prometheus', 'deploy', 'artifacts', 'endpoints', 'repo'];
 
 /** What {@link StateStore.read} found under a key. */
 export type StateRead<T> =

@@ -8,6 +8,11 @@
  *   unexpired attestation for the item covers it → ATTESTED;
  * - an item that names an attestation requirement also needs an unexpired attestation:
  *   all checks pass + attestation → PASS; no (or an expired) attestation → NOT EVALUATED;
+ * - except where checks evidence the attestation itself (`attestationEvidencedBy`): when they
+ *   ran, the item is judged by its checks alone (no attestation needed, and one recorded is
+ *   not what makes it pass); when one of them was skipped or not part of the run, the
+ *   attestation stands in for it — all other checks pass + attestation → PASS, no
+ *   attestation → NOT EVALUATED;
  *   an item with no checks at all → ATTESTED or NOT EVALUATED;
  * - otherwise (all checks pass) → PASS.
  */
@@ -77,7 +82,11 @@ export function evaluateChecklist(
     const attested = attestation !== undefined && !attestation.expired;
     const reasons: string[] = [];
     const failing = checks.filter((c) => c.status === 'fail');
-    const unevaluated = checks.filter((c) => c.status !== 'pass' && c.status !== 'fail');
+    // Checks that evidence the attestation and did not run: the attestation stands in for them.
+    const evidencing = new Set(item.attestationEvidencedBy ?? []);
+    const standIn = checks.filter((c) => evidencing.has(c.check) && (c.status === 'skipped' || c.status === 'absent'));
+    const unevaluated = checks.filter((c) => c.status !== 'pass' && c.status !== 'fail' && !standIn.includes(c));
+    const needsAttestation = item.attestation !== undefined && (evidencing.size === 0 || standIn.length > 0);
     const attestationNote = attestation?.expired
       ? `the attestation by ${attestation.by} expired on ${fmtTime(attestation.expires)}`
       : 'no attestation is recorded';
@@ -95,15 +104,18 @@ export function evaluateChecklist(
         status = 'NOT EVALUATED';
         reasons.push(attestationNote);
       }
-    } else if (checks.length === 0 || item.attestation) {
+    } else if (checks.length === 0 || needsAttestation) {
+      const because = standIn.length > 0 ? ` (${standIn.map((c) => `${c.check} ${c.status === 'absent' ? 'was not part of this run' : 'was skipped'}`).join(', ')}, so it cannot evidence this)` : '';
       if (attested) {
-        status = checks.length === 0 ? 'ATTESTED' : 'PASS';
+        status = checks.length === standIn.length ? 'ATTESTED' : 'PASS';
+        if (standIn.length > 0) reasons.push(`the attestation of ${attestation.by} stands in for ${standIn.map((c) => c.check).join(', ')}${because}`);
       } else {
         status = 'NOT EVALUATED';
-        reasons.push(`needs an attestation: ${item.attestation ?? 'manual review'}; ${attestationNote}`);
+        reasons.push(`needs an attestation: ${item.attestation ?? 'manual review'}${because}; ${attestationNote}`);
       }
     } else {
       status = 'PASS';
+      if (item.attestation) reasons.push(`no attestation needed: ${[...evidencing].join(', ')} evidenced "${item.attestation}"`);
     }
     return { item, status, reasons, checks, attestation };
   });
@@ -147,6 +159,7 @@ export function checklistView(report: Report, opts: ChecklistRenderOptions = {})
       title: r.item.title,
       source: r.item.source,
       requirement: r.item.attestation,
+      requirementUnless: r.item.attestationEvidencedBy?.join(', '),
       status: r.status,
       cls: cls(r.status),
       reasons: r.reasons,

@@ -23,6 +23,7 @@ const vaultModule = () => require('./vault') as typeof import('./vault');
 const artifactsModule = () => require('./artifacts') as typeof import('./artifacts');
 /* eslint-enable @typescript-eslint/no-require-imports */
 import { TlsEndpointSource } from './endpoints';
+import { FsRepoSource } from './repo-files';
 
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
@@ -91,6 +92,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     closers.push(async () => artifacts.close());
     sources.artifacts = artifacts;
   }
+  if (config.sources.repo) sources.repo = new FsRepoSource(config.sources.repo);
   if (config.sources.endpoints) sources.endpoints = new TlsEndpointSource(config.sources.endpoints, deps.knownSecrets);
   return {
     sources,

@@ -35,6 +35,8 @@ export interface WalkOptions {
   maxDepth: number;
   /** Only files this accepts are yielded and counted (the rest are counted as ignored). */
   accept?: (rel: string, name: string) => boolean;
+  /** Directories (by path inside the tree) this refuses are not entered; default every one. */
+  enter?: (rel: string) => boolean;
   /** More accepted files than this is an error naming the tree. */
   maxFiles: number;
   onIgnored?: () => void;
@@ -119,6 +121,7 @@ export async function* walkTree(source: string, what: string, root: string, opts
           skip(rel, `deeper than ${opts.maxDepth} levels: not walked`);
           continue;
         }
+        if (opts.enter && !opts.enter(rel)) continue;
         visitedDirs.add(real);
         subdirs.push({ abs, rel, depth: dir.depth + 1 });
         continue;

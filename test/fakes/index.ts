@@ -4,3 +4,4 @@ export { FakeSecretStore, type FakeHolder, type FakeSigningKey } from './secret-
 export { MemoryStateStore } from './state-store';
 export { AuditLogBuilder, TestKey, referenceRowHash } from './audit-log';
 export { Failures } from './failures';
+export { FakeRepoSource, type FakeRepoFile } from './repo-source';

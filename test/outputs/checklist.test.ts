@@ -1,5 +1,6 @@
 import { CHECKLIST } from '../../src/core/checklist';
 import type { Attestation } from '../../src/outputs/attestations';
+import type { CheckResult } from '../../src/core/types';
 import { evaluateChecklist, renderChecklist } from '../../src/outputs/checklist';
 import { XSS_IMG, XSS_SCRIPT, buildReport, result, sampleMetas, sampleReport } from './fixtures';
 
@@ -64,8 +65,56 @@ describe('pre-pilot checklist', () => {
     const report = buildReport(CHECKLIST.flatMap((i) => i.checks).filter((c, i, a) => a.indexOf(c) === i).map((c) => result(c, c, 'high', 'pass')));
     const r = evaluateChecklist(report, { now: NOW });
     // Without attestations, an item that needs one, or that no check evidences yet, cannot pass.
-    const unprovable = CHECKLIST.filter((i) => i.attestation || i.checks.length === 0).length;
+    // (An item whose attestation a check evidences needs none once that check ran.)
+    const unprovable = CHECKLIST.filter((i) => (i.attestation && !i.attestationEvidencedBy) || i.checks.length === 0).length;
     expect(r.counts).toEqual({ PASS: CHECKLIST.length - unprovable, FAIL: 0, 'NOT EVALUATED': unprovable, ATTESTED: 0 });
+  });
+
+  describe('an attestation a check can evidence (no-plaintext-secrets and repo-secret-scan)', () => {
+    const item = CHECKLIST.find((i) => i.id === 'no-plaintext-secrets')!;
+    const others = item.checks.filter((c) => c !== 'repo-secret-scan');
+    const judge = (scan: CheckResult['status'] | 'absent', attestations: Attestation[] = []) => {
+      const results = [...others.map((c) => result(c, c, 'high', 'pass')), ...(scan === 'absent' ? [] : [result('repo-secret-scan', 'repo scan', 'critical', scan, [], scan === 'error' ? 'repo: root aegis is not a directory' : null)])];
+      return evaluateChecklist(buildReport(results), { attestations, now: NOW }).items.find((i) => i.item.id === item.id)!;
+    };
+
+    it('is declared so: the check is among the item\'s checks and evidences its attestation', () => {
+      expect(item.attestationEvidencedBy).toEqual(['repo-secret-scan']);
+      expect(item.checks).toContain('repo-secret-scan');
+    });
+
+    it('the check ran and passed: PASS without an attestation, and the reason says none is needed', () => {
+      const r = judge('pass');
+      expect(r.status).toBe('PASS');
+      expect(r.reasons).toEqual(['no attestation needed: repo-secret-scan evidenced "Repository secret scan (detect-secrets baseline reviewed) is clean"']);
+    });
+
+    it('the check ran and failed: FAIL, and an attestation does not outweigh it', () => {
+      expect(judge('fail').status).toBe('FAIL');
+      expect(judge('fail', [att('no-plaintext-secrets')]).status).toBe('FAIL');
+    });
+
+    it.each(['skipped', 'absent'] as const)('the check %s (not configured, or not part of the run): the attestation is still required, and stands in for it', (status) => {
+      const without = judge(status);
+      expect(without.status).toBe('NOT EVALUATED');
+      expect(without.reasons.join(' ')).toMatch(
+        new RegExp(`needs an attestation: Repository secret scan \\(detect-secrets baseline reviewed\\) is clean \\(repo-secret-scan ${status === 'skipped' ? 'was skipped' : 'was not part of this run'}, so it cannot evidence this\\); no attestation is recorded`),
+      );
+      const withIt = judge(status, [att('no-plaintext-secrets')]);
+      expect(withIt.status).toBe('PASS');
+      expect(withIt.reasons.join(' ')).toContain('the attestation of jane stands in for repo-secret-scan');
+      expect(judge(status, [att('no-plaintext-secrets', '2026-11-01T00:00:00.000Z')]).status).toBe('NOT EVALUATED');
+    });
+
+    it('the check errored: not evaluated (an attestation covers it as for any check that could not be evaluated)', () => {
+      expect(judge('error').status).toBe('NOT EVALUATED');
+      expect(judge('error', [att('no-plaintext-secrets')]).status).toBe('ATTESTED');
+    });
+
+    it('the page says when the attestation is needed', () => {
+      const html = renderChecklist(buildReport(others.map((c) => result(c, c, 'high', 'pass'))), { now: NOW });
+      expect(html).toContain('<strong>Attestation required:</strong> Repository secret scan (detect-secrets baseline reviewed) is clean <span class="muted">— only when repo-secret-scan did not run');
+    });
   });
 
   it('an item no check evidences and no attestation covers is NOT EVALUATED, never PASS', () => {
