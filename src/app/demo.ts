@@ -37,6 +37,7 @@ export const DEFAULT_DEMO_VIOLATIONS: readonly string[] = [
   'log-secret-shapes',
   'dev-fallback-secret',
   'pem-file-left',
+  'repo-secret-committed',
 ];
 
 export interface DemoOptions {

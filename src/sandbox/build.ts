@@ -21,7 +21,8 @@ import { buildPlan, rotationPayload, type Plan } from './plan';
 import { nextActivity, tamperPayload } from './activity';
 import { Prng } from './prng';
 import { resolveViolations, type ManifestEntry, type ViolationId } from './violations';
-import { SecretLedger, writeDeployTree, writeEnvFiles, writeLogs, writePemFiles, type WrittenLogs } from './files';
+import { SecretLedger, writeDeployTree, writeEnvFiles, writeLogs, writePemFiles, writeRepoTree, type WrittenLogs } from './files';
+import { REPO_DIR, REPO_ROOT } from './repo-tree';
 import { startCloudSandbox, type CloudSandbox } from './cloud';
 import { DEPLOY_TREE } from './deploy-tree';
 import { startIdentitySandbox, type IdentitySandbox } from './identity';
@@ -182,7 +183,7 @@ function configYaml(
   const config = {
     deployment: o.deployment,
     services: [...o.services],
-    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, ...sources, ...endpoints },
+    sources: { postgres: { url: postgresUrl, schema: o.schema, tables: { ...o.tables } }, logs, secrets, deploy: { trees: { [DEPLOY_TREE]: DEPLOY_TREE } }, repo: { roots: { [REPO_ROOT]: REPO_DIR } }, ...sources, ...endpoints },
     ...(outputsInConfig ? { state: { dir: 'state' }, outputs: { dir: 'reports' } } : {}),
   };
   const header = [
@@ -271,6 +272,7 @@ export async function buildSandbox(opts: BuildOptions): Promise<Sandbox> {
       writeEnvFiles(dir, plan, ledger),
       writePemFiles(dir, plan),
       writeDeployTree(dir, plan, ledger),
+      writeRepoTree(dir, plan, ledger),
     ]);
     if (plan.selected.has('log-secret-shapes')) for (const v of Object.values(plan.logLeaks.shapes)) ledger.add(v);
     opts.signal?.throwIfAborted();

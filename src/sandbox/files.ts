@@ -5,6 +5,7 @@
  */
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { REPO_DIR } from './repo-tree';
 import { DEPLOY_TREE } from './deploy-tree';
 import { derivedBytes, Prng } from './prng';
 import type { Ed25519KeyPair } from './keys';
@@ -302,5 +303,15 @@ export async function writeDeployTree(root: string, plan: Plan, ledger: SecretLe
     const path = join(root, DEPLOY_TREE, rel);
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, content);
+  }
+}
+
+/** The repository checkout: its secret-shaped tokens (and a pasted secret) go to the ledger. */
+export async function writeRepoTree(root: string, plan: Plan, ledger: SecretLedger): Promise<void> {
+  for (const t of plan.repoTree.secrets) ledger.add(t);
+  for (const [rel, content] of Object.entries(plan.repoTree.files)) {
+    const path = join(root, REPO_DIR, rel);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, Buffer.from(content, rel.endsWith('.png') ? 'latin1' : 'utf8'));
   }
 }

@@ -18,6 +18,7 @@ import type { JsonValue } from './chain';
 import { manifestEntries, type CloudNames, type ManifestContext, type ManifestEntry, type ViolationId } from './violations';
 import { cloudNames, HOSTILE_PARAMETER } from './cloud';
 import { deployTree, type DeployTree } from './deploy-tree';
+import { repoTree, type RepoTree } from './repo-tree';
 import { authEnv, HOSTILE_KID, identityNames, type IdentityNames } from './identity';
 
 export const DAY_MS = 86_400_000;
@@ -137,6 +138,8 @@ export interface Plan {
   readonly apiKeys: readonly ApiKeyRecord[];
   /** The deploy tree (manifests, compose file, Dockerfile, workflows) and where its violations are. */
   readonly deployTree: DeployTree;
+  /** The repository checkout (source, docs, fixtures, its detect-secrets baseline). */
+  readonly repoTree: RepoTree;
   /** The log violations: which instance's log leaks INTERNAL_SECRET, which one the shapes, and the shapes. */
   readonly logLeaks: { knownSecretInstance: string; shapesInstance: string; shapes: LogShapes };
   /** The service whose env file holds AEGIS_MODEL_SIGN_KEY. */
@@ -329,6 +332,7 @@ export function buildPlan(opts: PlanOptions): Plan {
   if (has('api-key-old')) apiKeys.push(oldApiKey);
 
   const tree = deployTree({ seed, deployment: opts.deployment, services: opts.services, selected });
+  const repo = repoTree({ seed, internalSecret: secrets.internal, selected, now: opts.now });
   const identity = identityNames(seed, opts.deployment, opts.services, { hostile });
   const enrolledInVault: readonly string[] | string | undefined = has('runtime-secret-missing')
     ? undefined
@@ -419,6 +423,7 @@ export function buildPlan(opts: PlanOptions): Plan {
     envMtime,
     apiKeys,
     deployTree: tree,
+    repoTree: repo,
     logLeaks,
     modelSignService: knownSecretService,
     manifestContext,

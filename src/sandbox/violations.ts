@@ -13,6 +13,7 @@
 import { resource } from '../core/finding';
 import type { Severity } from '../core/types';
 import type { IdentityNames } from './identity';
+import { REPO_BASELINE, REPO_FILES, REPO_ROOT } from './repo-tree';
 
 export interface ManifestEntry {
   check: string;
@@ -63,6 +64,9 @@ export const VIOLATION_IDS = [
   'log-secret-shapes',
   'dev-fallback-secret',
   'pem-file-left',
+  'repo-secret-committed',
+  'repo-baseline-unreviewed',
+  'repo-baseline-missing',
 ] as const;
 
 export type ViolationId = (typeof VIOLATION_IDS)[number];
@@ -597,7 +601,45 @@ const CATALOG: readonly Violation[] = [
     cloud: false,
     entries: (c) => [{ check: 'pem-files-at-rest', resource: resource({ path: `${c.pemDir}/receipt-signing.pem.bak` }) }],
   },
+  {
+    id: 'repo-secret-committed',
+    check: 'repo-secret-scan',
+    severity: 'critical',
+    description: "the deployed INTERNAL_SECRET was pasted into the repository's settings module as a default",
+    inAll: true,
+    cloud: false,
+    entries: () => [{ check: 'repo-secret-scan', resource: resource({ file: repoFile(REPO_FILES.committed), detector: 'known-secret', secret: 'INTERNAL_SECRET' }) }],
+  },
+  {
+    id: 'repo-baseline-unreviewed',
+    check: 'repo-secret-scan',
+    severity: 'high',
+    description: 'a release script gained a Slack webhook URL; the baseline was updated to list it but nobody audited the entry',
+    inAll: true,
+    cloud: false,
+    entries: (c) => [
+      { check: 'repo-secret-scan', resource: resource({ file: repoFile(REPO_FILES.unreviewed), detector: 'slack-webhook' }) },
+      // Without a baseline there is no entry to be unreviewed.
+      ...(c.selected.has('repo-baseline-missing') ? [] : [{ check: 'repo-secret-scan', resource: resource({ file: repoFile(REPO_FILES.unreviewed), baseline: 'unreviewed' }) }]),
+    ],
+  },
+  {
+    id: 'repo-baseline-missing',
+    check: 'repo-secret-scan',
+    severity: 'medium',
+    description: 'the repository has no detect-secrets baseline, so its reviewed false positives (a fixture JWT, an example AWS key id) are unreviewed tokens again',
+    // It would hide the unreviewed baseline entry.
+    inAll: false,
+    cloud: false,
+    entries: () => [
+      { check: 'repo-secret-scan', resource: resource({ baseline: `${REPO_ROOT}:${REPO_BASELINE}` }) },
+      { check: 'repo-secret-scan', resource: resource({ file: repoFile(REPO_FILES.fixtureJwt), detector: 'jwt' }) },
+      { check: 'repo-secret-scan', resource: resource({ file: repoFile(REPO_FILES.docsAwsKey), detector: 'aws-access-key-id' }) },
+    ],
+  },
 ];
+
+const repoFile = (path: string) => `${REPO_ROOT}:${path}`;
 
 /**
  * The findings of the violations the cloud side seeds, from its names alone: the catalog's
