@@ -52,7 +52,8 @@ export function repoTree(o: RepoTreeOptions): RepoTree {
   const fixtureJwt = `${jwtHeaderPayload}.${derivedBytes(o.seed, 'repo-fixture-jwt', 32).toString('base64url')}`;
   const docsAwsKey = `AKIA${b32('repo-docs-aws-key', 16)}`;
   const webhook = `https://hooks.slack.com/services/T${b32('repo-slack-team', 8)}/B${b32('repo-slack-bot', 10)}/${derivedBytes(o.seed, 'repo-slack-hook', 18).toString('base64url').replace(/[-_]/g, 'x')}`;
-  const secrets = [fixtureJwt, docsAwsKey, webhook, o.internalSecret];
+  // The webhook's secret part (its scheme and host are public text).
+  const secrets = [fixtureJwt, docsAwsKey, webhook.slice(webhook.indexOf('/services/') + '/services/'.length), o.internalSecret];
 
   const files: Record<string, string> = {
     'README.md': '# aegis\n\nThe Aegis services. Local setup: docs/setup.md. Secrets come from the environment or Vault, never from this repository.\n',

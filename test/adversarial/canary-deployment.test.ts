@@ -4,8 +4,9 @@
  * historical keys, roots, API keys), SSM parameter names and deploy commands, Vault key
  * names, token metadata and CloudWatch stream names, an identity endpoint's answers (status
  * line, headers, body, its certificates' names and its JWKS), the deploy tree (file names,
- * YAML keys and values, secret names, Dockerfile instructions, unparsable text) and the model
- * artifacts (directory and file names, contents, signature files, checksums) — and then every
+ * YAML keys and values, secret names, Dockerfile instructions, unparsable text), the model
+ * artifacts (directory and file names, contents, signature files, checksums) and the
+ * repository checkout (file contents, file names, baseline entries) — and then every
  * output searched, by
  * plain substring for the canary and every 8-character piece of it (never with the
  * product's scrubber): stdout and stderr at debug level, every report format, the checklist,
@@ -411,6 +412,25 @@ function plantArtifacts(config: Record<string, any>, base: string): void {
   file('summed.onnx.sha256', `${canary('artifact.sha256', long('art-sha256'))}  summed.onnx\n`);
 }
 
+/**
+ * The repository checkout: a committed file carrying every shaped canary, a file whose name is
+ * a canary, and a baseline entry whose file name and type are canaries (hostile text the
+ * baseline holds) with no audit decision.
+ */
+function plantRepo(repoDir: string): void {
+  const r = shapedCanaries('repo-canary');
+  const lines = Object.entries(r).map(([k, v]) => `${k.toUpperCase()} = '${canary(`repo.${k}`, v).replace(/\n/g, '\\n')}'`);
+  mkdirSync(join(repoDir, 'ops'), { recursive: true });
+  writeFileSync(join(repoDir, 'ops', 'leaked_settings.py'), `${lines.join('\n')}\n# raw:\n${r.pem}\n`);
+  const nameCanary = canary('repo.file-name', canaryToken('repo-file-name', 40));
+  writeFileSync(join(repoDir, 'ops', `${nameCanary}.env`), `TOKEN=${canary('repo.named-file-aws', `AKIA${canaryToken('repo-named-aws', 16).toUpperCase().replace(/[^A-Z0-9]/g, 'Q')}`)}\n`);
+  const baselinePath = join(repoDir, '.secrets.baseline');
+  const b = JSON.parse(readFileSync(baselinePath, 'utf8')) as { results: Record<string, unknown[]> };
+  const entryFile = `ops/${canary('repo.baseline-file', canaryToken('repo-baseline-file', 40))}.py`;
+  b.results[entryFile] = [{ type: canary('repo.baseline-type', canaryToken('repo-baseline-type', 40)), filename: entryFile, hashed_secret: '0'.repeat(40), is_verified: false, line_number: 1 }];
+  writeFileSync(baselinePath, JSON.stringify(b, null, 2));
+}
+
 beforeAll(async () => {
   requireBuild();
   root = mkdtempSync(join(tmpdir(), 'adv-canary-'));
@@ -422,6 +442,7 @@ beforeAll(async () => {
   await plantIdentity(config, dirname(sandbox.configPath));
   plantDeployTree(config, dirname(sandbox.configPath));
   plantArtifacts(config, dirname(sandbox.configPath));
+  plantRepo(join(sandbox.dir, config.sources.repo.roots.aegis as string));
   writeFileSync(sandbox.configPath, stringify(config));
   expect(Object.keys(CANARIES).length).toBeGreaterThan(50);
 }, 180_000);
@@ -461,7 +482,7 @@ test('run (twice), checklist: no piece of a canary in stdout, stderr, any report
   const status = Object.fromEntries(report.results.map((r) => [r.check, r.error ? `${r.status}: ${r.error}` : r.status]));
   checkIds = Object.keys(status);
   expect(findLeaks(CANARIES, seen)).toEqual([]);
-  for (const id of ['receipt-chain', 'historical-keys', 'credential-age', 'signing-key-source', 'auth-failure-spike', 'ssm-persisted-secrets', 'vault-token-hygiene', 'mtls-enforced', 'oidc-jwks', 'static-vault-token', 'model-artifact-signature']) {
+  for (const id of ['receipt-chain', 'historical-keys', 'credential-age', 'signing-key-source', 'auth-failure-spike', 'ssm-persisted-secrets', 'vault-token-hygiene', 'mtls-enforced', 'oidc-jwks', 'static-vault-token', 'model-artifact-signature', 'repo-secret-scan']) {
     expect([id, status[id]]).toEqual([id, 'fail']);
   }
   // ... and on the identity endpoint, deploy files and artifacts planted here

@@ -57,6 +57,14 @@ test('the runs wrote every output and logged at debug level', () => {
   expect(JSON.parse(outputs.get([...outputs.keys()].find((k) => k.endsWith('report.json')) as string) as string).summary.fail).toBeGreaterThan(0);
 });
 
+test('the repository scan found what the sandbox planted in the checkout, and each planted token is a canary', () => {
+  const report = JSON.parse(outputs.get([...outputs.keys()].find((k) => k.endsWith('report.json')) as string) as string) as { results: { check: string; findings: { resource: string }[] }[] };
+  const repo = report.results.find((r) => r.check === 'repo-secret-scan');
+  expect(repo?.findings.map((f) => f.resource)).toContain('file=aegis:aegis/config/settings.py,detector=known-secret,secret=INTERNAL_SECRET');
+  expect(repo?.findings.map((f) => f.resource)).toContain('file=aegis:scripts/notify-release.sh,detector=slack-webhook');
+  for (const s of sandbox.plan.repoTree.secrets) expect(sandbox.secretValues()).toContain(s);
+});
+
 test('no secret value, nor any 8-character piece of one, appears in any output', () => {
   const secrets = sandbox.secretValues();
   expect(secrets.length).toBeGreaterThanOrEqual(10);
