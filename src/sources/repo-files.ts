@@ -97,11 +97,13 @@ async function* readChunks(path: string, max: number, signal?: AbortSignal): Asy
     throw wrapSourceError(SOURCE, 'opening a file', e);
   }
   try {
-    if (!(await fh.stat()).isFile()) return;
+    const st = await fh.stat();
+    if (!st.isFile()) return;
     let pos = 0;
     while (pos < max) {
       stopIfAborted(signal, SOURCE, 'reading a file');
-      const buf = Buffer.allocUnsafe(Math.min(REPO_CHUNK_BYTES, max - pos));
+      // Sized to what is left (plus a byte to see growth): most files are small, and a 256 KiB buffer each is garbage.
+      const buf = Buffer.allocUnsafe(Math.min(REPO_CHUNK_BYTES, max - pos, Math.max(st.size - pos, 0) + 1));
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
       pos += bytesRead;
