@@ -84,6 +84,8 @@ interface Snapshot {
   deploy: Record<string, string>;
   /** Model artifact key → `unsigned`, `error-body`, or whether its signature verifies under aegis-model-sign. */
   artifacts: Record<string, string>;
+  /** Repository checkout: path → content (latin1, so binary files compare byte for byte). */
+  repo: Record<string, string>;
 }
 
 function filesUnder(dir: string, rel = ''): string[] {
@@ -263,7 +265,8 @@ async function snapshot(sb: Sandbox): Promise<Snapshot> {
     const keyLoads: Record<string, string> = {};
     for (const l of loads) keyLoads[l.k] = l.source;
     const deploy = Object.fromEntries(filesUnder(join(sb.dir, 'deploy')).map((f) => [f, readFileSync(join(sb.dir, 'deploy', f), 'utf8')]));
-    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines, cloud, deploy, artifacts: await artifactStates(sb) };
+    const repo = Object.fromEntries(filesUnder(join(sb.dir, 'repo')).map((f) => [f, readFileSync(join(sb.dir, 'repo', f), 'latin1')]));
+    return { rows, roots, historical, apiKeys, env, envMtime, pem, keyLoads, authFailures, logLines, nonJsonLines, cloud, deploy, artifacts: await artifactStates(sb), repo };
   } finally {
     await c.end();
   }
@@ -469,6 +472,7 @@ describe('determinism', () => {
     expect(sc.rows[ROWS - 1].row_hash).not.toBe(sa.rows[ROWS - 1].row_hash);
     expect(sc.env.audit.get('INTERNAL_SECRET')).not.toBe(sa.env.audit.get('INTERNAL_SECRET'));
     expect(sbb.deploy).toEqual(sa.deploy);
+    expect(sbb.repo).toEqual(sa.repo);
     expect(sbb.artifacts).toEqual(sa.artifacts);
     // Three complete sandboxes (Postgres, emulators, TLS endpoints) built and observed at once on two cores, beside other suites: a generous functional bound.
   }, 240_000);
@@ -509,6 +513,7 @@ describe('each violation changes exactly what it declares', () => {
       runtimeFields: a.cloud.runtimeFields.filter((f) => !b.cloud.runtimeFields.includes(f)),
       tokens: Object.keys(b.cloud.tokens).filter((k) => a.cloud.tokens[k] !== b.cloud.tokens[k]).map((k) => `${k}=${b.cloud.tokens[k]}`),
       deploy: [...new Set([...Object.keys(a.deploy), ...Object.keys(b.deploy)])].filter((f) => a.deploy[f] !== b.deploy[f]).sort(),
+      repo: [...new Set([...Object.keys(a.repo), ...Object.keys(b.repo)])].filter((f) => a.repo[f] !== b.repo[f]).map((f) => `${f}${f in b.repo ? '' : '=(absent)'}`).sort(),
       artifacts: Object.keys(b.artifacts).filter((k) => a.artifacts[k] !== b.artifacts[k]).map((k) => `${k}=${b.artifacts[k]}`),
       identity: [...new Set([...Object.keys(a.cloud.identity), ...Object.keys(b.cloud.identity)])]
         .filter((k) => a.cloud.identity[k] !== b.cloud.identity[k])
@@ -531,6 +536,7 @@ describe('each violation changes exactly what it declares', () => {
     runtimeFields: [],
     tokens: [],
     deploy: [],
+    repo: [],
     artifacts: [],
     identity: [],
   });
@@ -730,6 +736,33 @@ describe('each violation changes exactly what it declares', () => {
         expect(baseline.artifacts[key]).toBe('valid');
         break;
       }
+      case 'repo-secret-committed': {
+        expected.repo = ['aegis/config/settings.py'];
+        expect(entries.map((e) => e.resource)).toEqual([`file=aegis:aegis/config/settings.py,detector=known-secret,secret=INTERNAL_SECRET`]);
+        const secret = s.env.api.get('INTERNAL_SECRET') ?? '';
+        expect(secret.length).toBeGreaterThanOrEqual(32);
+        expect(s.repo['aegis/config/settings.py'].split('\n').filter((l) => l.includes(secret))).toHaveLength(1);
+        expect(baseline.repo['aegis/config/settings.py']).not.toContain(baseline.env.api.get('INTERNAL_SECRET'));
+        break;
+      }
+      case 'repo-baseline-unreviewed': {
+        expected.repo = ['.secrets.baseline', 'scripts/notify-release.sh'];
+        // The script's webhook is the one the new baseline entry hashes (SHA-1, as detect-secrets does), and nobody audited it.
+        const url = /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/]+/.exec(s.repo['scripts/notify-release.sh'])?.[0] ?? '';
+        expect(url).not.toBe('');
+        const results = (x: Snapshot) => (JSON.parse(x.repo['.secrets.baseline']) as { results: Record<string, { hashed_secret: string; is_secret?: boolean; line_number: number }[]> }).results;
+        expect(Object.keys(results(s)).filter((f) => !(f in results(baseline)))).toEqual(['scripts/notify-release.sh']);
+        const [e] = results(s)['scripts/notify-release.sh'];
+        expect(e.hashed_secret).toBe(createHash('sha1').update(url).digest('hex'));
+        expect(e.is_secret).toBeUndefined();
+        expect(s.repo['scripts/notify-release.sh'].split('\n')[e.line_number - 1]).toContain(url);
+        expect(entries.map((x) => x.resource).sort()).toEqual(['file=aegis:scripts/notify-release.sh,baseline=unreviewed', 'file=aegis:scripts/notify-release.sh,detector=slack-webhook']);
+        break;
+      }
+      case 'repo-baseline-missing':
+        expected.repo = ['.secrets.baseline=(absent)'];
+        expect(entries.map((e) => e.resource).sort()).toEqual(['baseline=aegis:.secrets.baseline', 'file=aegis:docs/setup.md,detector=aws-access-key-id', 'file=aegis:tests/fixtures/tokens.py,detector=jwt']);
+        break;
       default:
         throw new Error(`no expectation for violation ${id}`);
     }
