@@ -131,15 +131,15 @@ function perDeployment(concurrency: number, max: number | undefined, deployments
   return deployments <= 1 ? concurrency : Math.max(1, Math.ceil(concurrency / 2));
 }
 
-/** A fleet of one from today's format. */
-function single(loaded: LoadedConfig): LoadedFleet {
+/** A fleet of one from today's format (or from one loaded deployment, as tests and the demo hand the daemon). */
+export function fleetOfOne(loaded: LoadedConfig, registry: Registry = loaded.registry): LoadedFleet {
   const c = loaded.config;
   return {
     file: loaded.file,
     digest: loaded.digest,
     single: true,
     deployments: [loaded],
-    registry: loaded.registry,
+    registry,
     settings: {
       concurrency: c.run.concurrency,
       maxPerDeployment: c.run.concurrency,
@@ -161,7 +161,7 @@ export interface FleetLoadOptions {
 /** Parses and validates a config file's text: today's format (a fleet of one) or a fleet. */
 export async function parseFleet(text: string, file: string, opts: FleetLoadOptions = {}): Promise<LoadedFleet> {
   const main = parseConfigDoc(text, file);
-  if (!isFleetConfig(main.value)) return single(parseConfig(text, file, opts));
+  if (!isFleetConfig(main.value)) return fleetOfOne(parseConfig(text, file, opts));
   const top = main.value as Obj;
   const mainDir = dirname(resolve(file));
   const env = opts.env ?? process.env;

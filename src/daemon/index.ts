@@ -16,7 +16,7 @@
 import { resolve } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { LoadedConfig } from '../config/load';
-import { loadFleetFile, type LoadedFleet } from '../config/fleet';
+import { fleetOfOne, loadFleetFile, type LoadedFleet } from '../config/fleet';
 import { FairLimiter } from '../core/limiter';
 import { indexEntry, type FleetIndexEntry } from '../outputs/fleet-index';
 import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
@@ -120,19 +120,6 @@ export function configuredSources(config: AuditConfig): string[] {
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
-/** A fleet of one from one loaded deployment (what tests and the demo hand the daemon). */
-export function fleetOfOne(loaded: LoadedConfig, registry: Registry): LoadedFleet {
-  const c = loaded.config;
-  return {
-    file: loaded.file,
-    digest: loaded.digest,
-    single: true,
-    deployments: [loaded],
-    registry,
-    settings: { concurrency: c.run.concurrency, maxPerDeployment: c.run.concurrency, server: c.server, leaderLock: c.leader_lock, queue: c.queue, outputsDir: c.outputs.dir },
-  };
-}
 
 /** One audited deployment inside the daemon. */
 interface Unit {
