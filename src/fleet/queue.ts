@@ -47,6 +47,8 @@ export interface FleetQueueOptions {
   retryDelayMs: number;
   maintenanceIntervalMs: number;
   logger: Logger;
+  /** How long a failing start is retried before its error is thrown. Default 60 s. */
+  startTimeoutMs?: number;
   /** Fetch interval of each worker slot (pg-boss polls; at least 500 ms). Default 1000. */
   pollIntervalMs?: number;
 }
@@ -111,7 +113,7 @@ function quoteIdent(s: string): string {
 
 export class FleetQueue {
   readonly #opts: FleetQueueOptions;
-  readonly #boss: PgBoss;
+  #boss: PgBoss;
   readonly #pool: Pool;
   readonly #schema: string;
   #started: Promise<void> | undefined;
@@ -121,7 +123,21 @@ export class FleetQueue {
   constructor(opts: FleetQueueOptions) {
     this.#opts = opts;
     this.#schema = quoteIdent(opts.schema);
-    this.#boss = new PgBoss({
+    this.#boss = this.#newBoss();
+    this.#pool = new Pool({
+      connectionString: opts.url,
+      max: 2,
+      idleTimeoutMillis: 1000,
+      application_name: 'aegis-audit-queue',
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 30_000,
+    });
+    this.#pool.on('error', () => undefined);
+  }
+
+  #newBoss(): PgBoss {
+    const opts = this.#opts;
+    const boss = new PgBoss({
       connectionString: opts.url,
       schema: opts.schema,
       application_name: 'aegis-audit-queue',
@@ -134,25 +150,55 @@ export class FleetQueue {
       archiveCompletedAfterSeconds: 3600,
       deleteAfterHours: 24,
     });
-    this.#boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Job queue error'));
-    this.#pool = new Pool({
-      connectionString: opts.url,
-      max: 2,
-      idleTimeoutMillis: 1000,
-      application_name: 'aegis-audit-queue',
-      connectionTimeoutMillis: 5_000,
-      statement_timeout: 30_000,
-    });
-    this.#pool.on('error', () => undefined);
+    boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Job queue error'));
+    return boss;
   }
 
   get replica(): string {
     return this.#opts.replica;
   }
 
-  /** Creates (or migrates) the queue's tables, the queue, and the run log and latest-result tables. Idempotent across replicas. */
+  /**
+   * Creates (or migrates) the queue's tables, the queue, and the run log and latest-result
+   * tables. Idempotent across replicas: replicas starting together take turns (a session
+   * advisory lock), so the first creates everything and the others find it made. A failed
+   * start (Postgres not up yet, restarting, a lock timeout) is retried with backoff for
+   * `startTimeoutMs` (default 60 s), each failure logged; then the error is thrown.
+   */
   start(): Promise<void> {
-    this.#started ??= (async () => {
+    this.#started ??= this.#startWithRetry().catch((e: unknown) => {
+      this.#started = undefined;
+      throw e;
+    });
+    return this.#started;
+  }
+
+  async #startWithRetry(): Promise<void> {
+    const deadline = Date.now() + (this.#opts.startTimeoutMs ?? 60_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#startOnce();
+        return;
+      } catch (e) {
+        const waitMs = Math.min(8_000, 500 * 2 ** (attempt - 1));
+        if (Date.now() + waitMs > deadline) throw e;
+        this.#opts.logger.warn({ err: describeError(e), attempt, retryInMs: waitMs }, 'Starting the job queue failed; retrying');
+        // pg-boss cannot be started again after a failed start: a new instance retries.
+        await this.#boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => undefined);
+        this.#boss = this.#newBoss();
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+  }
+
+  async #startOnce(): Promise<void> {
+    const s = this.#schema;
+    const c = await this.#pool.connect();
+    let locked = false;
+    try {
+      // Session lock (not a transaction's): pg-boss's start and createQueue run in their own transactions under it.
+      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]);
+      locked = true;
       await this.#boss.start();
       await this.#boss.createQueue(FLEET_QUEUE, {
         name: FLEET_QUEUE,
@@ -161,32 +207,23 @@ export class FleetQueue {
         retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
         retryBackoff: true,
       });
-      const s = this.#schema;
-      // One transaction under an advisory lock: replicas starting together create the tables once.
-      const c = await this.#pool.connect();
-      try {
-        await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.#opts.schema}.fleet`]);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_runs (
-          job_id uuid NOT NULL, attempt int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, tick timestamptz NOT NULL,
-          replica text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz, outcome text,
-          PRIMARY KEY (job_id, attempt))`);
-        await c.query(`CREATE INDEX IF NOT EXISTS fleet_runs_check_started ON ${s}.fleet_runs (deployment, check_id, started_at)`);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_latest (
-          deployment text NOT NULL, check_id text NOT NULL, finished_at timestamptz NOT NULL, replica text NOT NULL, job_id uuid NOT NULL,
-          result jsonb NOT NULL, PRIMARY KEY (deployment, check_id))`);
-        await c.query('COMMIT');
-      } catch (e) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        c.release();
-      }
-    })().catch((e: unknown) => {
-      this.#started = undefined;
+      await c.query('BEGIN');
+      await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_runs (
+        job_id uuid NOT NULL, attempt int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, tick timestamptz NOT NULL,
+        replica text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz, outcome text,
+        PRIMARY KEY (job_id, attempt))`);
+      await c.query(`CREATE INDEX IF NOT EXISTS fleet_runs_check_started ON ${s}.fleet_runs (deployment, check_id, started_at)`);
+      await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_latest (
+        deployment text NOT NULL, check_id text NOT NULL, finished_at timestamptz NOT NULL, replica text NOT NULL, job_id uuid NOT NULL,
+        result jsonb NOT NULL, PRIMARY KEY (deployment, check_id))`);
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
       throw e;
-    });
-    return this.#started;
+    } finally {
+      if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]).catch(() => undefined);
+      c.release();
+    }
   }
 
   /**

@@ -124,7 +124,14 @@ interface Run {
 
 test('three replicas: each tick runs once, never two at once, a killed replica\'s run completes elsewhere, one replica exports results', async () => {
   for (const r of ['r1', 'r2', 'r3']) startReplica(r);
-  await waitFor(() => ['r1', 'r2', 'r3'].every((r) => address(r)), 'three replicas to listen', 30_000);
+  const startedAt = Date.now();
+  await waitFor(() => ['r1', 'r2', 'r3'].every((r) => address(r)), 'three replicas to listen', 60_000).catch((e: Error) => {
+    // Say why: each replica's exit status and the end of its output.
+    const why = ['r1', 'r2', 'r3'].map((r) => `--- ${r} (exit ${children.get(r)?.exitCode ?? children.get(r)?.signalCode ?? 'running'}):\n${(logs.get(r) ?? '').slice(-3000)}`);
+    throw new Error(`${e.message}\n${why.join('\n')}`);
+  });
+  // eslint-disable-next-line no-console
+  console.log(`fleet: three replicas listening after ${Date.now() - startedAt} ms`);
 
   // The slow check running somewhere: kill that replica with SIGKILL, mid-check.
   const victim = await waitFor(
