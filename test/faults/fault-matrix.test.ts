@@ -60,6 +60,12 @@ const AFFECTED: Record<Src, string[]> = {
 };
 const CHECKS = ['auth-failure-spike', 'internal-secret-drift', 'runtime-secrets-present', 'signing-key-source', 'ssm-persisted-secrets', 'vault-token-hygiene'];
 const SERVICES = ['identity', 'gateway', 'api', 'audit', 'insight'];
+/**
+ * The timeout of a source that hangs: short, since nothing ever answers it. A source that does
+ * answer (refusing, throttling, 403, 5xx, malformed) gets the healthy timeout: with 400 ms, one
+ * attempt on a loaded machine timed out before the emulator's 429 came back and the throttle row
+ * read "timed out" (vault throttle, load 12).
+ */
 const TIMEOUT_MS = 400;
 const HEALTHY_TIMEOUT_MS = 15_000;
 type SourceName = (typeof SOURCES)[number];
@@ -118,7 +124,7 @@ async function promRefuse(on: boolean): Promise<void> {
 
 let cloud: CloudSandbox;
 const dir = mkdtempSync(join(tmpdir(), 'fault-matrix-'));
-const configFiles: Partial<Record<SourceName | 'none', string>> = {};
+const configFiles: Partial<Record<SourceName | 'none' | `${SourceName}-hang`, string>> = {};
 const seeded: string[] = [];
 
 function secretsFor(): Record<string, Record<string, string>> {
@@ -148,10 +154,10 @@ beforeAll(async () => {
   cloud = await startCloudSandbox({ seed: 'faults', deployment: 'faults', services: SERVICES, secrets, logs: { audit: auditLogLines(now) }, dir, now: new Date(now) });
   seeded.push(...cloud.secretValues);
   const frag = cloud.configFragment;
-  // Only the source under fault gets the short timeout: a healthy source on a loaded
-  // machine must not time out and muddy the matrix.
-  const writeConfig = (faulted: SourceName | 'none'): string => {
-    const t = (name: SourceName) => ({ timeout: name === faulted ? TIMEOUT_MS : HEALTHY_TIMEOUT_MS, max_attempts: ATTEMPTS });
+  // Only a hanging source gets the short timeout: a healthy source, or one that answers with
+  // its fault, on a loaded machine must not time out and muddy the matrix.
+  const writeConfig = (faulted: SourceName | 'none', hang = false): string => {
+    const t = (name: SourceName) => ({ timeout: hang && name === faulted ? TIMEOUT_MS : HEALTHY_TIMEOUT_MS, max_attempts: ATTEMPTS });
     const config = {
       deployment: 'faults',
       services: SERVICES,
@@ -166,12 +172,15 @@ beforeAll(async () => {
       outputs: { dir: join(dir, 'reports'), formats: ['json'] },
     };
     // JSON is YAML.
-    const file = join(dir, `audit.${faulted}.yaml`);
+    const file = join(dir, `audit.${faulted}${hang ? '-hang' : ''}.yaml`);
     writeFileSync(file, JSON.stringify(config, null, 2));
     return file;
   };
   configFiles.none = writeConfig('none');
-  for (const src of SOURCES) configFiles[src] = writeConfig(src);
+  for (const src of SOURCES) {
+    configFiles[src] = writeConfig(src);
+    configFiles[`${src}-hang`] = writeConfig(src, true);
+  }
 });
 
 afterAll(async () => {
@@ -206,7 +215,7 @@ function filesUnder(d: string): [string, string][] {
     .map((f) => [f, readFileSync(f, 'utf8')]);
 }
 
-async function audit(faulted: SourceName | 'none'): Promise<{ report: Report; logs: string; known: RecordingSecrets }> {
+async function audit(faulted: SourceName | 'none' | `${SourceName}-hang`): Promise<{ report: Report; logs: string; known: RecordingSecrets }> {
   let logs = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -274,13 +283,14 @@ describe.each(SOURCES.map((s) => [s] as const))('%s faults', (src) => {
     let logs: string;
     let exit: number;
     try {
-      ({ report, logs } = await audit(src));
+      const config = fault === 'hang' ? (`${src}-hang` as const) : src;
+      ({ report, logs } = await audit(config));
       const out = join(dir, 'cli', `${src}-${fault}`);
       mkdirSync(out, { recursive: true });
       const prevLevel = process.env.AEGIS_AUDIT_LOG_LEVEL;
       process.env.AEGIS_AUDIT_LOG_LEVEL = 'silent';
       try {
-        exit = await main(['node', 'aegis-audit', 'run', '--config', configFiles[src] as string, '--out', out, '--checks', CHECKS.join(',')], { out: () => undefined, err: () => undefined });
+        exit = await main(['node', 'aegis-audit', 'run', '--config', configFiles[config] as string, '--out', out, '--checks', CHECKS.join(',')], { out: () => undefined, err: () => undefined });
       } finally {
         if (prevLevel === undefined) delete process.env.AEGIS_AUDIT_LOG_LEVEL;
         else process.env.AEGIS_AUDIT_LOG_LEVEL = prevLevel;
@@ -332,7 +342,7 @@ afterAll(() => {
   const md = [
     '# Fault matrix (observed by test/faults/fault-matrix.test.ts)',
     '',
-    `Timeouts ${TIMEOUT_MS} ms, ${ATTEMPTS} attempts per call. Unaffected checks are evaluated and pass; exit code of \`aegis-audit run\`.`,
+    `Timeouts ${TIMEOUT_MS} ms for a hanging source (${HEALTHY_TIMEOUT_MS / 1000} s otherwise), ${ATTEMPTS} attempts per call. Unaffected checks are evaluated and pass; exit code of \`aegis-audit run\`.`,
     '',
     '| source | fault | affected checks | message (first affected check) | unaffected checks | exit |',
     '| --- | --- | --- | --- | --- | --- |',
