@@ -9,6 +9,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expectFreshBuild } from '../helpers/build';
+import { childStatus } from './helpers';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 let dir: string;
@@ -40,13 +41,16 @@ function config(checks: Record<string, { enabled: boolean }>, extra = ''): strin
   ].join('\n');
 }
 
-/** Waits (bounded) until `pred` holds for the child's accumulated stdout. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+/** What the forked daemon is doing, for a wait that timed out. */
+let status = (): string => '';
+
+/** Waits (bounded) until `fn` returns something; on timeout says what was awaited and how the daemon is doing. */
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 45_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${status()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -79,6 +83,7 @@ test('serves metrics, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM'
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  status = () => childStatus('daemon', child, () => stdout, () => stderr);
   const address = () => [...stdout.matchAll(/listening on (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]).pop();
   const first = await waitFor('the daemon to listen', address);
   const metrics1 = await waitFor('the first cycle', async () => {
@@ -111,7 +116,7 @@ test('serves metrics, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM'
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
-}, 60_000);
+}, 240_000);
 
 test('a bad config at start exits 2 with the problem and no stack trace', async () => {
   const cfg = join(dir, 'bad.yaml');

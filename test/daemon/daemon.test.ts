@@ -140,7 +140,7 @@ describe('daemon', () => {
     const loaded = config('deployment: t2\nchecks:\n  fast-by-config: { schedule: "* * * * * *" }\n', registry);
     const d = await startDaemon({ loaded, registry, listen: '127.0.0.1:0', logger: silentLogger(), maxRandomDelayMs: 0 });
     open.push(d);
-    await waitFor(() => fastRuns >= 4 && slowRuns >= 2, 'scheduled runs', 10_000);
+    await waitFor(() => fastRuns >= 4 && slowRuns >= 2, () => `scheduled runs (fast ${fastRuns} of 4, slow ${slowRuns} of 2)`, 30_000);
     expect(maxRunning).toBe(1);
     await d.close();
     const after = fastRuns;
@@ -221,7 +221,7 @@ describe('daemon', () => {
       m = (await get(d.address, '/metrics')).body;
       expect(sample(m, status('fine', 'low', 'error'))).toBe(1);
       expect(sample(m, status('fine', 'low', 'pass'))).toBe(0);
-      await waitFor(() => calls >= 5, 'scheduled runs of the crashing check', 10_000);
+      await waitFor(() => calls >= 5, () => `scheduled runs of the crashing check (${calls} of 5)`, 30_000);
       expect((await get(d.address, '/healthz')).status).toBe(200);
       expect(rejections).toEqual([]);
     } finally {
@@ -271,7 +271,7 @@ describe('daemon', () => {
       const d = await startDaemon({ loaded: config('deployment: t6\n', registry), registry, listen: '127.0.0.1:0', logger: silentLogger(), handleSignals: true });
       await d.ready;
       process.emit('SIGTERM');
-      await waitFor(() => exit.mock.calls.length > 0, 'process.exit', 5_000);
+      await waitFor(() => exit.mock.calls.length > 0, 'process.exit', 20_000);
       expect(exit).toHaveBeenCalledWith(0);
       await expect(get(d.address, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
       expect(process.listenerCount('SIGTERM')).toBe(0);

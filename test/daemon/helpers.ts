@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { z } from 'zod';
 import { defineCheck, type AnyCheck } from '../../src/core/define-check';
@@ -94,13 +95,23 @@ export function sample(exposition: string, series: string): number | undefined {
   return found[0];
 }
 
-/** Polls until `fn` returns a truthy value; bounded. */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+/**
+ * Polls until `fn` returns a truthy value; bounded. `what` may be a function: it is called on
+ * timeout, so the error can say what was seen by then (counts, a child's exit status and output).
+ */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string | (() => string), timeoutMs = 15_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A forked process's state for a wait that timed out: running or its exit status, and the end of its output. */
+export function childStatus(name: string, child: ChildProcess, stdout: () => string, stderr: () => string, tailChars = 2_000): string {
+  const tail = (t: string) => (t.length > tailChars ? `…${t.slice(-tailChars)}` : t) || '(none)';
+  const state = child.exitCode !== null || child.signalCode !== null ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `running (pid ${child.pid})`;
+  return `${name} ${state}\n  stdout: ${tail(stdout())}\n  stderr: ${tail(stderr())}`;
 }

@@ -70,7 +70,7 @@ test('one replica runs checks; when its lock session dies the other takes over',
   const rb = await get(b.address, '/readyz');
   expect(rb.status).toBe(200);
   expect(rb.body).toContain('standing by');
-  await waitFor(() => runsA.n >= 3, 'the leader to run a few ticks', 10_000);
+  await waitFor(() => runsA.n >= 3, 'the leader to run a few ticks', 30_000);
   expect(runsB.n).toBe(0);
   expect(sample((await get(a.address, '/metrics')).body, 'aegis_compliance_leader')).toBe(1);
 
@@ -84,7 +84,7 @@ test('one replica runs checks; when its lock session dies the other takes over',
   expect(sample((await get(b.address, '/metrics')).body, 'aegis_compliance_check_status{check="ticks",check_severity="critical",status="pass"}')).toBe(1);
 
   // The old leader noticed: it stands by and stops running checks.
-  await waitFor(async () => sample((await get(a.address, '/metrics')).body, 'aegis_compliance_leader') === 0, 'the old leader to stand by', 5_000);
+  await waitFor(async () => sample((await get(a.address, '/metrics')).body, 'aegis_compliance_leader') === 0, 'the old leader to stand by', 20_000);
   const frozen = runsA.n;
   await new Promise((r) => setTimeout(r, 2_200));
   expect(runsA.n).toBe(frozen);
@@ -92,6 +92,6 @@ test('one replica runs checks; when its lock session dies the other takes over',
 
   // A leader that shuts down releases the lock: the first one takes it back.
   await b.close();
-  await waitFor(() => a.isLeader(), 'the first replica to lead again', 5_000, 20);
-  await waitFor(() => runsA.n > frozen, 'the first replica to run checks again', 5_000);
+  await waitFor(() => a.isLeader(), 'the first replica to lead again', 20_000, 20);
+  await waitFor(() => runsA.n > frozen, 'the first replica to run checks again', 20_000);
 });

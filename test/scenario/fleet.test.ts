@@ -16,7 +16,7 @@ import { freePort } from '../../src/sandbox/embedded-postgres';
 import { adminUrl } from '../helpers/pg';
 import { findLeaks } from '../helpers/canary';
 import { expectFreshBuild } from '../helpers/build';
-import { sample, waitFor } from '../daemon/helpers';
+import { childStatus, sample, waitFor } from '../daemon/helpers';
 
 const execFileP = promisify(execFile);
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
@@ -144,10 +144,11 @@ test('the daemon audits the fleet: series, reports and index per deployment; a r
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const daemonStatus = () => childStatus('daemon', child, () => stdout, () => stderr);
   try {
-    const address = await waitFor(() => /listening on http:\/\/(\S+)/.exec(stdout)?.[1], 'the daemon to listen', 30_000);
+    const address = await waitFor(() => /listening on http:\/\/(\S+)/.exec(stdout)?.[1], () => `the daemon to listen\n${daemonStatus()}`, 60_000);
     const base = `http://${address}`;
-    await waitFor(async () => (await fetchText(`${base}/readyz`)).status === 200, 'the first cycle of every deployment', 90_000, 250);
+    await waitFor(async () => (await fetchText(`${base}/readyz`)).status === 200, () => `the first cycle of every deployment\n${daemonStatus()}`, 120_000, 250);
     const metrics = (await fetchText(`${base}/metrics`)).body;
     const st = (d: string, check: string, s: string) => sample(metrics, `aegis_compliance_check_status{deployment="${d}",check="${check}",check_severity="critical",status="${s}"}`);
     expect(st('us', 'receipt-chain', 'fail')).toBe(1);
@@ -165,11 +166,11 @@ test('the daemon audits the fleet: series, reports and index per deployment; a r
     expect(rows(JSON.parse((await fetchText(`${base}/report.json`)).body) as IndexJson)).toEqual({ us: 'fail', broken: 'error', eu: 'pass', apac: 'pass' });
     // Report files per deployment (and the index beside them), served per deployment.
     const reports = join(fleet.dir, 'reports');
-    await waitFor(() => ['eu', 'us', 'apac', 'broken'].every((d) => existsSync(join(reports, d, 'report.html'))) && existsSync(join(reports, 'index.html')), 'the report files', 30_000);
+    await waitFor(() => ['eu', 'us', 'apac', 'broken'].every((d) => existsSync(join(reports, d, 'report.html'))) && existsSync(join(reports, 'index.html')), () => `the report files\n${daemonStatus()}`, 60_000);
     const onDisk = await waitFor(() => {
       const ix = JSON.parse(readFileSync(join(reports, 'index.json'), 'utf8')) as IndexJson;
       return ix.deployments.every((e) => e.state !== 'not run') && ix;
-    }, 'the index file to list every deployment as run', 30_000);
+    }, () => `the index file to list every deployment as run\n${daemonStatus()}`, 60_000);
     expect(rows(onDisk)).toEqual({ us: 'fail', broken: 'error', eu: 'pass', apac: 'pass' });
     expect(onDisk.deployments.find((e) => e.deployment === 'us')?.link).toBe('us/report.html');
     const usPage = await fetchText(`${base}/us/report`);
@@ -190,7 +191,7 @@ test('the daemon audits the fleet: series, reports and index per deployment; a r
     const reloaded = await waitFor(async () => {
       const m = (await fetchText(`${base}/metrics`)).body;
       return sample(m, 'aegis_compliance_check_status{deployment="eu2",check="receipt-chain",check_severity="critical",status="pass"}') === 1 && m;
-    }, 'the added deployment to be audited', 90_000, 250);
+    }, () => `the added deployment to be audited\n${daemonStatus()}`, 120_000, 250);
     expect(reloaded).not.toContain('deployment="broken"');
     expect(sample(reloaded, 'aegis_compliance_config_reloads_total{deployment="eu2",outcome="success"}')).toBe(1);
     outputs.set('daemon /metrics after reload', reloaded);
@@ -201,7 +202,7 @@ test('the daemon audits the fleet: series, reports and index per deployment; a r
     outputs.set('daemon stdout', stdout);
     outputs.set('daemon stderr', stderr);
   }
-}, 240_000);
+}, 420_000);
 
 test('no deployment secret, nor any 8-character piece of one, appears in any output of the fleet', () => {
   for (const f of [...filesUnder(join(root, 'out1')), ...filesUnder(join(root, 'out2')), ...filesUnder(join(fleet.dir, 'reports')), ...filesUnder(join(fleet.dir, 'state'))]) {
