@@ -107,6 +107,9 @@ export interface Forked {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The processes this test file forked, for the diagnostics of a wait that timed out. */
+const forkedHere: { args: readonly string[]; f: Forked }[] = [];
+
 /** Forks the built CLI with its output collected. */
 export function fork(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Forked {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
@@ -115,7 +118,22 @@ export function fork(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?:
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-  return { child, stdout: () => out, stderr: () => err, exited };
+  const f = { child, stdout: () => out, stderr: () => err, exited };
+  forkedHere.push({ args, f });
+  return f;
+}
+
+const tail = (text: string, n = 1_500) => (text.length > n ? `…${text.slice(-n)}` : text);
+
+/** What each process forked by this test file is doing: running or its exit status, and the end of its output. */
+export function forkedStatus(): string {
+  return forkedHere
+    .map(({ args, f }) => {
+      const { child } = f;
+      const state = child.exitCode !== null || child.signalCode !== null ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `running (pid ${child.pid})`;
+      return `aegis-audit ${args[0] ?? ''}: ${state}\n  stdout: ${tail(f.stdout()) || '(none)'}\n  stderr: ${tail(f.stderr()) || '(none)'}`;
+    })
+    .join('\n');
 }
 
 /** Runs the CLI to completion. */
@@ -125,20 +143,26 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {
   return { code, stdout: f.stdout(), stderr: f.stderr() };
 }
 
-/** Polls until `fn` returns something other than undefined; bounded. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
+/**
+ * Polls until `fn` returns something other than undefined; bounded. On timeout the error says
+ * what was awaited and how every process this test file forked is doing (exit status, output).
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) {
+      const forked = forkedStatus();
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${forked ? `\n${forked}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 export function fetchText(url: string): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
-    const req = get(url, { timeout: 5_000 }, (res) => {
+    const req = get(url, { timeout: 15_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

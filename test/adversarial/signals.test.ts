@@ -91,7 +91,7 @@ async function stopAndExpectClean(demo: Demo, signal: NodeJS.Signals): Promise<n
   expect({ code, killedBy, stderr: code === 0 ? '' : demo.d.stderr().slice(-2000) }).toEqual({ code: 0, killedBy: null, stderr: '' });
   // No temporary folder (the sandbox Postgres lived in one) and no process left behind.
   expect(readdirSync(demo.tmp)).toEqual([]);
-  await waitFor('every process of the demo to be gone', () => (processesWithTmp(demo.tmp).length === 0 ? true : undefined), 5_000);
+  await waitFor('every process of the demo to be gone', () => (processesWithTmp(demo.tmp).length === 0 ? true : undefined), 20_000);
   return ms;
 }
 
@@ -106,18 +106,18 @@ test('demo --daemon: SIGHUP reloads (the sandbox Postgres stays up); SIGTERM exi
   await waitFor('a cycle after the reload', async () => ((await fetchText(`${base}/readyz`)).status === 200 ? true : undefined), 60_000);
   expect(postmasterOf(demo.tmp)).toBe(postmaster);
   const ms = await stopAndExpectClean(demo, 'SIGTERM');
-  // The deadline is 10 s; the bound allows for a loaded machine starting and ending processes.
-  expect(ms).toBeLessThan(20_000);
+  // The deadline is 10 s; the bound (3x) allows for a loaded machine starting and ending processes.
+  expect(ms).toBeLessThan(30_000);
 }, 240_000);
 
 test('demo --daemon whose Postgres died: SIGTERM still exits 0 within the deadline, leaving nothing behind', async () => {
   const demo = await startDemoDaemon('dead-pg');
   const postmaster = postmasterOf(demo.tmp) as number;
   process.kill(postmaster, 'SIGKILL');
-  await waitFor('the postmaster to die', () => (postmasterOf(demo.tmp) === undefined ? true : undefined), 10_000);
+  await waitFor('the postmaster to die', () => (postmasterOf(demo.tmp) === undefined ? true : undefined), 30_000);
   const ms = await stopAndExpectClean(demo, 'SIGTERM');
-  // The deadline is 10 s; the bound allows for a loaded machine starting and ending processes.
-  expect(ms).toBeLessThan(20_000);
+  // The deadline is 10 s; the bound (3x) allows for a loaded machine starting and ending processes.
+  expect(ms).toBeLessThan(30_000);
 }, 240_000);
 
 test('demo --daemon: SIGINT exits 0 and leaves nothing behind', async () => {
@@ -135,10 +135,10 @@ test('demo --daemon stopped while it builds the sandbox: exits 0, stops the Post
   d.child.kill('SIGTERM');
   const { code } = await d.exited;
   expect({ code, stdout: d.stdout().includes('listening on') ? 'the daemon started' : 'no daemon' }).toEqual({ code: 0, stdout: 'no daemon' });
-  // The deadline is 10 s; the bound allows for a loaded machine starting and ending processes.
-  expect(Date.now() - t0).toBeLessThan(20_000);
+  // The deadline is 10 s; the bound (3x) allows for a loaded machine starting and ending processes.
+  expect(Date.now() - t0).toBeLessThan(30_000);
   expect(readdirSync(tmp)).toEqual([]);
-  await waitFor('every process of the demo to be gone', () => (processesWithTmp(tmp).length === 0 ? true : undefined), 5_000);
+  await waitFor('every process of the demo to be gone', () => (processesWithTmp(tmp).length === 0 ? true : undefined), 20_000);
 }, 180_000);
 
 test('daemon: SIGINT exits 0', async () => {
