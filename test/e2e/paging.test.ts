@@ -183,6 +183,14 @@ test(
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     prom.stderr?.pipe(createWriteStream(join(dir, 'prom.log')));
     procs.push(prom);
+    // What a wait that timed out reports: each program's state and the end of its log.
+    const state = (name: string, p: ChildProcess, log: string) => {
+      const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+      const st = p.exitCode !== null || p.signalCode !== null ? `exited (code ${p.exitCode}, signal ${p.signalCode})` : 'running';
+      return `${name} ${st}; log: ${text.slice(-1_500) || '(empty)'}`;
+    };
+    const diag = (what: string) => () =>
+      `${what}\n${state('Alertmanager', am, join(dir, 'am.log'))}\n${state('Prometheus', prom, join(dir, 'prom.log'))}\nwebhook received ${received.length} notification(s): ${JSON.stringify(received.map((r) => r.body.status))}`;
 
     const isReady = async (port: number) => {
       try {
@@ -191,8 +199,8 @@ test(
         return false;
       }
     };
-    await waitFor(() => isReady(amPort), 'Alertmanager to be ready', 30_000, 200);
-    await waitFor(() => isReady(promPort), 'Prometheus to be ready', 30_000, 200);
+    await waitFor(() => isReady(amPort), diag('Alertmanager to be ready'), 90_000, 200);
+    await waitFor(() => isReady(promPort), diag('Prometheus to be ready'), 90_000, 200);
 
     // Prometheus sees the check passing before the violation appears.
     const promQuery = async (q: string): Promise<number | undefined> => {
@@ -201,15 +209,15 @@ test(
       const v = body.data?.result?.[0]?.value[1];
       return v === undefined ? undefined : Number(v);
     };
-    await waitFor(async () => (await promQuery(`aegis_compliance_check_status{check="${CHECK}",status="pass"}`)) === 1, 'Prometheus to scrape a passing check', 30_000, 250);
+    await waitFor(async () => (await promQuery(`aegis_compliance_check_status{check="${CHECK}",status="pass"}`)) === 1, diag('Prometheus to scrape a passing check'), 90_000, 250);
 
     // --- the violation: the audit service restarts with a generated receipt key
     const violatedAt = Date.now();
     writeFileSync(logFile, logLine('generated', 'receipt') + logLine('env', 'root'), { flag: 'a' });
     const page = await waitFor(
       () => received.find((r) => r.body.status === 'firing' && r.body.alerts.some((a) => a.labels.alertname === ALERT)),
-      'the page to reach the webhook',
-      45_000,
+      diag('the page to reach the webhook'),
+      90_000,
       50,
     );
     const pageLatency = page.at - violatedAt;
@@ -227,8 +235,8 @@ test(
     writeFileSync(logFile, logLine('env', 'receipt') + logLine('env', 'root'), { flag: 'a' });
     const resolved = await waitFor(
       () => received.find((r) => r.at >= repairedAt && r.body.status === 'resolved' && r.body.alerts.some((a) => a.labels.alertname === ALERT)),
-      'the resolved notification',
-      45_000,
+      diag('the resolved notification'),
+      90_000,
       50,
     );
     const resolveLatency = resolved.at - repairedAt;
@@ -236,5 +244,5 @@ test(
     // eslint-disable-next-line no-console
     console.log(`violation -> webhook page: ${pageLatency} ms; repair -> resolved notification: ${resolveLatency} ms (scrape/eval 1s, shipped rules (for 0s), group_wait 1s)`);
   },
-  110_000,
+  480_000,
 );
