@@ -69,7 +69,8 @@ http {
 }
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const until = Date.now() + 15_000;
+  // A functional bound: nginx starts in milliseconds, but a loaded CI machine may take seconds.
+  const until = Date.now() + 60_000;
   while (Date.now() < until) {
     if (child.exitCode !== null) break;
     const ok = await new Promise<boolean>((resolve) => {
@@ -125,7 +126,7 @@ sources:
     client_key_file: auditor.key
     unenrolled_cert_file: unenrolled.crt
     unenrolled_key_file: unenrolled.key
-    timeout: 5s
+    timeout: 15s
     targets:
       ingress: { url: "https://127.0.0.1:${port}/v1/predict", service: api, probes: [mtls] }
 outputs: { dir: reports }
@@ -156,7 +157,7 @@ beforeAll(async () => {
   };
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text, { mode: 0o600 });
   backend = await startBackend({ mode: 'mtls', enrolled: ['svc-auditor', 'client-b'] });
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await backend?.close();
@@ -170,7 +171,7 @@ test('nginx configured as the runbook says: every mTLS probe passes', async () =
     expect({ status: r.status, error: r.error, findings: r.findings.map((f) => f.resource) }).toEqual({ status: 'pass', error: null, findings: [] });
     expect(r.measurements).toContainEqual(expect.objectContaining({ name: 'mtls_probes', value: 5 }));
   });
-}, 60_000);
+}, 180_000);
 
 test('ssl_verify_client optional with the header passed through: fails, naming the endpoint and the probe', async () => {
   await withNginx('optional-passthrough', async (port) => {
@@ -192,4 +193,4 @@ test('ssl_verify_client optional with the header passed through: fails, naming t
     // optional still refuses a certificate from an untrusted CA with 400: that probe passes.
     expect(r.findings.some((f) => f.resource.endsWith('untrusted-ca'))).toBe(false);
   });
-}, 60_000);
+}, 180_000);
