@@ -61,7 +61,7 @@ async function expectConfigError(args: readonly string[], env: NodeJS.ProcessEnv
   expect(r.stderr).not.toMatch(/internal error|\n\s+at \S+ \(|RangeError|ReferenceError/);
   expect(r.stderr.length).toBeLessThan(4_000);
   // Generous: a forked CLI on a loaded machine; the bug was "forever".
-  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(Date.now() - started).toBeLessThan(60_000);
   return r.stderr;
 }
 
@@ -71,28 +71,28 @@ describe('config files that are not small regular files', () => {
     for (const args of [['run', '--config', p], ['config', 'validate', p]]) {
       expect(await expectConfigError(args)).toContain(`${p}: not a regular file (a FIFO)`);
     }
-  }, 60_000);
+  }, 120_000);
 
   test('/dev/zero is refused, naming the file', async () => {
     expect(await expectConfigError(['run', '--config', '/dev/zero'])).toContain('/dev/zero: not a regular file (a character device)');
-  }, 30_000);
+  }, 120_000);
 
   test('a directory is refused, naming the file', async () => {
     const p = join(dir, 'a-folder');
     mkdirSync(p);
     expect(await expectConfigError(['run', '--config', p])).toContain(`${p}: not a regular file (a directory)`);
-  }, 30_000);
+  }, 120_000);
 
   test('a file over 1 MiB is refused, naming the limit, without parsing it', async () => {
     const p = file('huge.yaml', `deployment: huge\n${BASE.join('\n')}\n${'# padding\n'.repeat(120_000)}`);
     expect(await expectConfigError(['run', '--config', p])).toContain(`${p}: larger than the 1 MiB limit for a config file (1200`);
-  }, 30_000);
+  }, 120_000);
 
   test('a waivers file that is a FIFO is refused too', async () => {
     const w = fifo('waivers.fifo');
     const p = file('with-waivers.yaml', [`deployment: waivered`, ...BASE, `waivers: ${JSON.stringify(w)}`].join('\n'));
     expect(await expectConfigError(['run', '--config', p])).toContain(`${w}: not a regular file (a FIFO)`);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('YAML built to exhaust the parser', () => {
@@ -101,7 +101,7 @@ describe('YAML built to exhaust the parser', () => {
     const err = await expectConfigError(['config', 'validate', p]);
     expect(err).toContain(`${p}: `);
     expect(err).toMatch(/aliases expand to too much/);
-  }, 30_000);
+  }, 120_000);
 
   test.each([
     ['a sequence', 'loop: &loop [*loop]'],
@@ -111,7 +111,7 @@ describe('YAML built to exhaust the parser', () => {
     const p = file(`self-${_what.replace(/\W/g, '')}.yaml`, yaml + '\n');
     const err = await expectConfigError(['config', 'validate', p]);
     expect(err).toMatch(new RegExp(`${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+: .*refers to itself`));
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('names that become paths and labels', () => {
@@ -125,12 +125,12 @@ describe('names that become paths and labels', () => {
     expect(err).toContain(key.split('[')[0]);
     expect(err).toMatch(/at most \d+ characters/);
     expect(err).not.toContain('d'.repeat(100));
-  }, 30_000);
+  }, 120_000);
 
   test('a deployment with a path separator is exit 2', async () => {
     const p = file('slash.yaml', ['deployment: "../../etc"', ...BASE].join('\n'));
     expect(await expectConfigError(['config', 'validate', p])).toContain('deployment');
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('interpolated values in error texts', () => {
@@ -149,7 +149,7 @@ describe('interpolated values in error texts', () => {
     expect(err).toContain(key);
     expect(err).toContain(`\${${variable}}`);
     expect(findLeaks({ [variable]: value }, new Map([['stderr', err]]))).toEqual([]);
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('a reload to a hostile config keeps the running daemon', () => {
@@ -178,7 +178,7 @@ describe('a reload to a hostile config keeps the running daemon', () => {
     for (const [i, [what, put]] of hostile.entries()) {
       put();
       d.child.kill('SIGHUP');
-      await waitFor(`the refused reload of ${what}`, () => ((d.stderr().match(/Config reload failed/g) ?? []).length > i ? true : undefined), 20_000);
+      await waitFor(`the refused reload of ${what}`, () => ((d.stderr().match(/Config reload failed/g) ?? []).length > i ? true : undefined), 60_000);
       expect(await healthy()).toBe(true);
       expect(d.child.exitCode).toBeNull();
     }
@@ -188,8 +188,8 @@ describe('a reload to a hostile config keeps the running daemon', () => {
 
     writeFileSync(cfg, good);
     d.child.kill('SIGHUP');
-    await waitFor('the good reload', () => (d.stderr().includes('Configuration reloaded') ? true : undefined), 20_000);
+    await waitFor('the good reload', () => (d.stderr().includes('Configuration reloaded') ? true : undefined), 60_000);
     d.child.kill('SIGTERM');
     expect(await d.exited).toEqual({ code: 0, signal: null });
-  }, 90_000);
+  }, 240_000);
 });

@@ -102,7 +102,7 @@ test('run: no piece of a secret planted in log fields reaches any output', async
   expect(findLeaks(SECRETS, seen)).toEqual([]);
   expect(messages.filter((m) => m.includes('unrecognised source (unrecognised value, 28 characters)'))).toHaveLength(1);
   expect(messages.some((m) => m.includes('PEM file fallback') && m.includes('audit-3'))).toBe(true);
-}, 60_000);
+}, 180_000);
 
 test('daemon: no piece of a planted secret in /metrics, /report, /report.json, report files or log lines', async () => {
   const cfg = join(dir, 'daemon.yaml');
@@ -128,4 +128,4 @@ test('daemon: no piece of a planted secret in /metrics, /report, /report.json, r
   readAll([out], seen);
   expect(findLeaks(SECRETS, seen)).toEqual([]);
   expect(seen.get('/report.json')).toContain('unrecognised value, 28 characters');
-}, 60_000);
+}, 180_000);

