@@ -472,9 +472,11 @@ describe('a pass cut short continues where it stopped', () => {
   test('out of time: progress is kept and the error says how far it came; the next run finishes', async () => {
     const b = chain(400);
     const db = new TroubledDb(b.snapshot());
-    db.delayMs = 15;
+    // 20 batches 250 ms apart cannot all arrive within 3 s, and the first is verified well
+    // within it however loaded the machine (with 15 ms and 300 ms, a slow start could verify none).
+    db.delayMs = 250;
     const h = harness(b, { db });
-    const first = await h.run({ batchSize: 20 }, { timeoutMs: 300 });
+    const first = await h.run({ batchSize: 20 }, { timeoutMs: 3_000 });
     expect(first.status).toBe('error');
     expect(first.errorCode).toBe('AUDIT_ERR_TIMEOUT');
     expect(first.sourceErrors).toBeUndefined(); // running out of time is no source's fault
