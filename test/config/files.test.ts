@@ -92,11 +92,13 @@ test('a config file whose read hangs is a config error naming the file and the d
     expect(e.code).toBe(ErrorCodes.CONFIG);
     expect(e.message).toBe(`${file}: reading the config file took longer than 0.4 s`);
     expect(took).toBeGreaterThanOrEqual(380);
-    expect(took).toBeLessThan(5_000);
+    // Well before the hang is released (a reader without a deadline would end only then): a
+    // functional bound for a loaded machine, not a figure.
+    expect(took).toBeLessThan(9_000);
     expect(probed).toBe(false);
-  }, 3_000);
+  }, 10_000);
   // Once the mount answers again, the abandoned read ends and closes what it opened.
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 15_000;
   while (openDescriptors() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   expect(openDescriptors()).toBe(before);
   expect(await readSmallFile(file, { noun: 'config file', timeoutMs: 400 })).toBe('deployment: prod\n');
@@ -105,7 +107,7 @@ test('a config file whose read hangs is a config error naming the file and the d
 test('a waivers file whose read hangs says so in its own words', async () => {
   const file = join(dir, 'waivers.yaml');
   writeFileSync(file, 'waivers: []\n');
-  const e = await whileHung(() => rejection(readSmallFile(file, { noun: 'waivers file', readLabel: 'the waivers file', timeoutMs: 300 })), 3_000);
+  const e = await whileHung(() => rejection(readSmallFile(file, { noun: 'waivers file', readLabel: 'the waivers file', timeoutMs: 300 })), 10_000);
   expect(e.message).toBe(`${file}: reading the waivers file took longer than 0.3 s`);
 });
 

@@ -35,7 +35,8 @@ test('a state database that never answers is a coded error within the connect ti
     () => undefined,
     (x: unknown) => x,
   );
-  expect(Date.now() - t0).toBeLessThan(3_000);
+  // Below the 5 s default: the configured connect timeout fired (a bound for a loaded machine, not a figure).
+  expect(Date.now() - t0).toBeLessThan(4_500);
   expect(e).toMatchObject({ code: 'AUDIT_ERR_SOURCE_UNAVAILABLE', source: 'state' });
   expect((e as Error).message).toMatch(/^state: creating the state table: /);
   expect((e as Error).message).not.toContain('state-db-password-0123');
