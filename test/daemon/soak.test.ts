@@ -63,7 +63,7 @@ test(`${CYCLES} cycles with Postgres failing on and off: the daemon stays up and
     // down cycles, not the one configured at the start.
     refused.password = 'soak-down-url-password-7f3a9c';
     const registry = buildRegistry([readsPostgres], 'soak');
-    const loaded = config(`deployment: soak\nsources:\n  postgres: { url: "${db.url}", connect_timeout: 2s }\n`, registry);
+    const loaded = config(`deployment: soak\nsources:\n  postgres: { url: "${db.url}", connect_timeout: 10s }\n`, registry);
     const pg = loaded.config.sources.postgres as { url: string };
     daemon = await startDaemon({ loaded, registry, listen: '127.0.0.1:0', logger: silentLogger(), maxRandomDelayMs: 0 });
     await daemon.ready;

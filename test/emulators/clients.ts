@@ -1,6 +1,6 @@
 /**
  * Real clients pointed at the emulators, configured as wire-protocols.md §F.1 says: static
- * credentials (no provider chain), explicit maxAttempts, and short timeouts so that a hung
+ * credentials (no provider chain), explicit maxAttempts, and timeouts so that a hung
  * emulator fails a test instead of stalling it.
  */
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -26,8 +26,8 @@ function awsConfig(url: string, opts: AwsClientOptions) {
     ...(opts.noBackoff ? { retryStrategy: new ConfiguredRetryStrategy(maxAttempts, 0) } : {}),
     // Without throwOnRequestTimeout the handler only logs a warning and waits forever on a hung server.
     requestHandler: new NodeHttpHandler({
-      requestTimeout: opts.requestTimeout ?? 5000,
-      connectionTimeout: 2000,
+      requestTimeout: opts.requestTimeout ?? 15_000,
+      connectionTimeout: 10_000,
       throwOnRequestTimeout: true,
     }),
   };
@@ -41,7 +41,7 @@ export function logsClient(url: string, opts: AwsClientOptions = {}): CloudWatch
   return new CloudWatchLogsClient(awsConfig(url, opts));
 }
 
-export function vaultClient(url: string, token: string | undefined, timeout = 3000): NodeVault.client {
+export function vaultClient(url: string, token: string | undefined, timeout = 15_000): NodeVault.client {
   return NodeVault({ endpoint: url, token, noCustomHTTPVerbs: true, requestOptions: { timeout } });
 }
 

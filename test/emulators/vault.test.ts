@@ -94,7 +94,7 @@ describe('KV v2 through node-vault', () => {
 
   it('cannot take the LIST method through Node\'s HTTP parser, hence noCustomHTTPVerbs', async () => {
     const NodeVault = (await import('node-vault')).default;
-    const vault = NodeVault({ endpoint: running.url, token: emu.rootToken, requestOptions: { timeout: 2000 } });
+    const vault = NodeVault({ endpoint: running.url, token: emu.rootToken, requestOptions: { timeout: 10_000 } });
     const err = await rejection(vault.list('secret/metadata/aegis'));
     expect(responseOf(err).statusCode).toBe(400);
   });

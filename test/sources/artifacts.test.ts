@@ -45,7 +45,7 @@ function locations(raw: Record<string, unknown>): ArtifactLocations {
   return a;
 }
 
-const s3cfg = (over: Record<string, unknown> = {}) => ({ region: 'us-east-1', endpoint: s3run.url, bucket: 'aegis-models', prefix: 'model-archives/', force_path_style: true, credentials_env: CREDS, max_attempts: 1, timeout: '3s', ...over });
+const s3cfg = (over: Record<string, unknown> = {}) => ({ region: 'us-east-1', endpoint: s3run.url, bucket: 'aegis-models', prefix: 'model-archives/', force_path_style: true, credentials_env: CREDS, max_attempts: 1, timeout: '15s', ...over });
 
 async function list(a: ArtifactLocations): Promise<ArtifactObject[]> {
   const out: ArtifactObject[] = [];
@@ -140,7 +140,7 @@ describe('model-artifact-signature through the real clients', () => {
 
     const tokenFile = join(root, 'auditor-token');
     writeFileSync(tokenFile, `${auditor.id}\n`);
-    const handle = new VaultClientHandle(vaultSchema.parse({ address: vaultRun.url, token_file: tokenFile, timeout: 3000, max_attempts: 1 }), new KnownSecrets());
+    const handle = new VaultClientHandle(vaultSchema.parse({ address: vaultRun.url, token_file: tokenFile, timeout: 15_000, max_attempts: 1 }), new KnownSecrets());
     opened.push(handle);
     const artifacts = locations({ s3: s3cfg({ bucket: 'signed', prefix: 'model-archives/demo' }) });
     const { result } = await runCase(check, { name: 'e2e', options: { keys: ['aegis-cosign'] }, sources: { artifacts, vault: new NodeVaultSource(handle) }, timeoutMs: 60_000 });

@@ -35,7 +35,7 @@ function source(over: Record<string, unknown> = {}): CloudWatchLogSource {
       credentials_env: { access_key_id: 'AEGIS_TEST_AWS_KEY_ID', secret_access_key: 'AEGIS_TEST_AWS_SECRET' },
       groups: { audit: '/aegis/test/audit', gateway: '/aegis/test/gateway', missing: '/aegis/test/missing', live: '/aegis/test/live' },
       max_attempts: 1,
-      timeout: 2000,
+      timeout: 10_000,
       ...over,
     },
     window: '24h',

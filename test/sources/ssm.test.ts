@@ -35,7 +35,7 @@ function handle(over: Record<string, unknown> = {}): SsmClientHandle {
       credentials_env: { access_key_id: 'AEGIS_TEST_AWS_KEY_ID', secret_access_key: 'AEGIS_TEST_AWS_SECRET' },
       path: '/aegis/test',
       max_attempts: 1,
-      timeout: 2000,
+      timeout: 10_000,
       ...over,
     }),
   );
