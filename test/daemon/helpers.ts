@@ -53,7 +53,7 @@ export interface HttpResponse {
 export function get(address: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, headers: { ...headers, connection: 'close' }, timeout: 5_000 }, (res) => {
+    const req = request({ host, port, path, headers: { ...headers, connection: 'close' }, timeout: 15_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
