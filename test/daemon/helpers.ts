@@ -109,9 +109,12 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | 
   }
 }
 
-/** A forked process's state for a wait that timed out: running or its exit status, and the end of its output. */
-export function childStatus(name: string, child: ChildProcess, stdout: () => string, stderr: () => string, tailChars = 2_000): string {
+/**
+ * A forked process's state for a wait that timed out: running or its exit status, and the end
+ * of its output (stdout and stderr apart, or one interleaved output when `stderr` is omitted).
+ */
+export function childStatus(name: string, child: ChildProcess, stdout: () => string, stderr?: () => string, tailChars = 2_000): string {
   const tail = (t: string) => (t.length > tailChars ? `…${t.slice(-tailChars)}` : t) || '(none)';
   const state = child.exitCode !== null || child.signalCode !== null ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `running (pid ${child.pid})`;
-  return `${name} ${state}\n  stdout: ${tail(stdout())}\n  stderr: ${tail(stderr())}`;
+  return stderr ? `${name} ${state}\n  stdout: ${tail(stdout())}\n  stderr: ${tail(stderr())}` : `${name} ${state}; output:\n${tail(stdout())}`;
 }
