@@ -69,6 +69,11 @@ export interface ChunkVerdict extends BatchVerdict {
 /** The start of a hash read from a row (hostile text): shown only when it has a hash's shape. */
 const short = (h: string) => (ROW_HASH_RE.test(h) ? `${h.slice(0, 16)}…` : untrusted.matching(h, ROW_HASH_RE));
 
+/** The problem of a row whose prev_hash is not the row_hash of the row before it (`prevId`). */
+export function linkProblem(rowPrevHash: string, prevId: number, prevRowHash: string): RowProblem {
+  return { kind: 'chainBreak', detail: `prev_hash ${short(rowPrevHash)} ≠ row ${prevId}'s row_hash ${short(prevRowHash)}` };
+}
+
 export { SIG, WORK_STRIDE, verifyWork, type SignatureWork } from './signature-work';
 
 /**
@@ -111,7 +116,7 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Pi
     if (atStart) {
       if (row.prevHash !== GENESIS_HASH) (p ??= []).push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
     } else if (prevKnown && row.prevHash !== prevHash) {
-      (p ??= []).push({ kind: 'chainBreak', detail: `prev_hash ${short(row.prevHash)} ≠ row ${prevId}'s row_hash ${short(prevHash)}` });
+      (p ??= []).push(linkProblem(row.prevHash, prevId, prevHash));
     }
     if (!ROW_HASH_RE.test(row.rowHash)) {
       (p ??= []).push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
