@@ -25,7 +25,9 @@ import { defineCheck } from '../src/core/define-check';
 import { AuditError, ErrorCodes, isAuditError } from '../src/core/errors';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
-import type { AuditDb, AuditRow, RawAuditRows, RootRow, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
+import type { AuditDb, AuditRow, RawAuditRows, RootRow, SecretStore, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
+import type { PartContext, SharedWork } from '../src/core/define-check';
+import { joinRanges, planRanges, verifyRange, type JoinedRanges, type RangeResult } from './lib/chain-ranges';
 import type { Evidence } from '../src/core/types';
 import { GENESIS_HASH, ROW_HASH_RE } from './lib/canonical';
 import {
@@ -113,7 +115,17 @@ export default defineCheck({
     checkpoint_interval: duration().default(10_000),
     /** Worker threads verifying signatures (default: one per core; 0: all on the check's own thread). */
     threads: z.number().int().min(0).max(256).optional(),
+    /**
+     * With replicas sharing work (`queue:`), a pass from the first row over more than this many
+     * rows is cut into id ranges of about this many rows that any replica verifies.
+     */
+    range_rows: z.number().int().min(100).max(100_000_000).default(250_000),
+    /** A range still running this long is taken for dead (its replica died) and verified elsewhere. */
+    range_timeout: duration()
+      .default(10 * 60_000)
+      .refine((ms) => ms >= 1_000, 'at least 1s'),
   }),
+  part: (ctx, data) => verifyRangePart(ctx, data),
   async run(ctx) {
     const startedMs = Date.now();
     const db = ctx.source('postgres');
@@ -125,21 +137,7 @@ export default defineCheck({
     const nowIso = now.toISOString();
 
     // --- keys: current ones from the secret store, old ones from the historical table.
-    const [receiptHolders, rootHolders, historical] = await Promise.all([secrets.signingKeys('receipt'), secrets.signingKeys('root'), db.historicalKeys()]);
-    const rowKeys = new KeyRing();
-    const rootKeys = new KeyRing();
-    const addAll = (ring: KeyRing, pems: string[]) => {
-      for (const pem of pems) {
-        try {
-          ring.addPem(pem);
-        } catch {
-          // A malformed historical entry is historical-keys' finding; here it just verifies nothing.
-        }
-      }
-    };
-    const pemsOf = (hs: SigningKeyHolder[]) => hs.map((h) => h.publicKeyPem);
-    addAll(rowKeys, [...pemsOf(receiptHolders), ...historical.map((h) => h.publicKey)]);
-    addAll(rootKeys, [...pemsOf(rootHolders), ...historical.map((h) => h.publicKey)]);
+    const { rowKeys, rootKeys } = await loadKeys(db, secrets);
 
     // --- which chain this is, and what was recorded about it.
     const [location, first] = await Promise.all([db.chainLocation(), db.firstRow()]);
@@ -323,7 +321,38 @@ export default defineCheck({
     let interruption: unknown;
     let reachedEnd = true;
     let fresh = 0;
-    try {
+    /** A pass cut into ranges still waiting for some of them: why, for the report. */
+    let rangesWaiting: string | undefined;
+    if (!ctx.shared) next.ranges = undefined;
+    else {
+      try {
+        rangesWaiting = await rangedPass(ctx.shared, {
+          db,
+          next,
+          key,
+          nowIso,
+          rowsAhead: ahead,
+          rowsPerRange: o.range_rows,
+          rangeTimeoutMs: o.range_timeout,
+          cap: o.maxFindings,
+          timeUp,
+          signal: ctx.signal,
+          save,
+          onJoined: (joined) => {
+            for (const b of joined.broken) broken.add(b);
+            broken.uncounted(joined.brokenTotal - joined.broken.length);
+            take({ rows: joined.rows, broken: [], unknownKeys: joined.unknownKeys, last: undefined }, true);
+            fresh += joined.rows;
+            advance(joined.rows);
+          },
+          wantsAction: () => broken.kept < o.maxFindings,
+        });
+      } catch (e) {
+        interruption = e;
+      }
+      if (rangesWaiting !== undefined || interruption) reachedEnd = false;
+    }
+    if (reachedEnd) try {
       const startRootAfter = incremental ? Math.min(seenRootId, ...next.brokenRoots.map((r) => r - 1)) : 0;
       const knownBroken = new Set(incremental ? next.brokenRoots : []);
       roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
@@ -423,7 +452,9 @@ export default defineCheck({
       const extent = await db.chainExtent(next.lastId).catch(() => undefined);
       unverified = extent?.rowsAfter ?? 0;
       const failure = isAuditError(interruption) ? interruption.message : String((interruption as Error)?.message ?? interruption);
-      const cause = interruption
+      const cause = rangesWaiting !== undefined && !interruption
+        ? rangesWaiting
+        : interruption
         ? reachedEnd && rootsDone
           ? `every row was verified, but re-verifying older rows stopped: ${failure}`
           : failure
@@ -573,6 +604,130 @@ export default defineCheck({
     });
   },
 });
+
+interface RangedPassOptions {
+  db: AuditDb;
+  next: ReceiptChainCheckpoint;
+  key: string;
+  nowIso: string;
+  rowsAhead: { rowsAfter: number | null; lastId: number | null } | undefined;
+  rowsPerRange: number;
+  rangeTimeoutMs: number;
+  cap: number;
+  timeUp: () => boolean;
+  signal: AbortSignal;
+  save: () => Promise<void>;
+  /** Ranges joined onto the checkpoint: their broken rows, unknown keys and rows. */
+  onJoined: (joined: JoinedRanges) => void;
+  /** Whether broken rows still make findings (their action is read back then). */
+  wantsAction: () => boolean;
+}
+
+const RANGE_POLL_MS = 1_000;
+
+/** A range as a part's data, checked on the replica that takes it. */
+const rangeData = z.object({ index: z.number().int().min(0), afterId: z.number().int().min(0), upToId: z.number().int().min(1), startsChain: z.boolean() });
+
+/**
+ * A pass from the first row over a long chain, cut into id ranges that replicas verify
+ * (checks/lib/chain-ranges.ts). Plans the pass (once: the checkpoint keeps it), then joins
+ * completed ranges onto the checkpoint as they come — only the contiguous prefix from the
+ * first range — until all are joined or time is up. Returns why the pass is not done yet,
+ * or undefined when it is (or was never cut: a short chain, a pass after a checkpoint).
+ */
+async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<string | undefined> {
+  const { next } = o;
+  if (!next.ranges && next.lastId === 0 && o.rowsAhead?.lastId) {
+    const input = { afterId: 0, lastId: o.rowsAhead.lastId, rows: o.rowsAhead.rowsAfter };
+    const plan = planRanges(input, { rowsPerRange: o.rowsPerRange, maxRanges: 10_000 });
+    if (plan.length < 2) return undefined;
+    next.ranges = { pass: `${o.key}@${o.nowIso}`, ...input, rowsPerRange: o.rowsPerRange, joined: 0 };
+    await shared.submit(
+      next.ranges.pass,
+      plan.map((r) => ({ index: r.index, data: { index: r.index, afterId: r.afterId, upToId: r.upToId, startsChain: r.index === 0 } })),
+      o.rangeTimeoutMs,
+    );
+    await o.save();
+  }
+  const pass = next.ranges;
+  if (!pass) return undefined;
+  const plan = planRanges(pass, { rowsPerRange: pass.rowsPerRange, maxRanges: 10_000 });
+  for (;;) {
+    const results = await shared.results(pass.pass);
+    const ready: RangeResult[] = [];
+    for (let i = pass.joined; i < plan.length && results.has(i); i++) ready.push(results.get(i) as RangeResult);
+    if (ready.length > 0) {
+      const joined = joinRanges(ready, next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash });
+      // Ranges store no text from the rows: a broken row's action is read back when it makes a finding.
+      for (const b of joined.broken) {
+        if (!o.wantsAction()) break;
+        b.action = (await o.db.rowById(b.id))?.action ?? '';
+      }
+      o.onJoined(joined);
+      if (joined.last) {
+        next.lastId = joined.last.id;
+        next.lastRowHash = joined.last.rowHash;
+      }
+      next.verifiedTotal += joined.rows;
+      pass.joined += ready.length;
+      if (pass.joined >= plan.length) next.ranges = undefined;
+      await o.save();
+    }
+    if (!next.ranges) return undefined;
+    if (o.timeUp()) {
+      return `${count(pass.joined)} of ${count(plan.length)} id ranges of this pass are verified and joined; replicas verify the rest (a range runs at most ${formatDuration(o.rangeTimeoutMs)} before another replica takes it over)`;
+    }
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, RANGE_POLL_MS);
+      o.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        r();
+      }, { once: true });
+    });
+  }
+}
+
+/** Verifies one range of a pass, on whichever replica took it; the result holds ids, hashes and times, no text from the rows. */
+async function verifyRangePart(ctx: PartContext<{ batchSize: number; maxFindings: number; threads?: number }>, data: Record<string, unknown>): Promise<RangeResult> {
+  const r = rangeData.parse(data);
+  const db = ctx.source('postgres');
+  const { rowKeys } = await loadKeys(db, ctx.source('secrets'));
+  const verifier = new ChainVerifier(rowKeys, { threads: ctx.options.threads });
+  verifier.expect(r.upToId - r.afterId);
+  try {
+    let first: AuditRow | undefined;
+    for await (const b of db.streamRows(r.afterId, { batchSize: 1, limit: 1, untilId: r.upToId, signal: ctx.signal })) first ??= b[0];
+    const result = await verifyRange(r, first, rowsOf(db, r.afterId, { batchSize: ctx.options.batchSize, untilId: r.upToId, signal: ctx.signal }), verifier, {
+      cap: ctx.options.maxFindings,
+      startsChain: r.startsChain,
+    });
+    for (const b of result.broken) b.action = '';
+    if (result.first) result.first.action = '';
+    return result;
+  } finally {
+    await verifier.close();
+  }
+}
+
+/** The key rings: current keys from the secret store, old ones from the historical table. */
+async function loadKeys(db: AuditDb, secrets: SecretStore): Promise<{ rowKeys: KeyRing; rootKeys: KeyRing }> {
+  const [receiptHolders, rootHolders, historical] = await Promise.all([secrets.signingKeys('receipt'), secrets.signingKeys('root'), db.historicalKeys()]);
+  const rowKeys = new KeyRing();
+  const rootKeys = new KeyRing();
+  const addAll = (ring: KeyRing, pems: string[]) => {
+    for (const pem of pems) {
+      try {
+        ring.addPem(pem);
+      } catch {
+        // A malformed historical entry is historical-keys' finding; here it just verifies nothing.
+      }
+    }
+  };
+  const pemsOf = (hs: SigningKeyHolder[]) => hs.map((h) => h.publicKeyPem);
+  addAll(rowKeys, [...pemsOf(receiptHolders), ...historical.map((h) => h.publicKey)]);
+  addAll(rootKeys, [...pemsOf(rootHolders), ...historical.map((h) => h.publicKey)]);
+  return { rowKeys, rootKeys };
+}
 
 /** Queues (after, upTo] for re-verification, merging with an adjacent range. */
 function addPending(cp: ReceiptChainCheckpoint, after: number, upTo: number): void {
@@ -750,6 +905,13 @@ class BrokenRows {
       return;
     }
     this.#rows.set(b.id, b);
+  }
+
+  /** Broken rows counted elsewhere (a range keeps its first ones) and not kept here. */
+  uncounted(n: number): void {
+    if (n <= 0) return;
+    this.total += n;
+    this.#dropped += n;
   }
 
   note(id: number, note: string): void {

@@ -68,6 +68,13 @@ const checkpointSchema = z.object({
   /** Verified rows a new transparency root vouches for, still to re-verify: ranges (after, upTo]. */
   pending: z.array(z.tuple([id, id])),
   updatedAt: isoTime,
+  /**
+   * A pass cut into id ranges that replicas verify (queue configured): the ranges are
+   * planned again from these figures; `joined` ranges, from the first, are in lastId.
+   */
+  ranges: z
+    .object({ pass: z.string(), afterId: id, lastId: id, rows: z.number().int().min(0).nullable(), rowsPerRange: z.number().int().min(1), joined: z.number().int().min(0) })
+    .optional(),
 });
 
 export type ReceiptChainCheckpoint = z.infer<typeof checkpointSchema>;

@@ -38,6 +38,8 @@ export interface AuditOptions {
   onProgress?: RunEnvironment['onProgress'];
   /** A slot shared beyond this run that each check waits for (a fleet's bound on checks at once). */
   limit?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Replicas share work (`queue:`): the parts of a check's run any replica may take. */
+  shared?: RunEnvironment['shared'];
 }
 
 /** The checks a run will execute: enabled in config (default on) and selected by `only`. */
@@ -88,6 +90,7 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
       onResult: opts.onResult,
       onProgress: opts.onProgress,
       limit: opts.limit,
+      shared: opts.shared,
     });
     // Scrubbed once more as a whole: a check that ran before another read a secret could not
     // scrub what it had reported with a value nobody knew yet.
@@ -104,5 +107,44 @@ export async function runAudit(loaded: LoadedConfig, registry: Registry, opts: A
   } finally {
     await sources.close();
     await state.close?.();
+  }
+}
+
+/**
+ * Runs one part of a check's work (taken from the queue by a replica: DESIGN.md "Beyond one
+ * machine") with this config's sources and the check's options; returns the part's result.
+ * Throws when the check has no parts or the part fails (the queue then retries it).
+ */
+export async function runPart(
+  loaded: LoadedConfig,
+  registry: Registry,
+  checkId: string,
+  data: Record<string, unknown>,
+  opts: { logger?: Logger; knownSecrets?: KnownSecrets; signal?: AbortSignal } = {},
+): Promise<unknown> {
+  const [planned] = planChecks(loaded, registry, [checkId]);
+  const part = planned.check.part;
+  if (!part) throw new AuditError(ErrorCodes.USAGE, `check ${checkId} has no parts to share`);
+  const logger = (opts.logger ?? silentLogger()).child({ check: checkId });
+  const sources = createSources(loaded.config, { knownSecrets: opts.knownSecrets ?? processSecrets, logger });
+  try {
+    return await part(
+      {
+        checkId,
+        deployment: loaded.config.deployment,
+        options: planned.options,
+        sources: sources.sources,
+        logger,
+        signal: opts.signal ?? new AbortController().signal,
+        source(name) {
+          const s = sources.sources[name];
+          if (s === undefined) throw new AuditError(ErrorCodes.SOURCE_NOT_CONFIGURED, `source '${name}' is not configured (sources.${name})`, { source: name });
+          return s as NonNullable<(typeof sources.sources)[typeof name]>;
+        },
+      },
+      data,
+    );
+  } finally {
+    await sources.close();
   }
 }

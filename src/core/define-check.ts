@@ -86,6 +86,30 @@ export interface CheckContext<M extends string = string, O = unknown> {
   progress(done: number, total?: number): void;
   /** A source the check needs; throws SOURCE_NOT_CONFIGURED (→ skipped) when it is not configured. */
   source<K extends SourceName>(name: K): NonNullable<Sources[K]>;
+  /**
+   * Replicas sharing work (`queue:` in config): a long run can hand parts of its work to any
+   * replica (the check's `part`) and read their results back. Absent on a single process.
+   */
+  readonly shared?: SharedWork;
+}
+
+/** Parts of one check's work that any replica may run (DESIGN.md "Beyond one machine"). */
+export interface SharedWork {
+  /** Plans the parts of a pass and queues them; a pass planned before keeps its parts. `expireInMs`: how long a part may run before it is taken for dead and run elsewhere. */
+  submit(pass: string, parts: readonly { index: number; data: Record<string, unknown> }[], expireInMs: number): Promise<void>;
+  /** The parts of a pass that are done, by index, with their results (as `part` returned them, through JSON). */
+  results(pass: string): Promise<Map<number, unknown>>;
+}
+
+/** What a check's `part` runs with, on whichever replica took the part. */
+export interface PartContext<O = unknown> {
+  readonly checkId: string;
+  readonly deployment: string;
+  readonly options: O;
+  readonly sources: Sources;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  source<K extends SourceName>(name: K): NonNullable<Sources[K]>;
 }
 
 export interface CheckDefinition<M extends Record<string, string> = Record<string, string>, S extends z.ZodType = z.ZodType> {
@@ -93,6 +117,8 @@ export interface CheckDefinition<M extends Record<string, string> = Record<strin
   messages: M;
   options: S;
   run(ctx: CheckContext<Extract<keyof M, string>, z.output<S>>): Promise<void>;
+  /** One part of a run's work handed to any replica (ctx.shared); returns plain JSON. */
+  part?(ctx: PartContext<z.output<S>>, data: Record<string, unknown>): Promise<unknown>;
 }
 
 /** A check as the registry holds it, with its types erased. */

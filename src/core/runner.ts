@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import type { AnyCheck, CheckContext, ReportDescriptor, SourceRequirement } from './define-check';
+import type { AnyCheck, CheckContext, ReportDescriptor, SharedWork, SourceRequirement } from './define-check';
 import { formatMessage } from './define-check';
 import type { CheckResult, Finding, Measurement, Severity, Status, Waiver } from './types';
 import type { SourceName, Sources, StateStore } from './sources';
@@ -33,6 +33,8 @@ export interface RunEnvironment {
   full?: boolean;
   /** Called with each check's result as soon as it finishes (the daemon exports it at once); errors are ignored. */
   onResult?: (result: CheckResult) => void;
+  /** Replicas share work: the parts of a check's run that any replica may take (ctx.shared). */
+  shared?: (checkId: string) => SharedWork | undefined;
   /** Told as a long check advances (its ctx.progress calls). Must not throw. */
   onProgress?: (check: string, progress: CheckProgress) => void;
   /** Where each check waits for a slot shared beyond this run (a fleet's bound on checks at once); its timeout starts once it runs. */
@@ -102,6 +104,7 @@ export async function runCheck(planned: PlannedCheck, env: RunEnvironment): Prom
     signal: controller.signal,
     deadline: started + planned.timeoutMs,
     full: env.full ?? false,
+    shared: env.shared?.(meta.id),
     now,
     report(d: ReportDescriptor<string>) {
       // A check abandoned at its timeout may still be running; its result is already final.

@@ -20,6 +20,8 @@ import { buildReport } from '../core/report';
 import type { CheckResult, Report } from '../core/types';
 import type { QueueConfig } from '../config/schema';
 import { FleetQueue, defaultReplicaName, type FleetJob } from '../fleet/queue';
+import { PartsQueue } from '../fleet/parts';
+import type { SharedWork } from '../core/define-check';
 import { QueueWorkerMetrics } from '../outputs/queue-metrics';
 import { runOutcome, type ComplianceMetrics, type PlannedCheckInfo } from '../outputs/metrics';
 import type { LatestResults } from './latest';
@@ -33,14 +35,17 @@ export interface FleetPartsOptions {
   metrics: ComplianceMetrics;
   latest: LatestResults;
   logger: Logger;
-  /** Runs one check of the deployment; a run that cannot even start resolves to an error result. */
-  runCheck: (check: string) => Promise<CheckResult>;
+  /** Runs one check of the deployment (sharing parts of its work through `shared`); a run that cannot even start resolves to an error result. */
+  runCheck: (check: string, shared: (checkId: string) => SharedWork | undefined) => Promise<CheckResult>;
+  /** Runs one part of a check's work taken from the queue (throws when it fails: the part is retried). */
+  runPart: (check: string, data: Record<string, unknown>) => Promise<unknown>;
   /** Told each time the leader published new results. */
   onPublished: (report: Report) => Promise<void>;
 }
 
 export interface FleetParts {
   readonly queue: FleetQueue;
+  readonly parts: PartsQueue;
   /** Leader only: enqueues a run of each check for this tick. */
   schedule(ids: readonly string[], tick: Date): Promise<void>;
   /** Leader only: reads new shared results into metrics and reports. */
@@ -72,14 +77,36 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
   const plannedIds = new Set(timeouts.keys());
   const { deployment } = o;
 
+  // Parts of long runs (receipt-chain's ranges): one at a time per replica — a part already verifies on every core.
+  const parts = new PartsQueue({
+    url: o.config.url,
+    schema: o.config.schema,
+    replica,
+    concurrency: 1,
+    retryLimit: o.config.retry_limit,
+    retryDelayMs: o.config.retry_delay,
+    maintenanceIntervalMs: o.config.maintenance_interval,
+    logger: o.logger,
+  });
+  const shared = (check: string): SharedWork => ({
+    submit: (pass, list, expireInMs) => parts.submit({ deployment, check, pass }, list, expireInMs + o.config.expire_grace),
+    results: async (pass) => new Map((await parts.parts(pass)).filter((p) => p.done).map((p) => [p.index, p.result])),
+  });
+
   await queue.start();
+  await parts.start();
+  await parts.work(async (job) => {
+    if (job.deployment !== deployment) throw new Error(`deployment ${job.deployment} is not in this replica's config`);
+    if (!plannedIds.has(job.check)) throw new Error(`check ${job.check} is not planned by this replica's config`);
+    return o.runPart(job.check, job.data);
+  });
   await queue.work(
     async (job: FleetJob) => {
       // A job of a deployment or check this replica's config does not plan (a rollout in
       // progress): it fails here and is retried, by a replica that plans it.
       if (job.deployment !== deployment) throw new Error(`deployment ${job.deployment} is not in this replica's config`);
       if (!plannedIds.has(job.check)) throw new Error(`check ${job.check} is not planned by this replica's config`);
-      return o.runCheck(job.check);
+      return o.runCheck(job.check, shared);
     },
     (e) => self.ran(e.outcome, e.durationMs),
   );
@@ -129,12 +156,14 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
     if (leader && Date.now() - lastPrune > 3_600_000) {
       lastPrune = Date.now();
       queue.prune(new Date(Date.now() - RUN_LOG_KEEP_MS)).catch((e: unknown) => o.logger.warn({ err: describeError(e) }, 'Pruning the run log failed'));
+      parts.prune(new Date(Date.now() - RUN_LOG_KEEP_MS * 7)).catch((e: unknown) => o.logger.warn({ err: describeError(e) }, 'Pruning the parts of old passes failed'));
     }
   }, o.config.publish_interval);
   timer.unref();
 
   return {
     queue,
+    parts,
     async schedule(ids, tick) {
       const items = ids
         .filter((id) => plannedIds.has(id))
@@ -160,7 +189,7 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
     async close(deadlineMs) {
       clearInterval(timer);
       await publishing;
-      await queue.close(deadlineMs);
+      await Promise.all([queue.close(deadlineMs), parts.close(deadlineMs)]);
     },
   };
 }

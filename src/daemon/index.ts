@@ -21,7 +21,7 @@ import { FairLimiter } from '../core/limiter';
 import { indexEntry, type FleetIndexEntry } from '../outputs/fleet-index';
 import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
 import { AuditError, ErrorCodes as Codes } from '../core/errors';
-import { planChecks, runAudit, type AuditOptions } from '../app/audit';
+import { planChecks, runAudit, runPart, type AuditOptions } from '../app/audit';
 import { progressReporter } from '../app/progress';
 import type { CheckProgress } from '../core/runner';
 import type { Registry } from '../core/registry';
@@ -400,16 +400,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics,
       latest: unit.latest,
       logger,
-      runCheck: async (id) => {
+      runCheck: async (id, shared) => {
         const started = new Date();
         try {
-          const report = await audit(unit.loaded, registry, { ...unit.auditOptions, only: [id], logger, fingerprinter, knownSecrets, limit: (fn) => limiter.run(unit.name, fn) });
+          const report = await audit(unit.loaded, registry, { ...unit.auditOptions, only: [id], logger, fingerprinter, knownSecrets, shared, limit: (fn) => limiter.run(unit.name, fn) });
           return report.results.find((r) => r.check === id) ?? crashed([id], 'the check reported no result', started)[0];
         } catch (e) {
           logger.error({ check: id, err: describeError(e), timeoutMs: timeoutOf.get(id) }, 'Run failed before the check could report');
           return crashed([id], describeError(e), started)[0];
         }
       },
+      runPart: (id, data) => runPart(unit.loaded, registry, id, data, { logger, knownSecrets }),
       onPublished: async (report) => {
         if (!opts.onReport) return;
         try {

@@ -1,0 +1,219 @@
+/**
+ * Parts of one long check run that any replica can take (receipt-chain's first pass, cut into
+ * id ranges): a second pg-boss queue beside the checks', in the same schema.
+ *
+ * - A pass is planned once: its parts are rows of `<schema>.fleet_parts` (pass, index, the
+ *   part's data) and one job each, whose id is derived from (pass, index) — planning the same
+ *   pass again (a coordinator that restarted) adds nothing. The queue's policy is `singleton`
+ *   with the key `<pass>/<index>`: one replica at a time runs a part.
+ * - A part whose replica dies stays active until its expiry, then the queue's maintenance
+ *   fails it and it is retried, with backoff, by whichever replica fetches it.
+ * - A part's result is stored in its row by the replica that finished it first (a part
+ *   retried after an expiry while its first run was only slow is stored once). The pass's
+ *   coordinator reads the results back; the queue knows nothing of what they mean.
+ */
+import { createHash } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import { Pool } from 'pg';
+import type { Logger } from '../core/logger';
+import { describeError } from '../core/redact';
+
+export const PARTS_QUEUE = 'aegis-audit-parts';
+
+export interface PartJob {
+  deployment: string;
+  check: string;
+  pass: string;
+  index: number;
+  data: Record<string, unknown>;
+}
+
+export interface PartsQueueOptions {
+  url: string;
+  schema: string;
+  replica: string;
+  /** Parts this replica runs at once (a range verification already uses every core). */
+  concurrency: number;
+  retryLimit: number;
+  retryDelayMs: number;
+  maintenanceIntervalMs: number;
+  logger: Logger;
+  pollIntervalMs?: number;
+}
+
+/** A part as stored: done when it has a result. */
+export interface PartState {
+  index: number;
+  data: Record<string, unknown>;
+  replica: string | null;
+  attempts: number;
+  done: boolean;
+  result: unknown;
+}
+
+function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+function uuidOf(text: string): string {
+  const h = createHash('sha1').update(text).digest();
+  h[6] = (h[6] & 0x0f) | 0x50;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+/** The job id of a part: one job per (pass, index) however often the pass is planned. */
+export function partJobId(pass: string, index: number): string {
+  return uuidOf(`aegis-audit-part\0${pass}\0${index}`);
+}
+
+export class PartsQueue {
+  readonly #opts: PartsQueueOptions;
+  readonly #boss: PgBoss;
+  readonly #pool: Pool;
+  readonly #schema: string;
+  #started: Promise<void> | undefined;
+  #working = false;
+  readonly #active = new Set<Promise<unknown>>();
+
+  constructor(opts: PartsQueueOptions) {
+    this.#opts = opts;
+    this.#schema = quoteIdent(opts.schema);
+    this.#boss = new PgBoss({
+      connectionString: opts.url,
+      schema: opts.schema,
+      application_name: 'aegis-audit-parts',
+      max: opts.concurrency + 2,
+      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
+      schedule: false,
+      archiveCompletedAfterSeconds: 3600,
+      deleteAfterHours: 24,
+    });
+    this.#boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Parts queue error'));
+    this.#pool = new Pool({ connectionString: opts.url, max: 2, idleTimeoutMillis: 1000, application_name: 'aegis-audit-parts', connectionTimeoutMillis: 5_000, statement_timeout: 30_000 });
+    this.#pool.on('error', () => undefined);
+  }
+
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      await this.#boss.start();
+      await this.#boss.createQueue(PARTS_QUEUE, {
+        name: PARTS_QUEUE,
+        policy: 'singleton',
+        retryLimit: this.#opts.retryLimit,
+        retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
+        retryBackoff: true,
+      });
+      const c = await this.#pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.#opts.schema}.fleet_parts`]);
+        await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
+          pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
+          planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,
+          finished_at timestamptz, result jsonb, PRIMARY KEY (pass, idx))`);
+        await c.query('COMMIT');
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        c.release();
+      }
+    })().catch((e: unknown) => {
+      this.#started = undefined;
+      throw e;
+    });
+    return this.#started;
+  }
+
+  /** Plans the parts of a pass and enqueues one job each; a pass planned before keeps its parts. */
+  async submit(job: { deployment: string; check: string; pass: string }, parts: readonly { index: number; data: Record<string, unknown> }[], expireInMs: number): Promise<void> {
+    await this.start();
+    if (parts.length === 0) return;
+    const added = await this.#pool.query<{ idx: number }>(
+      `INSERT INTO ${this.#schema}.fleet_parts (pass, idx, deployment, check_id, data)
+       SELECT $1, i, $2, $3, d FROM unnest($4::int[], $5::jsonb[]) AS u(i, d)
+       ON CONFLICT (pass, idx) DO NOTHING RETURNING idx`,
+      [job.pass, job.deployment, job.check, parts.map((p) => p.index), parts.map((p) => JSON.stringify(p.data))],
+    );
+    const fresh = new Set(added.rows.map((r) => r.idx));
+    const todo = parts.filter((p) => fresh.has(p.index));
+    for (let i = 0; i < todo.length; i += 500) {
+      await this.#boss.insert(
+        todo.slice(i, i + 500).map((p) => ({
+          id: partJobId(job.pass, p.index),
+          name: PARTS_QUEUE,
+          data: { ...job, index: p.index, data: p.data } satisfies PartJob,
+          singletonKey: `${job.pass}/${p.index}`,
+          expireInSeconds: Math.max(1, Math.ceil(expireInMs / 1000)),
+        })),
+      );
+    }
+  }
+
+  /** The parts of a pass, done or not, by index. */
+  async parts(pass: string): Promise<PartState[]> {
+    await this.start();
+    const r = await this.#pool.query(`SELECT idx, data, replica, attempts, finished_at, result FROM ${this.#schema}.fleet_parts WHERE pass = $1 ORDER BY idx`, [pass]);
+    return r.rows.map((row) => ({ index: row.idx, data: row.data, replica: row.replica, attempts: row.attempts, done: row.finished_at !== null, result: row.result }));
+  }
+
+  /** Drops the parts of passes planned before `before`. */
+  async prune(before: Date): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#schema}.fleet_parts WHERE planned_at < $1`, [before]);
+  }
+
+  /** Starts the worker slots: each part is run with `run` and its result stored (first finisher wins). */
+  async work(run: (job: PartJob) => Promise<unknown>): Promise<void> {
+    await this.start();
+    if (this.#working) return;
+    this.#working = true;
+    const pollingIntervalSeconds = Math.max(0.5, (this.#opts.pollIntervalMs ?? 1000) / 1000);
+    for (let i = 0; i < this.#opts.concurrency; i++) {
+      await this.#boss.work<PartJob>(PARTS_QUEUE, { batchSize: 1, pollingIntervalSeconds }, async ([job]) => {
+        const p = this.#runJob(job.data, run);
+        this.#active.add(p);
+        try {
+          await p;
+        } finally {
+          this.#active.delete(p);
+        }
+      });
+    }
+  }
+
+  async #runJob(job: PartJob, run: (job: PartJob) => Promise<unknown>): Promise<void> {
+    const s = this.#schema;
+    const claimed = await this.#pool.query(
+      `UPDATE ${s}.fleet_parts SET replica = $3, attempts = attempts + 1, started_at = now() WHERE pass = $1 AND idx = $2 AND finished_at IS NULL RETURNING idx`,
+      [job.pass, job.index, this.#opts.replica],
+    );
+    // Done already (a retry of a part whose first run was only slow), or its pass was dropped.
+    if (claimed.rowCount === 0) return;
+    let result: unknown;
+    try {
+      result = await run(job);
+    } catch (e) {
+      this.#opts.logger.error({ deployment: job.deployment, check: job.check, part: job.index, err: describeError(e) }, 'A queued part of a check failed; it will be retried');
+      throw e;
+    }
+    await this.#pool.query(`UPDATE ${s}.fleet_parts SET result = $3::jsonb, finished_at = now(), replica = $4 WHERE pass = $1 AND idx = $2 AND finished_at IS NULL`, [
+      job.pass,
+      job.index,
+      JSON.stringify(result),
+      this.#opts.replica,
+    ]);
+  }
+
+  activeCount(): number {
+    return this.#active.size;
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.#working) await this.#boss.offWork(PARTS_QUEUE).catch(() => undefined);
+    await Promise.race([Promise.allSettled([...this.#active]), new Promise((r) => setTimeout(r, deadlineMs).unref())]);
+    await this.#boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => undefined);
+    await this.#pool.end().catch(() => undefined);
+  }
+}

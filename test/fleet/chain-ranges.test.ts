@@ -1,0 +1,156 @@
+/**
+ * receipt-chain's first pass cut into id ranges that replicas verify (queue configured), as
+ * operators run it: three `aegis-audit daemon` processes on one Postgres (queue and state),
+ * the sandbox's chain of 30 000 rows with tampered rows at range boundaries. The pass's
+ * findings are exactly one process's; the ranges were verified by several replicas; a
+ * replica SIGKILLed mid-range has its range verified by another.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { parse, stringify } from 'yaml';
+import { builtinChecks, registry } from '../../checks';
+import { loadConfig } from '../../src/config/load';
+import { rebaseConfigPaths } from '../../src/config/paths';
+import { runAudit } from '../../src/app/audit';
+import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
+import type { CheckResult, Finding } from '../../src/core/types';
+import { expectFreshBuild } from '../helpers/build';
+import { adminUrl, createTestDatabase } from '../helpers/pg';
+import { waitFor } from '../daemon/helpers';
+
+const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
+const ROWS = 30_000;
+/** Six ranges of 5 000 rows: (0, 5000], (5000, 10000], … */
+const RANGE_ROWS = 5_000;
+
+let root: string;
+let sb: Sandbox;
+let qdb: { url: string; drop: () => Promise<void> };
+const children = new Map<string, ChildProcess>();
+const logs = new Map<string, string>();
+
+async function sql<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, values)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+function writeConfig(dir: string, edit: (raw: Record<string, unknown>) => void): string {
+  const raw = parse(readFileSync(sb.configPath, 'utf8')) as Record<string, unknown>;
+  rebaseConfigPaths(raw, dirname(sb.configPath), dir);
+  const checks: Record<string, unknown> = Object.fromEntries(builtinChecks.map((c) => [c.meta.id, { enabled: false }]));
+  checks['receipt-chain'] = { timeout: '150s', options: { range_rows: RANGE_ROWS, range_timeout: '4s' } };
+  raw.checks = checks;
+  edit(raw);
+  const file = join(dir, 'audit.yaml');
+  writeFileSync(file, stringify(raw));
+  return file;
+}
+
+function startReplica(name: string, config: string): void {
+  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AEGIS_AUDIT_REPLICA: name, AEGIS_AUDIT_LOG_LEVEL: 'info' },
+  });
+  logs.set(name, '');
+  const append = (c: Buffer) => logs.set(name, ((logs.get(name) ?? '') + c.toString()).slice(-200_000));
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  children.set(name, child);
+}
+
+/** What a finding says, without its id-free run details: everything that must agree between one process and the ranges. */
+const failing = (r: CheckResult) =>
+  r.findings
+    .filter((f: Finding) => f.severity !== 'info')
+    .map((f) => ({ messageId: f.messageId, resource: f.resource, message: f.message, evidence: f.evidence }))
+    .sort((a, b) => a.resource.localeCompare(b.resource));
+
+beforeAll(async () => {
+  expectFreshBuild();
+  root = mkdtempSync(join(tmpdir(), 'chain-ranges-'));
+  [sb, qdb] = await Promise.all([
+    buildSandbox({ dir: join(root, 'sandbox'), seed: 31, rows: ROWS, violations: 'none', adminUrl: adminUrl(), cloud: false }),
+    createTestDatabase('ranges'),
+  ]);
+  // Tampered at the boundaries: the first row of a range altered; the first row of another
+  // linked elsewhere; the last row of a third removed (the next range's first row links to nothing).
+  await sql(sb.postgresUrl, `UPDATE audit_log SET payload = jsonb_set(payload, '{forged}', 'true') WHERE id = 5001`);
+  await sql(sb.postgresUrl, `UPDATE audit_log SET prev_hash = repeat('f', 64) WHERE id = 15001`);
+  await sql(sb.postgresUrl, `DELETE FROM audit_log WHERE id = 25000`);
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 300));
+  await sb?.stop();
+  await qdb?.drop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Part {
+  idx: number;
+  replica: string | null;
+  attempts: number;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+test('three replicas verify a chain as ranges: one process\'s findings, a killed replica\'s range verified elsewhere', async () => {
+  // One process, no queue: the reference.
+  const single = writeConfig(mkdtempSync(join(root, 'single-')), () => undefined);
+  const one = (await runAudit(loadConfig(single, { registry }), registry, { only: ['receipt-chain'] })).results[0];
+  expect(one.status).toBe('fail');
+  const expected = failing(one);
+  expect(expected.map((f) => `${f.messageId} ${f.resource}`)).toEqual(expect.arrayContaining(['hashMismatch row=5001', 'chainBreak row=15001', 'chainBreak row=25001']));
+
+  // Three replicas sharing the queue and the state.
+  const shared = writeConfig(mkdtempSync(join(root, 'shared-')), (raw) => {
+    raw.state = { postgres: { url: qdb.url, schema: 'aegis_state' } };
+    raw.queue = { url: qdb.url, schema: 'aegis_fleet', concurrency: 2, replica: '${AEGIS_AUDIT_REPLICA}', expire_grace: '1s', retry_delay: '1s', maintenance_interval: '1s', publish_interval: '1s' };
+  });
+  for (const r of ['r1', 'r2', 'r3']) startReplica(r, shared);
+
+  // A range being verified by a replica that does not coordinate the pass: kill it (SIGKILL), mid-range.
+  const victim = await waitFor(
+    async () => {
+      const coordinator = (await sql<{ replica: string }>(qdb.url, `SELECT replica FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain' AND finished_at IS NULL`).catch(() => []))[0]?.replica;
+      if (!coordinator) return undefined;
+      const running = await sql<Part>(qdb.url, `SELECT * FROM aegis_fleet.fleet_parts WHERE finished_at IS NULL AND replica IS NOT NULL AND replica <> $1 AND started_at < now() - interval '100 milliseconds'`, [coordinator]).catch(() => []);
+      return running[0];
+    },
+    'a range running on a replica other than the coordinator',
+    60_000,
+    20,
+  );
+  children.get(victim.replica as string)?.kill('SIGKILL');
+
+  // The pass completes: its result is the shared latest.
+  const latest = await waitFor(
+    async () => (await sql<{ result: CheckResult }>(qdb.url, `SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`).catch(() => []))[0]?.result,
+    'the ranged pass to finish',
+    120_000,
+    250,
+  );
+  const parts = await sql<Part>(qdb.url, 'SELECT * FROM aegis_fleet.fleet_parts ORDER BY idx');
+  expect(parts.map((p) => p.idx)).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(parts.every((p) => p.finished_at !== null)).toBe(true);
+  // The killed replica's range was verified by another one.
+  const retried = parts.find((p) => p.idx === victim.idx) as Part;
+  expect(retried.replica).not.toBe(victim.replica);
+  expect(retried.attempts).toBeGreaterThanOrEqual(2);
+  // Ranges were verified by more than one replica.
+  expect(new Set(parts.map((p) => p.replica)).size).toBeGreaterThanOrEqual(2);
+
+  expect({ status: latest.status, error: latest.error }).toEqual({ status: 'fail', error: null });
+  expect(failing(latest)).toEqual(expected);
+  const fresh = latest.findings.find((f) => f.messageId === 'freshness');
+  expect(fresh?.evidence).toMatchObject({ verifiedRows: ROWS - 1, lastVerifiedRow: ROWS });
+}, 180_000);
