@@ -27,7 +27,7 @@ import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
 import type { AuditDb, AuditRow, RawAuditRows, RootRow, SecretStore, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
 import type { PartContext, SharedWork } from '../src/core/define-check';
-import { joinRanges, planRanges, verifyRange, type JoinedRanges, type RangeResult } from './lib/chain-ranges';
+import { joinRanges, planRanges, verifyRange, type ChainRange, type JoinedRanges, type RangeResult } from './lib/chain-ranges';
 import type { Evidence } from '../src/core/types';
 import { GENESIS_HASH, ROW_HASH_RE } from './lib/canonical';
 import {
@@ -625,6 +625,8 @@ interface RangedPassOptions {
 
 const RANGE_POLL_MS = 1_000;
 
+const rangeJob = (r: ChainRange) => ({ index: r.index, afterId: r.afterId, upToId: r.upToId, startsChain: r.index === 0 });
+
 /** A range as a part's data, checked on the replica that takes it. */
 const rangeData = z.object({ index: z.number().int().min(0), afterId: z.number().int().min(0), upToId: z.number().int().min(1), startsChain: z.boolean() });
 
@@ -637,6 +639,7 @@ const rangeData = z.object({ index: z.number().int().min(0), afterId: z.number()
  */
 async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<string | undefined> {
   const { next } = o;
+  let planned = false;
   if (!next.ranges && next.lastId === 0 && o.rowsAhead?.lastId) {
     const input = { afterId: 0, lastId: o.rowsAhead.lastId, rows: o.rowsAhead.rowsAfter };
     const plan = planRanges(input, { rowsPerRange: o.rowsPerRange, maxRanges: 10_000 });
@@ -644,14 +647,21 @@ async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<str
     next.ranges = { pass: `${o.key}@${o.nowIso}`, ...input, rowsPerRange: o.rowsPerRange, joined: 0 };
     await shared.submit(
       next.ranges.pass,
-      plan.map((r) => ({ index: r.index, data: { index: r.index, afterId: r.afterId, upToId: r.upToId, startsChain: r.index === 0 } })),
+      plan.map((r) => ({ index: r.index, data: rangeJob(r) })),
       o.rangeTimeoutMs,
     );
+    planned = true;
     await o.save();
   }
   const pass = next.ranges;
   if (!pass) return undefined;
   const plan = planRanges(pass, { rowsPerRange: pass.rowsPerRange, maxRanges: 10_000 });
+  if (!planned) {
+    // Ranges whose every retry failed (a source down for a while) are queued again, each run.
+    const results = await shared.results(pass.pass);
+    const left = plan.filter((r) => r.index >= pass.joined && !results.has(r.index));
+    if (left.length > 0) await shared.submit(pass.pass, left.map((r) => ({ index: r.index, data: rangeJob(r) })), o.rangeTimeoutMs);
+  }
   for (;;) {
     const results = await shared.results(pass.pass);
     const ready: RangeResult[] = [];
@@ -678,11 +688,13 @@ async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<str
       return `${count(pass.joined)} of ${count(plan.length)} id ranges of this pass are verified and joined; replicas verify the rest (a range runs at most ${formatDuration(o.rangeTimeoutMs)} before another replica takes it over)`;
     }
     await new Promise<void>((r) => {
-      const t = setTimeout(r, RANGE_POLL_MS);
-      o.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(t);
+        o.signal.removeEventListener('abort', done);
         r();
-      }, { once: true });
+      };
+      const t = setTimeout(done, RANGE_POLL_MS);
+      o.signal.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -127,7 +127,10 @@ export class PartsQueue {
     return this.#started;
   }
 
-  /** Plans the parts of a pass and enqueues one job each; a pass planned before keeps its parts. */
+  /**
+   * Plans the parts of a pass and enqueues one job each; a pass planned before keeps its parts,
+   * and those of its parts not done whose job is gone (failed every retry) are queued again.
+   */
   async submit(job: { deployment: string; check: string; pass: string }, parts: readonly { index: number; data: Record<string, unknown> }[], expireInMs: number): Promise<void> {
     await this.start();
     if (parts.length === 0) return;
@@ -138,11 +141,23 @@ export class PartsQueue {
       [job.pass, job.deployment, job.check, parts.map((p) => p.index), parts.map((p) => JSON.stringify(p.data))],
     );
     const fresh = new Set(added.rows.map((r) => r.idx));
-    const todo = parts.filter((p) => fresh.has(p.index));
+    // A part planned before, not done, whose job is gone (it failed every retry, or was archived): queued again.
+    const unfinished = await this.#pool.query<{ idx: number; attempts: number }>(`SELECT idx, attempts FROM ${this.#schema}.fleet_parts WHERE pass = $1 AND finished_at IS NULL`, [job.pass]);
+    const stale = unfinished.rows.filter((r) => !fresh.has(r.idx));
+    const live = new Set<string>();
+    if (stale.length > 0) {
+      const r = await this.#pool.query<{ singleton_key: string }>(
+        `SELECT DISTINCT singleton_key FROM ${this.#schema}.job WHERE name = $1 AND state < 'completed' AND singleton_key = ANY($2::text[])`,
+        [PARTS_QUEUE, stale.map((p) => `${job.pass}/${p.idx}`)],
+      );
+      for (const row of r.rows) live.add(row.singleton_key);
+    }
+    const again = new Map(stale.filter((p) => !live.has(`${job.pass}/${p.idx}`)).map((p) => [p.idx, p.attempts]));
+    const todo = parts.filter((p) => fresh.has(p.index) || again.has(p.index));
     for (let i = 0; i < todo.length; i += 500) {
       await this.#boss.insert(
         todo.slice(i, i + 500).map((p) => ({
-          id: partJobId(job.pass, p.index),
+          id: again.has(p.index) ? partJobId(`${job.pass}\0again-${again.get(p.index)}`, p.index) : partJobId(job.pass, p.index),
           name: PARTS_QUEUE,
           data: { ...job, index: p.index, data: p.data } satisfies PartJob,
           singletonKey: `${job.pass}/${p.index}`,
