@@ -66,6 +66,21 @@ function startReplica(name: string, config: string): void {
   children.set(name, child);
 }
 
+/** The replicas' exit status and log tails, for a wait that timed out. */
+function replicasState(): string {
+  return [...children].map(([name, c]) => `--- ${name} (exit ${c.exitCode ?? '-'}, signal ${c.signalCode ?? '-'}):\n${(logs.get(name) ?? '').slice(-3_000)}`).join('\n');
+}
+
+/** waitFor, and on its timeout what the replicas said. */
+async function waitForReplicas<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
+  try {
+    return await waitFor(fn, what, timeoutMs, everyMs);
+  } catch (e) {
+    const parts = await sql(qdb.url, 'SELECT idx, replica, attempts, started_at, finished_at FROM aegis_fleet.fleet_parts ORDER BY idx').catch((x: unknown) => String(x));
+    throw new Error(`${(e as Error).message}\nranges: ${JSON.stringify(parts)}\n${replicasState()}`);
+  }
+}
+
 /** What a finding says, without its id-free run details: everything that must agree between one process and the ranges. */
 const failing = (r: CheckResult) =>
   r.findings
@@ -85,7 +100,7 @@ beforeAll(async () => {
   await sql(sb.postgresUrl, `UPDATE audit_log SET payload = jsonb_set(payload, '{forged}', 'true') WHERE id = 5001`);
   await sql(sb.postgresUrl, `UPDATE audit_log SET prev_hash = repeat('f', 64) WHERE id = 15001`);
   await sql(sb.postgresUrl, `DELETE FROM audit_log WHERE id = 25000`);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -119,7 +134,7 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
   for (const r of ['r1', 'r2', 'r3']) startReplica(r, shared);
 
   // A range being verified by a replica that does not coordinate the pass: kill it (SIGKILL), mid-range.
-  const victim = await waitFor(
+  const victim = await waitForReplicas(
     async () => {
       const coordinator = (await sql<{ replica: string }>(qdb.url, `SELECT replica FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain' AND finished_at IS NULL`).catch(() => []))[0]?.replica;
       if (!coordinator) return undefined;
@@ -127,16 +142,16 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
       return running[0];
     },
     'a range running on a replica other than the coordinator',
-    60_000,
+    120_000,
     20,
   );
   children.get(victim.replica as string)?.kill('SIGKILL');
 
   // The pass completes: its result is the shared latest.
-  const latest = await waitFor(
+  const latest = await waitForReplicas(
     async () => (await sql<{ result: CheckResult }>(qdb.url, `SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`).catch(() => []))[0]?.result,
     'the ranged pass to finish',
-    120_000,
+    240_000,
     250,
   );
   const parts = await sql<Part>(qdb.url, 'SELECT * FROM aegis_fleet.fleet_parts ORDER BY idx');
@@ -153,4 +168,4 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
   expect(failing(latest)).toEqual(expected);
   const fresh = latest.findings.find((f) => f.messageId === 'freshness');
   expect(fresh?.evidence).toMatchObject({ verifiedRows: ROWS - 1, lastVerifiedRow: ROWS });
-}, 180_000);
+}, 420_000);
