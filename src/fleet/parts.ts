@@ -38,6 +38,8 @@ export interface PartsQueueOptions {
   retryDelayMs: number;
   maintenanceIntervalMs: number;
   logger: Logger;
+  /** How long a failing start is retried before its error is thrown. Default 60 s. */
+  startTimeoutMs?: number;
   pollIntervalMs?: number;
 }
 
@@ -70,7 +72,7 @@ export function partJobId(pass: string, index: number): string {
 
 export class PartsQueue {
   readonly #opts: PartsQueueOptions;
-  readonly #boss: PgBoss;
+  #boss: PgBoss;
   readonly #pool: Pool;
   readonly #schema: string;
   #started: Promise<void> | undefined;
@@ -80,7 +82,14 @@ export class PartsQueue {
   constructor(opts: PartsQueueOptions) {
     this.#opts = opts;
     this.#schema = quoteIdent(opts.schema);
-    this.#boss = new PgBoss({
+    this.#boss = this.#newBoss();
+    this.#pool = new Pool({ connectionString: opts.url, max: 2, idleTimeoutMillis: 1000, application_name: 'aegis-audit-parts', connectionTimeoutMillis: 5_000, statement_timeout: 30_000 });
+    this.#pool.on('error', () => undefined);
+  }
+
+  #newBoss(): PgBoss {
+    const opts = this.#opts;
+    const boss = new PgBoss({
       connectionString: opts.url,
       schema: opts.schema,
       application_name: 'aegis-audit-parts',
@@ -90,13 +99,48 @@ export class PartsQueue {
       archiveCompletedAfterSeconds: 3600,
       deleteAfterHours: 24,
     });
-    this.#boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Parts queue error'));
-    this.#pool = new Pool({ connectionString: opts.url, max: 2, idleTimeoutMillis: 1000, application_name: 'aegis-audit-parts', connectionTimeoutMillis: 5_000, statement_timeout: 30_000 });
-    this.#pool.on('error', () => undefined);
+    boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Parts queue error'));
+    return boss;
   }
 
+  /**
+   * Creates the parts' queue and table. As the checks' queue (src/fleet/queue.ts): replicas
+   * starting together take turns under the same session advisory lock, and a failed start is
+   * retried with backoff for `startTimeoutMs` (default 60 s), each failure logged.
+   */
   start(): Promise<void> {
-    this.#started ??= (async () => {
+    this.#started ??= this.#startWithRetry().catch((e: unknown) => {
+      this.#started = undefined;
+      throw e;
+    });
+    return this.#started;
+  }
+
+  async #startWithRetry(): Promise<void> {
+    const deadline = Date.now() + (this.#opts.startTimeoutMs ?? 60_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#startOnce();
+        return;
+      } catch (e) {
+        const waitMs = Math.min(8_000, 500 * 2 ** (attempt - 1));
+        if (Date.now() + waitMs > deadline) throw e;
+        this.#opts.logger.warn({ err: describeError(e), attempt, retryInMs: waitMs }, 'Starting the parts queue failed; retrying');
+        // pg-boss cannot be started again after a failed start: a new instance retries.
+        await this.#boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => undefined);
+        this.#boss = this.#newBoss();
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+  }
+
+  async #startOnce(): Promise<void> {
+    const c = await this.#pool.connect();
+    let locked = false;
+    try {
+      // The checks' queue's start lock: pg-boss's start and createQueue run in their own transactions under it.
+      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]);
+      locked = true;
       await this.#boss.start();
       await this.#boss.createQueue(PARTS_QUEUE, {
         name: PARTS_QUEUE,
@@ -105,26 +149,14 @@ export class PartsQueue {
         retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
         retryBackoff: true,
       });
-      const c = await this.#pool.connect();
-      try {
-        await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.#opts.schema}.fleet_parts`]);
-        await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
-          pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
-          planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,
-          finished_at timestamptz, result jsonb, PRIMARY KEY (pass, idx))`);
-        await c.query('COMMIT');
-      } catch (e) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        c.release();
-      }
-    })().catch((e: unknown) => {
-      this.#started = undefined;
-      throw e;
-    });
-    return this.#started;
+      await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
+        pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
+        planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,
+        finished_at timestamptz, result jsonb, PRIMARY KEY (pass, idx))`);
+    } finally {
+      if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]).catch(() => undefined);
+      c.release();
+    }
   }
 
   /**
