@@ -37,7 +37,7 @@ const NODE_FLAGS: string[] = (() => {
   const argv = m ? (JSON.parse(m[1]) as string[]) : [];
   return argv.slice(1, argv.indexOf('bin/aegis-audit.js')).filter((a) => a.startsWith('--'));
 })();
-const TICK = 100;
+const TICK = 250;
 const load = () => loadavg()[0].toFixed(1);
 const n = (x: number) => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 
@@ -56,6 +56,16 @@ function cpuOf(pid: number, children = false): number {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of a process's main thread (the event loop: reading, the queue, the daemon's own work). */
+function mainThreadCpu(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }
@@ -116,6 +126,8 @@ interface Outcome {
   result: CheckResult;
   wallS: number;
   auditorCpuS: number;
+  /** Of auditorCpuS, on the processes' main threads. */
+  mainCpuS: number;
   pgCpuS: number;
   loadFrom: string;
   loadTo: string;
@@ -126,7 +138,7 @@ function print(o: Outcome, rows: number): void {
   const us = ((o.auditorCpuS + o.pgCpuS) * 1e6) / verified;
   console.log(
     `${o.label}: ${o.result.status}, ${n(verified)} rows in ${o.wallS.toFixed(1)} s: ${n(verified / o.wallS)} rows/s; ` +
-      `CPU ${o.auditorCpuS.toFixed(1)} s auditor + ${o.pgCpuS.toFixed(1)} s Postgres = ${us.toFixed(0)} µs a row; load average ${o.loadFrom} → ${o.loadTo}`,
+      `CPU ${o.auditorCpuS.toFixed(1)} s auditor (${o.mainCpuS.toFixed(1)} s on main threads) + ${o.pgCpuS.toFixed(1)} s Postgres = ${us.toFixed(0)} µs a row; load average ${o.loadFrom} → ${o.loadTo}`,
   );
 }
 
@@ -164,11 +176,11 @@ async function main(): Promise<void> {
     if (only.includes('single')) {
       const single = writeConfig(sb, mkdtempSync(join(dir, 'single-')), rangeRows, () => undefined);
       const loaded = loadConfig(single, { registry });
-      const [loadFrom, pg0, c0] = [load(), postgresCpu(postmaster), process.cpuUsage()];
+      const [loadFrom, pg0, c0, m0] = [load(), postgresCpu(postmaster), process.cpuUsage(), mainThreadCpu(process.pid)];
       t = Date.now();
       const r = (await runAudit(loaded, registry, { only: ['receipt-chain'] })).results[0];
       const c = process.cpuUsage(c0);
-      const o = { label: 'one process, no queue', result: r, wallS: (Date.now() - t) / 1000, auditorCpuS: (c.user + c.system) / 1e6, pgCpuS: postgresCpu(postmaster) - pg0, loadFrom, loadTo: load() };
+      const o = { label: 'one process, no queue', result: r, wallS: (Date.now() - t) / 1000, auditorCpuS: (c.user + c.system) / 1e6, mainCpuS: mainThreadCpu(process.pid) - m0, pgCpuS: postgresCpu(postmaster) - pg0, loadFrom, loadTo: load() };
       print(o, rows);
       outcomes.push(o);
     }
@@ -193,21 +205,27 @@ async function main(): Promise<void> {
         children.push(child);
       }
       const daemonsCpu = () => mine.reduce((s, c) => s + cpuOf(c.pid as number), 0);
+      const daemonsMain = () => mine.reduce((s, c) => s + mainThreadCpu(c.pid as number), 0);
       // From the check's start (the daemons' own start-up is not the pass's cost).
-      let base: { cpu: number; pg: number; load: string } | undefined;
+      // One connection polls (a connection each poll would cost Postgres a backend start each time).
+      const poll = new Client({ connectionString: qurl });
+      await poll.connect();
+      const ask = async <T>(text: string): Promise<T[]> => (await poll.query(text).catch(() => ({ rows: [] }))).rows as T[];
+      let base: { cpu: number; main: number; pg: number; load: string } | undefined;
       let result: CheckResult | undefined;
-      let last = { cpu: 0, pg: 0 };
+      let last = { cpu: 0, main: 0, pg: 0 };
       while (!result) {
         await new Promise((r) => setTimeout(r, TICK));
         if (mine.some((c) => c.exitCode !== null)) throw new Error(`a daemon exited (${mine.map((c) => c.exitCode).join(', ')})`);
-        last = { cpu: daemonsCpu(), pg: postgresCpu(postmaster) };
+        last = { cpu: daemonsCpu(), main: daemonsMain(), pg: postgresCpu(postmaster) };
         if (!base) {
-          const started = await sql(qurl, `SELECT 1 FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain'`).catch(() => []);
+          const started = await ask(`SELECT 1 FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain'`);
           if (started.length > 0) base = { ...last, load: load() };
           continue;
         }
-        result = (await sql<{ result: CheckResult }>(qurl, `SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`).catch(() => []))[0]?.result;
+        result = (await ask<{ result: CheckResult }>(`SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`))[0]?.result;
       }
+      await poll.end();
       const run = (await sql<{ started_at: Date; finished_at: Date }>(qurl, `SELECT started_at, finished_at FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain' AND finished_at IS NOT NULL ORDER BY started_at LIMIT 1`))[0];
       const parts = await sql<{ replica: string; rows: string; seconds: number; ranges: string }>(
         qurl,
@@ -219,6 +237,7 @@ async function main(): Promise<void> {
         result,
         wallS: (new Date(run.finished_at).getTime() - new Date(run.started_at).getTime()) / 1000,
         auditorCpuS: last.cpu - (base as { cpu: number }).cpu,
+        mainCpuS: last.main - (base as { main: number }).main,
         pgCpuS: last.pg - (base as { pg: number }).pg,
         loadFrom: (base as { load: string }).load,
         loadTo: load(),
@@ -226,6 +245,10 @@ async function main(): Promise<void> {
       print(o, rows);
       for (const p of parts) console.log(`  ${p.replica}: ${p.ranges} ranges, ${n(Number(p.rows))} rows in ${p.seconds.toFixed(1)} s verifying: ${n(Number(p.rows) / p.seconds)} rows/s`);
       outcomes.push(o);
+      // What the daemons and Postgres cost with no pass running (the queues' polls, publishing, maintenance).
+      const idle0 = { cpu: daemonsCpu(), pg: postgresCpu(postmaster) };
+      await new Promise((r) => setTimeout(r, 10_000));
+      console.log(`  idle afterwards (10 s): daemons ${(((daemonsCpu() - idle0.cpu) / 10) * 100).toFixed(1)} % of a core, Postgres ${(((postgresCpu(postmaster) - idle0.pg) / 10) * 100).toFixed(1)} %`);
       for (const c of mine) c.kill('SIGTERM');
       await Promise.all(mine.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     }
