@@ -1,14 +1,22 @@
 #!/usr/bin/env node
 'use strict';
 // The compiled CLI; `npm run build` produces dist/.
-// The pinned AWS SDK warns on every start that *future* releases will need Node 22. That
-// multi-line warning would interleave with our JSON logs on stderr; the lockfile pins the
-// SDK, so the notice says nothing about this build. An operator can still opt back in.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { main } = require('../dist/src/cli.js');
-main().then((code) => {
-  process.exitCode = code;
-  // Long-running commands (daemon, demo --daemon) resolve only when they stop; anything
-  // still holding the loop after that is a leak we refuse to hang on.
-  setTimeout(() => process.exit(code), 10_000).unref();
-});
+// `--version` and `checks list` are answered from the build's check catalog without loading
+// the command line's parser or any check (dist/src/app/check-catalog.js); everything else,
+// and those too when the catalog is not of this build, runs the full command line.
+const quick = require('../dist/src/app/check-catalog.js').quickCommand(process.argv.slice(2), (s) => process.stdout.write(s));
+if (quick !== undefined) {
+  process.exitCode = quick;
+} else {
+  // The pinned AWS SDK warns on every start that *future* releases will need Node 22. That
+  // multi-line warning would interleave with our JSON logs on stderr; the lockfile pins the
+  // SDK, so the notice says nothing about this build. An operator can still opt back in.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { main } = require('../dist/src/cli.js');
+  main().then((code) => {
+    process.exitCode = code;
+    // Long-running commands (daemon, demo --daemon) resolve only when they stop; anything
+    // still holding the loop after that is a leak we refuse to hang on.
+    setTimeout(() => process.exit(code), 10_000).unref();
+  });
+}

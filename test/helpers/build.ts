@@ -40,13 +40,15 @@ export function expectFreshBuild(root = REPO_ROOT): void {
   }
 }
 
-/** Rebuilds dist/ (tsc -p tsconfig.build.json) when it is stale; returns the sources that were newer. */
+/** Rebuilds dist/ (tsc -p tsconfig.build.json, then the check catalog) when it is stale; returns the sources that were newer. */
 export function rebuildIfStale(root = REPO_ROOT): string[] {
   const stale = staleBuildOutputs(root);
   if (stale.length === 0) return [];
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
     execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'pipe' });
+    // The build's last step (package.json "build"): the check catalog of the new code.
+    execFileSync(process.execPath, [join(root, 'dist', 'src', 'app', 'check-catalog.js')], { cwd: root, stdio: 'pipe' });
   } catch (e) {
     const out = (e as { stdout?: Buffer }).stdout?.toString() ?? '';
     throw new Error(`dist/ was stale (${stale.slice(0, 3).join(', ')}…) and rebuilding it failed:\n${out}`);
