@@ -14,8 +14,9 @@ import type * as Jose from 'jose';
 import type { JSONWebKeySet, JWK } from 'jose';
 
 // jose is loaded when the check runs, not when the catalog is listed (start-up of every CLI command).
+let joseModule: typeof Jose | undefined;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const jose = () => require('jose') as typeof Jose;
+const jose = () => (joseModule ??= require('jose') as typeof Jose);
 const createLocalJWKSet = ((...a: Parameters<typeof Jose.createLocalJWKSet>) => jose().createLocalJWKSet(...a)) as typeof Jose.createLocalJWKSet;
 const importJWK = ((...a: Parameters<typeof Jose.importJWK>) => jose().importJWK(...a)) as typeof Jose.importJWK;
 const generateKeyPair = ((...a: Parameters<typeof Jose.generateKeyPair>) => jose().generateKeyPair(...a)) as typeof Jose.generateKeyPair;
@@ -276,6 +277,9 @@ export default defineCheck({
   },
   messages,
   options,
+  preload() {
+    jose();
+  },
   async run(ctx) {
     const ep = ctx.source('endpoints');
     const o = ctx.options;

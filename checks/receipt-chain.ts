@@ -43,7 +43,7 @@ import {
 } from './lib/chain-checkpoint';
 import { PROBLEM_PRIORITY, verifyBatch, type Anchor, type BatchVerdict, type BrokenRowVerdict, type UnknownKeyTally } from './lib/chain-verify';
 import { KeyRing, verifierBackend } from './lib/ed25519';
-import { ChainVerifier, verifyStream } from './lib/chain-pipeline';
+import { ChainVerifier, loadWorkerPool, verifyStream } from './lib/chain-pipeline';
 import { FINGERPRINT_RE, shortFingerprint } from './lib/keys';
 import { untrusted } from '../src/core/untrusted';
 
@@ -126,6 +126,10 @@ export default defineCheck({
       .refine((ms) => ms >= 1_000, 'at least 1s'),
   }),
   part: (ctx, data) => verifyRangePart(ctx, data),
+  preload() {
+    verifierBackend();
+    loadWorkerPool();
+  },
   async run(ctx) {
     const startedMs = Date.now();
     const db = ctx.source('postgres');

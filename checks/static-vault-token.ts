@@ -16,9 +16,13 @@ import type * as Yaml from 'yaml';
 import type { Node, Pair, YAMLMap } from 'yaml';
 
 // Loaded when the check runs, not when the catalog is listed (start-up of every CLI command).
+// Loaded on first use, then kept: a require() of a loaded module still resolves its path, and
+// isMap/isPair/isScalar run for every node of every YAML file.
+let dockerfileAstModule: typeof DockerfileAst | undefined;
+let yamlModule: typeof Yaml | undefined;
 /* eslint-disable @typescript-eslint/no-require-imports */
-const dockerfileAst = () => require('dockerfile-ast') as typeof DockerfileAst;
-const yaml = () => require('yaml') as typeof Yaml;
+const dockerfileAst = () => (dockerfileAstModule ??= require('dockerfile-ast') as typeof DockerfileAst);
+const yaml = () => (yamlModule ??= require('yaml') as typeof Yaml);
 /* eslint-enable @typescript-eslint/no-require-imports */
 const isMap = ((n: unknown) => yaml().isMap(n)) as typeof Yaml.isMap;
 const isPair = ((n: unknown) => yaml().isPair(n)) as typeof Yaml.isPair;
@@ -239,6 +243,10 @@ export default defineCheck({
     /** Variable names that carry a Vault token. */
     names: z.array(z.string().min(1)).min(1).default(['VAULT_TOKEN']),
   }),
+  preload() {
+    dockerfileAst();
+    yaml();
+  },
   async run(ctx) {
     const deploy = ctx.source('deploy');
     const names = new Set(ctx.options.names);

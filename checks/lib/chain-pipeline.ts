@@ -30,6 +30,12 @@ interface Pool {
   destroy(): Promise<void>;
 }
 
+/** piscina, loaded on first use (or ahead, by the check's preload). */
+export function loadWorkerPool(): { Piscina: new (o: Record<string, unknown>) => Pool } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
+}
+
 
 export interface ChainVerifierOptions {
   /** Worker threads (default: every core). 0 verifies on the calling thread only. */
@@ -102,8 +108,7 @@ export class ChainVerifier {
   #startPool(now = false): Pool | undefined {
     if (this.#pool || this.#poolFailed || this.#threads === 0 || (!now && this.#seen < this.#poolAfter)) return this.#pool;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { Piscina } = require('piscina') as { Piscina: new (o: Record<string, unknown>) => Pool };
+      const { Piscina } = loadWorkerPool();
       this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice, recordTiming: false, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
     } catch {
       // No worker threads here: verify on this thread, as before.

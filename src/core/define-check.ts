@@ -119,6 +119,12 @@ export interface CheckDefinition<M extends Record<string, string> = Record<strin
   run(ctx: CheckContext<Extract<keyof M, string>, z.output<S>>): Promise<void>;
   /** One part of a run's work handed to any replica (ctx.shared); returns plain JSON. */
   part?(ctx: PartContext<z.output<S>>, data: Record<string, unknown>): Promise<unknown>;
+  /**
+   * Loads now what run() would load on first use (a parser, a native library, a worker pool's
+   * module): loading is synchronous. The daemon calls it before it listens, so its first cycle
+   * does not hold up /metrics and /healthz; a one-shot command never calls it.
+   */
+  preload?(): void;
 }
 
 /** A check as the registry holds it, with its types erased. */

@@ -22,6 +22,7 @@ import { indexEntry, type FleetIndexEntry } from '../outputs/fleet-index';
 import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
 import { AuditError, ErrorCodes as Codes } from '../core/errors';
 import { planChecks, runAudit, runPart, type AuditOptions } from '../app/audit';
+import { loadSourceModules } from '../sources';
 import { progressReporter } from '../app/progress';
 import type { CheckProgress } from '../core/runner';
 import type { Registry } from '../core/registry';
@@ -130,6 +131,31 @@ interface Unit {
   latest: LatestResults;
   running: Set<string>;
   auditOptions: Pick<AuditOptions, 'waivers' | 'expiredWaivers' | 'now'> | undefined;
+}
+
+/**
+ * Loads what the first cycle of `fleet` would load on first use — the sources' clients, the
+ * checks' parsers, native libraries and worker pool (each check's `preload`) — so that it is
+ * done before the server answers: a require is synchronous, and mid-cycle it held /metrics and
+ * /healthz up for hundreds of milliseconds. Loading twice costs nothing. A module that fails to
+ * load here is loaded (and its failure reported) by the check that uses it.
+ */
+export function preloadFleet(fleet: LoadedFleet, registry: Registry, logger: Logger): void {
+  for (const loaded of fleet.deployments) {
+    try {
+      loadSourceModules(loaded.config);
+    } catch (e) {
+      logger.debug({ err: describeError(e) }, "Loading the sources' clients ahead failed; each loads when first used");
+    }
+    for (const [id, check] of registry) {
+      if (loaded.config.checks[id]?.enabled === false || !check.preload) continue;
+      try {
+        check.preload?.();
+      } catch (e) {
+        logger.debug({ check: check.meta.id, err: describeError(e) }, 'Preloading failed; the check loads what it needs when it runs');
+      }
+    }
+  }
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -357,6 +383,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           index,
         },
   };
+  preloadFleet(fleet, registry, logger);
   const ownServer = !opts.server;
   const server: RunningServer = opts.server ?? (await startServer(serverState, opts.listen ?? settings.server.listen, logger));
 

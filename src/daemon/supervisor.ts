@@ -23,7 +23,7 @@ import { describeError } from '../core/redact';
 import { metasFromChecks, writeOutputs } from '../outputs';
 import type { ReloadCounts } from '../outputs/metrics';
 import type { Report } from '../core/types';
-import { startDaemon, type Daemon } from './index';
+import { preloadFleet, startDaemon, type Daemon } from './index';
 import { startServer, startingState, type RunningServer } from './server';
 import type { ProcessSignals } from './signals';
 
@@ -81,6 +81,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
     let opened: RunningServer | undefined;
     let daemon: Daemon | undefined;
     try {
+      preloadFleet(fleet, checks, logger);
       opened = reused ? undefined : await startServer(startingState(), listen, logger);
       const latest = new Map<string, Report>();
       /**

@@ -25,6 +25,19 @@ const artifactsModule = () => require('./artifacts') as typeof import('./artifac
 import { TlsEndpointSource } from './endpoints';
 import { FsRepoSource } from './repo-files';
 
+/**
+ * Loads the client modules of every source `config` names, without creating a source (the
+ * daemon, before it listens: loading is synchronous, and would otherwise hold up its first
+ * answers while the first cycle opens the sources).
+ */
+export function loadSourceModules(config: AuditConfig): void {
+  if (config.sources.postgres) postgres();
+  if (config.sources.logs?.cloudwatch) cloudwatch();
+  if (config.sources.secrets?.ssm) ssmModule();
+  if (config.sources.secrets?.vault) vaultModule();
+  if (config.sources.artifacts) artifactsModule();
+}
+
 export interface SourceDeps {
   knownSecrets: KnownSecrets;
   logger: Logger;
