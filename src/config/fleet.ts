@@ -81,7 +81,7 @@ export interface FleetSettings {
   maxPerDeployment: number;
   server: AuditConfig['server'];
   leaderLock: AuditConfig['leader_lock'];
-  /** Replicas sharing the checks through a job queue (one deployment only, for now). */
+  /** Replicas sharing the checks of every deployment through a job queue. */
   queue: AuditConfig['queue'];
   /** Where the fleet's index page is written: the outputs folder of `defaults:` (of the one deployment, for today's format). */
   outputsDir: string;
@@ -283,9 +283,6 @@ export async function parseFleet(text: string, file: string, opts: FleetLoadOpti
     const merged = mergeDefaults(defaults, p.raw);
     const out = validateSettings(merged, [p.origin, defaultsOrigin], problems, mainDir, () => registry);
     if (out) deployments.push({ config: out.config, file: p.origin.file, digest: p.digest, checkOptions: out.checkOptions, registry: registry ?? new Map() });
-  }
-  if (fleet.queue && deployments.length > 1) {
-    problems.push(`${at(main, ['queue'])}: queue: replicas share the checks of one deployment through the queue, so far; this fleet has ${deployments.length} (run a daemon per deployment with queue:, or audit the fleet without it)`);
   }
   if (problems.length > 0) {
     // A bad default is said once, not once for each deployment it reaches.

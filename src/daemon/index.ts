@@ -20,7 +20,6 @@ import { fleetOfOne, loadFleetFile, type LoadedFleet } from '../config/fleet';
 import { FairLimiter } from '../core/limiter';
 import { indexEntry, type FleetIndexEntry } from '../outputs/fleet-index';
 import { DEFAULT_LEADER_LOCK_KEY, type AuditConfig } from '../config/schema';
-import { AuditError, ErrorCodes as Codes } from '../core/errors';
 import { planChecks, runAudit, runPart, type AuditOptions } from '../app/audit';
 import { loadSourceModules } from '../sources';
 import { progressReporter } from '../app/progress';
@@ -219,11 +218,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   // With a queue, replicas elect their scheduler on the queue's database unless leader_lock names another.
   const queueConfig = settings.queue;
-  if (queueConfig && units.size > 1) {
-    throw new AuditError(Codes.CONFIG, `queue: replicas share the checks of one deployment through the queue; this config has ${units.size} (run a daemon per deployment with queue:, or audit the fleet without it)`);
-  }
   const lockUrl = settings.leaderLock?.url ?? queueConfig?.url;
-  /** The queue's part (one deployment), when replicas share the checks through it. */
+  /** The queue's part (every deployment), when replicas share the checks through it. */
   let queueParts: FleetParts | undefined;
   const leader: LeaderElection = lockUrl
     ? new AdvisoryLockLeader({
@@ -333,8 +329,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     queueParts?.leadership(isLeader);
     if (!isLeader || closing) return undefined;
     if (queueParts) {
-      // The leader only schedules: any replica (itself included) runs what it enqueues.
-      await queueParts.schedule(took ? unit.allIds : requested, tick);
+      // The leader only schedules: any replica (itself included) runs what it enqueues. One
+      // that just took the lead enqueues every check of every deployment.
+      await (took ? queueParts.scheduleAll(tick) : queueParts.schedule(unit.name, requested, tick));
       return undefined;
     }
     if (took) {
@@ -410,40 +407,45 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   if (queueConfig) {
-    const unit = [...units.values()][0];
-    const planned = planChecks(unit.loaded, registry);
-    const sources = configuredSources(unit.loaded.config);
-    const timeoutOf = new Map(planned.map((p) => [p.check.meta.id, p.timeoutMs]));
     queueParts = await startFleetParts({
       config: queueConfig,
-      deployment: unit.name,
-      configDigest: unit.loaded.digest,
-      planned,
-      plan: planned.map(({ check }) => ({
-        id: check.meta.id,
-        severity: check.meta.severity,
-        sources: check.meta.sources.flatMap((r) => (typeof r === 'string' ? [r] : [...r])).filter((x) => sources.includes(x)),
-      })),
+      deployments: [...units.values()].map((unit) => {
+        const planned = planChecks(unit.loaded, registry);
+        const sources = configuredSources(unit.loaded.config);
+        const timeoutOf = new Map(planned.map((p) => [p.check.meta.id, p.timeoutMs]));
+        const log = names.length > 1 ? logger.child({ deployment: unit.name }) : logger;
+        return {
+          name: unit.name,
+          configDigest: unit.loaded.digest,
+          planned,
+          plan: planned.map(({ check }) => ({
+            id: check.meta.id,
+            severity: check.meta.severity,
+            sources: check.meta.sources.flatMap((r) => (typeof r === 'string' ? [r] : [...r])).filter((x) => sources.includes(x)),
+          })),
+          latest: unit.latest,
+          // As runUnit runs it: the deployment's own config, sources and waivers, within its share of the slots.
+          runCheck: async (id, shared) => {
+            const started = new Date();
+            try {
+              const report = await audit(unit.loaded, registry, { ...unit.auditOptions, only: [id], logger: log, fingerprinter, knownSecrets, shared, limit: (fn) => limiter.run(unit.name, fn) });
+              return report.results.find((r) => r.check === id) ?? crashed([id], 'the check reported no result', started)[0];
+            } catch (e) {
+              log.error({ check: id, err: describeError(e), timeoutMs: timeoutOf.get(id) }, 'Run failed before the check could report');
+              return crashed([id], describeError(e), started)[0];
+            }
+          },
+          runPart: (id, data) => runPart(unit.loaded, registry, id, data, { logger: log, knownSecrets }),
+        };
+      }),
       metrics,
-      latest: unit.latest,
       logger,
-      runCheck: async (id, shared) => {
-        const started = new Date();
-        try {
-          const report = await audit(unit.loaded, registry, { ...unit.auditOptions, only: [id], logger, fingerprinter, knownSecrets, shared, limit: (fn) => limiter.run(unit.name, fn) });
-          return report.results.find((r) => r.check === id) ?? crashed([id], 'the check reported no result', started)[0];
-        } catch (e) {
-          logger.error({ check: id, err: describeError(e), timeoutMs: timeoutOf.get(id) }, 'Run failed before the check could report');
-          return crashed([id], describeError(e), started)[0];
-        }
-      },
-      runPart: (id, data) => runPart(unit.loaded, registry, id, data, { logger, knownSecrets }),
       onPublished: async (report) => {
         if (!opts.onReport) return;
         try {
-          await opts.onReport(report, latestReport(unit.name) ?? report);
+          await opts.onReport(report, latestReport(report.deployment) ?? report);
         } catch (e) {
-          logger.error({ err: describeError(e) }, 'Writing reports failed');
+          logger.error({ deployment: report.deployment, err: describeError(e) }, 'Writing reports failed');
         }
       },
     });

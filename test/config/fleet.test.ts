@@ -164,8 +164,10 @@ test('fleet shape errors: a top-level deployment, unknown keys, process keys in 
   expect(reserved.message).toContain('"history" is reserved in a fleet');
   const empty = await errorOf(parseFleet('deployments: []\n', '/x/fleet.yaml', { registry }));
   expect(empty.message).toContain('the fleet has no deployment');
-  const queued = await errorOf(parseFleet('queue: { url: "postgres://q/db" }\ndeployments: [{ deployment: a }, { deployment: b }]\n', '/x/fleet.yaml', { registry }));
-  expect(queued.message).toContain('/x/fleet.yaml:1:8: queue: replicas share the checks of one deployment through the queue, so far; this fleet has 2');
+  // The queue carries the checks of every deployment of the fleet.
+  const queued = await parseFleet('queue: { url: "postgres://q/db" }\ndeployments: [{ deployment: a }, { deployment: b }]\n', '/x/fleet.yaml', { registry });
+  expect(queued.settings.queue).toMatchObject({ url: 'postgres://q/db' });
+  expect(queued.deployments.map((d) => d.config.deployment)).toEqual(['a', 'b']);
   const one = await parseFleet('queue: { url: "postgres://q/db" }\ndeployments: [{ deployment: a }]\n', '/x/fleet.yaml', { registry });
   expect(one.settings.queue).toMatchObject({ url: 'postgres://q/db', schema: 'aegis_audit' });
   const inDeployment = await errorOf(parseFleet('deployments: [{ deployment: a, queue: { url: "postgres://q/db" } }]\n', '/x/fleet.yaml', { registry }));
