@@ -1,0 +1,301 @@
+/**
+ * Many deployments on many replicas, as operators run them: 20 sandbox deployments in one fleet
+ * config (`include:` of their audit.yaml files), three `aegis-audit daemon` processes with
+ * `queue:` on one Postgres. Asserted from the shared run log (fleet_runs), the queue's own
+ * table, each replica's /metrics and the report files: every check of every deployment runs
+ * once per schedule tick; a replica SIGKILLed mid-check has every run it held completed by
+ * another within two periods; no check of a deployment ever runs twice at once; every
+ * deployment's results are exported by exactly one replica.
+ *
+ * Each deployment runs four cheap built-in checks (internal-secret-drift, historical-keys,
+ * signing-key-fingerprint, pem-files-at-rest) against its own sandbox, plus one plugin check
+ * that takes a known time (the run to kill). The full set (twelve checks, ~3 s of CPU per
+ * deployment) over 20 deployments would keep this 2-core machine busy for a minute per
+ * period, too long for a test; bench/fleet.ts measures the full set.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { parse, stringify } from 'yaml';
+import { builtinChecks } from '../../checks';
+import { buildSandboxFleet, type SandboxFleet } from '../../src/sandbox/fleet';
+import { expectFreshBuild } from '../helpers/build';
+import { adminUrl, createTestDatabase } from '../helpers/pg';
+import { sample } from '../daemon/helpers';
+
+const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
+const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => `d${String(i).padStart(2, '0')}`);
+/** d00's services disagree on INTERNAL_SECRET: its internal-secret-drift fails, nobody else's. */
+const VIOLATING = 'd00';
+const BUILTIN = ['internal-secret-drift', 'historical-keys', 'signing-key-fingerprint', 'pem-files-at-rest'];
+const PROBE = 'fleet-probe';
+const CHECKS = [...BUILTIN, PROBE];
+/** Every check of every deployment runs every PERIOD_S seconds; the probe takes 2.5 s. */
+const PERIOD_S = 20;
+const PROBE_MS = 2500;
+const REPLICAS = ['r1', 'r2', 'r3'];
+
+let root: string;
+let fleet: SandboxFleet;
+let db: { url: string; drop: () => Promise<void> };
+const children = new Map<string, ChildProcess>();
+const logs = new Map<string, string>();
+
+function fetchText(url: string): Promise<string> {
+  return new Promise((res, rej) => {
+    get(url, (r) => {
+      let b = '';
+      r.on('data', (c: Buffer) => (b += c.toString()));
+      r.on('end', () => res(b));
+    }).on('error', rej);
+  });
+}
+
+async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+function startReplica(name: string): void {
+  const child = spawn(process.execPath, [CLI, 'daemon', '--config', fleet.configPath, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AEGIS_AUDIT_REPLICA: name, AEGIS_AUDIT_LOG_LEVEL: 'info' },
+  });
+  logs.set(name, '');
+  // Kept to its last 256 KiB: the address line is read from it, and its tail is printed on a timeout.
+  const append = (c: Buffer) => logs.set(name, ((logs.get(name) ?? '') + c.toString()).slice(-262_144));
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  children.set(name, child);
+}
+
+const address = (name: string) => [...(logs.get(name) ?? '').matchAll(/listening on (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]).pop();
+
+/** What every replica is doing: exit status and the tail of its output. */
+function diagnostics(): string {
+  return [...children].map(([name, c]) => `--- replica ${name}: ${c.exitCode === null && c.signalCode === null ? 'running' : `exited (code ${c.exitCode}, signal ${c.signalCode})`}; last output:\n${(logs.get(name) ?? '').slice(-3000)}`).join('\n');
+}
+
+/** Polls until `fn` returns a truthy value; on timeout throws what it waited for with every replica's state. */
+async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs: number, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${diagnostics()}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+beforeAll(async () => {
+  expectFreshBuild();
+  db = await createTestDatabase('fleetmany');
+  root = mkdtempSync(join(tmpdir(), 'aegis-fleet-many-'));
+  fleet = await buildSandboxFleet({
+    dir: join(root, 'fleet'),
+    adminUrl: adminUrl(),
+    rows: 40,
+    deployments: DEPLOYMENTS.map((deployment) => ({ deployment, violations: deployment === VIOLATING ? ['internal-secret-differs'] : 'none' })),
+  });
+  mkdirSync(join(fleet.dir, 'plugins'));
+  writeFileSync(
+    join(fleet.dir, 'plugins', 'probe.js'),
+    `'use strict';
+const { defineCheck, z } = require('aegis-audit/plugin');
+module.exports = defineCheck({
+  meta: { id: '${PROBE}', title: 'Fleet probe finishes its work', description: 'Takes a known time, for the queue tests.', severity: 'low', sources: [],
+    schedule: '*/${PERIOD_S} * * * * *', checklist: [], runbook: 'https://example.invalid/${PROBE}', remediation: 'Nothing to do: a test check.' },
+  messages: { late: 'Late {{x}}.' },
+  options: z.object({}),
+  async run() { await new Promise((r) => setTimeout(r, ${PROBE_MS})); },
+});
+`,
+  );
+  // The generated fleet config, with the replicas' queue and the checks of this test.
+  const config = parse(readFileSync(fleet.configPath, 'utf8')) as { defaults: Record<string, unknown> };
+  const checks: Record<string, unknown> = Object.fromEntries(builtinChecks.map((c) => [c.meta.id, { enabled: false }]));
+  for (const id of BUILTIN) checks[id] = { schedule: `*/${PERIOD_S} * * * * *` };
+  checks[PROBE] = { timeout: '4s' };
+  writeFileSync(
+    fleet.configPath,
+    stringify({
+      fleet: { concurrency: 4, max_per_deployment: 2 },
+      plugins: ['./plugins'],
+      queue: {
+        url: db.url,
+        schema: 'aegis_fleet',
+        concurrency: 4,
+        replica: '${AEGIS_AUDIT_REPLICA}',
+        expire_grace: '1s',
+        retry_delay: '1s',
+        maintenance_interval: '1s',
+        publish_interval: '1s',
+      },
+      ...config,
+      defaults: { ...config.defaults, run: { timeout: '4s' }, checks },
+    }),
+  );
+}, 300_000);
+
+afterAll(async () => {
+  for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 300));
+  await fleet?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+  await db?.drop();
+});
+
+interface Run {
+  job_id: string;
+  attempt: number;
+  deployment: string;
+  check_id: string;
+  tick: Date;
+  replica: string;
+  started_at: Date;
+  finished_at: Date | null;
+  outcome: string | null;
+}
+const ms = (d: Date | string | null) => (d === null ? NaN : new Date(d).getTime());
+
+test('3 replicas, 20 deployments: every check of every deployment once per tick, a killed replica\'s runs complete elsewhere, never two at once, one exporter per deployment', async () => {
+  for (const r of REPLICAS) startReplica(r);
+  await waitFor(() => REPLICAS.every((r) => address(r)), 'three replicas to listen', 120_000, 250);
+
+  // Every check of every deployment has run once (the leader's first cycle enqueues them all).
+  await waitFor(
+    async () => Number((await query<{ n: string }>(`SELECT count(DISTINCT (deployment, check_id)) AS n FROM aegis_fleet.fleet_runs WHERE outcome IS NOT NULL`))[0].n) === DEPLOYMENTS.length * CHECKS.length,
+    `a first run of each of the ${DEPLOYMENTS.length * CHECKS.length} checks`,
+    120_000,
+    500,
+  );
+  // The window of whole ticks starts at the next tick.
+  const firstTick = Math.ceil((Date.now() + 1000) / (PERIOD_S * 1000)) * PERIOD_S * 1000;
+  await waitFor(() => Date.now() > firstTick + 1000, 'the first tick of the window', 2 * PERIOD_S * 1000);
+
+  // A probe running somewhere for half a second: kill its replica with SIGKILL, mid-check.
+  const victim = await waitFor(
+    async () => (await query<Run>(`SELECT * FROM aegis_fleet.fleet_runs WHERE check_id = $1 AND finished_at IS NULL AND started_at < now() - interval '500 milliseconds' ORDER BY started_at LIMIT 1`, [PROBE]))[0],
+    'a probe to be running',
+    3 * PERIOD_S * 1000,
+    50,
+  );
+  const victimName = victim.replica;
+  children.get(victimName)?.kill('SIGKILL');
+  const killedAt = Date.now();
+  // Everything the victim held at that moment (the probe, and whatever else it was running).
+  const held = (await query<Run>('SELECT * FROM aegis_fleet.fleet_runs WHERE replica = $1 AND finished_at IS NULL', [victimName])).filter((r) => ms(r.started_at) <= killedAt);
+  expect(held.map((r) => r.job_id)).toContain(victim.job_id);
+
+  // Each held run is retried by a surviving replica and completes there, within two periods.
+  const retried = await waitFor(
+    async () => {
+      const rows = await query<Run>('SELECT * FROM aegis_fleet.fleet_runs WHERE job_id = ANY($1::uuid[]) AND replica <> $2 AND finished_at IS NOT NULL', [held.map((h) => h.job_id), victimName]);
+      return held.every((h) => rows.some((r) => r.job_id === h.job_id && r.attempt > h.attempt)) && rows;
+    },
+    `the ${held.length} runs of the killed replica to complete elsewhere`,
+    2 * PERIOD_S * 1000 + 30_000,
+    100,
+  );
+  const failoverMs = Math.max(...retried.map((r) => ms(r.finished_at))) - killedAt;
+  for (const r of retried) expect({ job: r.job_id, outcome: r.outcome }).toEqual({ job: r.job_id, outcome: r.check_id === PROBE ? 'pass' : expect.stringMatching(/^(pass|fail)$/) });
+  expect(failoverMs).toBeLessThan(2 * PERIOD_S * 1000);
+
+  // Two more whole ticks on the two survivors; the window ends once the last tick's runs are done.
+  const lastTick = (Math.floor(Date.now() / (PERIOD_S * 1000)) + 2) * PERIOD_S * 1000;
+  const ticks: number[] = [];
+  for (let t = firstTick; t <= lastTick; t += PERIOD_S * 1000) ticks.push(t);
+  await waitFor(
+    async () =>
+      Date.now() > lastTick &&
+      Number((await query<{ n: string }>(`SELECT count(*) AS n FROM aegis_fleet.fleet_runs WHERE tick = $1 AND finished_at IS NOT NULL`, [new Date(lastTick)]))[0].n) >= DEPLOYMENTS.length * CHECKS.length,
+    'the runs of the last tick of the window',
+    2 * PERIOD_S * 1000 + 60_000,
+    500,
+  );
+  const windowEnd = Date.now();
+
+  const runs = await query<Run>('SELECT * FROM aegis_fleet.fleet_runs ORDER BY started_at');
+  // Nothing runs twice concurrently: per (deployment, check), attempts never overlap (the killed replica's end when it died).
+  const overlaps: string[] = [];
+  for (const d of DEPLOYMENTS) {
+    for (const id of CHECKS) {
+      const mine = runs
+        .filter((r) => r.deployment === d && r.check_id === id)
+        .map((r) => ({ start: ms(r.started_at), end: r.finished_at ? ms(r.finished_at) : r.replica === victimName ? killedAt : windowEnd }));
+      for (let i = 1; i < mine.length; i++) if (mine[i - 1].end > mine[i].start) overlaps.push(`${d}/${id}: ${mine[i - 1].end - mine[i].start} ms`);
+    }
+  }
+  expect(overlaps).toEqual([]);
+  // Each tick is one job: no job has two first attempts, the queue holds one job per (deployment, check, tick).
+  const firstAttempts = runs.filter((r) => r.attempt === 1);
+  expect(new Set(firstAttempts.map((r) => r.job_id)).size).toBe(firstAttempts.length);
+  expect(await query(`SELECT data->>'deployment', data->>'check', data->>'tick', count(*) FROM aegis_fleet.job WHERE name = 'aegis-audit-checks' GROUP BY 1, 2, 3 HAVING count(*) > 1`)).toEqual([]);
+
+  // Once per tick: every check of every deployment completed a run for each tick of the window.
+  // The kill may cost a check one tick (its run still held by the dead replica when the next
+  // tick came, so that tick was skipped), nothing else may be missing.
+  const heldChecks = new Set(held.map((h) => `${h.deployment}/${h.check_id}`));
+  const missing: string[] = [];
+  for (const d of DEPLOYMENTS) {
+    for (const id of CHECKS) {
+      const done = new Set(runs.filter((r) => r.deployment === d && r.check_id === id && r.finished_at && r.outcome !== 'crashed').map((r) => ms(r.tick)));
+      const lost = ticks.filter((t) => !done.has(t));
+      if (lost.length > (heldChecks.has(`${d}/${id}`) ? 1 : 0)) missing.push(`${d}/${id}: ticks ${lost.map((t) => new Date(t).toISOString()).join(', ')}`);
+    }
+  }
+  expect(missing).toEqual([]);
+  // The work spread over every replica.
+  expect(new Set(runs.map((r) => r.replica))).toEqual(new Set(REPLICAS));
+
+  // Every deployment's results are exported by exactly one live replica; the other exports them all 0.
+  const alive = REPLICAS.filter((r) => r !== victimName);
+  const scraped = await Promise.all(alive.map(async (r) => ({ r, m: await fetchText(`${address(r)}/metrics`) })));
+  for (const d of DEPLOYMENTS) {
+    const exporters = scraped.filter((s) => sample(s.m, `aegis_compliance_leader{deployment="${d}"}`) === 1);
+    expect({ d, exporters: exporters.length }).toEqual({ d, exporters: 1 });
+    const results = (s: string) => (s.match(new RegExp(`aegis_compliance_check_status\\{deployment="${d}",[^}]*status="(pass|fail)"\\} 1`, 'g')) ?? []).length;
+    expect({ d, results: results(exporters[0].m) }).toEqual({ d, results: CHECKS.length });
+    for (const s of scraped.filter((x) => x !== exporters[0])) expect({ d, results: results(s.m) }).toEqual({ d, results: 0 });
+  }
+  const leader = scraped.find((s) => sample(s.m, `aegis_compliance_leader{deployment="${VIOLATING}"}`) === 1) as { r: string; m: string };
+  expect(sample(leader.m, `aegis_compliance_check_status{deployment="${VIOLATING}",check="internal-secret-drift",check_severity="high",status="fail"}`)).toBe(1);
+  expect(sample(leader.m, `aegis_compliance_check_status{deployment="d01",check="internal-secret-drift",check_severity="high",status="pass"}`)).toBe(1);
+  for (const s of scraped) expect(s.m).toMatch(new RegExp(`aegis_audit_queue_jobs_total\\{replica="${s.r}",outcome="pass"\\} [1-9]`));
+
+  // Reports per deployment and the fleet's index, written by the leader from the shared results.
+  const reports = join(fleet.dir, 'reports');
+  const index = await waitFor(() => {
+    if (!existsSync(join(reports, 'index.json'))) return undefined;
+    const ix = JSON.parse(readFileSync(join(reports, 'index.json'), 'utf8')) as { deployments: { deployment: string; state: string }[] };
+    return ix.deployments.every((e) => e.state !== 'not run') && ix;
+  }, 'the index to list every deployment as run', 30_000);
+  expect(Object.fromEntries(index.deployments.map((e) => [e.deployment, e.state]))).toEqual(Object.fromEntries(DEPLOYMENTS.map((d) => [d, d === VIOLATING ? 'fail' : 'pass'])));
+  for (const d of DEPLOYMENTS) {
+    const report = JSON.parse(readFileSync(join(reports, d, 'report.json'), 'utf8')) as { deployment: string; results: { check: string }[] };
+    expect({ d, checks: report.results.map((r) => r.check).sort() }).toEqual({ d, checks: [...CHECKS].sort() });
+  }
+
+  // A graceful stop hands running work back at once; the survivors exit 0.
+  for (const r of alive) {
+    const c = children.get(r) as ChildProcess;
+    const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
+    c.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }
+  const inWindow = runs.filter((r) => ms(r.started_at) >= firstTick && ms(r.started_at) <= windowEnd && r.finished_at);
+  // eslint-disable-next-line no-console
+  console.log(
+    `fleet of ${DEPLOYMENTS.length} deployments × ${CHECKS.length} checks on 3 replicas: ${inWindow.length} runs in ${((windowEnd - firstTick) / 1000).toFixed(0)} s ` +
+      `(${(inWindow.length / ((windowEnd - firstTick) / 1000)).toFixed(1)} runs/s; by replica ${REPLICAS.map((r) => `${r} ${inWindow.filter((x) => x.replica === r).length}`).join(', ')}); ` +
+      `SIGKILL of ${victimName} holding ${held.length} runs: all completed elsewhere ${(failoverMs / 1000).toFixed(1)} s after the kill`,
+  );
+}, 600_000);
