@@ -451,6 +451,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
   }
 
+  // With a queue, a standby does not wait for the next tick of some check (perhaps an hour
+  // away) to take the lead: it tries every publish_interval, so the schedules and the exported
+  // results (and the alerts on them) move within seconds of the leader's death.
+  const leadTimer = queueConfig
+    ? setInterval(() => {
+        if (!closing && !leader.isLeader()) void runChecks(names[0], []);
+      }, queueConfig.publish_interval)
+    : undefined;
+  leadTimer?.unref();
+
   const ready = Promise.all(names.map((n) => runChecks(n))).then(() => {
     firstCycleDone = true;
   });
@@ -464,6 +474,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
+      clearInterval(leadTimer);
       for (const t of tasks) await Promise.resolve(t.destroy()).catch(() => undefined);
       const waited = await Promise.race([Promise.allSettled([...inFlight]).then(() => true), delay(deadline).then(() => false)]);
       if (!waited) {
