@@ -183,9 +183,15 @@ test('3 replicas, 20 deployments: every check of every deployment once per tick,
   const firstTick = Math.ceil((Date.now() + 1000) / (PERIOD_S * 1000)) * PERIOD_S * 1000;
   await waitFor(() => Date.now() > firstTick + 1000, 'the first tick of the window', 2 * PERIOD_S * 1000);
 
-  // A probe running somewhere for half a second: kill its replica with SIGKILL, mid-check.
+  // A probe running somewhere for half a second, with a second of its 2.5 s still to go: kill its replica with SIGKILL, mid-check.
   const victim = await waitFor(
-    async () => (await query<Run>(`SELECT * FROM aegis_fleet.fleet_runs WHERE check_id = $1 AND finished_at IS NULL AND started_at < now() - interval '500 milliseconds' ORDER BY started_at LIMIT 1`, [PROBE]))[0],
+    async () =>
+      (
+        await query<Run>(
+          `SELECT * FROM aegis_fleet.fleet_runs WHERE check_id = $1 AND finished_at IS NULL AND started_at < now() - interval '500 milliseconds' AND started_at > now() - interval '1500 milliseconds' ORDER BY started_at LIMIT 1`,
+          [PROBE],
+        )
+      )[0],
     'a probe to be running',
     3 * PERIOD_S * 1000,
     50,
