@@ -22,6 +22,10 @@ import { KnownSecrets } from '../../src/core/secret';
 import { TlsEndpointSource } from '../../src/sources/endpoints';
 import type { AuditConfig } from '../../src/config/schema';
 
+// Builds (a Postgres database, cloud emulators, identity side) run in hooks and tests alike:
+// seconds on a quiet machine, far more with two suites on two busy cores.
+jest.setTimeout(180_000);
+
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const ROWS = 300;
 const DAY = 86_400_000;

@@ -20,6 +20,10 @@ import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
 import { expectFreshBuild } from '../helpers/build';
 
+// Every test builds a sandbox (Postgres database, cloud emulators, identity side) and runs every
+// check: seconds on a quiet machine, far more with two suites on two busy cores.
+jest.setTimeout(180_000);
+
 const root = mkdtempSync(join(tmpdir(), 'scenarios-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -73,7 +77,7 @@ test('with no violation seeded every check of the catalog is evaluated and passe
   // Nothing of the cloud side lingers in the environment once the sandbox stopped.
   expect(process.env[SANDBOX_AWS_ENV.access_key_id]).toBeUndefined();
   expect(process.env[SANDBOX_AWS_ENV.secret_access_key]).toBeUndefined();
-}, 60_000);
+}, 240_000);
 
 test('without the cloud side the cloud checks are skipped, the rest pass, and cloud violations are refused', async () => {
   const { report } = await audit('no-cloud', 12, 'none', { cloud: false });
