@@ -4,6 +4,13 @@
 // `--version` and `checks list` are answered from the build's check catalog without loading
 // the command line's parser or any check (dist/src/app/check-catalog.js); everything else,
 // and those too when the catalog is not of this build, runs the full command line.
+// A reader that stops early (`aegis-audit checks list | head`) closes the pipe: the rest of the
+// output is dropped, not thrown as an unhandled 'error' event; the command still finishes and
+// exits with its own code (a CI gate's verdict is not lost to a closed pipe).
+process.stdout.on('error', (e) => {
+  if (e && (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED')) return;
+  throw e;
+});
 const quick = require('../dist/src/app/check-catalog.js').quickCommand(process.argv.slice(2), (s) => process.stdout.write(s));
 if (quick !== undefined) {
   process.exitCode = quick;
