@@ -315,7 +315,9 @@ export default defineCheck({
     const verifier = new ChainVerifier(rowKeys, { threads: o.threads });
     // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
     const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
-    verifier.expect(ahead?.rowsAfter ?? 0);
+    // A pass cut into ranges is verified by the replicas' own verifiers: this one's workers start only when rows come here.
+    const ranged = !!ctx.shared && (next.ranges !== undefined || (next.lastId === 0 && (ahead?.rowsAfter ?? 0) > o.range_rows));
+    if (!ranged) verifier.expect(ahead?.rowsAfter ?? 0);
     let progressed = 0;
     const advance = (rows: number) => {
       progressed += rows;
@@ -703,13 +705,49 @@ async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<str
   }
 }
 
+/**
+ * A replica's verifier between the ranges it takes: its worker threads (started, their code
+ * compiled and warm) verify the next range when its keys are the same, instead of a pool
+ * started and torn down per range. Closed when no range came for RANGE_VERIFIER_IDLE_MS.
+ */
+let heldVerifier: { keys: string; threads: number | undefined; verifier: ChainVerifier; idle: NodeJS.Timeout } | undefined;
+const RANGE_VERIFIER_IDLE_MS = 30_000;
+
+function takeRangeVerifier(rowKeys: KeyRing, threads: number | undefined): { verifier: ChainVerifier; keys: string } {
+  const keys = rowKeys.fingerprints().join(',');
+  const held = heldVerifier;
+  heldVerifier = undefined;
+  if (held) {
+    clearTimeout(held.idle);
+    if (held.keys === keys && held.threads === threads) return { verifier: held.verifier, keys };
+    void held.verifier.close();
+  }
+  return { verifier: new ChainVerifier(rowKeys, { threads }), keys };
+}
+
+function holdRangeVerifier(verifier: ChainVerifier, keys: string, threads: number | undefined): void {
+  if (heldVerifier) {
+    // Another range's (parts ran at once): keep one.
+    void verifier.close();
+    return;
+  }
+  const idle = setTimeout(() => {
+    if (heldVerifier?.verifier !== verifier) return;
+    heldVerifier = undefined;
+    void verifier.close();
+  }, RANGE_VERIFIER_IDLE_MS);
+  idle.unref();
+  heldVerifier = { keys, threads, verifier, idle };
+}
+
 /** Verifies one range of a pass, on whichever replica took it; the result holds ids, hashes and times, no text from the rows. */
 async function verifyRangePart(ctx: PartContext<{ batchSize: number; maxFindings: number; threads?: number }>, data: Record<string, unknown>): Promise<RangeResult> {
   const r = rangeData.parse(data);
   const db = ctx.source('postgres');
   const { rowKeys } = await loadKeys(db, ctx.source('secrets'));
-  const verifier = new ChainVerifier(rowKeys, { threads: ctx.options.threads });
+  const { verifier, keys } = takeRangeVerifier(rowKeys, ctx.options.threads);
   verifier.expect(r.upToId - r.afterId);
+  let ok = false;
   try {
     let first: AuditRow | undefined;
     for await (const b of db.streamRows(r.afterId, { batchSize: 1, limit: 1, untilId: r.upToId, signal: ctx.signal })) first ??= b[0];
@@ -719,9 +757,12 @@ async function verifyRangePart(ctx: PartContext<{ batchSize: number; maxFindings
     });
     for (const b of result.broken) b.action = '';
     if (result.first) result.first.action = '';
+    ok = true;
     return result;
   } finally {
-    await verifier.close();
+    // A range that failed may have left work in the pool: its verifier goes.
+    if (ok) holdRangeVerifier(verifier, keys, ctx.options.threads);
+    else await verifier.close();
   }
 }
 
