@@ -12,11 +12,11 @@
  *   retried after an expiry while its first run was only slow is stored once). The pass's
  *   coordinator reads the results back; the queue knows nothing of what they mean.
  */
-import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { Pool } from 'pg';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
+import { newBoss, quoteIdent, startBoss, uuidOf } from './boss';
 
 export const PARTS_QUEUE = 'aegis-audit-parts';
 
@@ -53,19 +53,6 @@ export interface PartState {
   result: unknown;
 }
 
-function quoteIdent(s: string): string {
-  return `"${s.replace(/"/g, '""')}"`;
-}
-
-function uuidOf(text: string): string {
-  const h = createHash('sha1').update(text).digest();
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
-}
-
-/** The job id of a part: one job per (pass, index) however often the pass is planned. */
 export function partJobId(pass: string, index: number): string {
   return uuidOf(`aegis-audit-part\0${pass}\0${index}`);
 }
@@ -88,19 +75,8 @@ export class PartsQueue {
   }
 
   #newBoss(): PgBoss {
-    const opts = this.#opts;
-    const boss = new PgBoss({
-      connectionString: opts.url,
-      schema: opts.schema,
-      application_name: 'aegis-audit-parts',
-      max: opts.concurrency + 2,
-      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
-      schedule: false,
-      archiveCompletedAfterSeconds: 3600,
-      deleteAfterHours: 24,
-    });
-    boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Parts queue error'));
-    return boss;
+    const o = this.#opts;
+    return newBoss({ url: o.url, schema: o.schema, applicationName: 'aegis-audit-parts', concurrency: o.concurrency, maintenanceIntervalMs: o.maintenanceIntervalMs, logger: o.logger, errorMessage: 'Parts queue error' });
   }
 
   /**
@@ -116,47 +92,31 @@ export class PartsQueue {
     return this.#started;
   }
 
-  async #startWithRetry(): Promise<void> {
-    const deadline = Date.now() + (this.#opts.startTimeoutMs ?? 60_000);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#startOnce();
-        return;
-      } catch (e) {
-        const waitMs = Math.min(8_000, 500 * 2 ** (attempt - 1));
-        if (Date.now() + waitMs > deadline) throw e;
-        this.#opts.logger.warn({ err: describeError(e), attempt, retryInMs: waitMs }, 'Starting the parts queue failed; retrying');
-        // pg-boss cannot be started again after a failed start: a new instance retries.
-        await this.#boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => undefined);
+  #startWithRetry(): Promise<void> {
+    return startBoss({
+      pool: this.#pool,
+      schema: this.#opts.schema,
+      logger: this.#opts.logger,
+      what: 'the parts queue',
+      startTimeoutMs: this.#opts.startTimeoutMs,
+      boss: () => this.#boss,
+      replace: () => {
         this.#boss = this.#newBoss();
-        await new Promise((r) => setTimeout(r, waitMs));
-      }
-    }
-  }
-
-  async #startOnce(): Promise<void> {
-    const c = await this.#pool.connect();
-    let locked = false;
-    try {
-      // The checks' queue's start lock: pg-boss's start and createQueue run in their own transactions under it.
-      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]);
-      locked = true;
-      await this.#boss.start();
-      await this.#boss.createQueue(PARTS_QUEUE, {
-        name: PARTS_QUEUE,
-        policy: 'singleton',
-        retryLimit: this.#opts.retryLimit,
-        retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
-        retryBackoff: true,
-      });
-      await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
-        pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
-        planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,
-        finished_at timestamptz, result jsonb, PRIMARY KEY (pass, idx))`);
-    } finally {
-      if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]).catch(() => undefined);
-      c.release();
-    }
+      },
+      setup: async (boss, c) => {
+        await boss.createQueue(PARTS_QUEUE, {
+          name: PARTS_QUEUE,
+          policy: 'singleton',
+          retryLimit: this.#opts.retryLimit,
+          retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
+          retryBackoff: true,
+        });
+        await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
+          pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
+          planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,
+          finished_at timestamptz, result jsonb, PRIMARY KEY (pass, idx))`);
+      },
+    });
   }
 
   /**

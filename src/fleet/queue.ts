@@ -20,12 +20,12 @@
  * This module knows jobs and results, not checks or outputs: the daemon hands it what runs a
  * job and reads results back.
  */
-import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import PgBoss from 'pg-boss';
 import { Pool } from 'pg';
 import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
+import { newBoss, quoteIdent, startBoss, uuidOf } from './boss';
 import type { CheckResult } from '../core/types';
 
 export const FLEET_QUEUE = 'aegis-audit-checks';
@@ -100,15 +100,7 @@ export function jobKey(deployment: string, check: string): string {
 
 /** A UUID (version 5 layout, from SHA-1) of (deployment, check, tick): one job per tick however often it is enqueued. */
 export function jobId(job: FleetJob): string {
-  const h = createHash('sha1').update(`aegis-audit\0${job.deployment}\0${job.check}\0${job.tick}`).digest();
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
-}
-
-function quoteIdent(s: string): string {
-  return `"${s.replace(/"/g, '""')}"`;
+  return uuidOf(`aegis-audit\0${job.deployment}\0${job.check}\0${job.tick}`);
 }
 
 export class FleetQueue {
@@ -136,22 +128,8 @@ export class FleetQueue {
   }
 
   #newBoss(): PgBoss {
-    const opts = this.#opts;
-    const boss = new PgBoss({
-      connectionString: opts.url,
-      schema: opts.schema,
-      application_name: 'aegis-audit-queue',
-      max: opts.concurrency + 2,
-      maintenanceIntervalSeconds: Math.max(1, Math.round(opts.maintenanceIntervalMs / 1000)),
-      // The daemon schedules (node-cron); pg-boss's cron and its state monitor stay off.
-      schedule: false,
-      // Finished jobs leave the live table after an hour and the archive after a day: at
-      // fleet scale (docs/scale.md) the defaults (12 h, 7 days) would keep tens of millions of rows.
-      archiveCompletedAfterSeconds: 3600,
-      deleteAfterHours: 24,
-    });
-    boss.on('error', (e) => opts.logger.warn({ err: describeError(e) }, 'Job queue error'));
-    return boss;
+    const o = this.#opts;
+    return newBoss({ url: o.url, schema: o.schema, applicationName: 'aegis-audit-queue', concurrency: o.concurrency, maintenanceIntervalMs: o.maintenanceIntervalMs, logger: o.logger, errorMessage: 'Job queue error' });
   }
 
   get replica(): string {
@@ -173,57 +151,43 @@ export class FleetQueue {
     return this.#started;
   }
 
-  async #startWithRetry(): Promise<void> {
-    const deadline = Date.now() + (this.#opts.startTimeoutMs ?? 60_000);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#startOnce();
-        return;
-      } catch (e) {
-        const waitMs = Math.min(8_000, 500 * 2 ** (attempt - 1));
-        if (Date.now() + waitMs > deadline) throw e;
-        this.#opts.logger.warn({ err: describeError(e), attempt, retryInMs: waitMs }, 'Starting the job queue failed; retrying');
-        // pg-boss cannot be started again after a failed start: a new instance retries.
-        await this.#boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => undefined);
-        this.#boss = this.#newBoss();
-        await new Promise((r) => setTimeout(r, waitMs));
-      }
-    }
-  }
-
-  async #startOnce(): Promise<void> {
+  #startWithRetry(): Promise<void> {
     const s = this.#schema;
-    const c = await this.#pool.connect();
-    let locked = false;
-    try {
-      // Session lock (not a transaction's): pg-boss's start and createQueue run in their own transactions under it.
-      await c.query('SELECT pg_advisory_lock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]);
-      locked = true;
-      await this.#boss.start();
-      await this.#boss.createQueue(FLEET_QUEUE, {
-        name: FLEET_QUEUE,
-        policy: 'singleton',
-        retryLimit: this.#opts.retryLimit,
-        retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
-        retryBackoff: true,
-      });
-      await c.query('BEGIN');
-      await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_runs (
-        job_id uuid NOT NULL, attempt int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, tick timestamptz NOT NULL,
-        replica text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz, outcome text,
-        PRIMARY KEY (job_id, attempt))`);
-      await c.query(`CREATE INDEX IF NOT EXISTS fleet_runs_check_started ON ${s}.fleet_runs (deployment, check_id, started_at)`);
-      await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_latest (
-        deployment text NOT NULL, check_id text NOT NULL, finished_at timestamptz NOT NULL, replica text NOT NULL, job_id uuid NOT NULL,
-        result jsonb NOT NULL, PRIMARY KEY (deployment, check_id))`);
-      await c.query('COMMIT');
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [`${this.#opts.schema}.aegis-audit-start`]).catch(() => undefined);
-      c.release();
-    }
+    return startBoss({
+      pool: this.#pool,
+      schema: this.#opts.schema,
+      logger: this.#opts.logger,
+      what: 'the job queue',
+      startTimeoutMs: this.#opts.startTimeoutMs,
+      boss: () => this.#boss,
+      replace: () => {
+        this.#boss = this.#newBoss();
+      },
+      setup: async (boss, c) => {
+        await boss.createQueue(FLEET_QUEUE, {
+          name: FLEET_QUEUE,
+          policy: 'singleton',
+          retryLimit: this.#opts.retryLimit,
+          retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
+          retryBackoff: true,
+        });
+        await c.query('BEGIN');
+        try {
+          await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_runs (
+            job_id uuid NOT NULL, attempt int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, tick timestamptz NOT NULL,
+            replica text NOT NULL, started_at timestamptz NOT NULL, finished_at timestamptz, outcome text,
+            PRIMARY KEY (job_id, attempt))`);
+          await c.query(`CREATE INDEX IF NOT EXISTS fleet_runs_check_started ON ${s}.fleet_runs (deployment, check_id, started_at)`);
+          await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_latest (
+            deployment text NOT NULL, check_id text NOT NULL, finished_at timestamptz NOT NULL, replica text NOT NULL, job_id uuid NOT NULL,
+            result jsonb NOT NULL, PRIMARY KEY (deployment, check_id))`);
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        }
+      },
+    });
   }
 
   /**
