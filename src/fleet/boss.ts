@@ -64,8 +64,10 @@ export interface StartOptions {
   /** The pg-boss to start; after a failed start it cannot be started again, so `replace` makes a new one. */
   boss(): PgBoss;
   replace(): void;
-  /** After pg-boss started, under the same lock: its queue, the caller's tables (`c` holds the lock). */
-  setup(boss: PgBoss, c: PoolClient): Promise<void>;
+  /** The queue it creates: one running job per singleton key, retried with exponential backoff. */
+  queue: { name: string; retryLimit: number; retryDelayMs: number };
+  /** After the queue, under the same lock: the caller's tables (`c` holds the lock). */
+  setup(c: PoolClient): Promise<void>;
 }
 
 /**
@@ -100,8 +102,16 @@ async function startOnce(o: StartOptions): Promise<void> {
     // A session lock (not a transaction's): pg-boss's start and createQueue run in their own transactions under it.
     await c.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
     locked = true;
-    await o.boss().start();
-    await o.setup(o.boss(), c);
+    const boss = o.boss();
+    await boss.start();
+    await boss.createQueue(o.queue.name, {
+      name: o.queue.name,
+      policy: 'singleton',
+      retryLimit: o.queue.retryLimit,
+      retryDelay: Math.max(1, Math.round(o.queue.retryDelayMs / 1000)),
+      retryBackoff: true,
+    });
+    await o.setup(c);
   } finally {
     if (locked) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
     c.release();

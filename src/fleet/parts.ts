@@ -103,14 +103,8 @@ export class PartsQueue {
       replace: () => {
         this.#boss = this.#newBoss();
       },
-      setup: async (boss, c) => {
-        await boss.createQueue(PARTS_QUEUE, {
-          name: PARTS_QUEUE,
-          policy: 'singleton',
-          retryLimit: this.#opts.retryLimit,
-          retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
-          retryBackoff: true,
-        });
+      queue: { name: PARTS_QUEUE, retryLimit: this.#opts.retryLimit, retryDelayMs: this.#opts.retryDelayMs },
+      setup: async (c) => {
         await c.query(`CREATE TABLE IF NOT EXISTS ${this.#schema}.fleet_parts (
           pass text NOT NULL, idx int NOT NULL, deployment text NOT NULL, check_id text NOT NULL, data jsonb NOT NULL,
           planned_at timestamptz NOT NULL DEFAULT now(), replica text, attempts int NOT NULL DEFAULT 0, started_at timestamptz,

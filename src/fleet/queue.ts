@@ -163,14 +163,8 @@ export class FleetQueue {
       replace: () => {
         this.#boss = this.#newBoss();
       },
-      setup: async (boss, c) => {
-        await boss.createQueue(FLEET_QUEUE, {
-          name: FLEET_QUEUE,
-          policy: 'singleton',
-          retryLimit: this.#opts.retryLimit,
-          retryDelay: Math.max(1, Math.round(this.#opts.retryDelayMs / 1000)),
-          retryBackoff: true,
-        });
+      queue: { name: FLEET_QUEUE, retryLimit: this.#opts.retryLimit, retryDelayMs: this.#opts.retryDelayMs },
+      setup: async (c) => {
         await c.query('BEGIN');
         try {
           await c.query(`CREATE TABLE IF NOT EXISTS ${s}.fleet_runs (

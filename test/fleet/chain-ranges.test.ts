@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
 import { builtinChecks, registry } from '../../checks';
 import { loadConfig } from '../../src/config/load';
@@ -20,6 +19,7 @@ import type { CheckResult, Finding } from '../../src/core/types';
 import { expectFreshBuild } from '../helpers/build';
 import { adminUrl, createTestDatabase } from '../helpers/pg';
 import { waitFor } from '../daemon/helpers';
+import { sql } from './helpers';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 const ROWS = 30_000;
@@ -32,15 +32,6 @@ let qdb: { url: string; drop: () => Promise<void> };
 const children = new Map<string, ChildProcess>();
 const logs = new Map<string, string>();
 
-async function sql<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, values)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 function writeConfig(dir: string, edit: (raw: Record<string, unknown>) => void): string {
   const raw = parse(readFileSync(sb.configPath, 'utf8')) as Record<string, unknown>;

@@ -7,14 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from 'pg';
 import { builtinChecks } from '../../checks';
 import { expectFreshBuild } from '../helpers/build';
 import { createTestDatabase } from '../helpers/pg';
 import { childStatus, waitFor } from '../daemon/helpers';
+import { fetchText, sql } from './helpers';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 const DEPLOYMENT = 'fleet-test';
@@ -29,25 +28,7 @@ let db: { url: string; drop: () => Promise<void> };
 const children = new Map<string, ChildProcess>();
 const logs = new Map<string, string>();
 
-function fetchText(url: string): Promise<string> {
-  return new Promise((res, rej) => {
-    get(url, (r) => {
-      let b = '';
-      r.on('data', (c: Buffer) => (b += c.toString()));
-      r.on('end', () => res(b));
-    }).on('error', rej);
-  });
-}
-
-async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const query = <T>(text: string, params: unknown[] = []): Promise<T[]> => sql<T>(db.url, text, params);
 
 function startReplica(name: string): void {
   const child = spawn(process.execPath, [CLI, 'daemon', '--config', join(dir, 'audit.yaml'), '--listen', '127.0.0.1:0'], {
