@@ -22,6 +22,24 @@ export function uuidOf(text: string): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
+/** What a queue of the fleet (the checks' or the ranges' parts) is made with. */
+export interface QueueOptions {
+  url: string;
+  schema: string;
+  /** This replica's name in the run log. */
+  replica: string;
+  /** Jobs this replica runs at once. */
+  concurrency: number;
+  retryLimit: number;
+  retryDelayMs: number;
+  maintenanceIntervalMs: number;
+  logger: Logger;
+  /** How long a failing start is retried before its error is thrown. Default 60 s. */
+  startTimeoutMs?: number;
+  /** Fetch interval of each worker slot (pg-boss polls; at least 500 ms). Default 1000. */
+  pollIntervalMs?: number;
+}
+
 export interface BossOptions {
   url: string;
   schema: string;

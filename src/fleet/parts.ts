@@ -14,9 +14,8 @@
  */
 import PgBoss from 'pg-boss';
 import { Pool } from 'pg';
-import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
-import { newBoss, quoteIdent, startBoss, uuidOf } from './boss';
+import { newBoss, quoteIdent, startBoss, uuidOf, type QueueOptions } from './boss';
 
 export const PARTS_QUEUE = 'aegis-audit-parts';
 
@@ -28,20 +27,7 @@ export interface PartJob {
   data: Record<string, unknown>;
 }
 
-export interface PartsQueueOptions {
-  url: string;
-  schema: string;
-  replica: string;
-  /** Parts this replica runs at once (a range verification already uses every core). */
-  concurrency: number;
-  retryLimit: number;
-  retryDelayMs: number;
-  maintenanceIntervalMs: number;
-  logger: Logger;
-  /** How long a failing start is retried before its error is thrown. Default 60 s. */
-  startTimeoutMs?: number;
-  pollIntervalMs?: number;
-}
+export type PartsQueueOptions = QueueOptions;
 
 /** A part as stored: done when it has a result. */
 export interface PartState {

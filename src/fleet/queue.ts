@@ -23,9 +23,8 @@
 import { hostname } from 'node:os';
 import PgBoss from 'pg-boss';
 import { Pool } from 'pg';
-import type { Logger } from '../core/logger';
 import { describeError } from '../core/redact';
-import { newBoss, quoteIdent, startBoss, uuidOf } from './boss';
+import { newBoss, quoteIdent, startBoss, uuidOf, type QueueOptions } from './boss';
 import type { CheckResult } from '../core/types';
 
 export const FLEET_QUEUE = 'aegis-audit-checks';
@@ -37,21 +36,7 @@ export interface FleetJob {
   tick: string;
 }
 
-export interface FleetQueueOptions {
-  url: string;
-  schema: string;
-  /** This replica's name in the run log. */
-  replica: string;
-  concurrency: number;
-  retryLimit: number;
-  retryDelayMs: number;
-  maintenanceIntervalMs: number;
-  logger: Logger;
-  /** How long a failing start is retried before its error is thrown. Default 60 s. */
-  startTimeoutMs?: number;
-  /** Fetch interval of each worker slot (pg-boss polls; at least 500 ms). Default 1000. */
-  pollIntervalMs?: number;
-}
+export type FleetQueueOptions = QueueOptions;
 
 export interface EnqueueItem extends FleetJob {
   /** How long a run may stay active before it is taken for dead: the check's timeout plus a grace. */
