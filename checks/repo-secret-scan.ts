@@ -25,7 +25,7 @@ import { AuditError } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { RepoFile } from '../src/core/sources';
 import { untrusted } from '../src/core/untrusted';
-import { KnownValueMatcher, MIN_KNOWN_LENGTH, SHAPE_DETECTORS, SHAPE_IDS, scanShapes } from './lib/secret-scan';
+import { KnownValueMatcher, SHAPE_DETECTORS, scanOptions, scanShapes } from './lib/secret-scan';
 
 const KNOWN = 'known-secret';
 const TITLES: Record<string, string> = Object.fromEntries(SHAPE_DETECTORS.map((d) => [d.id, d.title]));
@@ -325,10 +325,7 @@ export default defineCheck({
     unscanned: '{{count}} file(s) of root {{root}} were not scanned (the first: {{first}}, {{reason}}).',
   },
   options: z.object({
-    /** Shape detectors to run (all by default); names from the catalog in docs/findings.md. */
-    detectors: z.array(z.enum(SHAPE_IDS as [string, ...string[]])).default([...SHAPE_IDS]),
-    /** Known values shorter than this are not looked for: they would match ordinary text. */
-    min_secret_length: z.number().int().min(MIN_KNOWN_LENGTH).default(MIN_KNOWN_LENGTH),
+    ...scanOptions,
   }),
   async run(ctx) {
     const repo = ctx.source('repo');

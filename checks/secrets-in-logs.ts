@@ -23,7 +23,7 @@ import { AuditError, ErrorCodes } from '../src/core/errors';
 import { resource } from '../src/core/finding';
 import type { RawLogChunk, RawLogPosition, RawLogStream } from '../src/core/sources';
 import { untrusted } from '../src/core/untrusted';
-import { KnownValueMatcher, MIN_KNOWN_LENGTH, SHAPE_DETECTORS, SHAPE_IDS, scanShapes } from './lib/secret-scan';
+import { KnownValueMatcher, SHAPE_DETECTORS, scanOptions, scanShapes } from './lib/secret-scan';
 
 const KNOWN = 'known-secret';
 const STATE_VERSION = 1;
@@ -135,10 +135,7 @@ export default defineCheck({
     incomplete: 'The search is incomplete: {{progress}}. The rest is searched next run; the findings so far stand.',
   },
   options: z.object({
-    /** Shape detectors to run (all by default); names from the catalog in docs/findings.md. */
-    detectors: z.array(z.enum(SHAPE_IDS as [string, ...string[]])).default([...SHAPE_IDS]),
-    /** Known values shorter than this are not looked for: they would match ordinary text. */
-    min_secret_length: z.number().int().min(MIN_KNOWN_LENGTH).default(MIN_KNOWN_LENGTH),
+    ...scanOptions,
     /** How far back a CloudWatch group is read the first time; null = the log source's window. */
     window: duration().nullable().default(null),
     /** Services whose logs are read; empty = every service with a configured log location. */

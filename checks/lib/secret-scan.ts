@@ -11,6 +11,7 @@
  * tried against the detector's expression. (Measured against npm Aho–Corasick packages:
  * bench/secrets-in-logs.ts.)
  */
+import { z } from 'zod';
 
 /** Known values shorter than this would match ordinary text; they are not looked for. */
 export const MIN_KNOWN_LENGTH = 8;
@@ -278,6 +279,14 @@ export const SHAPE_DETECTORS: readonly ShapeDetector[] = Object.freeze([
 ]);
 
 export const SHAPE_IDS: readonly string[] = SHAPE_DETECTORS.map((d) => d.id);
+
+/** The options of every check that scans with these detectors (spread into its options' schema). */
+export const scanOptions = {
+  /** Shape detectors to run (all by default); names from the catalog in docs/findings.md. */
+  detectors: z.array(z.enum(SHAPE_IDS as [string, ...string[]])).default([...SHAPE_IDS]),
+  /** Known values shorter than this are not looked for: they would match ordinary text. */
+  min_secret_length: z.number().int().min(MIN_KNOWN_LENGTH).default(MIN_KNOWN_LENGTH),
+};
 
 /** Anchor → the detectors whose matches contain it. */
 const BY_ANCHOR: ReadonlyMap<string, readonly ShapeDetector[]> = (() => {
