@@ -4,10 +4,14 @@
 // needs no hand-written row (src/outputs/alert-rules.ts has the rules and their timing).
 //
 //   npm run alerts                      rewrite the shipped files (builds first)
-//   node alerts/generate.mjs [--runbook-base URL] [--config audit.yaml --out DIR]
+//   node alerts/generate.mjs [--runbook-base URL] [--keep-firing-for 5m] [--config audit.yaml --out DIR]
 //
 // --runbook-base  where the repository's docs are published (default: links are repository
 //                 paths, docs/runbooks/<check>.md)
+// --keep-firing-for  how long an alert on a check's result keeps firing once no replica exports
+//                 it (default 5m): longer than a change of leader takes to reach the rules
+//                 (queue.publish_interval + a scrape + an evaluation); a check that really
+//                 recovers resolves that much later
 // --config        a deployment's audit.yaml: its enabled checks, schedules and timeouts
 // --out           write the three files into DIR instead of the shipped locations
 //
@@ -38,6 +42,13 @@ const gen = require('../dist/src/outputs/alert-rules.js');
 const { registry } = require('../dist/checks/index.js');
 
 const runbookBase = arg('--runbook-base') ?? '';
+const keepText = arg('--keep-firing-for');
+let keepFiringFor;
+if (keepText !== undefined) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(keepText);
+  keepFiringFor = m && keepText !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!(keepFiringFor >= 60) || keepFiringFor % 60 !== 0) fail(`--keep-firing-for ${keepText}: want whole minutes, at least 1m (e.g. 5m, 1h30m)`);
+}
 const configFile = arg('--config');
 const out = arg('--out');
 if (configFile && !out) fail('--config needs --out DIR (the shipped files follow the built-in defaults)');
@@ -59,7 +70,7 @@ if (configFile) {
   checks = [...registry.values()].map((c) => gen.alertCheck(c.meta));
 }
 
-const opts = { runbookBase };
+const opts = { runbookBase, keepFiringFor };
 const files = out
   ? [
       [join(out, 'aegis-compliance.rules.yml'), gen.alertRulesYaml(checks, opts)],
@@ -75,4 +86,4 @@ for (const [file, text] of files) {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, text);
 }
-console.log(`wrote alerts for ${checks.length} checks (runbook links: ${runbookBase || 'repository paths'}):\n${files.map(([f]) => `  ${f}`).join('\n')}`);
+console.log(`wrote alerts for ${checks.length} checks (runbook links: ${runbookBase || 'repository paths'}; keep_firing_for ${keepText ?? '5m'}):\n${files.map(([f]) => `  ${f}`).join('\n')}`);

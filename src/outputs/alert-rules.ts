@@ -16,6 +16,18 @@
  *
  * Every rule keys on `deployment` (every series carries it), never on `job`: the rules work
  * whatever the scrape job is called (`aegis-audit`, `kubernetes-pods`, a ServiceMonitor's).
+ *
+ * One failing check is one alert, whichever replica exports it. Of several replicas only the
+ * leader exports results, and the leader changes (a replica dies, a pod is rescheduled); one
+ * daemon may also be scraped by several jobs. So the alerts on a check's result aggregate the
+ * exporter away — `max by (deployment, check, check_severity)`: no `instance`, `job`, nor the
+ * target labels service discovery adds (`pod`, `namespace`, `node`, `service`, ...) — and
+ * keep firing for `keep_firing_for` (default 5 min) after their series are gone, which
+ * bridges the gap between the old leader's last scrape and the new leader's first (the
+ * standby takes the lock within `queue.publish_interval`, then one scrape and one rule
+ * evaluation). The price: a check that really recovers resolves that much later. Joins of
+ * one target's own series use `ignoring(...)` the labels that differ between them, so they
+ * hold whatever target labels a scrape adds.
  */
 import cron from 'node-cron';
 import { stringify } from 'yaml';
@@ -54,7 +66,21 @@ export interface AlertRulesOptions {
    * `docs/runbooks/<check>.md`.
    */
   runbookBase?: string;
+  /**
+   * Seconds an alert on a check's result keeps firing after its series are gone (Prometheus
+   * `keep_firing_for`, 2.42 and later): longer than a change of leader takes to reach the
+   * rules. Default 5 min.
+   */
+  keepFiringFor?: number;
 }
+
+/**
+ * The default `keep_firing_for`: a standby takes the lock within `queue.publish_interval`
+ * (5 s by default) of the leader's session ending, then exports at its next scrape, which
+ * the rules see at their next evaluation: with scrape and evaluation intervals of up to a
+ * minute each, two minutes; five leave room for a slow Postgres or a missed scrape.
+ */
+export const KEEP_FIRING_FOR = 5 * 60;
 
 export interface CheckTiming {
   /** Longest gap between two runs of the schedule, seconds. */
@@ -122,6 +148,7 @@ export interface Rule {
   alert: string;
   expr: string;
   for: string;
+  keep_firing_for?: string;
   labels: Record<string, string>;
   annotations: { summary: string; description: string; runbook_url: string };
 }
@@ -135,18 +162,19 @@ const AUDITOR_DOWN_WINDOW = '1d';
 export const texts = {
   failingSummary: (id: string) => `Compliance check ${id} is failing`,
   failingDescription: (id: string) =>
-    `Check ${id} (check severity {{ $labels.check_severity }}) reports {{ $value }} finding(s) in deployment {{ $labels.deployment }} (auditor {{ $labels.instance }}). The findings, with resources and remediation, are on the auditor's /report.`,
+    `Check ${id} (check severity {{ $labels.check_severity }}) reports {{ $value }} finding(s) in deployment {{ $labels.deployment }}. The findings, with resources and remediation, are on the auditor's /report.`,
   notEvaluatedDescription: (id: string, forText: string) =>
-    `Critical check ${id} has been {{ $labels.status }} for ${forText} in deployment {{ $labels.deployment }} (auditor {{ $labels.instance }}): the control it proves is unverified. Configure its source, fix the error, or disable the check in the config.`,
+    `Critical check ${id} has been {{ $labels.status }} for ${forText} in deployment {{ $labels.deployment }}: the control it proves is unverified. Configure its source, fix the error, or disable the check in the config.`,
   erroringDescription: (id: string, forText: string) =>
-    `Check ${id} has ended in error for ${forText} in deployment {{ $labels.deployment }} (auditor {{ $labels.instance }}): source down, timeout or bad data. The control it proves is unverified.`,
+    `Check ${id} has ended in error for ${forText} in deployment {{ $labels.deployment }}: source down, timeout or bad data. The control it proves is unverified.`,
   staleDescription: (id: string) =>
-    `Check ${id} last finished a run {{ $value | humanizeDuration }} ago in deployment {{ $labels.deployment }} (auditor {{ $labels.instance }}): its schedule does not fire or the daemon is stuck.`,
+    `Check ${id} last finished a run {{ $value | humanizeDuration }} ago in deployment {{ $labels.deployment }}: its schedule does not fire or the daemon is stuck.`,
 };
 
 /** The rule groups for these checks and the auditor itself. */
 export function alertRuleGroups(checks: readonly AlertCheck[], opts: AlertRulesOptions = {}): RuleGroup[] {
   const { runbook, deployDoc } = links(opts);
+  const keep = promDuration(opts.keepFiringFor ?? KEEP_FIRING_FOR);
   const sorted = [...checks].sort((a, b) => a.id.localeCompare(b.id));
   const failing: Rule[] = [];
   const evaluation: Rule[] = [];
@@ -155,8 +183,16 @@ export function alertRuleGroups(checks: readonly AlertCheck[], opts: AlertRulesO
     const sel = `check="${c.id}"`;
     failing.push({
       alert: failingAlertName(c.id),
-      expr: `aegis_compliance_findings{${sel}} > 0\n  and on (deployment, instance, job, check)\naegis_compliance_check_status{${sel}, status="fail"} == 1\n`,
+      // A target's findings and its status differ only in `status`: joined per target, then one
+      // series per deployment and check, whichever replicas and jobs export it.
+      expr:
+        `max by (deployment, check, check_severity) (\n` +
+        `    aegis_compliance_findings{${sel}} > 0\n` +
+        `  and ignoring (status)\n` +
+        `    aegis_compliance_check_status{${sel}, status="fail"} == 1\n` +
+        `)\n`,
       for: promDuration(t.failingFor),
+      keep_firing_for: keep,
       labels: { severity: pageSeverity(c.severity), check: c.id },
       annotations: { summary: texts.failingSummary(c.id), description: texts.failingDescription(c.id), runbook_url: runbook(c.id) },
     });
@@ -165,25 +201,31 @@ export function alertRuleGroups(checks: readonly AlertCheck[], opts: AlertRulesO
       c.severity === 'critical'
         ? {
             alert: 'AegisComplianceCriticalCheckNotEvaluated',
-            expr: `aegis_compliance_check_status{${sel}, status=~"error|skipped"} == 1\n`,
+            expr: `max by (deployment, check, check_severity, status) (aegis_compliance_check_status{${sel}, status=~"error|skipped"}) == 1\n`,
             for: forText,
+            keep_firing_for: keep,
             labels: { severity: 'critical', check: c.id },
             annotations: { summary: 'A critical compliance check is not evaluated', description: texts.notEvaluatedDescription(c.id, forText), runbook_url: deployDoc('check-not-evaluated') },
           }
         : {
             alert: 'AegisComplianceCheckErroring',
-            expr: `aegis_compliance_check_status{${sel}, status="error"} == 1\n`,
+            expr: `max by (deployment, check, check_severity, status) (aegis_compliance_check_status{${sel}, status="error"}) == 1\n`,
             for: forText,
+            keep_firing_for: keep,
             labels: { severity: 'warning', check: c.id },
             annotations: { summary: 'A compliance check cannot be evaluated', description: texts.erroringDescription(c.id, forText), runbook_url: deployDoc('check-not-evaluated') },
           },
       {
         alert: 'AegisComplianceResultsStale',
+        // On the leader (its own target's leader series), up longer than the check may go without a run.
         expr:
-          `(time() - aegis_compliance_check_last_run_timestamp_seconds{${sel}}) > ${t.staleAfter}\n` +
-          `  and on (instance, job) (time() - process_start_time_seconds) > ${t.staleAfter}\n` +
-          `  and on (deployment, instance, job) aegis_compliance_leader == 1\n`,
+          `max by (deployment, check) (\n` +
+          `    (time() - aegis_compliance_check_last_run_timestamp_seconds{${sel}}) > ${t.staleAfter}\n` +
+          `  and ignoring (deployment, check) (time() - process_start_time_seconds) > ${t.staleAfter}\n` +
+          `  and ignoring (check) aegis_compliance_leader == 1\n` +
+          `)\n`,
         for: '5m',
+        keep_firing_for: keep,
         labels: { severity: pageSeverity(c.severity), check: c.id },
         annotations: { summary: 'A compliance check has stopped running', description: texts.staleDescription(c.id), runbook_url: deployDoc('results-stale') },
       },
@@ -225,12 +267,13 @@ export function alertRuleGroups(checks: readonly AlertCheck[], opts: AlertRulesO
     },
     {
       alert: 'AegisComplianceSourceDown',
-      expr: 'aegis_compliance_source_up == 0\n',
+      expr: 'max by (deployment, source) (aegis_compliance_source_up) == 0\n',
       for: '15m',
+      keep_firing_for: keep,
       labels: { severity: 'warning' },
       annotations: {
         summary: 'A source the auditor reads is failing',
-        description: 'Source {{ $labels.source }} of deployment {{ $labels.deployment }} has failed for 15 minutes (auditor {{ $labels.instance }}); checks that read it end in error.',
+        description: 'Source {{ $labels.source }} of deployment {{ $labels.deployment }} has failed for 15 minutes; checks that read it end in error.',
         runbook_url: deployDoc('source-down'),
       },
     },
@@ -250,6 +293,13 @@ export function alertRulesYaml(checks: readonly AlertCheck[], opts: AlertRulesOp
     '# Generated by alerts/generate.mjs from the check registry (each check\'s severity, schedule and',
     '# pagesOnFirstFailure): do not edit. Regenerate after changing a check:  npm run alerts',
     `# Runbook links: ${opts.runbookBase ? opts.runbookBase : 'repository paths (docs/runbooks/<check>.md)'}; set a base with --runbook-base URL.`,
+    '#',
+    '# One alert per deployment and check, whichever replica (leader) or scrape job exports the',
+    "# result: the alerts on a check's result and on sources aggregate away instance, job and every",
+    `# other target label, and keep firing for ${promDuration(opts.keepFiringFor ?? KEEP_FIRING_FOR)} after their series are gone, so a change of leader`,
+    '# (the standby exports within queue.publish_interval, then a scrape and an evaluation) neither',
+    '# resolves nor re-pages them; a check that really recovers resolves that much later',
+    '# (--keep-firing-for). Needs Prometheus 2.42 or later (keep_firing_for).',
     '',
   ].join('\n');
   return head + stringify({ groups: alertRuleGroups(checks, opts) }, YAML_OPTS);
@@ -266,7 +316,8 @@ export function prometheusRuleYaml(checks: readonly AlertCheck[], opts: Promethe
   const head = [
     '# Generated by alerts/generate.mjs: the rules of alerts/aegis-compliance.rules.yml as a',
     '# prometheus-operator PrometheusRule. Its labels must match your Prometheus\' ruleSelector',
-    '# (kube-prometheus-stack selects `release: <its release name>` by default).',
+    '# (kube-prometheus-stack selects `release: <its release name>` by default). keep_firing_for needs',
+    '# Prometheus 2.42 and a prometheus-operator whose PrometheusRule has the field (0.66 or later).',
     '',
   ].join('\n');
   const obj = {
@@ -280,9 +331,22 @@ export function prometheusRuleYaml(checks: readonly AlertCheck[], opts: Promethe
 
 // ------------------------------------------------------------------------------ promtool tests
 
-const TARGET = { instance: 'auditor:9464', job: 'kubernetes-pods', deployment: 'prod' };
-const T = `deployment="prod", instance="auditor:9464", job="kubernetes-pods"`;
+// Two replicas of one deployment's auditor as Kubernetes service discovery labels them: every
+// target label differs between them, and none reaches an alert on a check's result.
+const POD_A = `instance="10.0.0.7:9464", job="kubernetes-pods", namespace="aegis", pod="aegis-audit-6c9f-a"`;
+const POD_B = `instance="10.0.0.8:9464", job="kubernetes-pods", namespace="aegis", pod="aegis-audit-6c9f-b"`;
+const POD_C = `instance="10.0.0.9:9464", job="kubernetes-pods", namespace="aegis", pod="aegis-audit-6c9f-c"`;
+const T = `deployment="prod", ${POD_A}`;
+const DEPLOYMENT = { deployment: 'prod' };
 const minutes = (s: number) => Math.round(s / MIN);
+
+/** promtool's series notation for runs of samples: [value, how many]; `stale` ends a series (its target went away), `_` is no sample. */
+function samples(...runs: [string | number, number][]): string {
+  return runs
+    .filter(([, n]) => n > 0)
+    .map(([v, n]) => (v === 'stale' ? Array.from({ length: n }, () => 'stale').join(' ') : n === 1 ? `${v}` : `${v}x${n - 1}`))
+    .join(' ');
+}
 
 /** Fills a description template the way Prometheus would for these labels and value. */
 function fill(template: string, labels: Record<string, string>, value: string): string {
@@ -293,20 +357,43 @@ interface PromtoolTest {
   interval: string;
   input_series: { series: string; values: string }[];
   alert_rule_test: { eval_time: string; alertname: string; exp_alerts: { exp_labels: Record<string, string>; exp_annotations: Record<string, string> }[] }[];
+  promql_expr_test?: { expr: string; eval_time: string; exp_samples: { labels: string; value: number }[] }[];
+}
+
+/** The labels of a series as promtool writes them in `exp_samples`. */
+const seriesLabels = (labels: Record<string, string>) =>
+  `{${Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${labels[k]}"`)
+    .join(', ')}}`;
+
+/**
+ * An alert that fired at `from` and is still firing at `to` without a resolve in between, as
+ * one alert: its ALERTS series has a firing sample at every evaluation (1 min) of the span.
+ */
+function firingThroughout(alertname: string, labels: Record<string, string>, from: number, to: number) {
+  return {
+    expr: `count_over_time(ALERTS{alertname="${alertname}", alertstate="firing"}[${to - from}m])`,
+    eval_time: `${to}m`,
+    exp_samples: [{ labels: seriesLabels({ alertname, alertstate: 'firing', ...labels }), value: to - from + 1 }],
+  };
 }
 
 function checkTests(c: AlertCheck, opts: AlertRulesOptions): PromtoolTest[] {
   const { runbook, deployDoc } = links(opts);
   const t = checkTiming(c);
   const f = minutes(t.failingFor);
+  const keep = Math.max(1, minutes(opts.keepFiringFor ?? KEEP_FIRING_FOR));
   const id = c.id;
   const sev = c.severity;
-  const status = (s: string) => `aegis_compliance_check_status{check="${id}", check_severity="${sev}", status="${s}", ${T}}`;
-  const findings = `aegis_compliance_findings{check="${id}", check_severity="${sev}", ${T}}`;
+  const statusOf = (s: string, target: string) => `aegis_compliance_check_status{check="${id}", check_severity="${sev}", status="${s}", deployment="prod", ${target}}`;
+  const findingsOf = (target: string) => `aegis_compliance_findings{check="${id}", check_severity="${sev}", deployment="prod", ${target}}`;
+  const status = (s: string) => statusOf(s, POD_A);
+  const findings = findingsOf(POD_A);
   const out: PromtoolTest[] = [];
   // Fails from minute 5 on: quiet just before `for` has elapsed, firing just after.
   const n = 5 + f + 10;
-  const labels = { ...TARGET, check: id, check_severity: sev };
+  const labels = { ...DEPLOYMENT, check: id, check_severity: sev };
   out.push({
     interval: '1m',
     input_series: [
@@ -328,6 +415,43 @@ function checkTests(c: AlertCheck, opts: AlertRulesOptions): PromtoolTest[] {
       },
     ],
   });
+  // Replicas: the leader (pod a) fails the check from minute 5 and is killed after the alert
+  // fired (its series end); pod b takes the lead and exports the same result after a gap
+  // shorter than keep_firing_for; later pod c exports it too for two minutes (both export
+  // at once); then the check passes. One alert, firing from its first page until
+  // keep_firing_for after the pass, never resolved in between; then resolved.
+  const page = { severity: pageSeverity(sev), ...labels };
+  const pageAnnotations = { summary: texts.failingSummary(id), description: fill(texts.failingDescription(id), labels, '3'), runbook_url: runbook(id) };
+  const fired = 5 + f;
+  const killed = fired + 3; // a's first minute without a sample
+  const gap = Math.max(1, keep - 1);
+  const took = killed + gap; // b's first failing sample
+  const overlap = took + 2;
+  const passed = overlap + 5;
+  const end = passed + keep + 5;
+  const firing = (at: number) => ({ eval_time: `${at}m`, alertname: failingAlertName(id), exp_alerts: [{ exp_labels: page, exp_annotations: pageAnnotations }] });
+  out.push({
+    interval: '1m',
+    input_series: [
+      { series: statusOf('fail', POD_A), values: samples([0, 5], [1, killed - 5], ['stale', 1]) },
+      { series: findingsOf(POD_A), values: samples([0, 5], [3, killed - 5], ['stale', 1]) },
+      { series: statusOf('fail', POD_B), values: samples([0, took], [1, passed - took], [0, end - passed + 1]) },
+      { series: findingsOf(POD_B), values: samples([0, took], [3, passed - took], [0, end - passed + 1]) },
+      { series: statusOf('pass', POD_B), values: samples([0, passed], [1, end - passed + 1]) },
+      { series: statusOf('fail', POD_C), values: samples([0, overlap], [1, 2], [0, end - overlap - 1]) },
+      { series: findingsOf(POD_C), values: samples([0, overlap], [3, 2], [0, end - overlap - 1]) },
+    ],
+    alert_rule_test: [
+      firing(fired),
+      firing(killed), // no replica exports the result: kept firing
+      firing(took - 1),
+      firing(took),
+      firing(overlap + 1), // two replicas export it: still one alert
+      firing(passed + keep - 1), // passed, kept firing
+      { eval_time: `${passed + keep + 1}m`, alertname: failingAlertName(id), exp_alerts: [] },
+    ],
+    promql_expr_test: [firingThroughout(failingAlertName(id), page, fired, passed + keep - 1)],
+  });
   // Erroring never pages as failing; a two-run check that fails once and then passes never pages.
   const interval = Math.max(1, minutes(t.intervalSeconds));
   out.push({
@@ -344,7 +468,7 @@ function checkTests(c: AlertCheck, opts: AlertRulesOptions): PromtoolTest[] {
   const critical = sev === 'critical';
   const neName = critical ? 'AegisComplianceCriticalCheckNotEvaluated' : 'AegisComplianceCheckErroring';
   const neStatus = critical ? 'skipped' : 'error';
-  const neLabels = { ...TARGET, check: id, check_severity: sev, status: neStatus };
+  const neLabels = { ...DEPLOYMENT, check: id, check_severity: sev, status: neStatus };
   const neTemplate = critical ? texts.notEvaluatedDescription(id, promDuration(t.notEvaluatedFor)) : texts.erroringDescription(id, promDuration(t.notEvaluatedFor));
   out.push({
     interval: '1m',
@@ -373,13 +497,17 @@ function checkTests(c: AlertCheck, opts: AlertRulesOptions): PromtoolTest[] {
   // Stale: the check last finished at minute 1 and never again; the daemon started at 0.
   const st = minutes(t.staleAfter);
   const len = st + 20;
-  const staleLabels = { ...TARGET, check: id };
+  const staleLabels = { ...DEPLOYMENT, check: id };
   out.push({
     interval: '1m',
     input_series: [
       { series: `aegis_compliance_check_last_run_timestamp_seconds{check="${id}", ${T}}`, values: `0 60x${len}` },
-      { series: `process_start_time_seconds{instance="auditor:9464", job="kubernetes-pods"}`, values: `0x${len}` },
+      { series: `process_start_time_seconds{${POD_A}}`, values: `0x${len}` },
       { series: `aegis_compliance_leader{${T}}`, values: `1x${len}` },
+      // a standby (never ran the check) is never stale, however long it has been up
+      { series: `aegis_compliance_check_last_run_timestamp_seconds{check="${id}", deployment="prod", ${POD_B}}`, values: `0x${len}` },
+      { series: `process_start_time_seconds{${POD_B}}`, values: `0x${len}` },
+      { series: `aegis_compliance_leader{deployment="prod", ${POD_B}}`, values: `0x${len}` },
     ],
     alert_rule_test: [
       // stale from just after minute 1 + staleAfter; fires 5 minutes later
@@ -406,7 +534,7 @@ function checkTests(c: AlertCheck, opts: AlertRulesOptions): PromtoolTest[] {
     interval: '1m',
     input_series: [
       { series: `aegis_compliance_check_last_run_timestamp_seconds{check="${id}", ${T}}`, values: `0+60x${len}` },
-      { series: `process_start_time_seconds{instance="auditor:9464", job="kubernetes-pods"}`, values: `0x${len}` },
+      { series: `process_start_time_seconds{${POD_A}}`, values: `0x${len}` },
       { series: `aegis_compliance_leader{${T}}`, values: `1x${len}` },
     ],
     alert_rule_test: [{ eval_time: `${len}m`, alertname: 'AegisComplianceResultsStale', exp_alerts: [] }],
@@ -539,10 +667,10 @@ function auditorTests(opts: AlertRulesOptions): PromtoolTest[] {
           alertname: 'AegisComplianceSourceDown',
           exp_alerts: [
             {
-              exp_labels: { severity: 'warning', source: 'postgres', ...TARGET },
+              exp_labels: { severity: 'warning', source: 'postgres', ...DEPLOYMENT },
               exp_annotations: {
                 summary: 'A source the auditor reads is failing',
-                description: 'Source postgres of deployment prod has failed for 15 minutes (auditor auditor:9464); checks that read it end in error.',
+                description: 'Source postgres of deployment prod has failed for 15 minutes; checks that read it end in error.',
                 runbook_url: deployDoc('source-down'),
               },
             },
@@ -554,6 +682,30 @@ function auditorTests(opts: AlertRulesOptions): PromtoolTest[] {
       interval: '1m',
       input_series: [{ series: `aegis_compliance_source_up{source="postgres", ${T}}`, values: '1x4 0x5 1x30' }],
       alert_rule_test: [{ eval_time: '30m', alertname: 'AegisComplianceSourceDown', exp_alerts: [] }],
+    },
+    // The leader (pod a) that saw postgres down is killed at minute 25; pod b, leading from
+    // minute 28, sees it down too: the same alert, firing throughout.
+    {
+      interval: '1m',
+      input_series: [
+        { series: `aegis_compliance_source_up{source="postgres", deployment="prod", ${POD_A}}`, values: samples([1, 5], [0, 20], ['stale', 1]) },
+        { series: `aegis_compliance_source_up{source="postgres", deployment="prod", ${POD_B}}`, values: samples(['_', 28], [0, 20]) },
+      ],
+      alert_rule_test: [26, 27, 40].map((at) => ({
+        eval_time: `${at}m`,
+        alertname: 'AegisComplianceSourceDown',
+        exp_alerts: [
+          {
+            exp_labels: { severity: 'warning', source: 'postgres', ...DEPLOYMENT },
+            exp_annotations: {
+              summary: 'A source the auditor reads is failing',
+              description: 'Source postgres of deployment prod has failed for 15 minutes; checks that read it end in error.',
+              runbook_url: deployDoc('source-down'),
+            },
+          },
+        ],
+      })),
+      promql_expr_test: [firingThroughout('AegisComplianceSourceDown', { severity: 'warning', source: 'postgres', ...DEPLOYMENT }, 20, 40)],
     },
   ];
 }

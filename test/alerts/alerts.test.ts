@@ -29,6 +29,7 @@ interface Rule {
   alert: string;
   expr: string;
   for?: string;
+  keep_firing_for?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
@@ -153,6 +154,28 @@ describe('alert rules', () => {
     }
   });
 
+  test("an alert on a check's result or a source is one per deployment, whichever replica or scrape job exports it, and outlasts a change of leader", () => {
+    // Labels that name where a series was scraped from: they differ between replicas (and jobs).
+    const target = ['instance', 'job', 'pod', 'namespace', 'node', 'container', 'endpoint', 'service', 'replica'];
+    const perResult = rules.filter((r) => r.labels?.check !== undefined || r.alert === 'AegisComplianceSourceDown');
+    expect(perResult.length).toBeGreaterThan(3 * registry.size - 1);
+    for (const r of perResult) {
+      const by = /^max by \(([a-z_, ]+)\)/.exec(r.expr);
+      expect({ alert: r.alert, aggregated: by !== null }).toEqual({ alert: r.alert, aggregated: true });
+      const kept = (by?.[1] ?? '').split(',').map((l) => l.trim());
+      expect({ alert: r.alert, kept: kept.filter((l) => target.includes(l)) }).toEqual({ alert: r.alert, kept: [] });
+      expect(kept).toContain('deployment');
+      // every label an annotation shows is one the alert has
+      const shown = [...Object.values(r.annotations ?? {}).join(' ').matchAll(/\$labels\.([a-z_]+)/g)].map((m) => m[1]);
+      const has = new Set([...kept, ...Object.keys(r.labels ?? {})]);
+      expect({ alert: r.alert, missing: shown.filter((l) => !has.has(l)) }).toEqual({ alert: r.alert, missing: [] });
+      // queue.publish_interval (5 s) + a scrape + an evaluation of up to 1 min each fit, with room
+      expect({ alert: r.alert, keep: seconds(r.keep_firing_for ?? '0s') >= 180 }).toEqual({ alert: r.alert, keep: true });
+    }
+    // No alert shows a label only one replica's series carry.
+    for (const r of rules) expect({ alert: r.alert, instance: /\$labels\.(instance|job|pod)\b/.test(JSON.stringify(r.annotations)) }).toEqual({ alert: r.alert, instance: false });
+  });
+
   test('every alert has promtool tests that see it fire and stay quiet', () => {
     const fired = new Set<string>();
     const quiet = new Set<string>();
@@ -220,12 +243,14 @@ describe('alert rules', () => {
         'deployment: prod\nchecks:\n  historical-keys: { schedule: "0 * * * *" }\n  credential-age: { enabled: false }\n',
       );
       const out = join(dir, 'out');
-      const r = run('node', ['alerts/generate.mjs', '--config', join(dir, 'audit.yaml'), '--out', out, '--runbook-base', 'https://git.example.com/org/aegis-audit/blob/v1/']);
+      const r = run('node', ['alerts/generate.mjs', '--config', join(dir, 'audit.yaml'), '--out', out, '--runbook-base', 'https://git.example.com/org/aegis-audit/blob/v1/', '--keep-firing-for', '12m']);
       expect(r.out).toContain('wrote alerts');
       expect(r.status).toBe(0);
       const got = (parse(readFileSync(join(out, 'aegis-compliance.rules.yml'), 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
       expect(got.find((x) => x.alert === 'AegisComplianceHistoricalKeysFailing')?.for).toBe('1h15m');
       expect(got.some((x) => x.labels?.check === 'credential-age')).toBe(false);
+      expect(got.find((x) => x.alert === 'AegisComplianceReceiptChainFailing')?.keep_firing_for).toBe('12m');
+      expect(got.find((x) => x.alert === 'AegisComplianceSourceDown')?.keep_firing_for).toBe('12m');
       expect(got.find((x) => x.alert === 'AegisComplianceReceiptChainFailing')?.annotations?.runbook_url).toBe('https://git.example.com/org/aegis-audit/blob/v1/docs/runbooks/receipt-chain.md');
       expect(run('promtool', ['check', 'rules', join(out, 'aegis-compliance.rules.yml')]).status).toBe(0);
       expect(readFileSync(join(out, 'prometheusrule.yaml'), 'utf8')).toContain('kind: PrometheusRule');
@@ -233,6 +258,9 @@ describe('alert rules', () => {
       const refused = run('node', ['alerts/generate.mjs', '--config', join(dir, 'audit.yaml')]);
       expect(refused.status).toBe(2);
       expect(refused.out).toContain('--config needs --out');
+      const short = run('node', ['alerts/generate.mjs', '--keep-firing-for', '30s', '--out', out]);
+      expect(short.status).toBe(2);
+      expect(short.out).toContain('--keep-firing-for 30s: want whole minutes');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

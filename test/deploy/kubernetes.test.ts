@@ -52,6 +52,13 @@ test('the strict validation catches a misspelt field and a wrong type (it is not
   const q = validateManifest(sm);
   expect(q.unknown).toEqual(['/spec/endpoints/0/intervall']);
   expect(q.errors.join('\n')).toMatch(/scrapeTimeout must match pattern/);
+  // keep_firing_for, newer than the models, is still checked: a rule's, and only there
+  const pr = structuredClone(one('PrometheusRule')) as Obj;
+  pr.spec.groups[0].rules[0].keep_firing_for = 'a while';
+  pr.spec.groups[0].keep_firing_for = '5m';
+  const r = validateManifest(pr);
+  expect(r.unknown).toEqual(['/spec/groups/0/keep_firing_for']);
+  expect(r.errors.join('\n')).toContain('/spec/groups/0/rules/0/keep_firing_for must be a Prometheus duration');
 });
 
 test('ServiceMonitor → Service → the daemon container: selectors, port names and config refer to what exists', () => {

@@ -7,14 +7,14 @@
  * test's webhook).
  *
  * A failing check of one deployment (a PEM key left on disk: pem-files-at-rest, `for: 0s`) is
- * one firing alert and one notification, not three: only the leader exports results. Then the
- * leader is SIGKILLed. What happens, asserted: the old leader's alert (its `instance`) resolves
- * in Prometheus as its target goes down, and the new leader — a standby tries the lock every
- * `queue.publish_interval` — exports the shared result, whose alert fires under its own
- * `instance` within seconds; never two at once. In Alertmanager both are one group (deployment,
- * check) that stays firing: no resolved and no second firing notification before the group's
- * next flush (group_interval, 5 min), which then lists the new alert firing and the old one
- * resolved under the same group key.
+ * one firing alert and one notification, not three: only the leader exports results, and the
+ * rules aggregate the exporting target away (no `instance` or `job` on the alert). Then the
+ * leader is SIGKILLed: its series go stale as its target goes down, and the new leader — a
+ * standby tries the lock every `queue.publish_interval` — exports the shared result within
+ * seconds. Asserted: through that gap and after it, Prometheus has the one alert firing with
+ * the same activeAt (keep_firing_for bridges the gap: never resolved, never a second alert),
+ * and the receiver gets nothing after the page — neither resolved nor firing — until past the
+ * group's next flush (the example's group_interval, 5 min, waited out in full).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,11 +68,33 @@ async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefin
 
 const target = (r: string) => `127.0.0.1:${ports.get(r)}`;
 
-/** The alerts on the check Prometheus has firing now, by the instance they carry. */
-async function firingInstances(): Promise<string[]> {
-  const r = await httpGet(stack!.promAddress, `/api/v1/query?query=${encodeURIComponent(`ALERTS{alertname="${ALERT}",alertstate="firing"}`)}`);
+/** Prometheus' alerts on the check now (pending or firing), as /api/v1/alerts lists them. */
+async function alertsOnCheck(): Promise<{ labels: Record<string, string>; state: string; activeAt: string }[]> {
+  const r = await httpGet(stack!.promAddress, '/api/v1/alerts');
+  const body = JSON.parse(r.body) as { data?: { alerts?: { labels: Record<string, string>; state: string; activeAt: string }[] } };
+  return (body.data?.alerts ?? []).filter((a) => a.labels.alertname === ALERT);
+}
+
+/** The replicas whose scraped series say the check fails in the failing deployment now (the alert's input, before keep_firing_for). */
+async function exportingFailure(): Promise<string[]> {
+  const q = `aegis_compliance_check_status{deployment="${FAILING}", check="${CHECK}", status="fail"} == 1`;
+  const r = await httpGet(stack!.promAddress, `/api/v1/query?query=${encodeURIComponent(q)}`);
   const body = JSON.parse(r.body) as { data?: { result?: { metric: Record<string, string> }[] } };
   return (body.data?.result ?? []).map((x) => x.metric.instance).sort();
+}
+
+/** A duration of Alertmanager's config (`30s`, `5m`, `1h`) in ms. */
+function durationMs(d: string): number {
+  const m = /^(\d+)(s|m|h)$/.exec(d);
+  if (!m) throw new Error(`unsupported duration ${d}`);
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
+}
+
+/** group_interval of the route alerts of this page severity take in the example config (a child's own, else the root's). */
+function groupIntervalMs(severity: string): number {
+  const am = parse(readFileSync(AM_EXAMPLE, 'utf8')) as { route: { group_interval: string; routes?: { matchers?: string[]; group_interval?: string }[] } };
+  const child = am.route.routes?.find((r) => r.matchers?.includes(`severity="${severity}"`));
+  return durationMs(child?.group_interval ?? am.route.group_interval);
 }
 
 const ofGroup = () => stack!.notifications.filter((n) => n.body.groupLabels.check === CHECK && n.body.groupLabels.deployment === FAILING);
@@ -109,7 +131,7 @@ afterAll(async () => {
   await db?.drop();
 }, 60_000);
 
-test('one failing check of one deployment on three replicas is one alert and one page; killing the leader moves it without a resolve or a second page', async () => {
+test('one failing check of one deployment on three replicas is one alert and one page; killing the leader sends nothing more, past the next group_interval', async () => {
   // Prometheus and Alertmanager first, as in a cluster: one job, the three replicas its targets.
   stack = await startPagingStack({ dir: join(root, 'stack'), targets: REPLICAS.map(target), rulesFile: RULES, alertmanagerConfig: AM_EXAMPLE, jobName: 'aegis-audit' });
   for (const r of REPLICAS) {
@@ -125,49 +147,63 @@ test('one failing check of one deployment on three replicas is one alert and one
   }
   await waitFor(async () => (await stack!.query('count(up{job="aegis-audit"} == 1)')) === 3, 'Prometheus to scrape the three replicas', 120_000, 500);
 
-  // The page: one notification, one alert, from the replica exporting results.
+  // The page: one notification, one alert, whose labels name the deployment and check and no replica.
   const page = await waitFor(() => ofGroup().find((n) => n.body.status === 'firing'), `the page for ${CHECK} of ${FAILING}`, 180_000, 100);
   const scrape = async (r: string) => (await httpGet(target(r), '/metrics')).body;
   const leaders = (await Promise.all(REPLICAS.map(async (r) => ({ r, m: await scrape(r) })))).filter((x) => sample(x.m, `aegis_compliance_leader{deployment="${FAILING}"}`) === 1);
   expect(leaders.map((l) => l.r)).toHaveLength(1);
   const first = leaders[0].r;
   expect(page.body.alerts).toHaveLength(1);
-  expect(page.body.alerts[0].labels).toMatchObject({ alertname: ALERT, check: CHECK, deployment: FAILING, job: 'aegis-audit', instance: target(first) });
-  expect(await firingInstances()).toEqual([target(first)]);
-  // Nothing more for a while: three replicas scraped, still one page.
-  await new Promise((r) => setTimeout(r, 15_000));
-  expect(ofGroup().map((n) => n.body.status)).toEqual(['firing']);
-  expect(await firingInstances()).toEqual([target(first)]);
+  const labels = { alertname: ALERT, check: CHECK, check_severity: 'high', deployment: FAILING, severity: 'warning' };
+  expect(page.body.alerts[0].labels).toEqual(labels);
+  expect(await exportingFailure()).toEqual([target(first)]);
+  const [alert] = await alertsOnCheck();
+  expect(alert).toMatchObject({ labels, state: 'firing' });
+  const groupInterval = groupIntervalMs(labels.severity);
 
-  // Kill the leader mid-flight; watch Prometheus' alerts on the check until another replica's fires.
+  // Kill the leader; every 250 ms until the new leader exports the result, then every second
+  // until past the group's next flush: Prometheus has the one alert firing all along (the same
+  // activeAt: never resolved), whoever exports it.
+  await new Promise((r) => setTimeout(r, 5_000));
   children.get(first)?.kill('SIGKILL');
   const killedAt = Date.now();
-  const seen: { at: number; instances: string[] }[] = [];
+  const survivors = REPLICAS.filter((r) => r !== first);
+  const seen: { at: number; exporting: string[] }[] = [];
+  const problems: string[] = [];
+  const watch = async () => {
+    const [now, exporting] = await Promise.all([alertsOnCheck(), exportingFailure()]);
+    seen.push({ at: Date.now(), exporting });
+    if (now.length !== 1 || now[0].state !== 'firing' || now[0].activeAt !== alert.activeAt) problems.push(`${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill: ${JSON.stringify(now)}`);
+    return exporting;
+  };
   const moved = await waitFor(
     async () => {
-      const instances = await firingInstances();
-      seen.push({ at: Date.now(), instances });
-      return instances.length > 0 && !instances.includes(target(first)) && instances;
+      const exporting = await watch();
+      return exporting.length > 0 && !exporting.includes(target(first)) && exporting;
     },
-    "the alert to fire from the new leader's instance",
+    'a surviving replica to export the failing result',
     60_000,
     250,
   );
   const movedAt = Date.now();
-  const survivors = REPLICAS.filter((r) => r !== first);
   expect(moved).toHaveLength(1);
   expect(survivors.map(target)).toContain(moved[0]);
-  // Never two at once; the time with none firing is the gap.
-  expect(Math.max(...seen.map((s) => s.instances.length))).toBeLessThanOrEqual(1);
-  const gap = seen.filter((s) => s.instances.length === 0);
+  // Never two exporting at once here; the time with none is the gap keep_firing_for bridges.
+  expect(Math.max(...seen.map((s) => s.exporting.length))).toBeLessThanOrEqual(1);
+  const gap = seen.filter((s) => s.exporting.length === 0);
   const gapMs = gap.length > 0 ? gap[gap.length - 1].at - gap[0].at + 250 : 0;
 
-  // Past group_wait, short of group_interval: Alertmanager's group has stayed firing and said nothing more.
-  await new Promise((r) => setTimeout(r, 40_000));
-  expect(ofGroup().map((n) => n.body.status)).toEqual(['firing']);
-  const am = JSON.parse((await httpGet(stack.amAddress, `/api/v2/alerts?active=true&filter=${encodeURIComponent(`alertname="${ALERT}"`)}`)).body) as { labels: Record<string, string>; status: { state: string } }[];
-  expect(am.map((a) => a.labels.instance)).toEqual([moved[0]]);
-  expect(await firingInstances()).toEqual(moved);
+  const quietUntil = page.at + groupInterval + 30_000;
+  while (Date.now() < quietUntil) {
+    await watch();
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  expect(problems).toEqual([]);
+  // Past group_wait and the group's next flush (group_interval after the page): the one page, nothing else.
+  expect(ofGroup().map((n) => ({ status: n.body.status, alerts: n.body.alerts.length }))).toEqual([{ status: 'firing', alerts: 1 }]);
+  const am = JSON.parse((await httpGet(stack.amAddress, `/api/v2/alerts?active=true&filter=${encodeURIComponent(`alertname="${ALERT}"`)}`)).body) as { labels: Record<string, string>; startsAt: string }[];
+  expect(am.map((a) => a.labels)).toEqual([labels]);
+  expect(am[0].startsAt).toBe(page.body.alerts[0].startsAt);
   // The new leader exports the result; the other survivor all 0.
   const newLeader = survivors.find((r) => target(r) === moved[0]) as string;
   const m = await scrape(newLeader);
@@ -177,7 +213,8 @@ test('one failing check of one deployment on three replicas is one alert and one
   expect(sample(other, `aegis_compliance_check_status{deployment="${FAILING}",check="${CHECK}",check_severity="high",status="fail"}`)).toBe(0);
   // eslint-disable-next-line no-console
   console.log(
-    `paging from 3 replicas: one page (${page.body.alerts.length} alert) from ${first}; SIGKILL of the leader: its alert moved to ${newLeader} ${((movedAt - killedAt) / 1000).toFixed(1)} s after the kill ` +
-      `(${(gapMs / 1000).toFixed(1)} s with none firing), no resolved or second notification in the following 40 s (example routing: group_interval 5m)`,
+    `paging from 3 replicas: one page (${page.body.alerts.length} alert) from ${first}; SIGKILL of the leader: ${newLeader} exported the result ${((movedAt - killedAt) / 1000).toFixed(1)} s after the kill ` +
+      `(${(gapMs / 1000).toFixed(1)} s with no replica exporting it, bridged by keep_firing_for); the alert stayed firing (same activeAt) and no notification followed the page ` +
+      `for ${((Date.now() - page.at) / 1000).toFixed(0)} s, past the group's next flush (group_interval ${groupInterval / 1000} s)`,
   );
-}, 420_000);
+}, 720_000);

@@ -98,7 +98,9 @@ test(
       expect(n.body.receiver).toBe(meta(id).severity === 'critical' ? 'compliance-pager' : 'compliance-tickets');
       expect(n.body.alerts.length).toBe(1);
       const [alert] = n.body.alerts;
-      expect(alert.labels).toMatchObject({ alertname: expect.stringMatching(/^AegisCompliance.*Failing$/), check: id, deployment: DEPLOYMENT, job: 'kubernetes-pods' });
+      expect(alert.labels).toMatchObject({ alertname: expect.stringMatching(/^AegisCompliance.*Failing$/), check: id, deployment: DEPLOYMENT });
+      // one alert per deployment and check, whichever target exports it: no scrape target's labels
+      expect({ instance: alert.labels.instance, job: alert.labels.job }).toEqual({ instance: undefined, job: undefined });
       expect(alert.annotations.description).toContain(`in deployment ${DEPLOYMENT}`);
       // the runbook link resolves in the repository (and the package) to this check's runbook
       const runbook = alert.annotations.runbook_url;

@@ -53,6 +53,16 @@ function unread(value: unknown, path: string, read: Set<string>, out: string[]):
   }
 }
 
+/**
+ * Fields the operator's CRDs have that the installed models predate, each with the form its
+ * value must have: a match is checked here instead of reported unknown. `keep_firing_for` is
+ * in the PrometheusRule CRD since prometheus-operator 0.66 (Prometheus 2.42's field); the
+ * models that have it (@kubernetes-models/prometheus-operator 5 and later) are ES modules only.
+ */
+const NEWER_THAN_MODELS: { kind: string; pointer: RegExp; value: RegExp; what: string }[] = [
+  { kind: 'PrometheusRule', pointer: /^\/spec\/groups\/\d+\/rules\/\d+\/keep_firing_for$/, value: /^(\d+(ms|s|m|h|d|w|y))+$/, what: 'a Prometheus duration' },
+];
+
 /** Validates one manifest document; throws when its apiVersion/kind is not one we know. */
 export function validateManifest(doc: { apiVersion?: string; kind?: string; metadata?: { name?: string } }): ManifestProblems {
   const model = MODELS.find((m) => m.apiVersion === doc.apiVersion && m.kind === doc.kind);
@@ -64,7 +74,17 @@ export function validateManifest(doc: { apiVersion?: string; kind?: string; meta
   } catch (e) {
     errors.push(e instanceof Error ? e.message : String(e));
   }
+  const notRead: string[] = [];
+  unread(doc, '', read, notRead);
   const unknown: string[] = [];
-  unread(doc, '', read, unknown);
+  for (const pointer of notRead) {
+    const newer = NEWER_THAN_MODELS.find((n) => n.kind === doc.kind && n.pointer.test(pointer));
+    if (!newer) {
+      unknown.push(pointer);
+      continue;
+    }
+    const v = pointer.split('/').slice(1).reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], doc);
+    if (typeof v !== 'string' || !newer.value.test(v)) errors.push(`${pointer} must be ${newer.what}, got ${JSON.stringify(v)}`);
+  }
   return { kind: String(doc.kind), name: String(doc.metadata?.name), errors, unknown };
 }
