@@ -8,14 +8,48 @@
  * - `signature` = base64 ed25519 over the 32 raw bytes of `row_hash`.
  * - a root every `rootEvery` rows: `root_hash` = `row_hash` of row `up_to_id`, signed by the root key.
  *
- * Rows go in with one multi-row `INSERT ... SELECT FROM unnest(...)` per batch, so 100 000 rows
- * cost a few dozen round trips. Violations that break the chain are applied here, while the
- * row is built, so everything around a broken row stays exactly as a real writer leaves it.
+ * Rows go in with one `COPY ... FROM STDIN` per batch, so 1 000 000 rows cost a few hundred
+ * round trips and no statement parsing. A large write signs its batches in worker threads
+ * (ed25519 signing is a third of a row's cost) while the main thread hashes the next batch and
+ * Postgres stores the one before; a small one signs inline. Violations that break the chain
+ * are applied here, while the row is built, so everything around a broken row stays exactly as
+ * a real writer leaves it.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import Piscina from 'piscina';
 import type { Ed25519KeyPair } from './keys';
 import { qualified, type SandboxTables } from './schema';
+
+/** A batch for a signing worker (src/sandbox/sign-worker.ts). */
+export interface SignTask {
+  /** Hex seeds of the keys the batch uses. */
+  seeds: string[];
+  /** Per row: the index of its key in `seeds`. */
+  keys: number[];
+  /** Per row: the hex hash to sign. */
+  hashes: string[];
+}
+
+/** A write of at least this many rows signs in worker threads. */
+const PARALLEL_FROM_ROWS = 20_000;
+
+/** The compiled signing worker: beside this file in dist/; under ts-jest (sources), the build's copy; undefined without a build. */
+function signWorkerFile(): string | undefined {
+  for (const f of [resolve(__dirname, 'sign-worker.js'), resolve(__dirname, '../../dist/src/sandbox/sign-worker.js')]) if (existsSync(f)) return f;
+  return undefined;
+}
+
+/** A value in COPY's text format: backslash, tab, newline and carriage return escaped. */
+function copyText(v: string): string {
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : v;
+}
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
@@ -125,11 +159,18 @@ export class ChainWriter {
 
   /** Builds the next row from a spec and advances the chain (no I/O). */
   buildRow(spec: RowSpec): ChainRow {
+    const { row, toSign } = this.#hashRow(spec);
+    row.signature = signHash(spec.key, toSign);
+    return row;
+  }
+
+  /** The next row without its signature, and the hash to sign for it; advances the chain. */
+  #hashRow(spec: RowSpec): { row: ChainRow; toSign: string } {
     const id = this.#state.lastId + 1;
     const tamper = spec.tamper;
     const prevHash = tamper?.kind === 'chainBreak' ? tamper.prevHash : this.#state.lastHash;
     const rowHash = computeRowHash(prevHash, canonicalRow({ id, createdAt: spec.createdAt, action: spec.action, payload: spec.payload }));
-    const signed = tamper?.kind === 'badSignature' ? createHash('sha256').update(rowHash, 'utf8').digest('hex') : rowHash;
+    const toSign = tamper?.kind === 'badSignature' ? createHash('sha256').update(rowHash, 'utf8').digest('hex') : rowHash;
     const row: ChainRow = {
       id,
       createdAt: spec.createdAt,
@@ -137,11 +178,11 @@ export class ChainWriter {
       payload: tamper?.kind === 'hashMismatch' ? tamper.storedPayload : spec.payload,
       prevHash,
       rowHash,
-      signature: signHash(spec.key, signed),
+      signature: '',
       keyFingerprint: spec.key.fingerprint,
     };
     this.#state = { ...this.#state, lastId: id, lastHash: rowHash, lastCreatedAt: spec.createdAt };
-    return row;
+    return { row, toSign };
   }
 
   #rootFor(row: ChainRow): RootRecord | undefined {
@@ -164,47 +205,71 @@ export class ChainWriter {
   /** Writes rows (and the roots that fall due) in batches; returns how many rows were written. */
   async write(client: ClientBase, specs: Iterable<RowSpec>): Promise<number> {
     const batchSize = this.#opts.batchSize ?? 5000;
-    let rows: ChainRow[] = [];
-    let roots: RootRecord[] = [];
+    let pool: Piscina | undefined;
     let n = 0;
-    let pending: Promise<void> = Promise.resolve();
-    for (const spec of specs) {
-      const row = this.buildRow(spec);
-      rows.push(row);
-      const root = this.#rootFor(row);
-      if (root) roots.push(root);
-      n++;
-      if (rows.length >= batchSize) {
-        // Postgres stores one batch while we hash and sign the next.
-        await pending;
-        pending = this.#insert(client, rows, roots);
-        rows = [];
-        roots = [];
+    let batch: { row: ChainRow; toSign: string; key: Ed25519KeyPair }[] = [];
+    let roots: RootRecord[] = [];
+    // Each batch: signed (inline or by a worker), then stored after the batch before it; a few in flight at once.
+    let last: Promise<void> = Promise.resolve();
+    const inFlight: Promise<void>[] = [];
+    const flush = async (): Promise<void> => {
+      const mine = batch;
+      const myRoots = roots;
+      batch = [];
+      roots = [];
+      if (!pool && n >= PARALLEL_FROM_ROWS) pool = this.#startPool();
+      const signed = pool ? signBatch(pool, mine) : Promise.resolve(mine.map((b) => signHash(b.key, b.toSign)));
+      const before = last;
+      last = (async () => {
+        const sigs = await signed;
+        mine.forEach((b, i) => (b.row.signature = sigs[i]));
+        await before;
+        await this.#insert(
+          client,
+          mine.map((b) => b.row),
+          myRoots,
+        );
+      })();
+      // Its error surfaces through the next batch (which awaits this one) or the final await.
+      last.catch(() => undefined);
+      inFlight.push(last);
+      if (inFlight.length > (pool ? pool.options.maxThreads + 1 : 1)) await inFlight.shift();
+    };
+    try {
+      for (const spec of specs) {
+        const { row, toSign } = this.#hashRow(spec);
+        batch.push({ row, toSign, key: spec.key });
+        const root = this.#rootFor(row);
+        if (root) roots.push(root);
+        n++;
+        if (batch.length >= batchSize) await flush();
       }
+      if (batch.length > 0 || roots.length > 0) await flush();
+      await last;
+    } finally {
+      await last.catch(() => undefined);
+      await pool?.destroy();
     }
-    if (rows.length > 0 || roots.length > 0) {
-      await pending;
-      pending = this.#insert(client, rows, roots);
-    }
-    await pending;
     return n;
+  }
+
+  #startPool(): Piscina | undefined {
+    const filename = signWorkerFile();
+    if (!filename) return undefined;
+    // The main thread hashes and Postgres stores: the workers take the other cores.
+    const threads = Math.max(1, availableParallelism() - 1);
+    return new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 1_000 });
   }
 
   async #insert(client: ClientBase, rows: ChainRow[], roots: RootRecord[]): Promise<void> {
     if (rows.length > 0) {
-      await client.query(
-        `INSERT INTO ${this.#t.audit_log} (id, created_at, action, payload, prev_hash, row_hash, signature, key_fingerprint)
-         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-        [
-          rows.map((r) => r.id),
-          rows.map((r) => r.createdAt.toISOString()),
-          rows.map((r) => r.action),
-          rows.map((r) => JSON.stringify(r.payload)),
-          rows.map((r) => r.prevHash),
-          rows.map((r) => r.rowHash),
-          rows.map((r) => r.signature),
-          rows.map((r) => r.keyFingerprint),
-        ],
+      let text = '';
+      for (const r of rows) {
+        text += `${r.id}\t${r.createdAt.toISOString()}\t${copyText(r.action)}\t${copyText(JSON.stringify(r.payload))}\t${copyText(r.prevHash)}\t${r.rowHash}\t${r.signature}\t${copyText(r.keyFingerprint)}\n`;
+      }
+      await pipeline(
+        Readable.from([text]),
+        client.query(copyFrom(`COPY ${this.#t.audit_log} (id, created_at, action, payload, prev_hash, row_hash, signature, key_fingerprint) FROM STDIN`)),
       );
     }
     if (roots.length > 0) {
@@ -222,4 +287,20 @@ export class ChainWriter {
       );
     }
   }
+}
+
+/** Signs a batch in a worker: its keys travel as seeds, once per batch. */
+async function signBatch(pool: Piscina, batch: readonly { toSign: string; key: Ed25519KeyPair }[]): Promise<string[]> {
+  const seeds: string[] = [];
+  const index = new Map<Ed25519KeyPair, number>();
+  const keys = batch.map((b) => {
+    let i = index.get(b.key);
+    if (i === undefined) {
+      i = seeds.push(b.key.seed.toString('hex')) - 1;
+      index.set(b.key, i);
+    }
+    return i;
+  });
+  const task: SignTask = { seeds, keys, hashes: batch.map((b) => b.toSign) };
+  return (await pool.run(task)) as string[];
 }
