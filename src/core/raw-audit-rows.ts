@@ -53,7 +53,7 @@ function fingerprintField(buf: Buffer, at: number, len: number): string {
 }
 
 /** A buffer's bytes (no copy). */
-function bytes(data: Uint8Array): Buffer {
+export function bytes(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -107,9 +107,18 @@ export function scanAuditTuples(data: Uint8Array, table: string): { rows: number
 /** The rows of a raw batch, exactly as the parsed reader builds them (same values, same errors). */
 export function decodeAuditRows(batch: Pick<RawAuditRows, 'data' | 'payload' | 'table'>): AuditRow[] {
   const buf = bytes(batch.data);
-  const table = batch.table;
   const out: AuditRow[] = [];
-  let p = 0;
+  const cursor = { p: 0 };
+  while (cursor.p < buf.length) out.push(decodeAuditRow(buf, cursor, batch.payload, batch.table));
+  return out;
+}
+
+/**
+ * The row whose tuple starts at `cursor.p` (decodeAuditRows() for one row); `cursor.p` moves
+ * past it. Throws what decodeAuditRows() throws for that row.
+ */
+export function decodeAuditRow(buf: Buffer, cursor: { p: number }, payloadKind: RawAuditRows['payload'], table: string): AuditRow {
+  let p = cursor.p;
   /** The current field: start and length (-1: NULL). */
   let at = 0;
   let len = 0;
@@ -119,41 +128,39 @@ export function decodeAuditRows(batch: Pick<RawAuditRows, 'data' | 'payload' | '
     p = len > 0 ? at + len : at;
   };
   const text = () => (next(), len < 0 ? '' : buf.toString('utf8', at, at + len));
-  while (p < buf.length) {
-    if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
-    p += 2;
-    next();
-    const id = readId(buf, at, len, table);
-    next();
-    let createdAt: Date | undefined;
-    if (len === 8) {
-      const hi = buf.readInt32BE(at);
-      if (hi !== INFINITY_HI && hi !== NEG_INFINITY_HI) {
-        const us = hi * TWO_32 + buf.readUInt32BE(at + 4);
-        // Whole milliseconds, rounded down (the parsed reader truncates the fraction of the
-        // second, which is never negative): exact while |us| < 2^53 (±285 years from 2000).
-        const ms = Number.isSafeInteger(us) ? Math.floor(us / 1000) : floorMs(buf.readBigInt64BE(at));
-        const d = new Date(EPOCH_2000_MS + ms);
-        if (!Number.isNaN(d.getTime())) createdAt = d;
-      }
+  if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
+  p += 2;
+  next();
+  const id = readId(buf, at, len, table);
+  next();
+  let createdAt: Date | undefined;
+  if (len === 8) {
+    const hi = buf.readInt32BE(at);
+    if (hi !== INFINITY_HI && hi !== NEG_INFINITY_HI) {
+      const us = hi * TWO_32 + buf.readUInt32BE(at + 4);
+      // Whole milliseconds, rounded down (the parsed reader truncates the fraction of the
+      // second, which is never negative): exact while |us| < 2^53 (±285 years from 2000).
+      const ms = Number.isSafeInteger(us) ? Math.floor(us / 1000) : floorMs(buf.readBigInt64BE(at));
+      const d = new Date(EPOCH_2000_MS + ms);
+      if (!Number.isNaN(d.getTime())) createdAt = d;
     }
-    if (!createdAt) throw badData(SOURCE, `${table} row id=${id}`, 'timestamp is missing or invalid');
-    const action = text();
-    next();
-    let payload: unknown = null;
-    if (len >= 0) {
-      const from = batch.payload === 'jsonb' ? at + 1 : at;
-      if (batch.payload === 'jsonb' && buf[at] !== 1) throw badData(SOURCE, `${table} row id=${id}`, `unsupported jsonb format version ${buf[at]}`);
-      payload = JSON.parse(buf.toString('utf8', from, at + len));
-    }
-    next();
-    const prevHash = hashField(buf, at, len);
-    next();
-    const rowHash = hashField(buf, at, len);
-    const signature = text();
-    next();
-    const keyFingerprint = fingerprintField(buf, at, len);
-    out.push({ id, createdAt, action, payload, prevHash, rowHash, signature, keyFingerprint });
   }
-  return out;
+  if (!createdAt) throw badData(SOURCE, `${table} row id=${id}`, 'timestamp is missing or invalid');
+  const action = text();
+  next();
+  let payload: unknown = null;
+  if (len >= 0) {
+    const from = payloadKind === 'jsonb' ? at + 1 : at;
+    if (payloadKind === 'jsonb' && buf[at] !== 1) throw badData(SOURCE, `${table} row id=${id}`, `unsupported jsonb format version ${buf[at]}`);
+    payload = JSON.parse(buf.toString('utf8', from, at + len));
+  }
+  next();
+  const prevHash = hashField(buf, at, len);
+  next();
+  const rowHash = hashField(buf, at, len);
+  const signature = text();
+  next();
+  const keyFingerprint = fingerprintField(buf, at, len);
+  cursor.p = p;
+  return { id, createdAt, action, payload, prevHash, rowHash, signature, keyFingerprint };
 }
