@@ -295,7 +295,10 @@ class Writer {
     for (let i = 0; i < count; i++) {
       const m = order[i];
       if (i > 0) this.out[at++] = 0x2c;
-      at += sortScratch.copy(this.out, at, members[4 * m + 2] - from, members[4 * m + 3] - from);
+      const s = members[4 * m + 2] - from;
+      const e = members[4 * m + 3] - from;
+      if (e - s > 64) at += sortScratch.copy(this.out, at, s, e);
+      else for (let k = s; k < e; k++) this.out[at++] = sortScratch[k];
     }
     this.at = at;
     return true;

@@ -109,8 +109,85 @@ function loadSha256(): Sha256 {
 let sha256: Sha256 | undefined;
 /** Where a row's `prev_hash + canonical` is written to be hashed (grown for a large row). */
 let hashInput = Buffer.allocUnsafe(64 * 1024);
+/** hashInput's first n bytes, by n: no view made per row. */
+let hashViews: Buffer[] = [];
 const digest = Buffer.alloc(32);
 const rowDigest = Buffer.alloc(32);
+const NULL_TEXT = Buffer.from('null', 'latin1');
+
+function hashView(n: number): Buffer {
+  return (hashViews[n] ??= hashInput.subarray(0, n));
+}
+
+/** Copies src[from, to) into dst at `at`; returns where it ends. Short runs in a loop (cheaper than a native call). */
+function copyBytes(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): number {
+  if (to - from > 64) return at + (src as Buffer).copy(dst, at, from, to);
+  for (let k = from; k < to; k++) dst[at++] = src[k];
+  return at;
+}
+
+/** The decimal digits of a safe integer (String(n)). */
+function writeInteger(n: number, dst: Uint8Array, at: number): number {
+  if (n < 0) {
+    dst[at++] = 0x2d;
+    n = -n;
+  }
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let k = digits - 1; k >= 0; k--) {
+    dst[at + k] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
+}
+
+function two(v: number, dst: Uint8Array, at: number): number {
+  dst[at] = 0x30 + Math.floor(v / 10);
+  dst[at + 1] = 0x30 + (v % 10);
+  return at + 2;
+}
+
+/**
+ * Date.prototype.toISOString() of `ms` (`YYYY-MM-DDTHH:mm:ss.sssZ`) for the years 0–9999, from
+ * the civil calendar (H. Hinnant's days-to-civil); other years through Date itself.
+ */
+export function writeIsoDate(ms: number, dst: Uint8Array, at: number): number {
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  if (y < 0 || y > 9999) return at + (dst as Buffer).write(new Date(ms).toISOString(), at, 'latin1');
+  at = two(Math.floor(y / 100), dst, at);
+  at = two(y % 100, dst, at);
+  dst[at++] = 0x2d;
+  at = two(m, dst, at);
+  dst[at++] = 0x2d;
+  at = two(d, dst, at);
+  dst[at++] = 0x54;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const mi = Math.floor(rest / 60_000);
+  rest -= mi * 60_000;
+  const sec = Math.floor(rest / 1000);
+  const milli = rest - sec * 1000;
+  at = two(h, dst, at);
+  dst[at++] = 0x3a;
+  at = two(mi, dst, at);
+  dst[at++] = 0x3a;
+  at = two(sec, dst, at);
+  dst[at++] = 0x2e;
+  dst[at++] = 0x30 + Math.floor(milli / 100);
+  at = two(milli % 100, dst, at);
+  dst[at++] = 0x5a;
+  return at;
+}
 
 /** Decodes 64 lowercase hex digits into 32 bytes; false when they are not. */
 function hex32(src: Buffer, at: number, out: Uint8Array, to: number): boolean {
@@ -273,22 +350,25 @@ function verifyBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Ver
     if (fast) {
       const payloadLen = fLen[3] < 0 ? 4 : fLen[3];
       const need = 64 + 128 + fLen[2] + 2 * payloadLen + 64;
-      if (hashInput.length < need) hashInput = Buffer.allocUnsafe(Math.max(need, hashInput.length * 2));
+      if (hashInput.length < need) {
+        hashInput = Buffer.allocUnsafe(Math.max(need, hashInput.length * 2));
+        hashViews = [];
+      }
       const h = hashInput;
-      buf.copy(h, 0, fAt[4], fAt[4] + 64);
-      let o = 64 + HEAD_ACTION.copy(h, 64);
-      o += buf.copy(h, o, fAt[2], fAt[2] + fLen[2]);
-      o += HEAD_CREATED.copy(h, o);
-      o += h.write(new Date(ms).toISOString(), o, 'latin1');
-      o += HEAD_ID.copy(h, o);
-      o += h.write(String(id), o, 'latin1');
-      o += HEAD_PAYLOAD.copy(h, o);
-      if (fLen[3] < 0) o += h.write('null', o, 'latin1');
+      let o = copyBytes(buf, fAt[4], fAt[4] + 64, h, 0);
+      o = copyBytes(HEAD_ACTION, 0, HEAD_ACTION.length, h, o);
+      o = copyBytes(buf, fAt[2], fAt[2] + fLen[2], h, o);
+      o = copyBytes(HEAD_CREATED, 0, HEAD_CREATED.length, h, o);
+      o = writeIsoDate(ms, h, o);
+      o = copyBytes(HEAD_ID, 0, HEAD_ID.length, h, o);
+      o = writeInteger(id, h, o);
+      o = copyBytes(HEAD_PAYLOAD, 0, HEAD_PAYLOAD.length, h, o);
+      if (fLen[3] < 0) o = copyBytes(NULL_TEXT, 0, 4, h, o);
       else o = canonicalPayloadInto(buf, jsonb ? fAt[3] + 1 : fAt[3], fAt[3] + fLen[3], h, o);
       if (o < 0 || o >= h.length) fast = false;
       else {
         h[o++] = 0x7d;
-        hash(digest, h.subarray(0, o));
+        hash(digest, hashView(o));
         fast = sameBytes(digest, 0, rowDigest, 0, 32);
       }
     }

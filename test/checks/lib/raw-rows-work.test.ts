@@ -9,7 +9,7 @@
 import { expectedRowHash, GENESIS_HASH } from '../../../checks/lib/canonical';
 import type { Anchor } from '../../../checks/lib/chain-verify';
 import { KeyRing } from '../../../checks/lib/ed25519';
-import { verifyRawRows, verifyRawRowsByObjects, type RawRowsTask } from '../../../checks/lib/raw-rows-work';
+import { verifyRawRows, verifyRawRowsByObjects, writeIsoDate, type RawRowsTask } from '../../../checks/lib/raw-rows-work';
 import { TestKey } from '../../fakes';
 
 const receipt = TestKey.generate();
@@ -94,7 +94,7 @@ function batch(r: () => number, firstId: number, n: number, prev: string, payloa
   for (let k = 0; k < n; k++) {
     const id = firstId + k;
     ids.push(id);
-    const createdAt = new Date(Date.UTC(2026, 0, 1) + id * 61_000);
+    const createdAt = new Date(Date.UTC(2026, 0, 1) + (id % 1_000_000) * 61_000 + Math.floor(r() * 1000));
     let action = r() < 0.8 ? 'receipt.issued' : ['key "rotated"', 'back\\slash', 'tab\there', 'ünï', '', '\u007f'][Math.floor(r() * 6)];
     const pool = spoil > 0 ? PAYLOADS : PAYLOADS.filter((t) => !t.includes('1e400') && !t.includes('ud800'));
     const text = r() < 0.6 ? PAYLOADS[0] : pool[Math.floor(r() * pool.length)];
@@ -136,7 +136,7 @@ function batch(r: () => number, firstId: number, n: number, prev: string, payloa
         case 14: f[2] = null; action = ''; break;
         case 15: f[3] = null; break; // payload NULL: hash mismatch unless the row hashed null
         case 16: f[1] = ts(new Date(8.64e15)); break; // a timestamp at the edge of Date
-        case 17: f[0] = int4(id); break; // an int4 id
+        case 17: f[0] = int4(Math.abs(id) < 2 ** 31 ? id : 7); break; // an int4 id
         case 18: f[5] = txt(rowHash.slice(0, 63) + 'g'); break;
         case 19: f[4] = txt(prevHash.slice(0, 63) + 'é'); break;
         case 20: f[6] = txt(key.signHash(rowHash).replace(/[A-Z]/, 'é')); break;
@@ -194,8 +194,10 @@ describe('verifyRawRows (bytes) against verifyRawRowsByObjects', () => {
       const fatal = round % 7 === 3;
       const anchorKind = round % 4;
       const prev = anchorKind === 0 ? GENESIS_HASH : 'c'.repeat(64);
-      const b = batch(r, 1000 * round + 1, 60, prev, payloadKind, 0.35, fatal);
-      const anchor: Anchor = anchorKind === 0 ? null : anchorKind === 1 ? { id: 1000 * round, rowHash: prev } : anchorKind === 2 ? undefined : { id: 1000 * round, rowHash: 'not a hash' };
+      // Ids of every width: small, near 2^53, negative.
+      const base = round % 5 === 1 ? 2 ** 53 - 200 : round % 5 === 3 ? -5000 + 70 * round : 1000 * round;
+      const b = batch(r, base + 1, 60, prev, payloadKind, 0.35, fatal);
+      const anchor: Anchor = anchorKind === 0 ? null : anchorKind === 1 ? { id: base, rowHash: prev } : anchorKind === 2 ? undefined : { id: base, rowHash: 'not a hash' };
       const want = b.ids.filter(() => r() < 0.1);
       const [fast, slow] = both({ data: b.data, payload: payloadKind, table: 'audit_log', anchor, want });
       expect(fast).toEqual(slow);
@@ -221,4 +223,15 @@ describe('verifyRawRows (bytes) against verifyRawRowsByObjects', () => {
       expect((fast as { broken: unknown[] }).broken).toHaveLength(rowHash === first.last ? 0 : 1);
     }
   });
+});
+
+test('the ISO form of an instant, written as bytes, is toISOString() across the range of Date', () => {
+  const r = rng(3);
+  const out = Buffer.alloc(40);
+  const instants = [0, -1, 1, 8.64e15, -8.64e15, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(1900, 2, 1), Date.UTC(-1, 11, 31, 23, 59, 59, 999), Date.UTC(0, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1)];
+  for (let i = 0; i < 5_000; i++) instants.push(Math.floor((r() * 2 - 1) * (i % 2 ? 8.64e15 : 4e12)));
+  for (const ms of instants) {
+    const end = writeIsoDate(ms, out, 3);
+    expect(out.toString('latin1', 3, end)).toBe(new Date(ms).toISOString());
+  }
 });
