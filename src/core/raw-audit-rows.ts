@@ -86,7 +86,9 @@ export function scanAuditTuples(data: Uint8Array, table: string): { rows: number
   const buf = bytes(data);
   let rows = 0;
   let lastId = 0;
-  let lastRowHash = '';
+  /** The last row's row_hash field (read as a string once, at the end). */
+  let hashAt = -1;
+  let hashLen = 0;
   let p = 0;
   while (p < buf.length) {
     if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
@@ -95,13 +97,16 @@ export function scanAuditTuples(data: Uint8Array, table: string): { rows: number
       const len = buf.readInt32BE(p);
       p += 4;
       if (f === 0) lastId = len < 0 ? readId(buf, p, -1, table) : readId(buf, p, len, table);
-      else if (f === 5) lastRowHash = hashField(buf, p, len);
+      else if (f === 5) {
+        hashAt = p;
+        hashLen = len;
+      }
       if (len > 0) p += len;
     }
     if (p > buf.length) throw badData(SOURCE, `${table} row`, 'COPY output ends inside a row');
     rows++;
   }
-  return { rows, lastId, lastRowHash };
+  return { rows, lastId, lastRowHash: hashAt < 0 ? '' : hashField(buf, hashAt, hashLen) };
 }
 
 /** The rows of a raw batch, exactly as the parsed reader builds them (same values, same errors). */
