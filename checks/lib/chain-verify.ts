@@ -99,28 +99,76 @@ export interface PreparedBatch {
  * next batch is read and hashed.
  */
 export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Pick<KeyRing, 'slot'>): PreparedBatch {
-  const problems: (RowProblem[] | undefined)[] = new Array(rows.length);
-  const sig = new Uint8Array(rows.length);
-  const data = new Uint8Array(rows.length * WORK_STRIDE);
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const workRows = new Uint32Array(rows.length);
-  let count = 0;
+  const st = new BatchState(anchor, keys, rows.length);
+  for (let i = 0; i < rows.length; i++) st.add(rows[i]);
+  return { rows, anchor, problems: st.problems, sig: st.sig.subarray(0, st.n), work: st.work() };
+}
+
+/**
+ * prepareBatch() a row at a time: the links and hashes checked so far, the signatures packed.
+ * The raw-rows path adds most rows its own way (reserve() and after()) and the rest with add().
+ */
+export class BatchState {
+  problems: (RowProblem[] | undefined)[] = [];
+  sig: Uint8Array;
+  data: Uint8Array;
+  buf: Buffer;
+  workRows: Uint32Array;
+  /** Signatures packed. */
+  count = 0;
+  /** Rows added. */
+  n = 0;
   // The row before (as `anchor` is, then each row read): no per-row object, a million rows a pass.
-  let prevKnown = anchor !== undefined;
-  let prevId = anchor ? anchor.id : 0;
-  let prevHash = anchor ? anchor.rowHash : GENESIS_HASH;
-  let atStart = anchor === null;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
+  prevKnown: boolean;
+  prevId: number;
+  prevHash: string;
+  atStart: boolean;
+
+  constructor(
+    readonly anchor: Anchor,
+    readonly keys: Pick<KeyRing, 'slot'>,
+    capacity: number,
+  ) {
+    capacity = Math.max(1, capacity);
+    this.sig = new Uint8Array(capacity);
+    this.data = new Uint8Array(capacity * WORK_STRIDE);
+    this.buf = Buffer.from(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    this.workRows = new Uint32Array(capacity);
+    this.prevKnown = anchor !== undefined;
+    this.prevId = anchor ? anchor.id : 0;
+    this.prevHash = anchor ? anchor.rowHash : GENESIS_HASH;
+    this.atStart = anchor === null;
+  }
+
+  /** Room for one more row (and its signature). */
+  grow(): void {
+    if (this.n < this.sig.length) return;
+    const cap = this.sig.length * 2;
+    const sig = new Uint8Array(cap);
+    sig.set(this.sig);
+    const data = new Uint8Array(cap * WORK_STRIDE);
+    data.set(this.data);
+    const workRows = new Uint32Array(cap);
+    workRows.set(this.workRows);
+    this.sig = sig;
+    this.data = data;
+    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.workRows = workRows;
+  }
+
+  /** The next row, checked and packed as prepareBatch() does. */
+  add(row: AuditRow): void {
+    this.grow();
+    const i = this.n;
     let p: RowProblem[] | undefined;
-    if (atStart) {
+    if (this.atStart) {
       if (row.prevHash !== GENESIS_HASH) (p ??= []).push({ kind: 'chainBreak', detail: 'the first row must have prev_hash of 64 zeros' });
-    } else if (prevKnown && row.prevHash !== prevHash) {
-      (p ??= []).push(linkProblem(row.prevHash, prevId, prevHash));
+    } else if (this.prevKnown && row.prevHash !== this.prevHash) {
+      (p ??= []).push(linkProblem(row.prevHash, this.prevId, this.prevHash));
     }
     if (!ROW_HASH_RE.test(row.rowHash)) {
       (p ??= []).push({ kind: 'hashMismatch', detail: 'row_hash is not 64 lowercase hex digits' });
-      sig[i] = SIG.none;
+      this.sig[i] = SIG.none;
     } else {
       let expected: string | undefined;
       try {
@@ -130,38 +178,71 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Pi
         (p ??= []).push({ kind: 'hashMismatch', detail: `the row has no RFC 8785 canonical form (${e.message})` });
       }
       if (expected !== undefined && expected !== row.rowHash) (p ??= []).push({ kind: 'hashMismatch', detail: 'row_hash does not match the row content' });
-      const slot = keys.slot(row.keyFingerprint);
-      if (slot === undefined) sig[i] = SIG.unknownKey;
-      else if (!KeyRing.wellFormed(row.signature)) sig[i] = SIG.malformed;
+      const slot = this.keys.slot(row.keyFingerprint);
+      if (slot === undefined) this.sig[i] = SIG.unknownKey;
+      else if (!KeyRing.wellFormed(row.signature)) this.sig[i] = SIG.malformed;
       else {
-        const at = count * WORK_STRIDE;
-        buf.writeUInt16LE(slot, at);
-        buf.write(row.rowHash, at + 2, 32, 'hex');
-        buf.write(row.signature, at + 34, 64, 'base64');
-        workRows[count++] = i;
+        const at = this.count * WORK_STRIDE;
+        this.buf.writeUInt16LE(slot, at);
+        this.buf.write(row.rowHash, at + 2, 32, 'hex');
+        this.buf.write(row.signature, at + 34, 64, 'base64');
+        this.workRows[this.count++] = i;
       }
     }
-    problems[i] = p;
-    atStart = false;
-    prevKnown = true;
-    prevId = row.id;
-    prevHash = row.rowHash;
+    this.problems[i] = p;
+    this.after(row.id, row.rowHash);
   }
-  return { rows, anchor, problems, sig, work: { count, data: data.subarray(0, count * WORK_STRIDE), rows: workRows.subarray(0, count) } };
+
+  /** A row added by its caller (no problems; sig[n] and any packed signature already set) or by add(). */
+  after(id: number, rowHash: string): void {
+    this.n++;
+    this.atStart = false;
+    this.prevKnown = true;
+    this.prevId = id;
+    this.prevHash = rowHash;
+  }
+
+  work(): SignatureWork {
+    return { count: this.count, data: this.data.subarray(0, this.count * WORK_STRIDE), rows: this.workRows.subarray(0, this.count) };
+  }
 }
 
 /** The verdict of a prepared batch, given the outcome of its signatures (from verifyWork(), in order). */
 export function finishBatch(b: PreparedBatch, outcomes: Uint8Array): BatchVerdict {
-  if (outcomes.length !== b.work.count) throw new Error(`expected ${b.work.count} signature outcomes, got ${outcomes.length}`);
-  for (let i = 0; i < b.work.count; i++) b.sig[b.work.rows[i]] = outcomes[i];
+  const rows = b.rows;
+  const last = rows[rows.length - 1];
+  return finishRows(rows.length, b.anchor, b.problems, b.sig, b.work, outcomes, (i) => rows[i].id, (i) => rows[i], last ? { id: last.id, rowHash: last.rowHash } : b.anchor);
+}
+
+/**
+ * finishBatch() over rows given by index: `idAt` for every row, `rowAt` only for the rows a
+ * finding or a tally names (the raw-rows path decodes those alone). `last`: the batch's last row.
+ */
+export function finishRows(
+  n: number,
+  anchor: Anchor,
+  problemsOf: readonly (RowProblem[] | undefined)[],
+  sig: Uint8Array,
+  work: SignatureWork,
+  outcomes: Uint8Array,
+  idAt: (i: number) => number,
+  rowAt: (i: number) => AuditRow,
+  last: Anchor,
+): BatchVerdict {
+  if (outcomes.length !== work.count) throw new Error(`expected ${work.count} signature outcomes, got ${outcomes.length}`);
+  for (let i = 0; i < work.count; i++) sig[work.rows[i]] = outcomes[i];
   const broken: BrokenRowVerdict[] = [];
   const unknown = new Map<string, UnknownKeyTally>();
   /** The row before: null at the start of the chain, undefined when not known, else its id. */
-  let prevId: number | null | undefined = b.anchor === null ? null : b.anchor?.id;
-  for (let i = 0; i < b.rows.length; i++) {
-    const row = b.rows[i];
-    let problems = b.problems[i];
-    const outcome = b.sig[i];
+  let prevId: number | null | undefined = anchor === null ? null : anchor?.id;
+  for (let i = 0; i < n; i++) {
+    let problems = problemsOf[i];
+    const outcome = sig[i];
+    if (problems === undefined && outcome === SIG.valid) {
+      prevId = idAt(i);
+      continue;
+    }
+    const row = rowAt(i);
     if (outcome === SIG.unknownKey) {
       // Tallied (and kept in the checkpoint) by shape or stand-in, never by the column's text.
       const fp = untrusted.shaped(row.keyFingerprint, FINGERPRINT_RE);
@@ -184,8 +265,7 @@ export function finishBatch(b: PreparedBatch, outcomes: Uint8Array): BatchVerdic
     }
     prevId = row.id;
   }
-  const lastRow = b.rows[b.rows.length - 1];
-  return { rows: b.rows.length, broken, unknownKeys: [...unknown.values()], last: lastRow ? { id: lastRow.id, rowHash: lastRow.rowHash } : b.anchor };
+  return { rows: n, broken, unknownKeys: [...unknown.values()], last: n > 0 ? last : anchor };
 }
 
 /** Verifies one batch on this thread: links, hashes and signatures. */

@@ -53,7 +53,7 @@ function fingerprintField(buf: Buffer, at: number, len: number): string {
 }
 
 /** A buffer's bytes (no copy). */
-function bytes(data: Uint8Array): Buffer {
+export function bytes(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -86,7 +86,9 @@ export function scanAuditTuples(data: Uint8Array, table: string): { rows: number
   const buf = bytes(data);
   let rows = 0;
   let lastId = 0;
-  let lastRowHash = '';
+  /** The last row's row_hash field (read as a string once, at the end). */
+  let hashAt = -1;
+  let hashLen = 0;
   let p = 0;
   while (p < buf.length) {
     if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
@@ -95,21 +97,33 @@ export function scanAuditTuples(data: Uint8Array, table: string): { rows: number
       const len = buf.readInt32BE(p);
       p += 4;
       if (f === 0) lastId = len < 0 ? readId(buf, p, -1, table) : readId(buf, p, len, table);
-      else if (f === 5) lastRowHash = hashField(buf, p, len);
+      else if (f === 5) {
+        hashAt = p;
+        hashLen = len;
+      }
       if (len > 0) p += len;
     }
     if (p > buf.length) throw badData(SOURCE, `${table} row`, 'COPY output ends inside a row');
     rows++;
   }
-  return { rows, lastId, lastRowHash };
+  return { rows, lastId, lastRowHash: hashAt < 0 ? '' : hashField(buf, hashAt, hashLen) };
 }
 
 /** The rows of a raw batch, exactly as the parsed reader builds them (same values, same errors). */
 export function decodeAuditRows(batch: Pick<RawAuditRows, 'data' | 'payload' | 'table'>): AuditRow[] {
   const buf = bytes(batch.data);
-  const table = batch.table;
   const out: AuditRow[] = [];
-  let p = 0;
+  const cursor = { p: 0 };
+  while (cursor.p < buf.length) out.push(decodeAuditRow(buf, cursor, batch.payload, batch.table));
+  return out;
+}
+
+/**
+ * The row whose tuple starts at `cursor.p` (decodeAuditRows() for one row); `cursor.p` moves
+ * past it. Throws what decodeAuditRows() throws for that row.
+ */
+export function decodeAuditRow(buf: Buffer, cursor: { p: number }, payloadKind: RawAuditRows['payload'], table: string): AuditRow {
+  let p = cursor.p;
   /** The current field: start and length (-1: NULL). */
   let at = 0;
   let len = 0;
@@ -119,41 +133,39 @@ export function decodeAuditRows(batch: Pick<RawAuditRows, 'data' | 'payload' | '
     p = len > 0 ? at + len : at;
   };
   const text = () => (next(), len < 0 ? '' : buf.toString('utf8', at, at + len));
-  while (p < buf.length) {
-    if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
-    p += 2;
-    next();
-    const id = readId(buf, at, len, table);
-    next();
-    let createdAt: Date | undefined;
-    if (len === 8) {
-      const hi = buf.readInt32BE(at);
-      if (hi !== INFINITY_HI && hi !== NEG_INFINITY_HI) {
-        const us = hi * TWO_32 + buf.readUInt32BE(at + 4);
-        // Whole milliseconds, rounded down (the parsed reader truncates the fraction of the
-        // second, which is never negative): exact while |us| < 2^53 (±285 years from 2000).
-        const ms = Number.isSafeInteger(us) ? Math.floor(us / 1000) : floorMs(buf.readBigInt64BE(at));
-        const d = new Date(EPOCH_2000_MS + ms);
-        if (!Number.isNaN(d.getTime())) createdAt = d;
-      }
+  if (buf.readInt16BE(p) !== FIELDS) throw badData(SOURCE, `${table} row`, `expected ${FIELDS} columns in COPY output`);
+  p += 2;
+  next();
+  const id = readId(buf, at, len, table);
+  next();
+  let createdAt: Date | undefined;
+  if (len === 8) {
+    const hi = buf.readInt32BE(at);
+    if (hi !== INFINITY_HI && hi !== NEG_INFINITY_HI) {
+      const us = hi * TWO_32 + buf.readUInt32BE(at + 4);
+      // Whole milliseconds, rounded down (the parsed reader truncates the fraction of the
+      // second, which is never negative): exact while |us| < 2^53 (±285 years from 2000).
+      const ms = Number.isSafeInteger(us) ? Math.floor(us / 1000) : floorMs(buf.readBigInt64BE(at));
+      const d = new Date(EPOCH_2000_MS + ms);
+      if (!Number.isNaN(d.getTime())) createdAt = d;
     }
-    if (!createdAt) throw badData(SOURCE, `${table} row id=${id}`, 'timestamp is missing or invalid');
-    const action = text();
-    next();
-    let payload: unknown = null;
-    if (len >= 0) {
-      const from = batch.payload === 'jsonb' ? at + 1 : at;
-      if (batch.payload === 'jsonb' && buf[at] !== 1) throw badData(SOURCE, `${table} row id=${id}`, `unsupported jsonb format version ${buf[at]}`);
-      payload = JSON.parse(buf.toString('utf8', from, at + len));
-    }
-    next();
-    const prevHash = hashField(buf, at, len);
-    next();
-    const rowHash = hashField(buf, at, len);
-    const signature = text();
-    next();
-    const keyFingerprint = fingerprintField(buf, at, len);
-    out.push({ id, createdAt, action, payload, prevHash, rowHash, signature, keyFingerprint });
   }
-  return out;
+  if (!createdAt) throw badData(SOURCE, `${table} row id=${id}`, 'timestamp is missing or invalid');
+  const action = text();
+  next();
+  let payload: unknown = null;
+  if (len >= 0) {
+    const from = payloadKind === 'jsonb' ? at + 1 : at;
+    if (payloadKind === 'jsonb' && buf[at] !== 1) throw badData(SOURCE, `${table} row id=${id}`, `unsupported jsonb format version ${buf[at]}`);
+    payload = JSON.parse(buf.toString('utf8', from, at + len));
+  }
+  next();
+  const prevHash = hashField(buf, at, len);
+  next();
+  const rowHash = hashField(buf, at, len);
+  const signature = text();
+  next();
+  const keyFingerprint = fingerprintField(buf, at, len);
+  cursor.p = p;
+  return { id, createdAt, action, payload, prevHash, rowHash, signature, keyFingerprint };
 }
