@@ -9,4 +9,5 @@ module.exports = {
   testTimeout: 60000,
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
+  testSequencer: '<rootDir>/test/sequencer.js',
 };
