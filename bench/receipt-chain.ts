@@ -120,7 +120,8 @@ function freshState(sandbox: Sandbox): string {
 async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   freshState(sandbox);
   const port = await freePort();
-  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const extra = (process.env.AEGIS_BENCH_DAEMON_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
   const lat: Record<'/metrics' | '/healthz', number[]> = { '/metrics': [], '/healthz': [] };
   const ask = (path: '/metrics' | '/healthz') =>
     new Promise<string | undefined>((r) => {
@@ -227,12 +228,16 @@ async function rolling(sandbox: Sandbox): Promise<void> {
   );
 }
 
-async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; rolling: boolean; sample: number }): Promise<void> {
+async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; daemonOnly: boolean; rolling: boolean; sample: number }): Promise<void> {
   console.log(`\n=== ${n(rows)} rows ===`);
   let t = Date.now();
   const sandbox = await buildSandbox({ dir: join(dir, `sandbox-${rows}`), seed: 1, rows, violations: 'none', adminUrl: pgAdmin, cloud: false });
   console.log(`sandbox built in ${((Date.now() - t) / 1000).toFixed(1)} s (load average ${load()})`);
   try {
+    if (flags.daemonOnly) {
+      await daemonDuringPass(sandbox, rows);
+      return;
+    }
     const sigs = await loadSignatures(sandbox.postgresUrl, 'public.audit_log', sandbox.plan.receiptKeys.map((k) => k.publicKeyPem), flags.sample);
     // 0 + 1: the limit, the first pass, the limit again.
     const before = await limit(sigs);
@@ -293,6 +298,7 @@ async function main(): Promise<void> {
   const sizes = args.filter((a) => !a.startsWith('--')).map(Number);
   const flags = {
     daemon: args.includes('--daemon'),
+    daemonOnly: args.includes('--daemon-only'),
     rolling: args.includes('--rolling'),
     sample: Number(args.find((a) => a.startsWith('--limit-sample='))?.split('=')[1] ?? 200_000),
   };

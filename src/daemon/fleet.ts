@@ -94,7 +94,7 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
     maintenanceIntervalMs: o.config.maintenance_interval,
     logger: o.logger,
   });
-  const self = new QueueWorkerMetrics(o.metrics.registry, replica, () => queue.activeCount());
+  const self = new QueueWorkerMetrics(o.metrics.threadRegistry, replica, () => queue.activeCount());
   const members = new Map<string, Member>(
     o.deployments.map((d) => {
       const timeouts = new Map(d.planned.map((p) => [p.check.meta.id, p.timeoutMs]));

@@ -170,9 +170,11 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
         const next = await loadFleetFile(opts.configFile, { registry });
         await startAndSwap(next);
         reloads.success++;
+        active?.daemon.metrics.reloadsChanged();
         logger.info({ digest: next.digest }, 'Configuration reloaded');
       } catch (e) {
         reloads.failure++;
+        active?.daemon.metrics.reloadsChanged();
         logger.error({ err: describeError(e) }, 'Config reload failed; keeping the running configuration');
       }
     }

@@ -1,0 +1,169 @@
+/**
+ * The daemon's HTTP thread (a worker thread started by server.ts): its event loop runs the
+ * listener and nothing else, so /healthz and /metrics answer in the time rendering takes
+ * whatever the checks' thread is doing.
+ *
+ * - /metrics: the compliance series from a ComplianceMetrics kept here as a copy of the main
+ *   thread's (its state, then every change in order: a scrape sees every value set before it);
+ *   the main thread's own series (its heap, GC, event loop, handles; a replica's queue counters),
+ *   asked of it at each scrape and waited for at most `sectionWaitMs`, else its last answer;
+ *   the process-wide ones (CPU, memory, descriptors, start time) read here; and this thread's
+ *   event-loop delay (`aegis_audit_http_eventloop_delay_seconds`).
+ * - /healthz: 200 while the main thread runs; 503 once it has not run for `stalledAfterMs`
+ *   (a check stuck in a loop), so a liveness probe still sees a daemon that stopped working.
+ * - Every other route is answered by the main thread (route() in server.ts); files it names
+ *   are streamed from here.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Summary } from 'prom-client';
+import { ComplianceMetrics, joinExposition, processMetrics, renderRegistry, serialised } from '../outputs/metrics';
+import type { Answer, FromHttpThread, HttpThreadData, ToHttpThread } from './server';
+
+const data = workerData as HttpThreadData;
+const port = parentPort as NonNullable<typeof parentPort>;
+const post = (m: FromHttpThread) => port.postMessage(m);
+const beats = new Int32Array(data.heartbeat);
+
+let metrics = new ComplianceMetrics();
+let serving = -1;
+let asked = 0;
+const waiting = new Map<number, (text: string) => void>();
+/** The main thread's last section, by format. */
+const lastSection: Record<'text' | 'om', string | undefined> = { text: undefined, om: undefined };
+
+// This thread's own promptness: how late a 20 ms timer fires, over the last 10 minutes.
+const delay = new Summary({
+  name: 'aegis_audit_http_eventloop_delay_seconds',
+  help: "How late the daemon's HTTP thread ran a 20 ms timer (its event-loop delay), over the last 10 minutes: what /metrics and /healthz wait for besides their own work.",
+  percentiles: [0.5, 0.99, 1],
+  maxAgeSeconds: 600,
+  ageBuckets: 5,
+  registers: [processMetrics().wide],
+});
+const TICK_MS = 20;
+let expected = performance.now() + TICK_MS;
+setInterval(() => {
+  const now = performance.now();
+  delay.observe(Math.max(0, now - expected) / 1000);
+  expected = now + TICK_MS;
+}, TICK_MS).unref();
+
+function askSection(openMetrics: boolean): Promise<string> {
+  const n = ++asked;
+  return new Promise((resolve) => {
+    waiting.set(n, resolve);
+    post({ t: 'section?', n, openMetrics });
+  });
+}
+
+/** The main thread's series: its answer if it comes within sectionWaitMs, else the last it gave. */
+async function mainSection(openMetrics: boolean): Promise<string> {
+  const key = openMetrics ? 'om' : 'text';
+  const fresh = askSection(openMetrics);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), data.sectionWaitMs)));
+  const got = await Promise.race([fresh, late]);
+  clearTimeout(timer);
+  return got ?? lastSection[key] ?? '';
+}
+
+async function renderMetrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+  const section = mainSection(openMetrics);
+  const own = serialised(async () => [await renderRegistry(metrics.registry, openMetrics), await renderRegistry(processMetrics().wide, openMetrics)]);
+  const [[ours, wide], main] = await Promise.all([own, section]);
+  return joinExposition([ours, main, wide], openMetrics, metrics.registry.contentType);
+}
+
+function write(res: ServerResponse, a: Answer, head: boolean): void {
+  res.writeHead(a.status, a.headers);
+  if (head) return void res.end();
+  if (a.file !== undefined) {
+    createReadStream(a.file)
+      .on('error', () => res.destroy())
+      .pipe(res);
+    return;
+  }
+  res.end(a.body);
+}
+
+function plain(status: number, body: string): Answer {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' }, body };
+}
+
+let requests = 0;
+const answers = new Map<number, (a: Answer) => void>();
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const head = req.method === 'HEAD';
+  const path = (req.url ?? '/').split('?')[0];
+  const own = (path === '/metrics' || path === '/healthz') && (req.method === 'GET' || head);
+  if (own && path === '/healthz') {
+    const stalledS = Date.now() / 1000 - Atomics.load(beats, 0);
+    if (stalledS * 1000 > data.stalledAfterMs) return write(res, plain(503, `the checks' thread has not run for ${Math.floor(stalledS)} s\n`), head);
+    return write(res, plain(200, 'ok\n'), head);
+  }
+  if (own) {
+    const { contentType, body } = await renderMetrics(/application\/openmetrics-text/i.test(req.headers.accept ?? ''));
+    return write(res, { status: 200, headers: { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' }, body }, head);
+  }
+  const n = ++requests;
+  const answer = await new Promise<Answer>((resolve) => {
+    answers.set(n, resolve);
+    post({ t: 'request', n, req: { method: req.method ?? 'GET', path, head } });
+  });
+  write(res, answer, head);
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch((e: unknown) => {
+    post({ t: 'log', level: 'error', msg: 'HTTP handler failed', fields: { err: e instanceof Error ? e.message : String(e), path: req.url } });
+    if (!res.headersSent) write(res, plain(500, 'internal error\n'), false);
+    else res.destroy();
+  });
+});
+server.keepAliveTimeout = 5_000;
+
+port.on('message', (m: ToHttpThread) => {
+  switch (m.t) {
+    case 'serve':
+      serving = m.id;
+      metrics = ComplianceMetrics.fromSnapshot(m.snapshot);
+      // The first scrape need not wait for the main thread's series.
+      lastSection.text = lastSection.om = undefined;
+      void askSection(false).then((t) => (lastSection.text ??= t));
+      void askSection(true).then((t) => (lastSection.om ??= t));
+      return;
+    case 'op':
+      if (m.id === serving) metrics.apply(m.op);
+      return;
+    case 'answer':
+      answers.get(m.n)?.(m.answer);
+      answers.delete(m.n);
+      return;
+    case 'section':
+      lastSection[m.openMetrics ? 'om' : 'text'] = m.text;
+      waiting.get(m.n)?.(m.text);
+      waiting.delete(m.n);
+      return;
+    case 'close': {
+      // Idle keep-alive connections would hold close() open; in-flight requests get the deadline.
+      server.closeIdleConnections();
+      const t = setTimeout(() => server.closeAllConnections(), m.deadlineMs);
+      t.unref();
+      server.close(() => {
+        clearTimeout(t);
+        post({ t: 'closed' });
+      });
+      return;
+    }
+  }
+});
+
+server.once('error', (e: NodeJS.ErrnoException) => post({ t: 'listen-error', message: e.message, code: e.code }));
+server.listen(data.port, data.host, () => {
+  const a = server.address() as AddressInfo;
+  post({ t: 'listening', address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` });
+});
