@@ -25,7 +25,7 @@ import type { Answer, FromHttpThread, HttpThreadData, ToHttpThread } from './ser
 const data = workerData as HttpThreadData;
 const port = parentPort as NonNullable<typeof parentPort>;
 const post = (m: FromHttpThread) => port.postMessage(m);
-const beats = new Int32Array(data.heartbeat);
+const beats = new BigInt64Array(data.heartbeat);
 
 let metrics = new ComplianceMetrics();
 let serving = -1;
@@ -101,8 +101,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const path = (req.url ?? '/').split('?')[0];
   const own = (path === '/metrics' || path === '/healthz') && (req.method === 'GET' || head);
   if (own && path === '/healthz') {
-    const stalledS = Date.now() / 1000 - Atomics.load(beats, 0);
-    if (stalledS * 1000 > data.stalledAfterMs) return write(res, plain(503, `the checks' thread has not run for ${Math.floor(stalledS)} s\n`), head);
+    // The main thread marks every 500 ms that it runs.
+    const stalledMs = Date.now() - Number(Atomics.load(beats, 0)) - 500;
+    if (stalledMs > data.stalledAfterMs) return write(res, plain(503, `the checks' thread has not run for ${Math.floor(stalledMs / 1000)} s\n`), head);
     return write(res, plain(200, 'ok\n'), head);
   }
   if (own) {

@@ -169,7 +169,7 @@ export function startingState(): ServerState {
 export interface HttpThreadData {
   host: string | undefined;
   port: number;
-  /** Shared with this thread: [0] is the last second (Unix time) this thread ran its heartbeat. */
+  /** Shared with this thread (a BigInt64Array): [0] is when this thread last ran its heartbeat, in ms since the epoch. */
   heartbeat: SharedArrayBuffer;
   /** How long /metrics waits for this thread's own series before serving the last it gave. */
   sectionWaitMs: number;
@@ -199,7 +199,7 @@ function httpThreadFile(): string {
 }
 
 /** How often this thread marks that it runs (for /healthz's stall detection). */
-const HEARTBEAT_MS = 1_000;
+const HEARTBEAT_MS = 500;
 
 /**
  * Opens the daemon's listener on a thread of its own (src/daemon/http-thread.ts), whose event
@@ -210,8 +210,8 @@ const HEARTBEAT_MS = 1_000;
 export async function startServer(initial: ServerState, listen: string, logger: Logger, opts: { sectionWaitMs?: number; stalledAfterMs?: number } = {}): Promise<RunningServer> {
   const { host, port } = parseListen(listen);
   const heartbeat = new SharedArrayBuffer(8);
-  const beats = new Int32Array(heartbeat);
-  const beat = () => Atomics.store(beats, 0, Math.floor(Date.now() / 1000));
+  const beats = new BigInt64Array(heartbeat);
+  const beat = () => Atomics.store(beats, 0, BigInt(Date.now()));
   beat();
   const data: HttpThreadData = { host, port, heartbeat, sectionWaitMs: opts.sectionWaitMs ?? 5, stalledAfterMs: opts.stalledAfterMs ?? 30_000 };
   const worker = new Worker(httpThreadFile(), { workerData: data, stdout: false, stderr: false });
