@@ -106,10 +106,9 @@ test('a check holding the main thread for 2 s: /metrics and /healthz answer with
   const { startMs, endMs } = held as { startMs: number; endMs: number };
   expect(endMs - startMs).toBeGreaterThanOrEqual(2_000);
 
-  // Asked while the main thread was held (and not in its last half second): answered, each within the bound.
-  const during = answers.filter((a) => a.startMs >= startMs && a.startMs <= endMs - 500);
+  // In flight while the main thread was held (but for its last half second): each answered within the bound.
+  const during = answers.filter((a) => a.startMs <= endMs - 500 && a.startMs + a.ms >= startMs);
   const context = `held ${startMs}..${endMs}\n${describeAnswers(answers)}`;
-  expect({ asked: during.filter((a) => a.path === '/metrics').length >= 3 && during.filter((a) => a.path === '/healthz').length >= 3, context }).toEqual({ asked: true, context });
   for (const a of during) {
     expect({ path: a.path, status: a.status, fast: a.ms <= 500, context }).toEqual({ path: a.path, status: 200, fast: true, context });
     if (a.path === '/healthz') expect(a.body).toBe('ok');
@@ -121,6 +120,9 @@ test('a check holding the main thread for 2 s: /metrics and /healthz answer with
       for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) expect({ name, there: sample(a.body, name) !== undefined }).toEqual({ name, there: true });
     }
   }
+  // ... and they kept coming: several of each while it was held.
+  const asked = (path: string) => during.filter((a) => a.path === path && a.startMs >= startMs).length;
+  expect({ metrics: asked('/metrics') >= 3, healthz: asked('/healthz') >= 3, context }).toEqual({ metrics: true, healthz: true, context });
   // After it: the holder's result is exported.
   await waitFor(async () => sample((await get(d.address, '/metrics')).body, 'aegis_compliance_check_status{check="holder",check_severity="critical",status="pass"}') === 1, 'holder exported', 30_000);
 }, 120_000);
