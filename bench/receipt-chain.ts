@@ -116,6 +116,17 @@ function freshState(sandbox: Sandbox): string {
   return dir;
 }
 
+/** The HTTP thread's event-loop delay in a /metrics body, as `p50 …, p99 …, max … ms`. */
+function servingDelay(body: string): string | undefined {
+  const ms = (label: string) => {
+    const m = new RegExp(`^aegis_audit_http_eventloop_delay_${label}_seconds (\\S+)$`, 'm').exec(body);
+    return m ? Number(m[1]) * 1000 : undefined;
+  };
+  const [p50, p99, max] = [ms('p50'), ms('p99'), ms('max')];
+  if (p50 === undefined || p99 === undefined || max === undefined) return undefined;
+  return `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(1)} ms`;
+}
+
 /** Polls /metrics and /healthz of a daemon doing a first pass; latencies until the pass ends. */
 async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   freshState(sandbox);
@@ -142,6 +153,8 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   let loadDuring = '';
   let started = false;
   let progressSeen = 0;
+  let mainLagMaxS = 0;
+  let serving: string | undefined;
   try {
     for (;;) {
       const body = await ask('/metrics');
@@ -156,6 +169,10 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
       started = true;
       const m = /aegis_compliance_check_rows_processed_total\{[^}]*check="receipt-chain"[^}]*\} (\d+)/.exec(body);
       if (m) progressSeen = Math.max(progressSeen, Number(m[1]));
+      // The main thread's longest event-loop delay since the previous scrape that it answered.
+      const lag = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(body);
+      if (lag) mainLagMaxS = Math.max(mainLagMaxS, Number(lag[1]));
+      serving = servingDelay(body) ?? serving;
       if (/aegis_compliance_check_last_run_timestamp_seconds\{[^}]*check="receipt-chain"[^}]*\} [1-9]/.test(body)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -186,6 +203,8 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
     console.log(`     /metrics ${s(idle['/metrics'])}`);
     console.log(`     /healthz ${s(idle['/healthz'])}`);
   }
+  console.log(`     the HTTP thread's event-loop delay from the daemon's start to the pass's end: ${serving ?? 'not exported'}`);
+  console.log(`     the main (checks') thread's longest event-loop delay between two scrapes: ${(mainLagMaxS * 1000).toFixed(1)} ms (nodejs_eventloop_lag_max_seconds)`);
   console.log(`     progress counter seen during the pass: up to ${n(progressSeen)} rows`);
 }
 

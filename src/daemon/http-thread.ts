@@ -8,7 +8,7 @@
  *   the main thread's own series (its heap, GC, event loop, handles; a replica's queue counters),
  *   asked of it at each scrape and waited for at most `sectionWaitMs`, else its last answer;
  *   the process-wide ones (CPU, memory, descriptors, start time) read here; and this thread's
- *   event-loop delay (`aegis_audit_http_eventloop_delay_seconds`).
+ *   event-loop delay since it started (`aegis_audit_http_eventloop_delay_{p50,p99,max}_seconds`).
  * - /healthz: 200 while the main thread runs; 503 once it has not run for `stalledAfterMs`
  *   (a check stuck in a loop), so a liveness probe still sees a daemon that stopped working.
  * - Every other route is answered by the main thread (route() in server.ts); files it names
@@ -18,7 +18,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createReadStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Summary } from 'prom-client';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Gauge } from 'prom-client';
 import { ComplianceMetrics, joinExposition, processMetrics, renderRegistry, serialised } from '../outputs/metrics';
 import type { Answer, FromHttpThread, HttpThreadData, ToHttpThread } from './server';
 
@@ -34,22 +35,23 @@ const waiting = new Map<number, (text: string) => void>();
 /** The main thread's last section, by format. */
 const lastSection: Record<'text' | 'om', string | undefined> = { text: undefined, om: undefined };
 
-// This thread's own promptness: how late a 20 ms timer fires, over the last 10 minutes.
-const delay = new Summary({
-  name: 'aegis_audit_http_eventloop_delay_seconds',
-  help: "How late the daemon's HTTP thread ran a 20 ms timer (its event-loop delay), over the last 10 minutes: what /metrics and /healthz wait for besides their own work.",
-  percentiles: [0.5, 0.99, 1],
-  maxAgeSeconds: 600,
-  ageBuckets: 5,
-  registers: [processMetrics().wide],
-});
-const TICK_MS = 20;
-let expected = performance.now() + TICK_MS;
-setInterval(() => {
-  const now = performance.now();
-  delay.observe(Math.max(0, now - expected) / 1000);
-  expected = now + TICK_MS;
-}, TICK_MS).unref();
+// This thread's own promptness, since it started: what /metrics and /healthz wait for besides their own work.
+const delay = monitorEventLoopDelay({ resolution: 10 });
+delay.enable();
+for (const [q, label] of [
+  [50, 'p50'],
+  [99, 'p99'],
+  [100, 'max'],
+] as const) {
+  new Gauge({
+    name: `aegis_audit_http_eventloop_delay_${label}_seconds`,
+    help: `${label === 'max' ? 'Longest' : `The ${label}`} event-loop delay of the daemon's HTTP thread (the one serving /metrics and /healthz) since it started.`,
+    registers: [processMetrics().wide],
+    collect() {
+      this.set((q === 100 ? delay.max : delay.percentile(q)) / 1e9);
+    },
+  });
+}
 
 function askSection(openMetrics: boolean): Promise<string> {
   const n = ++asked;

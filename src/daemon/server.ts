@@ -213,7 +213,7 @@ export async function startServer(initial: ServerState, listen: string, logger: 
   const beats = new BigInt64Array(heartbeat);
   const beat = () => Atomics.store(beats, 0, BigInt(Date.now()));
   beat();
-  const data: HttpThreadData = { host, port, heartbeat, sectionWaitMs: opts.sectionWaitMs ?? 5, stalledAfterMs: opts.stalledAfterMs ?? 30_000 };
+  const data: HttpThreadData = { host, port, heartbeat, sectionWaitMs: opts.sectionWaitMs ?? 2, stalledAfterMs: opts.stalledAfterMs ?? 30_000 };
   const worker = new Worker(httpThreadFile(), { workerData: data, stdout: false, stderr: false });
   const beating = setInterval(beat, HEARTBEAT_MS);
   beating.unref();
