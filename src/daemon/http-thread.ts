@@ -36,7 +36,9 @@ const waiting = new Map<number, (text: string) => void>();
 const lastSection: Record<'text' | 'om', string | undefined> = { text: undefined, om: undefined };
 
 // This thread's own promptness, since it started: what /metrics and /healthz wait for besides their own work.
-const delay = monitorEventLoopDelay({ resolution: 10 });
+// The histogram holds the time between two runs of a 10 ms timer: the delay is what exceeds 10 ms.
+const RESOLUTION_MS = 10;
+const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 delay.enable();
 for (const [q, label] of [
   [50, 'p50'],
@@ -48,7 +50,7 @@ for (const [q, label] of [
     help: `${label === 'max' ? 'Longest' : `The ${label}`} event-loop delay of the daemon's HTTP thread (the one serving /metrics and /healthz) since it started.`,
     registers: [processMetrics().wide],
     collect() {
-      this.set((q === 100 ? delay.max : delay.percentile(q)) / 1e9);
+      this.set(Math.max(0, (q === 100 ? delay.max : delay.percentile(q)) / 1e9 - RESOLUTION_MS / 1000));
     },
   });
 }
@@ -72,9 +74,23 @@ async function mainSection(openMetrics: boolean): Promise<string> {
   return got ?? lastSection[key] ?? '';
 }
 
+/** Changes applied to `metrics` so far: the compliance series are a function of its state, rendered again only after a change. */
+let changes = 0;
+const rendered: Record<'text' | 'om', { changes: number; text: string } | undefined> = { text: undefined, om: undefined };
+
+async function renderOurs(openMetrics: boolean): Promise<string> {
+  const key = openMetrics ? 'om' : 'text';
+  const at = changes;
+  const cached = rendered[key];
+  if (cached?.changes === at) return cached.text;
+  const text = await renderRegistry(metrics.registry, openMetrics);
+  rendered[key] = { changes: at, text };
+  return text;
+}
+
 async function renderMetrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
   const section = mainSection(openMetrics);
-  const own = serialised(async () => [await renderRegistry(metrics.registry, openMetrics), await renderRegistry(processMetrics().wide, openMetrics)]);
+  const own = serialised(async () => [await renderOurs(openMetrics), await renderRegistry(processMetrics().wide, openMetrics)]);
   const [[ours, wide], main] = await Promise.all([own, section]);
   return joinExposition([ours, main, wide], openMetrics, metrics.registry.contentType);
 }
@@ -134,13 +150,16 @@ port.on('message', (m: ToHttpThread) => {
     case 'serve':
       serving = m.id;
       metrics = ComplianceMetrics.fromSnapshot(m.snapshot);
+      changes++;
       // The first scrape need not wait for the main thread's series.
       lastSection.text = lastSection.om = undefined;
       void askSection(false).then((t) => (lastSection.text ??= t));
       void askSection(true).then((t) => (lastSection.om ??= t));
       return;
     case 'op':
-      if (m.id === serving) metrics.apply(m.op);
+      if (m.id !== serving) return;
+      metrics.apply(m.op);
+      changes++;
       return;
     case 'answer':
       answers.get(m.n)?.(m.answer);
