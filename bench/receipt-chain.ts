@@ -13,11 +13,14 @@
  *     first pass's whole command;
  *  3. start-up: `aegis-audit --version`, `aegis-audit checks list` and a bare `node -e 0`;
  *  4. (--daemon) the daemon during a first pass of the same chain: /metrics and /healthz
- *     latency (p50, p99, max) while the pass runs;
+ *     latency (p50, p99, max) while the pass runs, the event-loop delay of the daemon's HTTP
+ *     thread over it and the longest of its main thread (what explains the figures);
+ *     --daemon-only runs this step alone (no limit, no CLI runs, no start-up figures);
  *  5. (--rolling) rolling re-verification cycles 15 minutes apart (the default schedule and
  *     rehash_period 24 h) and how long a tampered old row takes to be found.
  *
- *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon] [--rolling] [--limit-sample=N]
+ *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon | --daemon-only] [--rolling] [--limit-sample=N]
+ *   (AEGIS_BENCH_DAEMON_NODE_FLAGS adds node flags to the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
  *
  * Every figure is printed with the load average at the time.
  */
