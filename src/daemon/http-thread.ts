@@ -5,7 +5,7 @@
  *
  * - /metrics: the compliance series from a ComplianceMetrics kept here as a copy of the main
  *   thread's (its state, then every change in order: a scrape sees every value set before it);
- *   the main thread's own series (its heap, GC, event loop, handles; a replica's queue counters),
+ *   the main thread's own series (its heap, GC, event loop, handles),
  *   asked of it at each scrape and waited for at most `sectionWaitMs`, else its last answer;
  *   the process-wide ones (CPU, memory, descriptors, start time) read here; and this thread's
  *   event-loop delay since it started (`aegis_audit_http_eventloop_delay_{p50,p99,max}_seconds`).
@@ -111,10 +111,20 @@ function plain(status: number, body: string): Answer {
   return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' }, body };
 }
 
+/** While the state served is a listener's before its daemon: requests waiting for the daemon's (at most HOLD_MS). */
+let held: (() => void)[] | undefined;
+const HOLD_MS = 5_000;
+const release = () => {
+  const waiting = held ?? [];
+  held = undefined;
+  for (const go of waiting) go();
+};
+
 let requests = 0;
 const answers = new Map<number, (a: Answer) => void>();
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (held) await new Promise<void>((go) => held?.push(go) ?? go());
   const head = req.method === 'HEAD';
   const path = (req.url ?? '/').split('?')[0];
   const own = (path === '/metrics' || path === '/healthz') && (req.method === 'GET' || head);
@@ -151,6 +161,10 @@ port.on('message', (m: ToHttpThread) => {
       serving = m.id;
       metrics = ComplianceMetrics.fromSnapshot(m.snapshot);
       changes++;
+      if (m.starting) {
+        held ??= [];
+        setTimeout(release, HOLD_MS).unref();
+      } else release();
       // The first scrape need not wait for the main thread's series.
       lastSection.text = lastSection.om = undefined;
       void askSection(false).then((t) => (lastSection.text ??= t));

@@ -6,7 +6,7 @@
  * main thread (synchronous parsing, a report's templates, a GC pause) does not delay /metrics
  * or /healthz. The compliance series reach that thread as changes, in order, as they are made
  * (ComplianceMetrics.mirror), so a scrape sees every value set before it; what only the main
- * thread can read (its heap, GC, event loop and handles, a replica's queue counters) it gives
+ * thread can read (its heap, GC, event loop and handles) it gives
  * at each scrape within `sectionWaitMs`, else its last answer is served.
  *
  * A fleet's daemon serves the index of its deployments at `/` and `/report` (JSON at
@@ -43,6 +43,8 @@ export interface ServerState {
   runbooks?: ReadonlyMap<string, string>;
   /** Set for a fleet config: `/` and `/report` are its index, each deployment's report under `/<deployment>/`. */
   fleet?: FleetServerState;
+  /** A listener opened before its daemon: requests wait (up to 5 s) for the daemon's state. */
+  starting?: boolean;
 }
 
 /** `host:port`; an empty host listens on every interface (as the config schema allows). */
@@ -162,7 +164,7 @@ export interface RunningServer {
 
 /** What a server answers before a daemon took it over: alive, not ready, no series yet. */
 export function startingState(): ServerState {
-  return { metrics: new ComplianceMetrics(), ready: () => ({ ready: false, reason: 'starting' }), report: () => undefined };
+  return { metrics: new ComplianceMetrics(), ready: () => ({ ready: false, reason: 'starting' }), report: () => undefined, starting: true };
 }
 
 /** Settings of the HTTP thread (workerData). */
@@ -179,7 +181,7 @@ export interface HttpThreadData {
 
 /** Messages between this thread and the HTTP thread. */
 export type ToHttpThread =
-  | { t: 'serve'; id: number; snapshot: MetricsSnapshot }
+  | { t: 'serve'; id: number; snapshot: MetricsSnapshot; starting: boolean }
   | { t: 'op'; id: number; op: MetricsOp }
   | { t: 'answer'; n: number; answer: Answer }
   | { t: 'section'; n: number; openMetrics: boolean; text: string }
@@ -226,7 +228,7 @@ export async function startServer(initial: ServerState, listen: string, logger: 
     const id = ++serving;
     const { snapshot, stop } = next.metrics.mirror((op) => post({ t: 'op', id, op }));
     stopMirror = stop;
-    post({ t: 'serve', id, snapshot });
+    post({ t: 'serve', id, snapshot, starting: next.starting === true });
   };
   let closedResolve: (() => void) | undefined;
   const closed = new Promise<void>((r) => (closedResolve = r));

@@ -24,6 +24,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type RegistryContentTy
 import type { CheckResult, Report, Severity, Status } from '../core/types';
 import { STATUSES } from '../core/types';
 import { TOOL_VERSION } from '../core/report';
+import { registerReplicaMetrics } from './queue-metrics';
 
 export const METRIC_PREFIX = 'aegis_compliance_';
 
@@ -97,6 +98,15 @@ export interface MetricsSnapshot {
   deployments: Map<string, DeploymentState>;
   measurementHelp: Map<string, string>;
   reloads: ReloadCounts;
+  replicas: Map<string, ReplicaState>;
+}
+
+/** A replica's own work when replicas share checks through the queue (src/outputs/queue-metrics.ts). */
+export interface ReplicaState {
+  jobs: Map<string, number>;
+  seconds: number;
+  enqueued: number;
+  running: number;
 }
 
 /** One change, as mirror() hands it on: a method of ComplianceMetrics and its arguments. */
@@ -108,7 +118,11 @@ export type MetricsOp =
   | { op: 'recordRun'; args: Parameters<ComplianceMetrics['recordRun']> }
   | { op: 'setLeader'; args: Parameters<ComplianceMetrics['setLeader']> }
   | { op: 'retainSources'; args: Parameters<ComplianceMetrics['retainSources']> }
-  | { op: 'setReloads'; args: [ReloadCounts] };
+  | { op: 'setReloads'; args: [ReloadCounts] }
+  | { op: 'replica'; args: Parameters<ComplianceMetrics['replica']> }
+  | { op: 'replicaRan'; args: Parameters<ComplianceMetrics['replicaRan']> }
+  | { op: 'replicaScheduled'; args: Parameters<ComplianceMetrics['replicaScheduled']> }
+  | { op: 'replicaRunning'; args: Parameters<ComplianceMetrics['replicaRunning']> };
 
 /** A measured figure's name: snake_case, not a counter/histogram suffix, not one of ours. */
 const MEASUREMENT_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
@@ -188,12 +202,6 @@ export async function renderRegistry(reg: Registry, openMetrics: boolean): Promi
 
 export class ComplianceMetrics {
   readonly registry: Registry;
-  /**
-   * Series only this thread can read (a replica's queue counters, read from its queue): a
-   * daemon serving from another thread asks this thread for them at each scrape (see
-   * renderThreadSection), with this thread's heap, GC and event-loop figures.
-   */
-  readonly threadRegistry: Registry;
   private readonly deployments = new Map<string, DeploymentState>();
   private readonly measurementHelp = new Map<string, string>();
   private readonly measurementGauges = new Map<string, Gauge<'deployment' | 'check'>>();
@@ -203,10 +211,11 @@ export class ComplianceMetrics {
   private reloadsSet: ReloadCounts = { success: 0, failure: 0 };
   private readonly version: string;
   private sinks: ((op: MetricsOp) => void)[] = [];
+  private readonly replicas = new Map<string, ReplicaState>();
+  private replicaMetricsRegistered = false;
 
   constructor(opts: ComplianceMetricsOptions = {}) {
     this.registry = new Registry();
-    this.threadRegistry = new Registry();
     this.onInvalid = opts.onInvalidMeasurement;
     this.reloadsOf = opts.reloads;
     this.version = opts.version ?? TOOL_VERSION;
@@ -373,7 +382,7 @@ export class ComplianceMetrics {
   mirror(sink: (op: MetricsOp) => void): { snapshot: MetricsSnapshot; stop: () => void } {
     this.sinks.push(sink);
     return {
-      snapshot: { version: this.version, deployments: this.deployments, measurementHelp: this.measurementHelp, reloads: { ...this.reloads() } },
+      snapshot: { version: this.version, deployments: this.deployments, measurementHelp: this.measurementHelp, reloads: { ...this.reloads() }, replicas: this.replicas },
       stop: () => {
         this.sinks = this.sinks.filter((s) => s !== sink);
       },
@@ -386,6 +395,10 @@ export class ComplianceMetrics {
     for (const [name, help] of snapshot.measurementHelp) m.measurementGauge(name, help);
     for (const [name, d] of snapshot.deployments) m.deployments.set(name, d);
     m.reloadsSet = snapshot.reloads;
+    for (const [name, r] of snapshot.replicas) {
+      m.replica(name);
+      m.replicas.set(name, r);
+    }
     return m;
   }
 
@@ -409,6 +422,14 @@ export class ComplianceMetrics {
       case 'setReloads':
         this.reloadsSet = { ...op.args[0] };
         return;
+      case 'replica':
+        return this.replica(...op.args);
+      case 'replicaRan':
+        return this.replicaRan(...op.args);
+      case 'replicaScheduled':
+        return this.replicaScheduled(...op.args);
+      case 'replicaRunning':
+        return this.replicaRunning(...op.args);
     }
   }
 
@@ -570,6 +591,39 @@ export class ComplianceMetrics {
     for (const s of [...d.sourceUp.keys()]) if (!keep.has(s)) d.sourceUp.delete(s);
   }
 
+  /** Exports a replica's own queue series (QueueWorkerMetrics), from now on. */
+  replica(replica: string): void {
+    this.emit({ op: 'replica', args: [replica] });
+    if (!this.replicas.has(replica)) this.replicas.set(replica, { jobs: new Map(), seconds: 0, enqueued: 0, running: 0 });
+    if (!this.replicaMetricsRegistered) {
+      this.replicaMetricsRegistered = true;
+      registerReplicaMetrics(this.registry, this.replicas);
+    }
+  }
+
+  /** A check run a replica took from the queue ended. */
+  replicaRan(replica: string, outcome: string, durationMs: number): void {
+    const r = this.replicas.get(replica);
+    if (!r) return;
+    this.emit({ op: 'replicaRan', args: [replica, outcome, durationMs] });
+    r.jobs.set(outcome, (r.jobs.get(outcome) ?? 0) + 1);
+    r.seconds += durationMs / 1000;
+  }
+
+  replicaScheduled(replica: string, n: number): void {
+    const r = this.replicas.get(replica);
+    if (!r) return;
+    this.emit({ op: 'replicaScheduled', args: [replica, n] });
+    r.enqueued += n;
+  }
+
+  replicaRunning(replica: string, n: number): void {
+    const r = this.replicas.get(replica);
+    if (!r || r.running === n) return;
+    this.emit({ op: 'replicaRunning', args: [replica, n] });
+    r.running = n;
+  }
+
   private measurementGauge(name: string, help: string): Gauge<'deployment' | 'check'> {
     let g = this.measurementGauges.get(name);
     if (!g) {
@@ -597,7 +651,7 @@ export class ComplianceMetrics {
 
   /**
    * The exposition, in Prometheus text format or OpenMetrics: our series, then this thread's
-   * (queue counters, heap, GC, event loop), then the process's. Renders are serialised
+   * (heap, GC, event loop, handles), then the process's. Renders are serialised
    * process-wide: prom-client keeps the format on a registry (read between awaits) and, for
    * OpenMetrics, strips `_total` from counter names in place — both are restored before the
    * next render starts.
@@ -611,15 +665,14 @@ export class ComplianceMetrics {
     });
   }
 
-  /** What only this thread can render: threadRegistry, then this thread's heap, GC and event-loop figures. */
+  /** What only this thread can render: its heap, GC, event-loop and handles figures (a daemon's HTTP thread asks for them at each scrape). */
   renderThreadSection(openMetrics = false): Promise<string> {
     return serialised(() => this.renderThreadSectionNow(openMetrics));
   }
 
   private async renderThreadSectionNow(openMetrics: boolean): Promise<string> {
-    const queue = await renderRegistry(this.threadRegistry, openMetrics);
     const own = await renderRegistry(processMetrics().thread, openMetrics);
-    return joinExposition([queue, own], openMetrics, '').body;
+    return joinExposition([own], openMetrics, '').body;
   }
 }
 

@@ -128,7 +128,7 @@ test('a check holding the main thread for 2 s: /metrics and /healthz answer with
 }, 120_000);
 
 test("/healthz fails while the main thread has stopped running for longer than the stall bound, and recovers", async () => {
-  const server = await startServer(startingState(), '127.0.0.1:0', silentLogger(), { stalledAfterMs: 1_000 });
+  const server = await startServer({ ...startingState(), starting: false }, '127.0.0.1:0', silentLogger(), { stalledAfterMs: 1_000 });
   servers.push(server);
   expect((await get(server.address, '/healthz')).status).toBe(200);
   const poller = poll(server.address, ['/healthz'], 7_000);
