@@ -13,11 +13,14 @@
  *     first pass's whole command;
  *  3. start-up: `aegis-audit --version`, `aegis-audit checks list` and a bare `node -e 0`;
  *  4. (--daemon) the daemon during a first pass of the same chain: /metrics and /healthz
- *     latency (p50, p99, max) while the pass runs;
+ *     latency (p50, p99, max) while the pass runs, the event-loop delay of the daemon's HTTP
+ *     thread over it and the longest of its main thread (what explains the figures);
+ *     --daemon-only runs this step alone (no limit, no CLI runs, no start-up figures);
  *  5. (--rolling) rolling re-verification cycles 15 minutes apart (the default schedule and
  *     rehash_period 24 h) and how long a tampered old row takes to be found.
  *
- *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon] [--rolling] [--limit-sample=N]
+ *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon | --daemon-only] [--rolling] [--limit-sample=N]
+ *   (AEGIS_BENCH_DAEMON_NODE_FLAGS adds node flags to the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
  *
  * Every figure is printed with the load average at the time.
  */
@@ -116,11 +119,23 @@ function freshState(sandbox: Sandbox): string {
   return dir;
 }
 
+/** The HTTP thread's event-loop delay in a /metrics body, as `p50 …, p99 …, max … ms`. */
+function servingDelay(body: string): string | undefined {
+  const ms = (label: string) => {
+    const m = new RegExp(`^aegis_audit_http_eventloop_delay_${label}_seconds (\\S+)$`, 'm').exec(body);
+    return m ? Number(m[1]) * 1000 : undefined;
+  };
+  const [p50, p99, max] = [ms('p50'), ms('p99'), ms('max')];
+  if (p50 === undefined || p99 === undefined || max === undefined) return undefined;
+  return `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(1)} ms`;
+}
+
 /** Polls /metrics and /healthz of a daemon doing a first pass; latencies until the pass ends. */
 async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   freshState(sandbox);
   const port = await freePort();
-  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const extra = (process.env.AEGIS_BENCH_DAEMON_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...extra, CLI, 'daemon', '--config', sandbox.configPath, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'ignore'] });
   const lat: Record<'/metrics' | '/healthz', number[]> = { '/metrics': [], '/healthz': [] };
   const ask = (path: '/metrics' | '/healthz') =>
     new Promise<string | undefined>((r) => {
@@ -141,6 +156,8 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
   let loadDuring = '';
   let started = false;
   let progressSeen = 0;
+  let mainLagMaxS = 0;
+  let serving: string | undefined;
   try {
     for (;;) {
       const body = await ask('/metrics');
@@ -155,6 +172,10 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
       started = true;
       const m = /aegis_compliance_check_rows_processed_total\{[^}]*check="receipt-chain"[^}]*\} (\d+)/.exec(body);
       if (m) progressSeen = Math.max(progressSeen, Number(m[1]));
+      // The main thread's longest event-loop delay since the previous scrape that it answered.
+      const lag = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(body);
+      if (lag) mainLagMaxS = Math.max(mainLagMaxS, Number(lag[1]));
+      serving = servingDelay(body) ?? serving;
       if (/aegis_compliance_check_last_run_timestamp_seconds\{[^}]*check="receipt-chain"[^}]*\} [1-9]/.test(body)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -185,6 +206,8 @@ async function daemonDuringPass(sandbox: Sandbox, rows: number): Promise<void> {
     console.log(`     /metrics ${s(idle['/metrics'])}`);
     console.log(`     /healthz ${s(idle['/healthz'])}`);
   }
+  console.log(`     the HTTP thread's event-loop delay from the daemon's start to the pass's end: ${serving ?? 'not exported'}`);
+  console.log(`     the main (checks') thread's longest event-loop delay between two scrapes: ${(mainLagMaxS * 1000).toFixed(1)} ms (nodejs_eventloop_lag_max_seconds)`);
   console.log(`     progress counter seen during the pass: up to ${n(progressSeen)} rows`);
 }
 
@@ -227,12 +250,16 @@ async function rolling(sandbox: Sandbox): Promise<void> {
   );
 }
 
-async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; rolling: boolean; sample: number }): Promise<void> {
+async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; daemonOnly: boolean; rolling: boolean; sample: number }): Promise<void> {
   console.log(`\n=== ${n(rows)} rows ===`);
   let t = Date.now();
   const sandbox = await buildSandbox({ dir: join(dir, `sandbox-${rows}`), seed: 1, rows, violations: 'none', adminUrl: pgAdmin, cloud: false });
   console.log(`sandbox built in ${((Date.now() - t) / 1000).toFixed(1)} s (load average ${load()})`);
   try {
+    if (flags.daemonOnly) {
+      await daemonDuringPass(sandbox, rows);
+      return;
+    }
     const sigs = await loadSignatures(sandbox.postgresUrl, 'public.audit_log', sandbox.plan.receiptKeys.map((k) => k.publicKeyPem), flags.sample);
     // 0 + 1: the limit, the first pass, the limit again.
     const before = await limit(sigs);
@@ -293,6 +320,7 @@ async function main(): Promise<void> {
   const sizes = args.filter((a) => !a.startsWith('--')).map(Number);
   const flags = {
     daemon: args.includes('--daemon'),
+    daemonOnly: args.includes('--daemon-only'),
     rolling: args.includes('--rolling'),
     sample: Number(args.find((a) => a.startsWith('--limit-sample='))?.split('=')[1] ?? 200_000),
   };

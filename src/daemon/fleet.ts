@@ -94,7 +94,9 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
     maintenanceIntervalMs: o.config.maintenance_interval,
     logger: o.logger,
   });
-  const self = new QueueWorkerMetrics(o.metrics.registry, replica, () => queue.activeCount());
+  const self = new QueueWorkerMetrics(o.metrics, replica);
+  /** Checks this replica is running now (aegis_audit_queue_jobs_running). */
+  let runningChecks = 0;
   const members = new Map<string, Member>(
     o.deployments.map((d) => {
       const timeouts = new Map(d.planned.map((p) => [p.check.meta.id, p.timeoutMs]));
@@ -134,7 +136,12 @@ export async function startFleetParts(o: FleetPartsOptions): Promise<FleetParts>
   await queue.work(
     async (job: FleetJob) => {
       const part = memberOf(job);
-      return part.d.runCheck(job.check, sharedOf(part.d.name));
+      self.running(++runningChecks);
+      try {
+        return await part.d.runCheck(job.check, sharedOf(part.d.name));
+      } finally {
+        self.running(--runningChecks);
+      }
     },
     (e) => self.ran(e.outcome, e.durationMs),
   );

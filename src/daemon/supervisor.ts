@@ -60,7 +60,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
    * untouched) on any failure. Deployments added to the config start, removed ones stop (their
    * series go with the old daemon's registry).
    */
-  const startAndSwap = async (fleet: LoadedFleet): Promise<void> => {
+  const startAndSwap = async (fleet: LoadedFleet, reload = false): Promise<void> => {
     // The built-in checks plus the config's plugins.
     const checks = fleet.registry;
     const inputs = new Map<LoadedConfig, RunInputs>();
@@ -144,6 +144,8 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
       throw e;
     }
     const server = (reused ?? opened) as RunningServer;
+    // A reload has succeeded once the new config runs: counted before its first answer.
+    if (reload) reloads.success++;
     server.setState(daemon.serverState);
     const old = active;
     active = { daemon, server, listen };
@@ -168,11 +170,11 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
       }
       try {
         const next = await loadFleetFile(opts.configFile, { registry });
-        await startAndSwap(next);
-        reloads.success++;
+        await startAndSwap(next, true);
         logger.info({ digest: next.digest }, 'Configuration reloaded');
       } catch (e) {
         reloads.failure++;
+        active?.daemon.metrics.reloadsChanged();
         logger.error({ err: describeError(e) }, 'Config reload failed; keeping the running configuration');
       }
     }

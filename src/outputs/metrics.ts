@@ -12,6 +12,10 @@
  * metrics, `process_*` and `nodejs_*`) are rendered after ours, from one process-wide
  * dedicated registry, so a daemon that is replaced on reload adds no second set of observers.
  *
+ * Every figure is plain data here, counters included, and every change goes through one of
+ * the methods below: `mirror()` hands the state and then each change, in order, to a copy of
+ * this class elsewhere (the daemon's HTTP thread), which renders exactly what this one would.
+ *
  * Conventions (reference/prometheus.md): prefix `aegis_compliance_`, base units in names,
  * `_total` only on counters, a `check_status` state set, and no label named `severity`
  * (alert rules own that label) — a check's own severity is `check_severity`.
@@ -20,6 +24,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type RegistryContentTy
 import type { CheckResult, Report, Severity, Status } from '../core/types';
 import { STATUSES } from '../core/types';
 import { TOOL_VERSION } from '../core/report';
+import { registerReplicaMetrics } from './queue-metrics';
 
 export const METRIC_PREFIX = 'aegis_compliance_';
 
@@ -58,6 +63,8 @@ interface CheckState {
   measurements: Map<string, number>;
   /** The progress a running (or the latest) run reported: its start, rows counted so far, the fraction done. */
   progress?: { startedMs: number; done: number; ratio: number };
+  /** `check_rows_processed_total`: rows counted over every run; undefined until a run reported progress (no series). */
+  rows?: number;
 }
 
 /** Everything exported for one audited deployment. */
@@ -67,9 +74,55 @@ interface DeploymentState {
   sourceUp: Map<string, number>;
   leader: number;
   lastCycle: number;
-  /** The (source, reason) pairs `source_errors_total` has counted, so they can be removed with the deployment. */
-  errorLabels: Map<string, { source: string; reason: string }>;
+  /** `source_errors_total` by (source, reason). */
+  sourceErrors: Map<string, { source: string; reason: string; n: number }>;
+  /** `runs_total` by outcome. */
+  runs: Record<RunOutcome, number>;
 }
+
+/** One result as the metrics keep it: what update() reads of a CheckResult. */
+export interface ResultFigures {
+  check: string;
+  status: Status;
+  startedAt: string;
+  durationMs: number;
+  /** Findings that fail the check (not waived, not info). */
+  failing: number;
+  measurements: readonly { name: string; value: number; help: string }[];
+  sourceErrors: readonly { source: string; reason: string }[];
+}
+
+/** Everything a ComplianceMetrics exports, as plain data (structured-clonable). */
+export interface MetricsSnapshot {
+  version: string;
+  deployments: Map<string, DeploymentState>;
+  measurementHelp: Map<string, string>;
+  reloads: ReloadCounts;
+  replicas: Map<string, ReplicaState>;
+}
+
+/** A replica's own work when replicas share checks through the queue (src/outputs/queue-metrics.ts). */
+export interface ReplicaState {
+  jobs: Map<string, number>;
+  seconds: number;
+  enqueued: number;
+  running: number;
+}
+
+/** One change, as mirror() hands it on: a method of ComplianceMetrics and its arguments. */
+export type MetricsOp =
+  | { op: 'progress'; args: Parameters<ComplianceMetrics['progress']> }
+  | { op: 'setPlan'; args: Parameters<ComplianceMetrics['setPlan']> }
+  | { op: 'removeDeployment'; args: Parameters<ComplianceMetrics['removeDeployment']> }
+  | { op: 'applyFigures'; args: Parameters<ComplianceMetrics['applyFigures']> }
+  | { op: 'recordRun'; args: Parameters<ComplianceMetrics['recordRun']> }
+  | { op: 'setLeader'; args: Parameters<ComplianceMetrics['setLeader']> }
+  | { op: 'retainSources'; args: Parameters<ComplianceMetrics['retainSources']> }
+  | { op: 'setReloads'; args: [ReloadCounts] }
+  | { op: 'replica'; args: Parameters<ComplianceMetrics['replica']> }
+  | { op: 'replicaRan'; args: Parameters<ComplianceMetrics['replicaRan']> }
+  | { op: 'replicaScheduled'; args: Parameters<ComplianceMetrics['replicaScheduled']> }
+  | { op: 'replicaRunning'; args: Parameters<ComplianceMetrics['replicaRunning']> };
 
 /** A measured figure's name: snake_case, not a counter/histogram suffix, not one of ours. */
 const MEASUREMENT_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
@@ -102,23 +155,38 @@ export interface ComplianceMetricsOptions {
   onInvalidMeasurement?: (check: string, name: string, why: string) => void;
 }
 
-let processRegistry: Registry | undefined;
-/** prom-client's default metrics, once per process, in a registry of their own (not the global one). */
-function processMetrics(): Registry {
-  if (!processRegistry) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+/**
+ * prom-client's default metrics that describe the whole process (CPU, memory, descriptors,
+ * start time, version): any thread reads the same values. The others (heap, GC, event loop,
+ * handles) describe the thread that collects them.
+ */
+const PROCESS_WIDE = /^process_|^nodejs_version_info$/;
+
+let processRegistries: { wide: Registry; thread: Registry } | undefined;
+/** prom-client's default metrics, once per thread, in registries of their own (not the global one): process-wide and this thread's. */
+export function processMetrics(): { wide: Registry; thread: Registry } {
+  if (!processRegistries) {
+    const wide = new Registry();
+    collectDefaultMetrics({ register: wide });
     // Gauges whose name ends in _total break the naming rules (promtool check metrics flags
     // them); each is the sum of a series by type that stays (nodejs_active_handles{type}, ...).
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) processRegistry.removeSingleMetric(name);
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) wide.removeSingleMetric(name);
+    const thread = new Registry();
+    for (const m of wide.getMetricsAsArray()) {
+      const name = (m as unknown as { name: string }).name;
+      if (PROCESS_WIDE.test(name)) continue;
+      wide.removeSingleMetric(name);
+      thread.registerMetric(m as never);
+    }
+    processRegistries = { wide, thread };
   }
-  return processRegistry;
+  return processRegistries;
 }
 
 /** Renders take turns process-wide: prom-client keeps the format on a registry and renames counters in place for OpenMetrics. */
 let renderChain: Promise<unknown> = Promise.resolve();
 
-async function renderRegistry(reg: Registry, openMetrics: boolean): Promise<string> {
+export async function renderRegistry(reg: Registry, openMetrics: boolean): Promise<string> {
   if (!openMetrics) return reg.metrics();
   const r = reg as unknown as Registry<RegistryContentType>;
   const counters = r.getMetricsAsArray().filter((m) => (m as unknown as { type: string }).type === 'counter') as unknown as { name: string }[];
@@ -135,15 +203,22 @@ async function renderRegistry(reg: Registry, openMetrics: boolean): Promise<stri
 export class ComplianceMetrics {
   readonly registry: Registry;
   private readonly deployments = new Map<string, DeploymentState>();
+  private readonly measurementHelp = new Map<string, string>();
   private readonly measurementGauges = new Map<string, Gauge<'deployment' | 'check'>>();
-  private readonly sourceErrors: Counter<'deployment' | 'source' | 'reason'>;
-  private readonly runs: Counter<'deployment' | 'outcome'>;
-  private readonly rowsProcessed: Counter<'deployment' | 'check'>;
   private readonly onInvalid?: ComplianceMetricsOptions['onInvalidMeasurement'];
+  private readonly reloadsOf?: () => ReloadCounts;
+  /** Set by setReloads (a mirror): the process's reloads as last told. */
+  private reloadsSet: ReloadCounts = { success: 0, failure: 0 };
+  private readonly version: string;
+  private sinks: ((op: MetricsOp) => void)[] = [];
+  private readonly replicas = new Map<string, ReplicaState>();
+  private replicaMetricsRegistered = false;
 
   constructor(opts: ComplianceMetricsOptions = {}) {
     this.registry = new Registry();
     this.onInvalid = opts.onInvalidMeasurement;
+    this.reloadsOf = opts.reloads;
+    this.version = opts.version ?? TOOL_VERSION;
     const registers = [this.registry];
     const deployments = this.deployments;
     const p = METRIC_PREFIX;
@@ -202,19 +277,27 @@ export class ComplianceMetrics {
         for (const [deployment, d] of deployments) for (const [source, v] of d.sourceUp) this.set({ deployment, source }, v);
       },
     });
-    this.sourceErrors = new Counter({
+    new Counter({
       name: `${p}source_errors_total`,
       help: 'Source failures seen by checks, by source and reason.',
       labelNames: ['deployment', 'source', 'reason'] as const,
       registers,
+      collect() {
+        this.reset();
+        for (const [deployment, d] of deployments) for (const e of d.sourceErrors.values()) this.inc({ deployment, source: e.source, reason: e.reason }, e.n);
+      },
     });
-    this.runs = new Counter({
+    new Counter({
       name: `${p}runs_total`,
       help: 'Runs of checks by outcome: pass (every evaluated check passed), fail (findings, no error), error (a check could not be evaluated), aborted (the run failed before its checks reported).',
       labelNames: ['deployment', 'outcome'] as const,
       registers,
+      collect() {
+        this.reset();
+        for (const [deployment, d] of deployments) for (const outcome of RUN_OUTCOMES) this.inc({ deployment, outcome }, d.runs[outcome]);
+      },
     });
-    const version = opts.version ?? TOOL_VERSION;
+    const version = this.version;
     new Gauge({
       name: `${p}build_info`,
       help: 'Version of aegis-audit, one series per audited deployment; always 1.',
@@ -245,7 +328,7 @@ export class ComplianceMetrics {
         for (const [deployment, d] of deployments) this.set({ deployment }, d.lastCycle);
       },
     });
-    const reloads = opts.reloads ?? (() => ({ success: 0, failure: 0 }));
+    const reloads = () => this.reloads();
     new Counter({
       name: `${p}config_reloads_total`,
       help: 'Config reloads (SIGHUP) by outcome: success (the new config runs) or failure (the old one kept running).',
@@ -261,11 +344,15 @@ export class ComplianceMetrics {
         }
       },
     });
-    this.rowsProcessed = new Counter({
+    new Counter({
       name: `${p}check_rows_processed_total`,
       help: "Rows (audit rows, log events) processed by each check, counted as the work advances: rate() of it is a long pass's speed.",
       labelNames: ['deployment', 'check'] as const,
       registers,
+      collect() {
+        this.reset();
+        for (const [deployment, check, s] of eachCheck()) if (s.rows !== undefined) this.inc({ deployment, check }, s.rows);
+      },
     });
     new Gauge({
       name: `${p}check_progress_ratio`,
@@ -279,14 +366,87 @@ export class ComplianceMetrics {
     });
   }
 
+  private reloads(): ReloadCounts {
+    return this.reloadsOf?.() ?? this.reloadsSet;
+  }
+
+  private emit(op: MetricsOp): void {
+    for (const sink of this.sinks) sink(op);
+  }
+
+  /**
+   * Hands the state as it is now, then every change in order, to `sink` (until the returned
+   * function is called). A ComplianceMetrics.fromSnapshot of the first, given each change with
+   * apply(), renders what this one renders — the same series and values.
+   */
+  mirror(sink: (op: MetricsOp) => void): { snapshot: MetricsSnapshot; stop: () => void } {
+    this.sinks.push(sink);
+    return {
+      snapshot: { version: this.version, deployments: this.deployments, measurementHelp: this.measurementHelp, reloads: { ...this.reloads() }, replicas: this.replicas },
+      stop: () => {
+        this.sinks = this.sinks.filter((s) => s !== sink);
+      },
+    };
+  }
+
+  /** A copy of a mirrored ComplianceMetrics (the snapshot is taken over, not copied). */
+  static fromSnapshot(snapshot: MetricsSnapshot): ComplianceMetrics {
+    const m = new ComplianceMetrics({ version: snapshot.version });
+    for (const [name, help] of snapshot.measurementHelp) m.measurementGauge(name, help);
+    for (const [name, d] of snapshot.deployments) m.deployments.set(name, d);
+    m.reloadsSet = snapshot.reloads;
+    for (const [name, r] of snapshot.replicas) {
+      m.replica(name);
+      m.replicas.set(name, r);
+    }
+    return m;
+  }
+
+  /** One change a mirrored ComplianceMetrics made. */
+  apply(op: MetricsOp): void {
+    switch (op.op) {
+      case 'progress':
+        return this.progress(...op.args);
+      case 'setPlan':
+        return this.setPlan(...op.args);
+      case 'removeDeployment':
+        return this.removeDeployment(...op.args);
+      case 'applyFigures':
+        return this.applyFigures(...op.args);
+      case 'recordRun':
+        return this.recordRun(...op.args);
+      case 'setLeader':
+        return this.setLeader(...op.args);
+      case 'retainSources':
+        return this.retainSources(...op.args);
+      case 'setReloads':
+        this.reloadsSet = { ...op.args[0] };
+        return;
+      case 'replica':
+        return this.replica(...op.args);
+      case 'replicaRan':
+        return this.replicaRan(...op.args);
+      case 'replicaScheduled':
+        return this.replicaScheduled(...op.args);
+      case 'replicaRunning':
+        return this.replicaRunning(...op.args);
+    }
+  }
+
+  /** The process's reload counts changed (the `reloads` option reads them): tells mirrors. */
+  reloadsChanged(): void {
+    if (this.sinks.length > 0) this.emit({ op: 'setReloads', args: [{ ...this.reloads() }] });
+  }
+
   /** A running check's progress (the runner's onProgress): counts the rows since the last call. */
   progress(deployment: string, check: string, p: { done: number; total?: number; startedMs: number; finished?: boolean }): void {
     const s = this.deployments.get(deployment)?.checks.get(check);
     if (!s || !Number.isFinite(p.done)) return;
+    this.emit({ op: 'progress', args: [deployment, check, { done: p.done, total: p.total, startedMs: p.startedMs, finished: p.finished }] });
     if (!s.progress || s.progress.startedMs !== p.startedMs) s.progress = { startedMs: p.startedMs, done: 0, ratio: 0 };
     const g = s.progress;
     if (p.done > g.done) {
-      this.rowsProcessed.inc({ deployment, check }, p.done - g.done);
+      s.rows = (s.rows ?? 0) + p.done - g.done;
       g.done = p.done;
     }
     g.ratio = p.finished ? 1 : p.total && p.total > 0 ? Math.min(1, p.done / p.total) : g.ratio;
@@ -300,9 +460,8 @@ export class ComplianceMetrics {
   private state(deployment: string): DeploymentState {
     let d = this.deployments.get(deployment);
     if (!d) {
-      d = { checks: new Map(), plan: new Map(), sourceUp: new Map(), leader: 0, lastCycle: 0, errorLabels: new Map() };
+      d = { checks: new Map(), plan: new Map(), sourceUp: new Map(), leader: 0, lastCycle: 0, sourceErrors: new Map(), runs: { pass: 0, fail: 0, error: 0, aborted: 0 } };
       this.deployments.set(deployment, d);
-      for (const outcome of RUN_OUTCOMES) this.runs.inc({ deployment, outcome }, 0);
     }
     return d;
   }
@@ -312,13 +471,10 @@ export class ComplianceMetrics {
    * checks no longer planned are dropped from every per-check metric. State of checks that stay is kept.
    */
   setPlan(deployment: string, plan: readonly PlannedCheckInfo[]): void {
+    this.emit({ op: 'setPlan', args: [deployment, plan] });
     const d = this.state(deployment);
     const ids = new Set(plan.map((c) => c.id));
-    for (const id of [...d.checks.keys()]) {
-      if (ids.has(id)) continue;
-      d.checks.delete(id);
-      this.rowsProcessed.remove({ deployment, check: id });
-    }
+    for (const id of [...d.checks.keys()]) if (!ids.has(id)) d.checks.delete(id);
     for (const c of plan) {
       const s = d.checks.get(c.id);
       if (s) s.severity = c.severity;
@@ -333,37 +489,50 @@ export class ComplianceMetrics {
         });
       }
     }
-    d.plan = new Map(plan.map((c) => [c.id, c]));
+    d.plan = new Map(plan.map((c) => [c.id, { id: c.id, severity: c.severity, sources: [...c.sources] }]));
   }
 
   /** Stops exporting a deployment: every series labelled with it goes, counters included. */
   removeDeployment(deployment: string): void {
-    const d = this.deployments.get(deployment);
-    if (!d) return;
+    if (!this.deployments.has(deployment)) return;
+    this.emit({ op: 'removeDeployment', args: [deployment] });
     this.deployments.delete(deployment);
-    for (const l of d.errorLabels.values()) this.sourceErrors.remove({ deployment, ...l });
-    for (const check of d.checks.keys()) this.rowsProcessed.remove({ deployment, check });
-    for (const outcome of RUN_OUTCOMES) this.runs.remove({ deployment, outcome });
   }
 
   /** Records the results of a run of a deployment's checks (all or some). Results of unplanned checks are ignored. */
   update(deployment: string, results: readonly CheckResult[], now: Date = new Date()): void {
+    if (!this.deployments.has(deployment)) return;
+    const figures: ResultFigures[] = results.map((r) => ({
+      check: r.check,
+      status: r.status,
+      startedAt: r.startedAt,
+      durationMs: r.durationMs,
+      failing: r.findings.filter((f) => !f.waived && f.severity !== 'info').length,
+      measurements: (r.measurements ?? []).map((m) => ({ name: m.name, value: m.value, help: m.help })),
+      sourceErrors: (r.sourceErrors ?? []).map((e) => ({ source: e.source, reason: e.reason })),
+    }));
+    this.applyFigures(deployment, figures, now.getTime());
+  }
+
+  /** update() with what it reads of the results, and the time as a number. */
+  applyFigures(deployment: string, results: readonly ResultFigures[], nowMs: number): void {
     const d = this.deployments.get(deployment);
     if (!d) return;
+    this.emit({ op: 'applyFigures', args: [deployment, results, nowMs] });
     const seenUp = new Map<string, number>();
     for (const r of results) {
       const s = d.checks.get(r.check);
       if (!s) continue;
       const started = Date.parse(r.startedAt);
-      const finished = (Number.isFinite(started) ? started + r.durationMs : now.getTime()) / 1000;
+      const finished = (Number.isFinite(started) ? started + r.durationMs : nowMs) / 1000;
       s.status = r.status;
-      s.findings = r.findings.filter((f) => !f.waived && f.severity !== 'info').length;
+      s.findings = r.failing;
       s.durationSeconds = r.durationMs / 1000;
       s.lastRun = finished;
       if (r.status === 'pass' || r.status === 'fail') s.lastSuccess = finished;
 
       s.measurements = new Map();
-      for (const m of r.measurements ?? []) {
+      for (const m of r.measurements) {
         const why = validMeasurementName(m.name);
         if (why || !Number.isFinite(m.value)) {
           this.onInvalid?.(r.check, m.name, why ?? 'value is not a finite number');
@@ -374,24 +543,28 @@ export class ComplianceMetrics {
       }
 
       // A source is down if any check of this run failed on it; up if a check that reads it was evaluated.
-      for (const e of r.sourceErrors ?? []) {
+      for (const e of r.sourceErrors) {
         seenUp.set(e.source, 0);
         const l = { source: e.source, reason: e.reason || 'error' };
-        d.errorLabels.set(`${l.source}\0${l.reason}`, l);
-        this.sourceErrors.inc({ deployment, ...l });
+        const key = `${l.source}\0${l.reason}`;
+        const counted = d.sourceErrors.get(key);
+        if (counted) counted.n++;
+        else d.sourceErrors.set(key, { ...l, n: 1 });
       }
       if (r.status === 'pass' || r.status === 'fail') {
         for (const src of d.plan.get(r.check)?.sources ?? []) if (!seenUp.has(src)) seenUp.set(src, 1);
       }
     }
     for (const [src, v] of seenUp) d.sourceUp.set(src, v);
-    d.lastCycle = now.getTime() / 1000;
+    d.lastCycle = nowMs / 1000;
   }
 
   /** Counts a finished run of a deployment's checks (see RUN_OUTCOMES). */
   recordRun(deployment: string, outcome: RunOutcome): void {
-    if (!this.deployments.has(deployment)) return;
-    this.runs.inc({ deployment, outcome });
+    const d = this.deployments.get(deployment);
+    if (!d) return;
+    this.emit({ op: 'recordRun', args: [deployment, outcome] });
+    d.runs[outcome]++;
   }
 
   /** Records a run's report: its results and its outcome. */
@@ -401,21 +574,61 @@ export class ComplianceMetrics {
   }
 
   setLeader(deployment: string, isLeader: boolean): void {
-    this.state(deployment).leader = isLeader ? 1 : 0;
+    const known = this.deployments.has(deployment);
+    const d = this.state(deployment);
+    const v = isLeader ? 1 : 0;
+    // Told on every run: mirrors hear of changes only.
+    if (!known || d.leader !== v) this.emit({ op: 'setLeader', args: [deployment, isLeader] });
+    d.leader = v;
   }
 
   /** Only sources the configuration names can have a `source_up` series. */
   retainSources(deployment: string, configured: readonly string[]): void {
     const d = this.deployments.get(deployment);
     if (!d) return;
+    this.emit({ op: 'retainSources', args: [deployment, configured] });
     const keep = new Set(configured);
     for (const s of [...d.sourceUp.keys()]) if (!keep.has(s)) d.sourceUp.delete(s);
+  }
+
+  /** Exports a replica's own queue series (QueueWorkerMetrics), from now on. */
+  replica(replica: string): void {
+    this.emit({ op: 'replica', args: [replica] });
+    if (!this.replicas.has(replica)) this.replicas.set(replica, { jobs: new Map(), seconds: 0, enqueued: 0, running: 0 });
+    if (!this.replicaMetricsRegistered) {
+      this.replicaMetricsRegistered = true;
+      registerReplicaMetrics(this.registry, this.replicas);
+    }
+  }
+
+  /** A check run a replica took from the queue ended. */
+  replicaRan(replica: string, outcome: string, durationMs: number): void {
+    const r = this.replicas.get(replica);
+    if (!r) return;
+    this.emit({ op: 'replicaRan', args: [replica, outcome, durationMs] });
+    r.jobs.set(outcome, (r.jobs.get(outcome) ?? 0) + 1);
+    r.seconds += durationMs / 1000;
+  }
+
+  replicaScheduled(replica: string, n: number): void {
+    const r = this.replicas.get(replica);
+    if (!r) return;
+    this.emit({ op: 'replicaScheduled', args: [replica, n] });
+    r.enqueued += n;
+  }
+
+  replicaRunning(replica: string, n: number): void {
+    const r = this.replicas.get(replica);
+    if (!r || r.running === n) return;
+    this.emit({ op: 'replicaRunning', args: [replica, n] });
+    r.running = n;
   }
 
   private measurementGauge(name: string, help: string): Gauge<'deployment' | 'check'> {
     let g = this.measurementGauges.get(name);
     if (!g) {
       const deployments = this.deployments;
+      this.measurementHelp.set(name, help);
       g = new Gauge({
         name: `${METRIC_PREFIX}${name}`,
         help: help.trim() || `Figure measured by a check: ${name}.`,
@@ -437,22 +650,44 @@ export class ComplianceMetrics {
   }
 
   /**
-   * The exposition, in Prometheus text format or OpenMetrics: our series, then the process's.
-   * Renders are serialised process-wide: prom-client keeps the format on a registry (read
-   * between awaits) and, for OpenMetrics, strips `_total` from counter names in place — both
-   * are restored before the next render starts.
+   * The exposition, in Prometheus text format or OpenMetrics: our series, then this thread's
+   * (heap, GC, event loop, handles), then the process's. Renders are serialised
+   * process-wide: prom-client keeps the format on a registry (read between awaits) and, for
+   * OpenMetrics, strips `_total` from counter names in place — both are restored before the
+   * next render starts.
    */
   render(openMetrics = false): Promise<{ contentType: string; body: string }> {
-    const run = async () => {
+    return serialised(async () => {
       const ours = await renderRegistry(this.registry, openMetrics);
-      const proc = await renderRegistry(processMetrics(), openMetrics);
-      if (!openMetrics) return { contentType: this.registry.contentType, body: `${ours}\n${proc}` };
-      const EOF = '# EOF\n';
-      const strip = (s: string) => (s.endsWith(EOF) ? s.slice(0, -EOF.length) : s);
-      return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: `${strip(ours)}${strip(proc)}${EOF}` };
-    };
-    const next = renderChain.then(run, run);
-    renderChain = next.catch(() => undefined);
-    return next;
+      const thread = await this.renderThreadSectionNow(openMetrics);
+      const wide = await renderRegistry(processMetrics().wide, openMetrics);
+      return joinExposition([ours, thread, wide], openMetrics, this.registry.contentType);
+    });
   }
+
+  /** What only this thread can render: its heap, GC, event-loop and handles figures (a daemon's HTTP thread asks for them at each scrape). */
+  renderThreadSection(openMetrics = false): Promise<string> {
+    return serialised(() => this.renderThreadSectionNow(openMetrics));
+  }
+
+  private async renderThreadSectionNow(openMetrics: boolean): Promise<string> {
+    const own = await renderRegistry(processMetrics().thread, openMetrics);
+    return joinExposition([own], openMetrics, '').body;
+  }
+}
+
+/** Runs `fn` after every render started before it (see render()). */
+export function serialised<T>(fn: () => Promise<T>): Promise<T> {
+  const next = renderChain.then(fn, fn);
+  renderChain = next.catch(() => undefined);
+  return next;
+}
+
+/** Expositions rendered apart, as one: OpenMetrics' `# EOF` once, at the end; empty parts left out. */
+export function joinExposition(parts: readonly string[], openMetrics: boolean, textContentType: string): { contentType: string; body: string } {
+  const EOF = '# EOF\n';
+  const strip = (s: string) => (openMetrics && s.endsWith(EOF) ? s.slice(0, -EOF.length) : s);
+  const bodies = parts.map(strip).filter((s) => s.trim() !== '');
+  if (!openMetrics) return { contentType: textContentType || Registry.PROMETHEUS_CONTENT_TYPE, body: bodies.map((b) => (b.endsWith('\n') ? b : `${b}\n`)).join('\n') };
+  return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: `${bodies.join('')}${EOF}` };
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { requireBinary } from '../helpers/binaries';
-import { ComplianceMetrics, runOutcome, validMeasurementName } from '../../src/outputs/metrics';
+import { ComplianceMetrics, renderRegistry, runOutcome, validMeasurementName, type MetricsOp } from '../../src/outputs/metrics';
 import { sample } from './helpers';
 import type { CheckResult, Finding } from '../../src/core/types';
 
@@ -50,6 +50,40 @@ const plan = [
 ];
 
 describe('ComplianceMetrics', () => {
+  test("a mirror (the state, then every change, each cloned as a thread's message is) renders exactly the original's series", async () => {
+    const reloads = { success: 1, failure: 0 };
+    const m = new ComplianceMetrics({ version: '1.2.3', reloads: () => reloads });
+    m.setPlan(D, plan);
+    m.setLeader(D, true);
+    m.recordReport(D, { results: [result('historical-keys', 'fail', { findings: [finding('historical-keys', 'critical'), finding('historical-keys', 'info')], measurements: [{ name: 'rows_seen', value: 3, help: 'Rows.' }] })] });
+    const ops: MetricsOp[] = [];
+    const { snapshot, stop } = m.mirror((op) => ops.push(structuredClone(op)));
+    const copy = ComplianceMetrics.fromSnapshot(structuredClone(snapshot));
+    const same = async () => {
+      for (const op of ops.splice(0)) copy.apply(op);
+      for (const om of [false, true]) expect(await renderRegistry(copy.registry, om)).toBe(await renderRegistry(m.registry, om));
+    };
+    await same();
+    m.progress(D, 'historical-keys', { done: 500, total: 1000, startedMs: 1 });
+    m.progress(D, 'historical-keys', { done: 900, total: 1000, startedMs: 1 });
+    m.update(D, [result('auth-failure-spike', 'error', { sourceErrors: [{ source: 'logs', reason: 'timeout' }], measurements: [{ name: 'events_seen', value: 12, help: 'Events.' }, { name: 'Bad Name', value: 1, help: '' }] })], new Date('2026-11-22T11:00:00Z'));
+    m.recordRun(D, 'error');
+    m.setPlan('staging', [plan[0]]);
+    m.setLeader('staging', false);
+    m.retainSources(D, ['postgres']);
+    reloads.failure++;
+    m.reloadsChanged();
+    await same();
+    expect(sample(await renderRegistry(copy.registry, false), 'aegis_compliance_check_rows_processed_total{deployment="prod",check="historical-keys"}')).toBe(900);
+    expect(sample(await renderRegistry(copy.registry, false), 'aegis_compliance_config_reloads_total{deployment="prod",outcome="failure"}')).toBe(1);
+    m.setPlan(D, [plan[1]]);
+    m.removeDeployment('staging');
+    await same();
+    stop();
+    m.setLeader(D, false);
+    expect(ops).toEqual([]);
+  });
+
   test('every planned check is exported before its first run, all statuses 0', async () => {
     const m = new ComplianceMetrics({ version: '9.9.9' });
     m.setPlan(D, plan);
