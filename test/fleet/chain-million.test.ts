@@ -14,23 +14,19 @@
  * smaller chain (chain-ranges.test.ts), where a dead replica's range is retried after a short
  * range_timeout.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { builtinChecks, registry } from '../../checks';
+import { join } from 'node:path';
+import { registry } from '../../checks';
 import { loadConfig } from '../../src/config/load';
-import { rebaseConfigPaths } from '../../src/config/paths';
 import { runAudit } from '../../src/app/audit';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
-import type { CheckResult, Finding } from '../../src/core/types';
+import type { CheckResult } from '../../src/core/types';
 import { expectFreshBuild } from '../helpers/build';
 import { adminUrl, createTestDatabase } from '../helpers/pg';
-import { waitFor } from '../daemon/helpers';
 import { sql } from './helpers';
+import { failingFindings, rangesConfig, Replicas } from './ranges';
 
-const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 const ROWS = 1_000_000;
 /** Ten ranges of 100 000 rows: (0, 100000], (100000, 200000], … */
 const RANGE_ROWS = 100_000;
@@ -40,65 +36,21 @@ let root: string;
 let sb: Sandbox;
 let qdb: { url: string; drop: () => Promise<void> };
 let buildFigures = '';
-const children = new Map<string, ChildProcess>();
-const logs = new Map<string, string>();
+const replicas = new Replicas();
 
-function writeConfig(dir: string, edit: (raw: Record<string, unknown>) => void): string {
-  const raw = parse(readFileSync(sb.configPath, 'utf8')) as Record<string, unknown>;
-  rebaseConfigPaths(raw, dirname(sb.configPath), dir);
-  const checks: Record<string, unknown> = Object.fromEntries(builtinChecks.map((c) => [c.meta.id, { enabled: false }]));
+const writeConfig = (dir: string, edit: (raw: Record<string, unknown>) => void) =>
   // Generous: a loaded CI machine verifies a few thousand rows a second.
-  checks['receipt-chain'] = { timeout: '40m', options: { range_rows: RANGE_ROWS, range_timeout: '15m' } };
-  raw.checks = checks;
-  edit(raw);
-  const file = join(dir, 'audit.yaml');
-  writeFileSync(file, stringify(raw));
-  return file;
-}
-
-function startReplica(name: string, config: string): void {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AEGIS_AUDIT_REPLICA: name, AEGIS_AUDIT_LOG_LEVEL: 'info' },
-  });
-  logs.set(name, '');
-  const append = (c: Buffer) => logs.set(name, ((logs.get(name) ?? '') + c.toString()).slice(-200_000));
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  children.set(name, child);
-}
+  rangesConfig(sb, dir, { timeout: '40m', options: { range_rows: RANGE_ROWS, range_timeout: '15m' } }, edit);
 
 /** CPU seconds (user + system, every thread) of a replica so far, from /proc. */
 function cpuSeconds(name: string): number {
   try {
-    const f = readFileSync(`/proc/${children.get(name)?.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const f = readFileSync(`/proc/${replicas.children.get(name)?.pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }
 }
-
-/** The replicas' exit status and log tails, for a wait that timed out. */
-function replicasState(): string {
-  return [...children].map(([name, c]) => `--- ${name} (exit ${c.exitCode ?? '-'}, signal ${c.signalCode ?? '-'}):\n${(logs.get(name) ?? '').slice(-3_000)}`).join('\n');
-}
-
-/** waitFor, and on its timeout the ranges' state and what the replicas said. */
-async function waitForReplicas<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
-  try {
-    return await waitFor(fn, what, timeoutMs, everyMs);
-  } catch (e) {
-    const parts = await sql(qdb.url, 'SELECT idx, replica, attempts, started_at, finished_at FROM aegis_fleet.fleet_parts ORDER BY idx').catch((x: unknown) => String(x));
-    throw new Error(`${(e as Error).message}\nranges: ${JSON.stringify(parts)}\n${replicasState()}`);
-  }
-}
-
-/** What a failing finding says: everything that must agree between one process and the ranges. */
-const failing = (r: CheckResult) =>
-  r.findings
-    .filter((f: Finding) => f.severity !== 'info')
-    .map((f) => ({ messageId: f.messageId, resource: f.resource, message: f.message, evidence: f.evidence }))
-    .sort((a, b) => a.resource.localeCompare(b.resource));
 
 /** The receipt-chain checkpoint saved in a Postgres state schema, without what differs by run (times, the rehash round). */
 async function checkpoint(schema: string): Promise<Record<string, unknown>> {
@@ -127,7 +79,7 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterAll(async () => {
-  for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  replicas.killAll();
   await new Promise((r) => setTimeout(r, 300));
   await sb?.stop();
   await qdb?.drop();
@@ -154,7 +106,7 @@ test('1 000 000 rows: three replicas verifying ranges find exactly what one proc
   const c1 = process.cpuUsage(c0);
   const singleFigures = `one process: ${((Date.now() - t) / 1000).toFixed(1)} s, ${((c1.user + c1.system) / 1e6).toFixed(1)} s of CPU (load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)})`;
   expect({ status: one.status, error: one.error }).toEqual({ status: 'fail', error: null });
-  const expected = failing(one);
+  const expected = failingFindings(one);
   expect(expected.map((f) => `${f.messageId} ${f.resource}`)).toEqual(
     expect.arrayContaining([`hashMismatch row=${RANGE_ROWS + 1}`, `chainBreak row=${5 * RANGE_ROWS + 1}`, `chainBreak row=${9 * RANGE_ROWS + 1}`]),
   );
@@ -166,14 +118,15 @@ test('1 000 000 rows: three replicas verifying ranges find exactly what one proc
   });
   t = Date.now();
   const load1 = loadavg()[0];
-  for (const r of REPLICAS) startReplica(r, shared);
+  for (const r of REPLICAS) replicas.start(r, shared);
   // CPU sampled while the replicas live (a process's /proc entry goes with it).
   const cpu = new Map(REPLICAS.map((r) => [r, 0]));
-  const latest = await waitForReplicas(
+  const latest = await replicas.waitFor(
+    qdb.url,
     async () => {
       for (const r of REPLICAS) cpu.set(r, Math.max(cpu.get(r) ?? 0, cpuSeconds(r) || 0));
-      const exited = [...children].filter(([, c]) => c.exitCode !== null || c.signalCode !== null);
-      if (exited.length > 0) throw new Error(`a replica exited before the pass finished: ${exited.map(([n]) => n).join(', ')}\n${replicasState()}`);
+      const exited = [...replicas.children].filter(([, c]) => c.exitCode !== null || c.signalCode !== null);
+      if (exited.length > 0) throw new Error(`a replica exited before the pass finished: ${exited.map(([n]) => n).join(', ')}\n${replicas.state()}`);
       return (await sql<{ result: CheckResult }>(qdb.url, `SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`).catch(() => []))[0]?.result;
     },
     'the ranged pass to finish',
@@ -186,7 +139,7 @@ test('1 000 000 rows: three replicas verifying ranges find exactly what one proc
   expect(parts.filter((p) => p.finished_at === null)).toEqual([]);
 
   expect({ status: latest.status, error: latest.error }).toEqual({ status: 'fail', error: null });
-  expect(failing(latest)).toEqual(expected);
+  expect(failingFindings(latest)).toEqual(expected);
   for (const r of [one, latest]) expect(r.findings.find((f) => f.messageId === 'freshness')?.evidence).toMatchObject({ verifiedRows: ROWS - 1, lastVerifiedRow: ROWS });
   // Both checkpoints end at the last row and remember the same chain (its broken rows among it).
   const mine = await checkpoint('aegis_state');

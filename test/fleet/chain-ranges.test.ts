@@ -5,23 +5,19 @@
  * findings are exactly one process's; the ranges were verified by several replicas; a
  * replica SIGKILLed mid-range has its range verified by another.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { builtinChecks, registry } from '../../checks';
+import { join } from 'node:path';
+import { registry } from '../../checks';
 import { loadConfig } from '../../src/config/load';
-import { rebaseConfigPaths } from '../../src/config/paths';
 import { runAudit } from '../../src/app/audit';
 import { buildSandbox, type Sandbox } from '../../src/sandbox/build';
-import type { CheckResult, Finding } from '../../src/core/types';
+import type { CheckResult } from '../../src/core/types';
 import { expectFreshBuild } from '../helpers/build';
 import { adminUrl, createTestDatabase } from '../helpers/pg';
-import { waitFor } from '../daemon/helpers';
 import { sql } from './helpers';
+import { failingFindings, rangesConfig, Replicas } from './ranges';
 
-const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 const ROWS = 30_000;
 /** Six ranges of 5 000 rows: (0, 5000], (5000, 10000], … */
 const RANGE_ROWS = 5_000;
@@ -29,55 +25,11 @@ const RANGE_ROWS = 5_000;
 let root: string;
 let sb: Sandbox;
 let qdb: { url: string; drop: () => Promise<void> };
-const children = new Map<string, ChildProcess>();
-const logs = new Map<string, string>();
+const replicas = new Replicas();
 
 
-function writeConfig(dir: string, edit: (raw: Record<string, unknown>) => void): string {
-  const raw = parse(readFileSync(sb.configPath, 'utf8')) as Record<string, unknown>;
-  rebaseConfigPaths(raw, dirname(sb.configPath), dir);
-  const checks: Record<string, unknown> = Object.fromEntries(builtinChecks.map((c) => [c.meta.id, { enabled: false }]));
-  checks['receipt-chain'] = { timeout: '150s', options: { range_rows: RANGE_ROWS, range_timeout: '4s' } };
-  raw.checks = checks;
-  edit(raw);
-  const file = join(dir, 'audit.yaml');
-  writeFileSync(file, stringify(raw));
-  return file;
-}
-
-function startReplica(name: string, config: string): void {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AEGIS_AUDIT_REPLICA: name, AEGIS_AUDIT_LOG_LEVEL: 'info' },
-  });
-  logs.set(name, '');
-  const append = (c: Buffer) => logs.set(name, ((logs.get(name) ?? '') + c.toString()).slice(-200_000));
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  children.set(name, child);
-}
-
-/** The replicas' exit status and log tails, for a wait that timed out. */
-function replicasState(): string {
-  return [...children].map(([name, c]) => `--- ${name} (exit ${c.exitCode ?? '-'}, signal ${c.signalCode ?? '-'}):\n${(logs.get(name) ?? '').slice(-3_000)}`).join('\n');
-}
-
-/** waitFor, and on its timeout what the replicas said. */
-async function waitForReplicas<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs: number, everyMs: number): Promise<T> {
-  try {
-    return await waitFor(fn, what, timeoutMs, everyMs);
-  } catch (e) {
-    const parts = await sql(qdb.url, 'SELECT idx, replica, attempts, started_at, finished_at FROM aegis_fleet.fleet_parts ORDER BY idx').catch((x: unknown) => String(x));
-    throw new Error(`${(e as Error).message}\nranges: ${JSON.stringify(parts)}\n${replicasState()}`);
-  }
-}
-
-/** What a finding says, without its id-free run details: everything that must agree between one process and the ranges. */
-const failing = (r: CheckResult) =>
-  r.findings
-    .filter((f: Finding) => f.severity !== 'info')
-    .map((f) => ({ messageId: f.messageId, resource: f.resource, message: f.message, evidence: f.evidence }))
-    .sort((a, b) => a.resource.localeCompare(b.resource));
+const writeConfig = (dir: string, edit: (raw: Record<string, unknown>) => void) =>
+  rangesConfig(sb, dir, { timeout: '150s', options: { range_rows: RANGE_ROWS, range_timeout: '4s' } }, edit);
 
 beforeAll(async () => {
   expectFreshBuild();
@@ -94,7 +46,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  replicas.killAll();
   await new Promise((r) => setTimeout(r, 300));
   await sb?.stop();
   await qdb?.drop();
@@ -114,7 +66,7 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
   const single = writeConfig(mkdtempSync(join(root, 'single-')), () => undefined);
   const one = (await runAudit(loadConfig(single, { registry }), registry, { only: ['receipt-chain'] })).results[0];
   expect(one.status).toBe('fail');
-  const expected = failing(one);
+  const expected = failingFindings(one);
   expect(expected.map((f) => `${f.messageId} ${f.resource}`)).toEqual(expect.arrayContaining(['hashMismatch row=5001', 'chainBreak row=15001', 'chainBreak row=25001']));
 
   // Three replicas sharing the queue and the state.
@@ -122,10 +74,11 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
     raw.state = { postgres: { url: qdb.url, schema: 'aegis_state' } };
     raw.queue = { url: qdb.url, schema: 'aegis_fleet', concurrency: 2, replica: '${AEGIS_AUDIT_REPLICA}', expire_grace: '1s', retry_delay: '1s', maintenance_interval: '1s', publish_interval: '1s' };
   });
-  for (const r of ['r1', 'r2', 'r3']) startReplica(r, shared);
+  for (const r of ['r1', 'r2', 'r3']) replicas.start(r, shared);
 
   // A range being verified by a replica that does not coordinate the pass: kill it (SIGKILL), mid-range.
-  const victim = await waitForReplicas(
+  const victim = await replicas.waitFor(
+    qdb.url,
     async () => {
       const coordinator = (await sql<{ replica: string }>(qdb.url, `SELECT replica FROM aegis_fleet.fleet_runs WHERE check_id = 'receipt-chain' AND finished_at IS NULL`).catch(() => []))[0]?.replica;
       if (!coordinator) return undefined;
@@ -136,10 +89,11 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
     120_000,
     20,
   );
-  children.get(victim.replica as string)?.kill('SIGKILL');
+  replicas.children.get(victim.replica as string)?.kill('SIGKILL');
 
   // The pass completes: its result is the shared latest.
-  const latest = await waitForReplicas(
+  const latest = await replicas.waitFor(
+    qdb.url,
     async () => (await sql<{ result: CheckResult }>(qdb.url, `SELECT result FROM aegis_fleet.fleet_latest WHERE check_id = 'receipt-chain'`).catch(() => []))[0]?.result,
     'the ranged pass to finish',
     240_000,
@@ -158,7 +112,7 @@ test('three replicas verify a chain as ranges: one process\'s findings, a killed
   console.log(`chain ranges by replica: ${JSON.stringify(parts.reduce<Record<string, number>>((m, p) => ({ ...m, [String(p.replica)]: (m[String(p.replica)] ?? 0) + 1 }), {}))}; killed ${victim.replica} on range ${victim.idx}`);
 
   expect({ status: latest.status, error: latest.error }).toEqual({ status: 'fail', error: null });
-  expect(failing(latest)).toEqual(expected);
+  expect(failingFindings(latest)).toEqual(expected);
   const fresh = latest.findings.find((f) => f.messageId === 'freshness');
   expect(fresh?.evidence).toMatchObject({ verifiedRows: ROWS - 1, lastVerifiedRow: ROWS });
 }, 420_000);
