@@ -19,6 +19,7 @@ import { VIOLATION_IDS, listViolations, resolveViolations } from '../../src/sand
 import type { Report } from '../../src/core/types';
 import { adminUrl } from '../helpers/pg';
 import { expectFreshBuild } from '../helpers/build';
+import { mulberry32 } from '../helpers/rng';
 
 // Every test builds a sandbox (Postgres database, cloud emulators, identity side) and runs every
 // check: seconds on a quiet machine, far more with two suites on two busy cores.
@@ -116,18 +117,6 @@ test.each([...registry.keys()])('check %s can be made to fail: seeded with its v
     await sandbox.stop();
   }
 });
-
-/** A small deterministic PRNG so a failing combination can be replayed from its seed. */
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test.each([101, 202, 303, 404, 505])('a random combination of violations (seed %i) is found exactly', async (seed) => {
   const rnd = mulberry32(seed);

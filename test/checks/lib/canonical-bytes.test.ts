@@ -6,6 +6,7 @@
  */
 import { canonicalPayloadInto } from '../../../checks/lib/canonical-bytes';
 import { canonicalJson } from '../../../checks/lib/canonical';
+import { mulberry32 as rng } from '../../helpers/rng';
 
 /** What the object path makes of the bytes: the canonical UTF-8, or null when it throws. */
 function reference(bytes: Buffer): Buffer | null {
@@ -36,18 +37,6 @@ function agree(bytes: Buffer, trailer?: string, room?: number): boolean {
     throw new Error(`byte canonicaliser diverges on ${JSON.stringify(bytes.toString('latin1'))} (hex ${bytes.toString('hex')}):\n  got  ${got.toString('latin1')}\n  want ${want === null ? '(the object path throws)' : want.toString('latin1')}`);
   }
   return true;
-}
-
-/** A small deterministic generator (tests repeat exactly). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECES = ['a', 'Z', ' ', '"', '\\', '/', '\u0000', '\u0001', '\b', '\t', '\n', '\f', '\r', '\u001f', '\u007f', 'é', '\u2028', '€', '\uFFFD', '\uFEFF', '😀', '\uD83D', '\uDE00', '\uD800\uDC00', '\uDBFF\uDFFF', 'sha256:', '{', '}', '[', ']', ',', ':'];

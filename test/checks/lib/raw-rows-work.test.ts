@@ -11,6 +11,7 @@ import type { Anchor } from '../../../checks/lib/chain-verify';
 import { KeyRing } from '../../../checks/lib/ed25519';
 import { verifyRawRows, verifyRawRowsByObjects, writeIsoDate, type RawRowsTask } from '../../../checks/lib/raw-rows-work';
 import { TestKey } from '../../fakes';
+import { mulberry32 as rng } from '../../helpers/rng';
 
 const receipt = TestKey.generate();
 const other = TestKey.generate();
@@ -21,17 +22,6 @@ keys.addPem(other.publicKeyPem);
 const verify = (slot: number, m: Uint8Array, s: Uint8Array) => keys.verifySlot(slot, m, s);
 
 const EPOCH_2000_MS = 946_684_800_000;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Field = Buffer | null;
 
