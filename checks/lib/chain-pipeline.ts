@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AuditRow, RawAuditRows } from '../../src/core/sources';
 import { AuditError, ErrorCodes } from '../../src/core/errors';
+import { niceFromEnv } from '../../src/core/threads';
 import { finishBatch, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type PreparedBatch } from './chain-verify';
 export type { ChunkVerdict } from './chain-verify';
 import type { KeyRing } from './ed25519';
@@ -59,10 +60,6 @@ export interface ChainVerifierOptions {
  */
 const WORKER_YOUNG_MB = 4;
 
-function niceFromEnv(): number {
-  const v = Number(process.env.AEGIS_AUDIT_WORKER_NICE ?? 0);
-  return Number.isInteger(v) && v >= 0 && v <= 19 ? v : 0;
-}
 
 /** The compiled worker: beside this file in dist/; under ts-jest (sources), the build's copy. */
 function workerFile(): string {
@@ -87,7 +84,7 @@ export class ChainVerifier {
     this.#threads = Math.max(0, opts.threads ?? availableParallelism());
     this.#poolAfter = opts.poolAfterRows ?? 4000;
     this.chunkRows = opts.chunkRows ?? 250;
-    this.#nice = opts.niceIncrement ?? niceFromEnv();
+    this.#nice = opts.niceIncrement ?? niceFromEnv('AEGIS_AUDIT_WORKER_NICE', 0);
   }
 
   /** Whether signatures are being verified by worker threads. */

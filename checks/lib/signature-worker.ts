@@ -10,6 +10,9 @@
 import { SlotVerifier, type PortableKey } from './ed25519';
 import { verifyWork } from './signature-work';
 import { verifyRawRows, type RawRowsResult, type RawRowsTask } from './raw-rows-work';
+import { nameThisThread } from '../../src/core/threads';
+
+nameThisThread('aegis-verify');
 
 interface Ring {
   /** Identifies the key ring; keys are sent with every task and parsed once per ring. */

@@ -5,10 +5,12 @@
  *
  * - /metrics: the compliance series from a ComplianceMetrics kept here as a copy of the main
  *   thread's (its state, then every change in order: a scrape sees every value set before it);
- *   the main thread's own series (its heap, GC, event loop, handles),
- *   asked of it at each scrape and waited for at most `sectionWaitMs`, else its last answer;
- *   the process-wide ones (CPU, memory, descriptors, start time) read here; and this thread's
- *   event-loop delay since it started (`aegis_audit_http_eventloop_delay_{p50,p99,max}_seconds`).
+ *   the main thread's own series (its heap, GC, event loop, handles) as it last sent them (it
+ *   sends them every second: a scrape never waits for it); the process-wide ones (CPU, memory,
+ *   descriptors, start time) read here every `wideEveryMs`, off the request path; and this
+ *   thread's event-loop delay since it started
+ *   (`aegis_audit_http_eventloop_delay_{p50,p99,max}_seconds`). A scrape does no more than
+ *   render the compliance series if they changed and join the parts.
  * - /healthz: 200 while the main thread runs; 503 once it has not run for `stalledAfterMs`
  *   (a check stuck in a loop), so a liveness probe still sees a daemon that stopped working.
  * - Every other route is answered by the main thread (route() in server.ts); files it names
@@ -20,8 +22,11 @@ import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Gauge } from 'prom-client';
-import { ComplianceMetrics, joinExposition, processMetrics, renderRegistry, serialised } from '../outputs/metrics';
+import { ComplianceMetrics, joinExposition, processMetrics, renderRegistry, serialised, threadSectionAsOpenMetrics } from '../outputs/metrics';
 import type { Answer, FromHttpThread, HttpThreadData, ToHttpThread } from './server';
+import { nameThisThread, thisThreadId } from '../core/threads';
+
+nameThisThread('aegis-http');
 
 const data = workerData as HttpThreadData;
 const port = parentPort as NonNullable<typeof parentPort>;
@@ -30,10 +35,8 @@ const beats = new BigInt64Array(data.heartbeat);
 
 let metrics = new ComplianceMetrics();
 let serving = -1;
-let asked = 0;
-const waiting = new Map<number, (text: string) => void>();
-/** The main thread's last section, by format. */
-const lastSection: Record<'text' | 'om', string | undefined> = { text: undefined, om: undefined };
+/** The main thread's series as it last sent them, by format. */
+const lastSection: Record<'text' | 'om', string> = { text: '', om: '' };
 
 // This thread's own promptness, since it started: what /metrics and /healthz wait for besides their own work.
 // The histogram holds the time between two runs of a 10 ms timer: the delay is what exceeds 10 ms.
@@ -55,44 +58,50 @@ for (const [q, label] of [
   });
 }
 
-function askSection(openMetrics: boolean): Promise<string> {
-  const n = ++asked;
-  return new Promise((resolve) => {
-    waiting.set(n, resolve);
-    post({ t: 'section?', n, openMetrics });
-  });
-}
+/** The process-wide series, by format, as last read (every wideEveryMs, and at the first scrape). */
+const wide: Record<'text' | 'om', Promise<string> | undefined> = { text: undefined, om: undefined };
+const readWide = () => {
+  for (const key of ['text', 'om'] as const) {
+    const fresh = serialised(() => renderRegistry(processMetrics().wide, key === 'om'));
+    // The previous reading is served until this one is done.
+    fresh.then(
+      () => (wide[key] = fresh),
+      () => undefined,
+    );
+    wide[key] ??= fresh;
+  }
+};
+readWide();
+setInterval(readWide, data.wideEveryMs).unref();
 
-/** The main thread's series: its answer if it comes within sectionWaitMs, else the last it gave. */
-async function mainSection(openMetrics: boolean): Promise<string> {
-  const key = openMetrics ? 'om' : 'text';
-  const fresh = askSection(openMetrics);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), data.sectionWaitMs)));
-  const got = await Promise.race([fresh, late]);
-  clearTimeout(timer);
-  return got ?? lastSection[key] ?? '';
-}
+/**
+ * Changes applied to `metrics` so far, progress apart from the rest: the compliance series
+ * are a function of its state, each part rendered again only after a change of its own (a long
+ * pass changes its progress many times a second and nothing else).
+ */
+const changes = { rest: 0, progress: 0 };
+type Part = keyof typeof changes;
+const rendered: Record<`${Part}:${'text' | 'om'}`, { at: number; text: string } | undefined> = {
+  'rest:text': undefined,
+  'rest:om': undefined,
+  'progress:text': undefined,
+  'progress:om': undefined,
+};
 
-/** Changes applied to `metrics` so far: the compliance series are a function of its state, rendered again only after a change. */
-let changes = 0;
-const rendered: Record<'text' | 'om', { changes: number; text: string } | undefined> = { text: undefined, om: undefined };
-
-async function renderOurs(openMetrics: boolean): Promise<string> {
-  const key = openMetrics ? 'om' : 'text';
-  const at = changes;
+async function renderPart(part: Part, openMetrics: boolean): Promise<string> {
+  const key = `${part}:${openMetrics ? 'om' : 'text'}` as const;
+  const at = changes[part];
   const cached = rendered[key];
-  if (cached?.changes === at) return cached.text;
-  const text = await renderRegistry(metrics.registry, openMetrics);
-  rendered[key] = { changes: at, text };
+  if (cached?.at === at) return cached.text;
+  const text = await renderRegistry(part === 'rest' ? metrics.registry : metrics.progressRegistry, openMetrics);
+  rendered[key] = { at, text };
   return text;
 }
 
 async function renderMetrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
-  const section = mainSection(openMetrics);
-  const own = serialised(async () => [await renderOurs(openMetrics), await renderRegistry(processMetrics().wide, openMetrics)]);
-  const [[ours, wide], main] = await Promise.all([own, section]);
-  return joinExposition([ours, main, wide], openMetrics, metrics.registry.contentType);
+  const key = openMetrics ? 'om' : 'text';
+  const [ours, progress] = await serialised(async () => [await renderPart('rest', openMetrics), await renderPart('progress', openMetrics)]);
+  return joinExposition([ours, progress, lastSection[key], await (wide[key] as Promise<string>)], openMetrics, metrics.registry.contentType);
 }
 
 function write(res: ServerResponse, a: Answer, head: boolean): void {
@@ -160,29 +169,29 @@ port.on('message', (m: ToHttpThread) => {
     case 'serve':
       serving = m.id;
       metrics = ComplianceMetrics.fromSnapshot(m.snapshot);
-      changes++;
+      changes.rest++;
+      changes.progress++;
+      // Rendered now, ahead of the first scrape (which would otherwise also pay for compiling the renderer).
+      for (const om of [false, true]) void serialised(async () => [await renderPart('rest', om), await renderPart('progress', om)]);
       if (m.starting) {
         held ??= [];
         setTimeout(release, HOLD_MS).unref();
       } else release();
-      // The first scrape need not wait for the main thread's series.
-      lastSection.text = lastSection.om = undefined;
-      void askSection(false).then((t) => (lastSection.text ??= t));
-      void askSection(true).then((t) => (lastSection.om ??= t));
       return;
     case 'op':
       if (m.id !== serving) return;
       metrics.apply(m.op);
-      changes++;
+      // A check's progress changes only its progress series; any other change may change both.
+      if (m.op.op !== 'progress') changes.rest++;
+      changes.progress++;
       return;
     case 'answer':
       answers.get(m.n)?.(m.answer);
       answers.delete(m.n);
       return;
     case 'section':
-      lastSection[m.openMetrics ? 'om' : 'text'] = m.text;
-      waiting.get(m.n)?.(m.text);
-      waiting.delete(m.n);
+      lastSection.text = m.text;
+      lastSection.om = threadSectionAsOpenMetrics(m.text);
       return;
     case 'close': {
       // Idle keep-alive connections would hold close() open; in-flight requests get the deadline.
@@ -201,5 +210,5 @@ port.on('message', (m: ToHttpThread) => {
 server.once('error', (e: NodeJS.ErrnoException) => post({ t: 'listen-error', message: e.message, code: e.code }));
 server.listen(data.port, data.host, () => {
   const a = server.address() as AddressInfo;
-  post({ t: 'listening', address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` });
+  post({ t: 'listening', address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`, tid: thisThreadId() });
 });

@@ -6,8 +6,8 @@
  * main thread (synchronous parsing, a report's templates, a GC pause) does not delay /metrics
  * or /healthz. The compliance series reach that thread as changes, in order, as they are made
  * (ComplianceMetrics.mirror), so a scrape sees every value set before it; what only the main
- * thread can read (its heap, GC, event loop and handles) it gives
- * at each scrape within `sectionWaitMs`, else its last answer is served.
+ * thread can read (its heap, GC, event loop and handles) it sends every `sectionEveryMs`
+ * (1 s), and a scrape serves the latest: no scrape waits for this thread.
  *
  * A fleet's daemon serves the index of its deployments at `/` and `/report` (JSON at
  * `/report.json`), and each deployment's report at `/<deployment>/report` (and
@@ -157,6 +157,8 @@ function jsonReport(report: Report | undefined): Answer {
 export interface RunningServer {
   /** `host:port` actually bound (port resolved when 0 was asked). */
   address: string;
+  /** The HTTP thread's id in the kernel (Linux), when it could tell. */
+  threadId?: number;
   /** Answers from `state` from now on (a reloaded daemon takes over the listener without a gap). */
   setState(state: ServerState): void;
   close(deadlineMs: number): Promise<void>;
@@ -173,8 +175,8 @@ export interface HttpThreadData {
   port: number;
   /** Shared with this thread (a BigInt64Array): [0] is when this thread last ran its heartbeat, in ms since the epoch. */
   heartbeat: SharedArrayBuffer;
-  /** How long /metrics waits for this thread's own series before serving the last it gave. */
-  sectionWaitMs: number;
+  /** How often the process-wide series (CPU, memory, descriptors) are read again off the request path. */
+  wideEveryMs: number;
   /** /healthz fails once this thread has not run for this long. */
   stalledAfterMs: number;
 }
@@ -184,13 +186,13 @@ export type ToHttpThread =
   | { t: 'serve'; id: number; snapshot: MetricsSnapshot; starting: boolean }
   | { t: 'op'; id: number; op: MetricsOp }
   | { t: 'answer'; n: number; answer: Answer }
-  | { t: 'section'; n: number; openMetrics: boolean; text: string }
+  /** This thread's own series (Prometheus text), sent every sectionEveryMs. */
+  | { t: 'section'; text: string }
   | { t: 'close'; deadlineMs: number };
 export type FromHttpThread =
-  | { t: 'listening'; address: string }
+  | { t: 'listening'; address: string; tid?: number }
   | { t: 'listen-error'; message: string; code?: string }
   | { t: 'request'; n: number; req: AskedRequest }
-  | { t: 'section?'; n: number; openMetrics: boolean }
   | { t: 'log'; level: 'warn' | 'error'; msg: string; fields: Record<string, unknown> }
   | { t: 'closed' };
 
@@ -209,17 +211,42 @@ const HEARTBEAT_MS = 500;
  * that every change made here reaches in order, answer whatever this thread (the checks') is
  * doing. The other routes (reports, readiness, fleet pages) are answered from this thread's state.
  */
-export async function startServer(initial: ServerState, listen: string, logger: Logger, opts: { sectionWaitMs?: number; stalledAfterMs?: number } = {}): Promise<RunningServer> {
+export async function startServer(
+  initial: ServerState,
+  listen: string,
+  logger: Logger,
+  opts: { sectionEveryMs?: number; wideEveryMs?: number; stalledAfterMs?: number } = {},
+): Promise<RunningServer> {
   const { host, port } = parseListen(listen);
   const heartbeat = new SharedArrayBuffer(8);
   const beats = new BigInt64Array(heartbeat);
   const beat = () => Atomics.store(beats, 0, BigInt(Date.now()));
   beat();
-  const data: HttpThreadData = { host, port, heartbeat, sectionWaitMs: opts.sectionWaitMs ?? 2, stalledAfterMs: opts.stalledAfterMs ?? 30_000 };
+  const data: HttpThreadData = { host, port, heartbeat, wideEveryMs: opts.wideEveryMs ?? 1_000, stalledAfterMs: opts.stalledAfterMs ?? 30_000 };
   const worker = new Worker(httpThreadFile(), { workerData: data, stdout: false, stderr: false });
   const beating = setInterval(beat, HEARTBEAT_MS);
   beating.unref();
   let state = initial;
+  // This thread's own series, sent ahead of the scrapes: a scrape never waits for this thread
+  // (busy with a check, or in a GC pause). prom-client's event-loop figures cover the time
+  // since the previous send. One render at a time: a slow one is not queued behind.
+  let sending = false;
+  const sendSection = () => {
+    if (sending) return;
+    sending = true;
+    state.metrics.renderThreadSection(false).then(
+      (text) => {
+        sending = false;
+        post({ t: 'section', text });
+      },
+      (e: unknown) => {
+        sending = false;
+        logger.error({ err: describeError(e) }, "Rendering this thread's metrics failed");
+      },
+    );
+  };
+  const sectionTimer = setInterval(sendSection, opts.sectionEveryMs ?? 1_000);
+  sectionTimer.unref();
   let serving = 0;
   let stopMirror: (() => void) | undefined;
   const post = (m: ToHttpThread) => worker.postMessage(m);
@@ -232,10 +259,12 @@ export async function startServer(initial: ServerState, listen: string, logger: 
   };
   let closedResolve: (() => void) | undefined;
   const closed = new Promise<void>((r) => (closedResolve = r));
+  let threadId: number | undefined;
   const listening = new Promise<string>((resolveListen, reject) => {
     worker.on('message', (m: FromHttpThread) => {
       switch (m.t) {
         case 'listening':
+          threadId = m.tid;
           return resolveListen(m.address);
         case 'listen-error':
           return reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
@@ -246,12 +275,6 @@ export async function startServer(initial: ServerState, listen: string, logger: 
               logger.error({ err: describeError(e), path: m.req.path }, 'HTTP handler failed');
               post({ t: 'answer', n: m.n, answer: text(500, 'text/plain; charset=utf-8', 'internal error\n') });
             },
-          );
-          return;
-        case 'section?':
-          void state.metrics.renderThreadSection(m.openMetrics).then(
-            (t) => post({ t: 'section', n: m.n, openMetrics: m.openMetrics, text: t }),
-            (e: unknown) => logger.error({ err: describeError(e) }, "Rendering this thread's metrics failed"),
           );
           return;
         case 'log':
@@ -273,11 +296,13 @@ export async function startServer(initial: ServerState, listen: string, logger: 
     });
   });
   serve(initial);
+  sendSection();
   let address: string;
   try {
     address = await listening;
   } catch (e) {
     clearInterval(beating);
+    clearInterval(sectionTimer);
     stopMirror?.();
     await worker.terminate();
     throw e;
@@ -285,6 +310,7 @@ export async function startServer(initial: ServerState, listen: string, logger: 
   let closing: Promise<void> | undefined;
   return {
     address,
+    threadId,
     setState: (next) => {
       state = next;
       serve(next);
@@ -294,6 +320,7 @@ export async function startServer(initial: ServerState, listen: string, logger: 
         post({ t: 'close', deadlineMs });
         await closed;
         clearInterval(beating);
+        clearInterval(sectionTimer);
         stopMirror?.();
         await worker.terminate();
       })()),

@@ -25,6 +25,7 @@ import type { ReloadCounts } from '../outputs/metrics';
 import type { Report } from '../core/types';
 import { preloadFleet, startDaemon, type Daemon } from './index';
 import { startServer, startingState, type RunningServer } from './server';
+import { lowerThreadsBut, niceFromEnv } from '../core/threads';
 import type { ProcessSignals } from './signals';
 
 export interface SuperviseOptions {
@@ -83,6 +84,10 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
     try {
       preloadFleet(fleet, checks, logger);
       opened = reused ? undefined : await startServer(startingState(), listen, logger);
+      // The HTTP thread keeps the process's priority; every other thread — this one, the checks',
+      // V8's compilers and collectors, and every thread started from now on (worker pools) — runs
+      // below it, so a scrape is answered first whatever the checks are doing.
+      if (opened) lowerThreadsBut(opened.threadId, niceFromEnv('AEGIS_AUDIT_CHECKS_NICE', 5));
       const latest = new Map<string, Report>();
       /**
        * The index beside the deployments' folders, from the daemon's latest reports. Writes are

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { requireBinary } from '../helpers/binaries';
-import { ComplianceMetrics, renderRegistry, runOutcome, validMeasurementName, type MetricsOp } from '../../src/outputs/metrics';
+import { ComplianceMetrics, processMetrics, renderRegistry, runOutcome, threadSectionAsOpenMetrics, validMeasurementName, type MetricsOp } from '../../src/outputs/metrics';
 import { sample } from './helpers';
 import type { CheckResult, Finding } from '../../src/core/types';
 
@@ -61,7 +61,10 @@ describe('ComplianceMetrics', () => {
     const copy = ComplianceMetrics.fromSnapshot(structuredClone(snapshot));
     const same = async () => {
       for (const op of ops.splice(0)) copy.apply(op);
-      for (const om of [false, true]) expect(await renderRegistry(copy.registry, om)).toBe(await renderRegistry(m.registry, om));
+      for (const om of [false, true]) {
+        expect(await renderRegistry(copy.registry, om)).toBe(await renderRegistry(m.registry, om));
+        expect(await renderRegistry(copy.progressRegistry, om)).toBe(await renderRegistry(m.progressRegistry, om));
+      }
     };
     await same();
     m.progress(D, 'historical-keys', { done: 500, total: 1000, startedMs: 1 });
@@ -74,7 +77,8 @@ describe('ComplianceMetrics', () => {
     reloads.failure++;
     m.reloadsChanged();
     await same();
-    expect(sample(await renderRegistry(copy.registry, false), 'aegis_compliance_check_rows_processed_total{deployment="prod",check="historical-keys"}')).toBe(900);
+    expect(sample(await renderRegistry(copy.progressRegistry, false), 'aegis_compliance_check_rows_processed_total{deployment="prod",check="historical-keys"}')).toBe(900);
+    expect((await copy.render()).body).toContain('aegis_compliance_check_rows_processed_total{deployment="prod",check="historical-keys"} 900');
     expect(sample(await renderRegistry(copy.registry, false), 'aegis_compliance_config_reloads_total{deployment="prod",outcome="failure"}')).toBe(1);
     m.setPlan(D, [plan[1]]);
     m.removeDeployment('staging');
@@ -272,5 +276,17 @@ describe('ComplianceMetrics', () => {
     }
     expect(ra.body).toContain('deployment="prod"');
     expect(ra.body).not.toContain('deployment="other"');
+  });
+
+  test("a thread's own series sent as Prometheus text read as OpenMetrics are prom-client's own OpenMetrics rendering of them", async () => {
+    const m = new ComplianceMetrics();
+    // Values move between two renders (the event loop, the heap): compare the lines' shapes.
+    const shape = (body: string) => body.split('\n').map((l) => (l.startsWith('#') ? l : l.replace(/ \S+$/, ' <value>')));
+    const text = await m.renderThreadSection(false);
+    const om = await renderRegistry(processMetrics().thread, true);
+    expect(shape(threadSectionAsOpenMetrics(text))).toEqual(shape(om.replace(/# EOF\n$/, '')));
+    // No counter among them (OpenMetrics would name it differently): the premise of the above.
+    expect(text).not.toMatch(/^# TYPE \S+ counter$/m);
+    expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
   });
 });
