@@ -21,6 +21,8 @@ const BACKSLASH = 0x5c;
 let members = new Int32Array(4 * 256);
 /** Where an object's members are moved while sorted. */
 let sortScratch = Buffer.allocUnsafe(64 * 1024);
+/** The members of the object being sorted, in name order (indexes into `members`). */
+let order = new Int32Array(256);
 
 /** The escapes JSON.stringify writes for control characters other than \b \t \n \f \r (as `\u00xx`, lowercase). */
 function canonicalUEscape(src: Buffer, i: number): boolean {
@@ -116,29 +118,28 @@ class Writer {
   number(): boolean {
     const src = this.src;
     const end = this.end;
-    const ch = (q: number) => (q < end ? src[q] : -1);
     const start = this.p;
     let p = start;
-    if (ch(p) === 0x2d) p++;
+    if ((p < end ? src[p] : -1) === 0x2d) p++;
     const intStart = p;
-    if (ch(p) === 0x30) p++;
-    else if (ch(p) >= 0x31 && ch(p) <= 0x39) while (ch(p) >= 0x30 && ch(p) <= 0x39) p++;
+    if ((p < end ? src[p] : -1) === 0x30) p++;
+    else if ((p < end ? src[p] : -1) >= 0x31 && (p < end ? src[p] : -1) <= 0x39) while ((p < end ? src[p] : -1) >= 0x30 && (p < end ? src[p] : -1) <= 0x39) p++;
     else return false;
     const intEnd = p;
     let plain = true;
-    if (ch(p) === 0x2e) {
+    if ((p < end ? src[p] : -1) === 0x2e) {
       plain = false;
       p++;
       const f = p;
-      while (ch(p) >= 0x30 && ch(p) <= 0x39) p++;
+      while ((p < end ? src[p] : -1) >= 0x30 && (p < end ? src[p] : -1) <= 0x39) p++;
       if (p === f) return false;
     }
-    if (ch(p) === 0x65 || ch(p) === 0x45) {
+    if ((p < end ? src[p] : -1) === 0x65 || (p < end ? src[p] : -1) === 0x45) {
       plain = false;
       p++;
-      if (ch(p) === 0x2b || ch(p) === 0x2d) p++;
+      if ((p < end ? src[p] : -1) === 0x2b || (p < end ? src[p] : -1) === 0x2d) p++;
       const f = p;
-      while (ch(p) >= 0x30 && ch(p) <= 0x39) p++;
+      while ((p < end ? src[p] : -1) >= 0x30 && (p < end ? src[p] : -1) <= 0x39) p++;
       if (p === f) return false;
     }
     this.p = p;
@@ -274,8 +275,8 @@ class Writer {
 
   /** Rewrites an object's members (written in the text's order from `from`) in name order. */
   sortMembers(base: number, count: number, from: number): boolean {
-    const order: number[] = [];
-    for (let i = 0; i < count; i++) order.push(base + i);
+    if (order.length < count) order = new Int32Array(Math.max(count, order.length * 2));
+    for (let i = 0; i < count; i++) order[i] = base + i;
     const src = this.src;
     // Insertion sort: objects are small, and names are unique (checked against neighbours only so far).
     for (let i = 1; i < count; i++) {

@@ -162,7 +162,8 @@ export async function stopPostmaster(child: ChildProcess | undefined): Promise<v
   await waitExit(child, KILL_MS);
 }
 
-export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (line: string) => void } = {}): Promise<RunningPostgres> {
+/** `settings`: more server settings (`-c name=value`), e.g. a benchmark's shared_buffers. */
+export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (line: string) => void; settings?: Record<string, string> } = {}): Promise<RunningPostgres> {
   const EmbeddedPostgres = loadEmbeddedPostgres();
   const parent = opts.parentDir ?? mkdtempSync(join(tmpdir(), 'aegis-pg-'));
   const dataDir = join(parent, 'data');
@@ -183,7 +184,10 @@ export async function startEmbeddedPostgres(opts: { parentDir?: string; log?: (l
       port,
       persistent: false,
       createPostgresUser: true,
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      postgresFlags: [
+        ...['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+        ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+      ],
       onLog: (m: unknown) => opts.log?.(String(m)),
       onError: (m: unknown) => opts.log?.(String(m)),
     });
