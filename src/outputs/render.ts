@@ -6,7 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import Handlebars from 'handlebars';
+import type HandlebarsModule from 'handlebars';
+import { precompiledFor } from './template-cache';
 
 /** `templates/` of the package, found by walking up from this file (works from src/ and dist/src/). */
 export const TEMPLATES_DIR: string = (() => {
@@ -21,33 +22,47 @@ export const TEMPLATES_DIR: string = (() => {
 /** The package's root folder (where `docs/` and `templates/` are), from src/ and dist/src/ alike. */
 export const PACKAGE_ROOT: string = dirname(TEMPLATES_DIR);
 
-type Env = ReturnType<typeof Handlebars.create>;
+type Env = ReturnType<typeof HandlebarsModule.create>;
 type Template = (context: unknown) => string;
+type Spec = Parameters<Env['template']>[0];
 
-function createEnv(dir: string): Env {
-  const hb = Handlebars.create();
+/**
+ * The environment of `dir`'s templates: handlebars' runtime alone with the build's precompiled
+ * templates when they are of exactly these files (template-cache.ts), else the whole library,
+ * compiling from disk.
+ */
+function createEnv(dir: string): { hb: Env; precompiled?: Record<string, Spec> } {
+  const pre = precompiledFor(dir);
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const hb = pre ? (require('handlebars/runtime') as { default: typeof HandlebarsModule }).default.create() : (require('handlebars') as typeof HandlebarsModule).create();
+  /* eslint-enable @typescript-eslint/no-require-imports */
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('gt', (a: unknown, b: unknown) => typeof a === 'number' && typeof b === 'number' && a > b);
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (n === 1 ? one : many));
+  if (pre) {
+    for (const [name, spec] of Object.entries(pre.partials)) hb.registerPartial(name, hb.template(spec as Spec));
+    return { hb, precompiled: pre.templates as Record<string, Spec> };
+  }
   const partials = join(dir, 'partials');
   if (existsSync(partials)) {
     for (const f of readdirSync(partials).sort()) {
       if (f.endsWith('.hbs')) hb.registerPartial(basename(f, '.hbs'), readFileSync(join(partials, f), 'utf8'));
     }
   }
-  return hb;
+  return { hb };
 }
 
 const cache = new Map<string, Template>();
-let env: { dir: string; hb: Env } | undefined;
+let env: { dir: string; hb: Env; precompiled?: Record<string, Spec> } | undefined;
 
 /** The compiled template `templates/<name>.hbs`. */
 export function template(name: string, dir: string = TEMPLATES_DIR): Template {
   const key = `${dir}\0${name}`;
   let t = cache.get(key);
   if (!t) {
-    if (!env || env.dir !== dir) env = { dir, hb: createEnv(dir) };
-    const compiled = env.hb.compile(readFileSync(join(dir, `${name}.hbs`), 'utf8'), { noEscape: false });
+    if (!env || env.dir !== dir) env = { dir, ...createEnv(dir) };
+    const spec = env.precompiled?.[name];
+    const compiled = spec ? env.hb.template(spec) : env.hb.compile(readFileSync(join(dir, `${name}.hbs`), 'utf8'), { noEscape: false });
     t = (ctx: unknown) => compiled(ctx);
     cache.set(key, t);
   }

@@ -13,16 +13,16 @@ import type { CloudWatchLogSource } from './cloudwatch-logs';
 import { HttpPrometheusSource } from './prometheus';
 import { FsDeploySource } from './deploy-files';
 
-// The clients of a source (pg, the AWS SDK, node-vault) load only when the config names it:
-// start-up is paid by every one-shot run.
+// The clients of a source (pg, the AWS SDK, node-vault, the TLS prober's JOSE and X.509
+// libraries) load only when the config names it: start-up is paid by every one-shot run.
 /* eslint-disable @typescript-eslint/no-require-imports */
 const postgres = () => require('./postgres') as typeof import('./postgres');
 const cloudwatch = () => require('./cloudwatch-logs') as typeof import('./cloudwatch-logs');
 const ssmModule = () => require('./ssm') as typeof import('./ssm');
 const vaultModule = () => require('./vault') as typeof import('./vault');
 const artifactsModule = () => require('./artifacts') as typeof import('./artifacts');
+const endpointsModule = () => require('./endpoints') as typeof import('./endpoints');
 /* eslint-enable @typescript-eslint/no-require-imports */
-import { TlsEndpointSource } from './endpoints';
 import { FsRepoSource } from './repo-files';
 
 /**
@@ -36,6 +36,7 @@ export function loadSourceModules(config: AuditConfig): void {
   if (config.sources.secrets?.ssm) ssmModule();
   if (config.sources.secrets?.vault) vaultModule();
   if (config.sources.artifacts) artifactsModule();
+  if (config.sources.endpoints) endpointsModule();
 }
 
 export interface SourceDeps {
@@ -106,7 +107,7 @@ export function createSources(config: AuditConfig, deps: SourceDeps): OpenSource
     sources.artifacts = artifacts;
   }
   if (config.sources.repo) sources.repo = new FsRepoSource(config.sources.repo);
-  if (config.sources.endpoints) sources.endpoints = new TlsEndpointSource(config.sources.endpoints, deps.knownSecrets);
+  if (config.sources.endpoints) sources.endpoints = new (endpointsModule().TlsEndpointSource)(config.sources.endpoints, deps.knownSecrets);
   return {
     sources,
     async close() {

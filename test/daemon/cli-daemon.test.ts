@@ -4,9 +4,9 @@
  * refused and the old one keeps running), exiting 0 on SIGTERM, and 2 on a bad config at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expectFreshBuild } from '../helpers/build';
 import { childStatus } from './helpers';
@@ -92,6 +92,20 @@ test('serves metrics, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM'
   });
   expect(metrics1).toMatch(/aegis_compliance_check_status\{deployment="cli-daemon-test",check="internal-secret-drift",check_severity="high",status="pass"\} 1/);
   expect(await fetchText(`${first}/healthz`)).toMatch(/ok/i);
+
+  if (process.platform === 'linux') {
+    // The HTTP thread keeps the priority the daemon started with; every other thread runs 5 lower.
+    const base = getPriority(0);
+    const threads = readdirSync(`/proc/${child.pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8');
+      return { tid: Number(tid), name: readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim(), nice: Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[16]) };
+    });
+    const http = threads.filter((t) => t.name === 'aegis-http');
+    expect(http.map((t) => t.nice)).toEqual([base]);
+    const lowered = Math.min(19, base + 5);
+    expect(threads.find((t) => t.tid === child.pid)?.nice).toBe(lowered);
+    expect(threads.filter((t) => t.name !== 'aegis-http' && t.nice < lowered)).toEqual([]);
+  }
 
   // A good reload: internal-secret-drift is no longer configured, so its series go away.
   writeFileSync(cfg, config({ 'signing-key-source': { enabled: true }, 'internal-secret-drift': { enabled: false } }));

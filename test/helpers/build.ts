@@ -3,7 +3,8 @@
  * sources would test yesterday's code and pass or fail for the wrong reason, so the jest run
  * rebuilds it first when any source under src/, checks/ or bench/ is newer than its output (or
  * has none), and the CLI tests refuse to run on a stale build. Templates are read from
- * templates/ at run time (src/outputs/render.ts), so they are never stale in dist/.
+ * templates/ at run time (src/outputs/render.ts) unless the build's precompiled ones are of
+ * exactly those files, so they are never stale in dist/.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -40,7 +41,7 @@ export function expectFreshBuild(root = REPO_ROOT): void {
   }
 }
 
-/** Rebuilds dist/ (tsc -p tsconfig.build.json, then the check catalog) when it is stale; returns the sources that were newer. */
+/** Rebuilds dist/ (tsc -p tsconfig.build.json, then the check catalog and the precompiled templates) when it is stale; returns the sources that were newer. */
 export function rebuildIfStale(root = REPO_ROOT): string[] {
   const stale = staleBuildOutputs(root);
   if (stale.length === 0) return [];
@@ -49,6 +50,7 @@ export function rebuildIfStale(root = REPO_ROOT): string[] {
     execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'pipe' });
     // The build's last step (package.json "build"): the check catalog of the new code.
     execFileSync(process.execPath, [join(root, 'dist', 'src', 'app', 'check-catalog.js')], { cwd: root, stdio: 'pipe' });
+    execFileSync(process.execPath, [join(root, 'dist', 'src', 'outputs', 'template-cache.js')], { cwd: root, stdio: 'pipe' });
   } catch (e) {
     const out = (e as { stdout?: Buffer }).stdout?.toString() ?? '';
     throw new Error(`dist/ was stale (${stale.slice(0, 3).join(', ')}…) and rebuilding it failed:\n${out}`);
