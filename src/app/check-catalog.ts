@@ -9,13 +9,13 @@
  * then loads the registry as before (so a `tsc` run alone never lists yesterday's checks).
  * With `--config` (plugin checks) `checks list` always loads the registry.
  *
- * This module loads nothing but node's own fs, path and crypto and the package version.
+ * This module loads nothing but node's own fs, path and crypto (through files-digest) and the package version.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { CheckMeta } from '../core/define-check';
 import { TOOL_VERSION } from '../core/report';
+import { filesDigest, filesUnder } from '../core/files-digest';
 
 export const CATALOG_FILE = 'catalog.json';
 
@@ -30,19 +30,7 @@ export const DEFAULT_ROOT = resolve(__dirname, '../..');
 
 /** Digest of the code a catalog describes: every .js file under checks/ (recursively) and the registry. */
 export function catalogDigest(root: string): string {
-  const checksDir = join(root, 'checks');
-  const files = readdirSync(checksDir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.js'))
-    .map((e) => join(e.parentPath, e.name));
-  files.push(join(root, 'src', 'core', 'registry.js'));
-  const h = createHash('sha256');
-  for (const f of files.map((f) => relative(root, f)).sort()) {
-    h.update(f);
-    h.update('\0');
-    h.update(readFileSync(join(root, f)));
-    h.update('\0');
-  }
-  return h.digest('hex');
+  return filesDigest(root, [...filesUnder(join(root, 'checks'), '.js'), join(root, 'src', 'core', 'registry.js')]);
 }
 
 /** The metas of the catalog written for the code under `root`, or undefined (none, unreadable, or of other code). */

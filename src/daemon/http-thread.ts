@@ -58,21 +58,20 @@ for (const [q, label] of [
   });
 }
 
-/** The process-wide series, by format, as last read (every wideEveryMs, and at the first scrape). */
-const wide: Record<'text' | 'om', Promise<string> | undefined> = { text: undefined, om: undefined };
-const readWide = () => {
-  for (const key of ['text', 'om'] as const) {
-    const fresh = serialised(() => renderRegistry(processMetrics().wide, key === 'om'));
-    // The previous reading is served until this one is done.
-    fresh.then(
-      () => (wide[key] = fresh),
-      () => undefined,
-    );
-    wide[key] ??= fresh;
-  }
-};
-readWide();
-setInterval(readWide, data.wideEveryMs).unref();
+/** The process-wide series, by format, as last read (every wideEveryMs, off the request path). */
+const wide: Record<'text' | 'om', string | undefined> = { text: undefined, om: undefined };
+const readWide = (): Promise<void> =>
+  Promise.all(
+    (['text', 'om'] as const).map((key) =>
+      serialised(() => renderRegistry(processMetrics().wide, key === 'om')).then(
+        (text) => void (wide[key] = text),
+        (e: unknown) => post({ t: 'log', level: 'warn', msg: "Reading the process's metrics failed", fields: { err: e instanceof Error ? e.message : String(e) } }),
+      ),
+    ),
+  ).then(() => undefined);
+/** The first reading: a scrape before it is done waits for it. */
+const wideRead = readWide();
+setInterval(() => void readWide(), data.wideEveryMs).unref();
 
 /**
  * Changes applied to `metrics` so far, progress apart from the rest: the compliance series
@@ -101,7 +100,8 @@ async function renderPart(part: Part, openMetrics: boolean): Promise<string> {
 async function renderMetrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
   const key = openMetrics ? 'om' : 'text';
   const [ours, progress] = await serialised(async () => [await renderPart('rest', openMetrics), await renderPart('progress', openMetrics)]);
-  return joinExposition([ours, progress, lastSection[key], await (wide[key] as Promise<string>)], openMetrics, metrics.registry.contentType);
+  if (wide[key] === undefined) await wideRead;
+  return joinExposition([ours, progress, lastSection[key], wide[key] ?? ''], openMetrics, metrics.registry.contentType);
 }
 
 function write(res: ServerResponse, a: Answer, head: boolean): void {
@@ -172,7 +172,7 @@ port.on('message', (m: ToHttpThread) => {
       changes.rest++;
       changes.progress++;
       // Rendered now, ahead of the first scrape (which would otherwise also pay for compiling the renderer).
-      for (const om of [false, true]) void serialised(async () => [await renderPart('rest', om), await renderPart('progress', om)]);
+      for (const om of [false, true]) serialised(async () => [await renderPart('rest', om), await renderPart('progress', om)]).catch(() => undefined);
       if (m.starting) {
         held ??= [];
         setTimeout(release, HOLD_MS).unref();

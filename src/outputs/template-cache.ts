@@ -8,9 +8,9 @@
  * bytes). One that is missing, unreadable or of other templates is not used: the templates are
  * then compiled from disk as before (templates edited in place still show).
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { filesDigest, filesUnder } from '../core/files-digest';
 
 /** Template specs as handlebars' precompile() writes them, loaded by require (never eval). */
 export interface PrecompiledTemplates {
@@ -25,17 +25,7 @@ const FILE = PRECOMPILED_FILE;
 
 /** Digest of a templates folder: every `.hbs` file under it, by path and content. */
 export function templatesDigest(dir: string): string {
-  const files = readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.hbs'))
-    .map((e) => join(e.parentPath, e.name));
-  const h = createHash('sha256');
-  for (const f of files.map((f) => relative(dir, f)).sort()) {
-    h.update(f);
-    h.update('\0');
-    h.update(readFileSync(join(dir, f)));
-    h.update('\0');
-  }
-  return h.digest('hex');
+  return filesDigest(dir, filesUnder(dir, '.hbs'));
 }
 
 /** The precompiled templates of `dir`, when the build wrote them (to `file`) from exactly its files. */
