@@ -231,7 +231,10 @@ test('one failing check of one deployment on three replicas is one alert and one
   expect(ofGroup().map((n) => ({ status: n.body.status, alerts: n.body.alerts.length }))).toEqual([{ status: 'firing', alerts: 1 }]);
   const am = JSON.parse((await httpGet(stack.amAddress, `/api/v2/alerts?active=true&filter=${encodeURIComponent(`alertname="${ALERT}"`)}`)).body) as { labels: Record<string, string>; startsAt: string }[];
   expect(am.map((a) => a.labels)).toEqual([labels]);
-  expect(am[0].startsAt).toBe(page.body.alerts[0].startsAt);
+  // The same instant: Alertmanager's API writes milliseconds in full, its webhook trims trailing
+  // zeros (`…46.700Z` and `…46.7Z`).
+  expect(Date.parse(am[0].startsAt)).toBe(Date.parse(page.body.alerts[0].startsAt));
+  expect(Number.isFinite(Date.parse(am[0].startsAt))).toBe(true);
   // The new leader exports the result; the other survivor all 0.
   const newLeader = survivors.find((r) => target(r) === moved[0]) as string;
   const m = await scrape(newLeader);
