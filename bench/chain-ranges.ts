@@ -17,7 +17,7 @@
  * is run at the same so the comparison is fair). --clean: no tampering. --only: which modes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -29,6 +29,7 @@ import { runAudit } from '../src/app/audit';
 import { buildSandbox, type Sandbox } from '../src/sandbox/build';
 import { startEmbeddedPostgres } from '../src/sandbox/embedded-postgres';
 import type { CheckResult, Finding } from '../src/core/types';
+import { cpuOf, mainThreadCpu, postgresCpu } from './lib/proc';
 
 const CLI = resolve(__dirname, '../../bin/aegis-audit.js');
 /** node's flags as the image runs it (the Dockerfile's ENTRYPOINT), for the daemons. */
@@ -49,41 +50,6 @@ async function sql<T>(url: string, text: string, values: unknown[] = []): Promis
   } finally {
     await c.end();
   }
-}
-
-/** CPU seconds (user + system, every thread) of a process; with `children`, of its reaped children too. */
-function cpuOf(pid: number, children = false): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds of a process's main thread (the event loop: reading, the queue, the daemon's own work). */
-function mainThreadCpu(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds of Postgres: the postmaster, its live backends and those that ended. */
-function postgresCpu(postmaster: number): number {
-  let total = cpuOf(postmaster, true);
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const f = readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (Number(f[1]) === postmaster) total += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
 }
 
 function writeConfig(sb: Sandbox, dir: string, rangeRows: number, edit: (raw: Record<string, unknown>) => void): string {

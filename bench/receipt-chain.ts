@@ -36,7 +36,8 @@ import { registry } from '../checks';
 import { loadConfig } from '../src/config/load';
 import { runAudit } from '../src/app/audit';
 import { buildSandbox, type Sandbox } from '../src/sandbox/build';
-import { freePort, startEmbeddedPostgres } from '../src/sandbox/embedded-postgres';
+import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../src/sandbox/embedded-postgres';
+import { cpuOf, postgresCpu, statCpuS } from './lib/proc';
 import type { CheckResult, Report } from '../src/core/types';
 import { loadSignatures, verifyLimit, type Signatures } from './verify-limit';
 
@@ -73,27 +74,9 @@ interface ChildRun {
   stderr: string;
 }
 
-/** user + system CPU time, seconds, of /proc/…/stat; with the reaped children's when `children`. */
-function statCpuS(path: string, children = false): number {
-  const f = readFileSync(path, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
-}
-
-/** CPU time of every Postgres process on the machine, its reaped backends included, seconds. */
-function postgresCpuS(): number {
-  let s = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') s += statCpuS(`/proc/${pid}/stat`, true);
-    } catch {
-      // gone
-    }
-  }
-  return s;
-}
-
-/** Runs the CLI as a child process, sampling its peak RSS and CPU time from /proc. */
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
+/** Runs the CLI as a child process, sampling its peak RSS and CPU time from /proc; `postmaster`: the Postgres server whose CPU the run is charged. */
+function runCli(args: string[], postmaster: number | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
+  const pgCpu = () => (postmaster === undefined ? NaN : postgresCpu(postmaster));
   return new Promise((resolveRun) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -101,16 +84,18 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<C
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
     let peakKb = 0;
     let cpuS = 0;
-    const pg0 = postgresCpuS();
+    const pg0 = pgCpu();
     const threads = new Map<string, { name: string; cpuS: number }>();
     const sample = () => {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
         peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-        cpuS = statCpuS(`/proc/${child.pid}/stat`);
+        const now = cpuOf(child.pid as number);
+        if (Number.isFinite(now)) cpuS = now;
         for (const tid of readdirSync(`/proc/${child.pid}/task`)) {
           const name = Number(tid) === child.pid ? 'main' : readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim();
-          threads.set(tid, { name: `${name} ${tid}`, cpuS: statCpuS(`/proc/${child.pid}/task/${tid}/stat`) });
+          const t = statCpuS(`/proc/${child.pid}/task/${tid}/stat`);
+          if (Number.isFinite(t)) threads.set(tid, { name: `${name} ${tid}`, cpuS: t });
         }
       } catch {
         // gone
@@ -120,7 +105,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<C
     child.on('exit', (code) => {
       clearInterval(timer);
       const byCpu = [...threads.values()].filter((t) => t.cpuS > 0).sort((a, b) => b.cpuS - a.cpuS);
-      resolveRun({ code: code ?? -1, wallS: Number(process.hrtime.bigint() - t0) / 1e9, peakKb, cpuS, threads: byCpu, postgresS: postgresCpuS() - pg0, stderr });
+      resolveRun({ code: code ?? -1, wallS: Number(process.hrtime.bigint() - t0) / 1e9, peakKb, cpuS, threads: byCpu, postgresS: pgCpu() - pg0, stderr });
     });
   });
 }
@@ -293,10 +278,10 @@ async function rolling(sandbox: Sandbox): Promise<void> {
   );
 }
 
-async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon: boolean; daemonOnly: boolean; rolling: boolean; sample: number; rounds: number }): Promise<void> {
+async function bench(rows: number, pg: RunningPostgres, dir: string, flags: { daemon: boolean; daemonOnly: boolean; rolling: boolean; sample: number; rounds: number }): Promise<void> {
   console.log(`\n=== ${n(rows)} rows ===`);
   let t = Date.now();
-  const sandbox = await buildSandbox({ dir: join(dir, `sandbox-${rows}`), seed: 1, rows, violations: 'none', adminUrl: pgAdmin, cloud: false });
+  const sandbox = await buildSandbox({ dir: join(dir, `sandbox-${rows}`), seed: 1, rows, violations: 'none', adminUrl: pg.adminUrl, cloud: false });
   console.log(`sandbox built in ${((Date.now() - t) / 1000).toFixed(1)} s (load average ${load()})`);
   try {
     if (flags.daemonOnly) {
@@ -313,7 +298,7 @@ async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon
     const passes: { run: ChildRun; r: CheckResult; verified: number; load: string }[] = [];
     for (let i = 0; i < flags.rounds; i++) {
       freshState(sandbox);
-      const run = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
+      const run = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out], pg.pid);
       const loadDuring = load();
       const r = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
       passes.push({ run, r, verified: fig(r, 'receipt_rows_verified'), load: loadDuring });
@@ -356,7 +341,7 @@ async function bench(rows: number, pgAdmin: string, dir: string, flags: { daemon
     t = Date.now();
     await sandbox.append(more);
     const appendMs = Date.now() - t;
-    const inc = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out]);
+    const inc = await runCli(['run', '--config', sandbox.configPath, '--checks', 'receipt-chain', '--out', out], pg.pid);
     const ri = (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Report).results[0];
     console.log(`2. +${n(more)} rows (1 %, appended in ${appendMs} ms), incremental run, the same command:`);
     console.log(
@@ -396,7 +381,7 @@ async function main(): Promise<void> {
   // CPU per row, on the cores the pass is measured on (a deployment's Postgres has its own).
   const pg = await startEmbeddedPostgres({ settings: { shared_buffers: '1GB' } });
   try {
-    for (const rows of sizes.length > 0 ? sizes : [100_000, 1_000_000]) await bench(rows, pg.adminUrl, dir, flags);
+    for (const rows of sizes.length > 0 ? sizes : [100_000, 1_000_000]) await bench(rows, pg, dir, flags);
   } finally {
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
