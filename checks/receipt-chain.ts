@@ -26,7 +26,7 @@ import { AuditError, ErrorCodes, isAuditError } from '../src/core/errors';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
 import type { AuditDb, AuditRow, RawAuditRows, RootRow, SecretStore, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
-import type { PartContext, SharedWork } from '../src/core/define-check';
+import type { CheckContext, PartContext, SharedWork } from '../src/core/define-check';
 import { joinRanges, planRanges, verifyRange, type ChainRange, type JoinedRanges, type RangeResult } from './lib/chain-ranges';
 import type { Evidence } from '../src/core/types';
 import { GENESIS_HASH, ROW_HASH_RE } from './lib/canonical';
@@ -43,7 +43,7 @@ import {
 } from './lib/chain-checkpoint';
 import { PROBLEM_PRIORITY, verifyBatch, type Anchor, type BatchVerdict, type BrokenRowVerdict, type UnknownKeyTally } from './lib/chain-verify';
 import { KeyRing, verifierBackend } from './lib/ed25519';
-import { ChainVerifier, loadWorkerPool, verifyStream } from './lib/chain-pipeline';
+import { ChainVerifier, loadWorkerPool, prestartVerifierPool, verifyStream } from './lib/chain-pipeline';
 import { FINGERPRINT_RE, shortFingerprint } from './lib/keys';
 import { untrusted } from '../src/core/untrusted';
 
@@ -131,483 +131,491 @@ export default defineCheck({
     loadWorkerPool();
   },
   async run(ctx) {
-    const startedMs = Date.now();
-    const db = ctx.source('postgres');
-    const secrets = ctx.source('secrets');
-    const o = ctx.options;
-    const stopAt = ctx.deadline - reserveMs(ctx.deadline - startedMs);
-    const timeUp = () => ctx.signal.aborted || Date.now() >= stopAt;
-    const now = ctx.now();
-    const nowIso = now.toISOString();
+    // A first pass (or one left unfinished) is about to verify many rows: its worker threads
+    // start now, while the keys and the chain's identity are read, rather than after them.
+    const started = (await passLikely(ctx)) ? prestartVerifierPool({ threads: ctx.options.threads }) : undefined;
+    try {
+      const startedMs = Date.now();
+      const db = ctx.source('postgres');
+      const secrets = ctx.source('secrets');
+      const o = ctx.options;
+      const stopAt = ctx.deadline - reserveMs(ctx.deadline - startedMs);
+      const timeUp = () => ctx.signal.aborted || Date.now() >= stopAt;
+      const now = ctx.now();
+      const nowIso = now.toISOString();
 
-    // --- keys: current ones from the secret store, old ones from the historical table.
-    const { rowKeys, rootKeys } = await loadKeys(db, secrets);
+      // --- keys: current ones from the secret store, old ones from the historical table.
+      const { rowKeys, rootKeys } = await loadKeys(db, secrets);
 
-    // --- which chain this is, and what was recorded about it.
-    const [location, first] = await Promise.all([db.chainLocation(), db.firstRow()]);
-    const identity: ChainIdentity = { ...location, firstRowId: first?.id ?? null, firstRowHash: first?.rowHash ?? null };
-    if (identity.systemIdentifierUnavailable) ctx.logger.warn({ why: identity.systemIdentifierUnavailable }, 'Chain identity without the server identity');
-    const startsChain = !first || first.prevHash === GENESIS_HASH;
-    const key = checkpointKey(identity);
-    const chainResource = resource({ chain: untrusted.id(`${identity.database}/${identity.table}`) });
-    const notes: { messageId: 'chainReplaced' | 'stateReset'; data: Record<string, string>; evidence: Evidence }[] = [];
-    const changed: ChangedRow[] = [];
-    const addChanged = (c: ChangedRow) => {
-      if (!changed.some((x) => x.id === c.id)) changed.push(c);
-    };
+      // --- which chain this is, and what was recorded about it.
+      const [location, first] = await Promise.all([db.chainLocation(), db.firstRow()]);
+      const identity: ChainIdentity = { ...location, firstRowId: first?.id ?? null, firstRowHash: first?.rowHash ?? null };
+      if (identity.systemIdentifierUnavailable) ctx.logger.warn({ why: identity.systemIdentifierUnavailable }, 'Chain identity without the server identity');
+      const startsChain = !first || first.prevHash === GENESIS_HASH;
+      const key = checkpointKey(identity);
+      const chainResource = resource({ chain: untrusted.id(`${identity.database}/${identity.table}`) });
+      const notes: { messageId: 'chainReplaced' | 'stateReset'; data: Record<string, string>; evidence: Evidence }[] = [];
+      const changed: ChangedRow[] = [];
+      const addChanged = (c: ChangedRow) => {
+        if (!changed.some((x) => x.id === c.id)) changed.push(c);
+      };
 
-    let lastChain: ChainIdentity | undefined;
-    /** What was wrong with the deployment's record; said only if the chain is verified from the start because of it. */
-    let pointerProblem: string | undefined;
-    const pointer = await ctx.state.read<unknown>(pointerKey(ctx.deployment));
-    if (pointer.status === 'ok') {
-      const p = parsePointer(pointer.value);
-      // A version-1 checkpoint lived under the deployment's name.
-      if (p.ok) lastChain = p.value.chain;
-      else pointerProblem = p.why;
-    } else if (pointer.status === 'unreadable') pointerProblem = pointer.reason;
+      let lastChain: ChainIdentity | undefined;
+      /** What was wrong with the deployment's record; said only if the chain is verified from the start because of it. */
+      let pointerProblem: string | undefined;
+      const pointer = await ctx.state.read<unknown>(pointerKey(ctx.deployment));
+      if (pointer.status === 'ok') {
+        const p = parsePointer(pointer.value);
+        // A version-1 checkpoint lived under the deployment's name.
+        if (p.ok) lastChain = p.value.chain;
+        else pointerProblem = p.why;
+      } else if (pointer.status === 'unreadable') pointerProblem = pointer.reason;
 
-    let cp: ReceiptChainCheckpoint | undefined;
-    let replaced: string | undefined;
-    let full = false;
-    let fullReason = '';
-    const stored = await ctx.state.read<unknown>(key);
-    if (stored.status === 'ok') {
-      const parsed = parseCheckpoint(stored.value);
-      if (!parsed.ok) notes.push({ messageId: 'stateReset', data: { reason: parsed.why }, evidence: { stateKey: key, problem: parsed.why } });
-      else {
-        const cmp = compareIdentity(parsed.value.identity, identity, startsChain);
+      let cp: ReceiptChainCheckpoint | undefined;
+      let replaced: string | undefined;
+      let full = false;
+      let fullReason = '';
+      const stored = await ctx.state.read<unknown>(key);
+      if (stored.status === 'ok') {
+        const parsed = parseCheckpoint(stored.value);
+        if (!parsed.ok) notes.push({ messageId: 'stateReset', data: { reason: parsed.why }, evidence: { stateKey: key, problem: parsed.why } });
+        else {
+          const cmp = compareIdentity(parsed.value.identity, identity, startsChain);
+          if (cmp.kind === 'different') replaced = cmp.what;
+          else {
+            cp = parsed.value;
+            for (const c of cp.changed) addChanged(c);
+            if (cmp.kind === 'start-gone' && cp.identity.firstRowId !== null && cp.identity.firstRowHash !== null) {
+              addChanged({ id: cp.identity.firstRowId, hash: cp.identity.firstRowHash });
+              full = true;
+              fullReason = `the first row ${cp.identity.firstRowId} is gone`;
+            }
+          }
+        }
+      } else if (stored.status === 'unreadable') {
+        notes.push({ messageId: 'stateReset', data: { reason: stored.reason }, evidence: { stateKey: key, problem: stored.reason } });
+      }
+      if (replaced === undefined && lastChain) {
+        const cmp = compareIdentity(lastChain, identity, startsChain);
         if (cmp.kind === 'different') replaced = cmp.what;
-        else {
-          cp = parsed.value;
-          for (const c of cp.changed) addChanged(c);
-          if (cmp.kind === 'start-gone' && cp.identity.firstRowId !== null && cp.identity.firstRowHash !== null) {
-            addChanged({ id: cp.identity.firstRowId, hash: cp.identity.firstRowHash });
-            full = true;
-            fullReason = `the first row ${cp.identity.firstRowId} is gone`;
-          }
-        }
       }
-    } else if (stored.status === 'unreadable') {
-      notes.push({ messageId: 'stateReset', data: { reason: stored.reason }, evidence: { stateKey: key, problem: stored.reason } });
-    }
-    if (replaced === undefined && lastChain) {
-      const cmp = compareIdentity(lastChain, identity, startsChain);
-      if (cmp.kind === 'different') replaced = cmp.what;
-    }
 
-    // --- where to start.
-    if (!cp && pointerProblem !== undefined && replaced === undefined) {
-      notes.push({ messageId: 'stateReset', data: { reason: pointerProblem }, evidence: { stateKey: pointerKey(ctx.deployment), problem: pointerProblem } });
-    }
-    if (!cp) {
-      full = true;
-      fullReason = replaced ? 'another chain' : notes.length ? 'unusable checkpoint' : 'no checkpoint for this chain';
-    } else if (ctx.full) {
-      full = true;
-      fullReason = 'a full pass was asked for';
-    } else if (cp.overflow) {
-      full = true;
-      fullReason = 'too many broken rows to track';
-    } else if (cp.unknownKeys.some((u) => rowKeys.has(u.fingerprint))) {
-      full = true;
-      fullReason = 'a key that was unknown is now known';
-    }
-    if (cp && !full && cp.lastId > 0) {
-      const row = await db.rowById(cp.lastId);
-      if (!row || row.rowHash !== cp.lastRowHash) {
-        addChanged({ id: cp.lastId, hash: cp.lastRowHash });
+      // --- where to start.
+      if (!cp && pointerProblem !== undefined && replaced === undefined) {
+        notes.push({ messageId: 'stateReset', data: { reason: pointerProblem }, evidence: { stateKey: pointerKey(ctx.deployment), problem: pointerProblem } });
+      }
+      if (!cp) {
         full = true;
-        fullReason = `checkpoint row ${cp.lastId} changed`;
+        fullReason = replaced ? 'another chain' : notes.length ? 'unusable checkpoint' : 'no checkpoint for this chain';
+      } else if (ctx.full) {
+        full = true;
+        fullReason = 'a full pass was asked for';
+      } else if (cp.overflow) {
+        full = true;
+        fullReason = 'too many broken rows to track';
+      } else if (cp.unknownKeys.some((u) => rowKeys.has(u.fingerprint))) {
+        full = true;
+        fullReason = 'a key that was unknown is now known';
       }
-    }
-
-    const broken = new BrokenRows(o.maxFindings);
-    const unknown = new Map<string, UnknownKeyTally>();
-    /** Merges a verdict: broken rows always; unknown-key tallies only from a row's first verification. */
-    const take = (v: BatchVerdict, firstTime: boolean) => {
-      for (const b of v.broken) broken.add(b);
-      if (!firstTime) return;
-      for (const u of v.unknownKeys) {
-        const t = unknown.get(u.fingerprint);
-        if (!t) unknown.set(u.fingerprint, { ...u });
-        else {
-          t.rows += u.rows;
-          t.firstId = Math.min(t.firstId, u.firstId);
-          t.lastId = Math.max(t.lastId, u.lastId);
-        }
-      }
-    };
-    const anchorOf = (r: AuditRow | undefined): Anchor => (r ? { id: r.id, rowHash: r.rowHash } : undefined);
-
-    // --- rows verified earlier and found broken: verify them again (incremental runs only;
-    // a full pass meets them in the stream).
-    if (cp && !full) {
-      for (const u of cp.unknownKeys) unknown.set(u.fingerprint, { ...u });
-      for (const b of cp.broken) {
-        const row = await db.rowById(b.id);
-        const prev = b.prevId === null ? undefined : await db.rowById(b.prevId);
-        if (!row || (b.prevId !== null && !prev)) {
+      if (cp && !full && cp.lastId > 0) {
+        const row = await db.rowById(cp.lastId);
+        if (!row || row.rowHash !== cp.lastRowHash) {
+          addChanged({ id: cp.lastId, hash: cp.lastRowHash });
           full = true;
-          fullReason = `broken row ${b.id} or its predecessor vanished`;
-          break;
+          fullReason = `checkpoint row ${cp.lastId} changed`;
         }
-        take(verifyBatch([row], b.prevId === null ? null : anchorOf(prev), rowKeys), false);
       }
-      if (full) {
-        broken.reset();
-        unknown.clear();
-      }
-    }
-    if (full) ctx.logger.info({ reason: fullReason, backend: verifierBackend() }, 'Verifying the whole receipt chain');
 
-    // The checkpoint this run builds; saved as it advances.
-    const base: ReceiptChainCheckpoint =
-      cp && !full
-        ? structuredClone(cp)
-        : {
-            version: 2,
-            identity,
-            lastId: 0,
-            lastRowHash: '',
-            lastRootId: 0,
-            rootUpToId: 0,
-            broken: [],
-            overflow: false,
-            unknownKeys: [],
-            brokenRoots: [],
-            changed: [],
-            verifiedTotal: 0,
-            passStartedAt: nowIso,
-            passComplete: false,
-            rehash: { cursor: 0, cursorHash: '', roundStartedAt: nowIso, restVerifiedSince: nowIso, lastCycleAt: nowIso, owed: 0 },
-            pending: [],
-            updatedAt: nowIso,
-          };
-    const next: ReceiptChainCheckpoint = { ...base, identity };
-    const verifiedBefore = next.lastId;
-    const save = async () => {
-      next.broken = broken.stored();
-      next.overflow = next.overflow || broken.overflowed;
-      next.unknownKeys = [...unknown.values()];
-      next.changed = changed.slice(-MAX_CHANGED);
-      next.updatedAt = nowIso;
-      await ctx.state.set(key, next);
-      await ctx.state.set(pointerKey(ctx.deployment), { version: 2, chain: identity, key, updatedAt: nowIso });
-    };
-    let lastSave = Date.now();
-    const saveNowAndThen = async () => {
-      if (Date.now() - lastSave < o.checkpoint_interval) return;
-      await save();
-      lastSave = Date.now();
-    };
-
-    // Roots to check this run: new ones, and the ones found broken before. Until the first pass
-    // is complete its roots are checked as in one pass: no row is re-verified for a root that
-    // was there before the pass began.
-    const incremental = !!cp && !full && cp.passComplete;
-    const seenRootId = next.lastRootId;
-    let roots: RootRow[] = [];
-    /** The hashes of the rows the roots name, as this pass reads them (only those: memory stays flat). */
-    const rootTargets = new Map<number, string>();
-
-    // --- 1. the rows after the checkpoint, in keyset batches, signatures verified on every core.
-    const verifier = new ChainVerifier(rowKeys, { threads: o.threads });
-    // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
-    const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
-    // A pass cut into ranges is verified by the replicas' own verifiers: this one's workers start only when rows come here.
-    const ranged = !!ctx.shared && (next.ranges !== undefined || (next.lastId === 0 && (ahead?.rowsAfter ?? 0) > o.range_rows));
-    if (!ranged) verifier.expect(ahead?.rowsAfter ?? 0);
-    let progressed = 0;
-    const advance = (rows: number) => {
-      progressed += rows;
-      const total = ahead?.rowsAfter ?? undefined;
-      ctx.progress(progressed, total === undefined ? undefined : Math.max(total, progressed));
-    };
-    let interruption: unknown;
-    let reachedEnd = true;
-    let fresh = 0;
-    /** A pass cut into ranges still waiting for some of them: why, for the report. */
-    let rangesWaiting: string | undefined;
-    if (!ctx.shared) next.ranges = undefined;
-    else {
-      try {
-        rangesWaiting = await rangedPass(ctx.shared, {
-          db,
-          next,
-          key,
-          nowIso,
-          rowsAhead: ahead,
-          rowsPerRange: o.range_rows,
-          rangeTimeoutMs: o.range_timeout,
-          cap: o.maxFindings,
-          timeUp,
-          signal: ctx.signal,
-          save,
-          onJoined: (joined) => {
-            for (const b of joined.broken) broken.add(b);
-            broken.uncounted(joined.brokenTotal - joined.broken.length);
-            take({ rows: joined.rows, broken: [], unknownKeys: joined.unknownKeys, last: undefined }, true);
-            fresh += joined.rows;
-            advance(joined.rows);
-          },
-          wantsAction: () => broken.kept < o.maxFindings,
-        });
-      } catch (e) {
-        interruption = e;
-      }
-      if (rangesWaiting !== undefined || interruption) reachedEnd = false;
-    }
-    if (reachedEnd) try {
-      const startRootAfter = incremental ? Math.min(seenRootId, ...next.brokenRoots.map((r) => r - 1)) : 0;
-      const knownBroken = new Set(incremental ? next.brokenRoots : []);
-      roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
-      const wanted = new Set(roots.map((r) => r.upToId));
-      const anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
-      await verifyStream(rowsOf(db, next.lastId, { batchSize: o.batchSize, signal: ctx.signal }), anchor, verifier, async (v) => {
-        take(v, true);
-        for (const [id, hash] of v.targets) rootTargets.set(id, hash);
-        const last = v.last as { id: number; rowHash: string };
-        next.lastId = last.id;
-        next.lastRowHash = last.rowHash;
-        next.verifiedTotal += v.rows;
-        fresh += v.rows;
-        advance(v.rows);
-        if (timeUp()) {
-          reachedEnd = false;
-          return false;
-        }
-        await saveNowAndThen();
-        return true;
-      }, wanted);
-    } catch (e) {
-      reachedEnd = false;
-      interruption = e;
-    }
-    // --- 2. transparency roots.
-    const brokenRootReports: { root: RootRow; target: string | undefined; reason: string }[] = [];
-    let rootsDone = false;
-    if (reachedEnd && !interruption) {
-      try {
-        const brokenRoots: number[] = [];
-        for (const root of roots) {
-          const isNew = root.id > seenRootId;
-          next.lastRootId = Math.max(next.lastRootId, root.id);
-          let target = rootTargets.get(root.upToId);
-          if (target === undefined) target = (await db.rowById(root.upToId))?.rowHash;
-          // Rows a new root vouches for that were verified in an earlier run are verified again.
-          if (incremental && isNew && root.upToId > next.rootUpToId) {
-            const upTo = Math.min(root.upToId, verifiedBefore);
-            if (upTo > next.rootUpToId) addPending(next, next.rootUpToId, upTo);
+      const broken = new BrokenRows(o.maxFindings);
+      const unknown = new Map<string, UnknownKeyTally>();
+      /** Merges a verdict: broken rows always; unknown-key tallies only from a row's first verification. */
+      const take = (v: BatchVerdict, firstTime: boolean) => {
+        for (const b of v.broken) broken.add(b);
+        if (!firstTime) return;
+        for (const u of v.unknownKeys) {
+          const t = unknown.get(u.fingerprint);
+          if (!t) unknown.set(u.fingerprint, { ...u });
+          else {
+            t.rows += u.rows;
+            t.firstId = Math.min(t.firstId, u.firstId);
+            t.lastId = Math.max(t.lastId, u.lastId);
           }
-          if (isNew) next.rootUpToId = Math.max(next.rootUpToId, Math.min(root.upToId, next.lastId));
-          const reason = rootProblem(root, target, rootKeys);
-          if (!reason) continue;
-          // A broken root the checkpoint cannot remember would not be re-checked next run.
-          if (brokenRoots.length < o.maxFindings) brokenRoots.push(root.id);
-          else next.overflow = true;
-          brokenRootReports.push({ root, target, reason });
         }
-        next.brokenRoots = brokenRoots;
-        rootsDone = true;
-      } catch (e) {
-        interruption = e;
-      }
-    }
+      };
+      const anchorOf = (r: AuditRow | undefined): Anchor => (r ? { id: r.id, rowHash: r.rowHash } : undefined);
 
-    // --- 3. verified rows a new root vouches for, then 4. the rolling slice.
-    let reverified = 0;
-    if (rootsDone) {
-      try {
-        const again = (v: BatchVerdict) => {
-          take(v, false);
+      // --- rows verified earlier and found broken: verify them again (incremental runs only;
+      // a full pass meets them in the stream).
+      if (cp && !full) {
+        for (const u of cp.unknownKeys) unknown.set(u.fingerprint, { ...u });
+        for (const b of cp.broken) {
+          const row = await db.rowById(b.id);
+          const prev = b.prevId === null ? undefined : await db.rowById(b.prevId);
+          if (!row || (b.prevId !== null && !prev)) {
+            full = true;
+            fullReason = `broken row ${b.id} or its predecessor vanished`;
+            break;
+          }
+          take(verifyBatch([row], b.prevId === null ? null : anchorOf(prev), rowKeys), false);
+        }
+        if (full) {
+          broken.reset();
+          unknown.clear();
+        }
+      }
+      if (full) ctx.logger.info({ reason: fullReason, backend: verifierBackend() }, 'Verifying the whole receipt chain');
+
+      // The checkpoint this run builds; saved as it advances.
+      const base: ReceiptChainCheckpoint =
+        cp && !full
+          ? structuredClone(cp)
+          : {
+              version: 2,
+              identity,
+              lastId: 0,
+              lastRowHash: '',
+              lastRootId: 0,
+              rootUpToId: 0,
+              broken: [],
+              overflow: false,
+              unknownKeys: [],
+              brokenRoots: [],
+              changed: [],
+              verifiedTotal: 0,
+              passStartedAt: nowIso,
+              passComplete: false,
+              rehash: { cursor: 0, cursorHash: '', roundStartedAt: nowIso, restVerifiedSince: nowIso, lastCycleAt: nowIso, owed: 0 },
+              pending: [],
+              updatedAt: nowIso,
+            };
+      const next: ReceiptChainCheckpoint = { ...base, identity };
+      const verifiedBefore = next.lastId;
+      const save = async () => {
+        next.broken = broken.stored();
+        next.overflow = next.overflow || broken.overflowed;
+        next.unknownKeys = [...unknown.values()];
+        next.changed = changed.slice(-MAX_CHANGED);
+        next.updatedAt = nowIso;
+        await ctx.state.set(key, next);
+        await ctx.state.set(pointerKey(ctx.deployment), { version: 2, chain: identity, key, updatedAt: nowIso });
+      };
+      let lastSave = Date.now();
+      const saveNowAndThen = async () => {
+        if (Date.now() - lastSave < o.checkpoint_interval) return;
+        await save();
+        lastSave = Date.now();
+      };
+
+      // Roots to check this run: new ones, and the ones found broken before. Until the first pass
+      // is complete its roots are checked as in one pass: no row is re-verified for a root that
+      // was there before the pass began.
+      const incremental = !!cp && !full && cp.passComplete;
+      const seenRootId = next.lastRootId;
+      let roots: RootRow[] = [];
+      /** The hashes of the rows the roots name, as this pass reads them (only those: memory stays flat). */
+      const rootTargets = new Map<number, string>();
+
+      // --- 1. the rows after the checkpoint, in keyset batches, signatures verified on every core.
+      const verifier = new ChainVerifier(rowKeys, { threads: o.threads, pool: started });
+      // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
+      const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
+      // A pass cut into ranges is verified by the replicas' own verifiers: this one's workers start only when rows come here.
+      const ranged = !!ctx.shared && (next.ranges !== undefined || (next.lastId === 0 && (ahead?.rowsAfter ?? 0) > o.range_rows));
+      if (!ranged) verifier.expect(ahead?.rowsAfter ?? 0);
+      let progressed = 0;
+      const advance = (rows: number) => {
+        progressed += rows;
+        const total = ahead?.rowsAfter ?? undefined;
+        ctx.progress(progressed, total === undefined ? undefined : Math.max(total, progressed));
+      };
+      let interruption: unknown;
+      let reachedEnd = true;
+      let fresh = 0;
+      /** A pass cut into ranges still waiting for some of them: why, for the report. */
+      let rangesWaiting: string | undefined;
+      if (!ctx.shared) next.ranges = undefined;
+      else {
+        try {
+          rangesWaiting = await rangedPass(ctx.shared, {
+            db,
+            next,
+            key,
+            nowIso,
+            rowsAhead: ahead,
+            rowsPerRange: o.range_rows,
+            rangeTimeoutMs: o.range_timeout,
+            cap: o.maxFindings,
+            timeUp,
+            signal: ctx.signal,
+            save,
+            onJoined: (joined) => {
+              for (const b of joined.broken) broken.add(b);
+              broken.uncounted(joined.brokenTotal - joined.broken.length);
+              take({ rows: joined.rows, broken: [], unknownKeys: joined.unknownKeys, last: undefined }, true);
+              fresh += joined.rows;
+              advance(joined.rows);
+            },
+            wantsAction: () => broken.kept < o.maxFindings,
+          });
+        } catch (e) {
+          interruption = e;
+        }
+        if (rangesWaiting !== undefined || interruption) reachedEnd = false;
+      }
+      if (reachedEnd) try {
+        const startRootAfter = incremental ? Math.min(seenRootId, ...next.brokenRoots.map((r) => r - 1)) : 0;
+        const knownBroken = new Set(incremental ? next.brokenRoots : []);
+        roots = (await db.rootsAfter(startRootAfter)).filter((r) => !incremental || r.id > seenRootId || knownBroken.has(r.id));
+        const wanted = new Set(roots.map((r) => r.upToId));
+        const anchor: Anchor = next.lastId === 0 ? null : { id: next.lastId, rowHash: next.lastRowHash };
+        await verifyStream(rowsOf(db, next.lastId, { batchSize: o.batchSize, signal: ctx.signal }), anchor, verifier, async (v) => {
+          take(v, true);
+          for (const [id, hash] of v.targets) rootTargets.set(id, hash);
+          const last = v.last as { id: number; rowHash: string };
+          next.lastId = last.id;
+          next.lastRowHash = last.rowHash;
+          next.verifiedTotal += v.rows;
+          fresh += v.rows;
           advance(v.rows);
-        };
-        reverified += await reverifyPending(db, next, o.batchSize, verifier, timeUp, again, addChanged, ctx.signal);
-        reverified += await rollingSlice(db, next, { now, periodMs: o.rehash_period, batchSize: o.batchSize, verifier, timeUp, take: again, addChanged, signal: ctx.signal });
+          if (timeUp()) {
+            reachedEnd = false;
+            return false;
+          }
+          await saveNowAndThen();
+          return true;
+        }, wanted);
       } catch (e) {
+        reachedEnd = false;
         interruption = e;
       }
-    }
-    await verifier.close();
-    const complete = reachedEnd && rootsDone && !interruption;
-    if (reachedEnd && rootsDone) next.passComplete = true;
-    await save();
+      // --- 2. transparency roots.
+      const brokenRootReports: { root: RootRow; target: string | undefined; reason: string }[] = [];
+      let rootsDone = false;
+      if (reachedEnd && !interruption) {
+        try {
+          const brokenRoots: number[] = [];
+          for (const root of roots) {
+            const isNew = root.id > seenRootId;
+            next.lastRootId = Math.max(next.lastRootId, root.id);
+            let target = rootTargets.get(root.upToId);
+            if (target === undefined) target = (await db.rowById(root.upToId))?.rowHash;
+            // Rows a new root vouches for that were verified in an earlier run are verified again.
+            if (incremental && isNew && root.upToId > next.rootUpToId) {
+              const upTo = Math.min(root.upToId, verifiedBefore);
+              if (upTo > next.rootUpToId) addPending(next, next.rootUpToId, upTo);
+            }
+            if (isNew) next.rootUpToId = Math.max(next.rootUpToId, Math.min(root.upToId, next.lastId));
+            const reason = rootProblem(root, target, rootKeys);
+            if (!reason) continue;
+            // A broken root the checkpoint cannot remember would not be re-checked next run.
+            if (brokenRoots.length < o.maxFindings) brokenRoots.push(root.id);
+            else next.overflow = true;
+            brokenRootReports.push({ root, target, reason });
+          }
+          next.brokenRoots = brokenRoots;
+          rootsDone = true;
+        } catch (e) {
+          interruption = e;
+        }
+      }
 
-    // --- rows that changed after being verified: reported while they differ.
-    const changedReports: { c: ChangedRow; row: AuditRow | undefined }[] = [];
-    const stillChanged: ChangedRow[] = [];
-    for (const c of changed) {
-      const row = await db.rowById(c.id).catch((e: unknown) => {
-        interruption ??= e;
-        return undefined;
-      });
-      if (row && row.rowHash === c.hash) continue;
-      stillChanged.push(c);
-      changedReports.push({ c, row });
-    }
-    if (stillChanged.length !== changed.length && !interruption) {
-      changed.splice(0, changed.length, ...stillChanged);
+      // --- 3. verified rows a new root vouches for, then 4. the rolling slice.
+      let reverified = 0;
+      if (rootsDone) {
+        try {
+          const again = (v: BatchVerdict) => {
+            take(v, false);
+            advance(v.rows);
+          };
+          reverified += await reverifyPending(db, next, o.batchSize, verifier, timeUp, again, addChanged, ctx.signal);
+          reverified += await rollingSlice(db, next, { now, periodMs: o.rehash_period, batchSize: o.batchSize, verifier, timeUp, take: again, addChanged, signal: ctx.signal });
+        } catch (e) {
+          interruption = e;
+        }
+      }
+      await verifier.close();
+      const complete = reachedEnd && rootsDone && !interruption;
+      if (reachedEnd && rootsDone) next.passComplete = true;
       await save();
-    }
 
-    // --- how far verification came, when it did not finish.
-    let unverified = 0;
-    let progress: { done: string; total: string; lastId: number; cause: string } | undefined;
-    if (!complete) {
-      const extent = await db.chainExtent(next.lastId).catch(() => undefined);
-      unverified = extent?.rowsAfter ?? 0;
-      const failure = isAuditError(interruption) ? interruption.message : String((interruption as Error)?.message ?? interruption);
-      const cause = rangesWaiting !== undefined && !interruption
-        ? rangesWaiting
-        : interruption
-        ? reachedEnd && rootsDone
-          ? `every row was verified, but re-verifying older rows stopped: ${failure}`
-          : failure
-        : `the check's time ran out after ${formatDuration(Date.now() - startedMs)} (timeout ${formatDuration(ctx.deadline - startedMs)}; checks.receipt-chain.timeout)`;
-      progress = {
-        done: count(next.verifiedTotal),
-        total: extent?.rowsAfter === null || extent === undefined ? `at least ${count(next.verifiedTotal)}` : count(next.verifiedTotal + (extent.rowsAfter ?? 0)),
-        lastId: next.lastId,
-        cause,
-      };
-    }
-    const oldestMs = oldestVerificationAge(next, now);
-    ctx.measure('receipt_rows_verified', fresh, 'Audit rows verified for the first time by this run');
-    ctx.measure('receipt_rows_reverified', reverified, 'Audit rows verified before and verified again by this run (rolling re-verification, rows a new root vouches for)');
-    ctx.measure('receipt_chain_verified_rows', next.verifiedTotal, 'Audit rows of the chain verified so far (up to the checkpoint)');
-    ctx.measure('receipt_rows_unverified', unverified, 'Audit rows after the checkpoint not yet verified (a pass that continues next run)');
-    ctx.measure('receipt_oldest_verification_age_seconds', Math.round(oldestMs / 1000), 'Age of the oldest verification of any row of the chain');
-
-    // --- findings.
-    for (const n of notes) ctx.report({ messageId: n.messageId, data: n.data, resource: chainResource, evidence: n.evidence, severity: 'info' });
-    if (replaced !== undefined) {
-      ctx.report({
-        messageId: 'chainReplaced',
-        data: { change: replaced, how: cp && !full ? `from its own checkpoint (last saved ${cp.updatedAt})` : 'from the start' },
-        resource: chainResource,
-        evidence: { change: replaced, current: identityEvidence(identity), previous: lastChain ? identityEvidence(lastChain) : null },
-        severity: 'info',
-      });
-    }
-
-    for (const { root, target, reason } of brokenRootReports) {
-      ctx.report({
-        messageId: 'rootMismatch',
-        data: { root: root.id, upToId: root.upToId, reason },
-        resource: resource({ root: root.id }),
-        evidence: {
-          root: root.id,
-          createdAt: root.createdAt.toISOString(),
-          upToId: root.upToId,
-          rootHash: untrusted.matching(root.rootHash, ROW_HASH_RE),
-          rowHash: target === undefined ? null : untrusted.shaped(target, ROW_HASH_RE),
-          keyFingerprint: fingerprintShown(root.keyFingerprint),
-          problem: reason,
-        },
-      });
-    }
-
-    const brokenIds = new Set(broken.stored().map((b) => b.id));
-    for (const { c, row } of changedReports) {
-      const now16 = row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : '';
-      const reason = row ? `its row_hash was ${c.hash.slice(0, 16)}… when verified and is now ${ROW_HASH_RE.test(now16) ? `${now16.slice(0, 16)}…` : now16}` : 'it no longer exists';
-      if (brokenIds.has(c.id)) {
-        broken.note(c.id, reason);
-        continue;
+      // --- rows that changed after being verified: reported while they differ.
+      const changedReports: { c: ChangedRow; row: AuditRow | undefined }[] = [];
+      const stillChanged: ChangedRow[] = [];
+      for (const c of changed) {
+        const row = await db.rowById(c.id).catch((e: unknown) => {
+          interruption ??= e;
+          return undefined;
+        });
+        if (row && row.rowHash === c.hash) continue;
+        stillChanged.push(c);
+        changedReports.push({ c, row });
       }
-      ctx.report({
-        messageId: 'checkpointMismatch',
-        data: { row: c.id, reason },
-        resource: resource({ row: c.id }),
-        evidence: { row: c.id, verifiedHash: c.hash, currentHash: row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : null, exists: !!row },
-      });
-    }
+      if (stillChanged.length !== changed.length && !interruption) {
+        changed.splice(0, changed.length, ...stillChanged);
+        await save();
+      }
 
-    // Per-row findings, capped; every one names the first broken row and the total.
-    const firstBroken = broken.firstId;
-    for (const b of broken.reports()) {
-      const kind = PROBLEM_PRIORITY.find((k) => b.problems.some((p) => p.kind === k)) ?? 'hashMismatch';
-      const evidence: Evidence = {
-        row: b.id,
-        createdAt: b.createdAt,
-        action: untrusted.text(b.action, 64),
-        keyFingerprint: fingerprintShown(b.keyFingerprint),
-        previousRow: b.prevId ?? null,
-        problems: b.problems.map((p) => ({ kind: p.kind, detail: p.detail })),
-        firstBrokenRow: firstBroken ?? b.id,
-        brokenRowsTotal: broken.total,
-        reportedRows: broken.kept,
-      };
-      if (b.note) evidence.changedSinceVerified = b.note;
-      ctx.report({
-        messageId: kind,
-        data: {
+      // --- how far verification came, when it did not finish.
+      let unverified = 0;
+      let progress: { done: string; total: string; lastId: number; cause: string } | undefined;
+      if (!complete) {
+        const extent = await db.chainExtent(next.lastId).catch(() => undefined);
+        unverified = extent?.rowsAfter ?? 0;
+        const failure = isAuditError(interruption) ? interruption.message : String((interruption as Error)?.message ?? interruption);
+        const cause = rangesWaiting !== undefined && !interruption
+          ? rangesWaiting
+          : interruption
+          ? reachedEnd && rootsDone
+            ? `every row was verified, but re-verifying older rows stopped: ${failure}`
+            : failure
+          : `the check's time ran out after ${formatDuration(Date.now() - startedMs)} (timeout ${formatDuration(ctx.deadline - startedMs)}; checks.receipt-chain.timeout)`;
+        progress = {
+          done: count(next.verifiedTotal),
+          total: extent?.rowsAfter === null || extent === undefined ? `at least ${count(next.verifiedTotal)}` : count(next.verifiedTotal + (extent.rowsAfter ?? 0)),
+          lastId: next.lastId,
+          cause,
+        };
+      }
+      const oldestMs = oldestVerificationAge(next, now);
+      ctx.measure('receipt_rows_verified', fresh, 'Audit rows verified for the first time by this run');
+      ctx.measure('receipt_rows_reverified', reverified, 'Audit rows verified before and verified again by this run (rolling re-verification, rows a new root vouches for)');
+      ctx.measure('receipt_chain_verified_rows', next.verifiedTotal, 'Audit rows of the chain verified so far (up to the checkpoint)');
+      ctx.measure('receipt_rows_unverified', unverified, 'Audit rows after the checkpoint not yet verified (a pass that continues next run)');
+      ctx.measure('receipt_oldest_verification_age_seconds', Math.round(oldestMs / 1000), 'Age of the oldest verification of any row of the chain');
+
+      // --- findings.
+      for (const n of notes) ctx.report({ messageId: n.messageId, data: n.data, resource: chainResource, evidence: n.evidence, severity: 'info' });
+      if (replaced !== undefined) {
+        ctx.report({
+          messageId: 'chainReplaced',
+          data: { change: replaced, how: cp && !full ? `from its own checkpoint (last saved ${cp.updatedAt})` : 'from the start' },
+          resource: chainResource,
+          evidence: { change: replaced, current: identityEvidence(identity), previous: lastChain ? identityEvidence(lastChain) : null },
+          severity: 'info',
+        });
+      }
+
+      for (const { root, target, reason } of brokenRootReports) {
+        ctx.report({
+          messageId: 'rootMismatch',
+          data: { root: root.id, upToId: root.upToId, reason },
+          resource: resource({ root: root.id }),
+          evidence: {
+            root: root.id,
+            createdAt: root.createdAt.toISOString(),
+            upToId: root.upToId,
+            rootHash: untrusted.matching(root.rootHash, ROW_HASH_RE),
+            rowHash: target === undefined ? null : untrusted.shaped(target, ROW_HASH_RE),
+            keyFingerprint: fingerprintShown(root.keyFingerprint),
+            problem: reason,
+          },
+        });
+      }
+
+      const brokenIds = new Set(broken.stored().map((b) => b.id));
+      for (const { c, row } of changedReports) {
+        const now16 = row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : '';
+        const reason = row ? `its row_hash was ${c.hash.slice(0, 16)}… when verified and is now ${ROW_HASH_RE.test(now16) ? `${now16.slice(0, 16)}…` : now16}` : 'it no longer exists';
+        if (brokenIds.has(c.id)) {
+          broken.note(c.id, reason);
+          continue;
+        }
+        ctx.report({
+          messageId: 'checkpointMismatch',
+          data: { row: c.id, reason },
+          resource: resource({ row: c.id }),
+          evidence: { row: c.id, verifiedHash: c.hash, currentHash: row ? untrusted.matching(row.rowHash, ROW_HASH_RE) : null, exists: !!row },
+        });
+      }
+
+      // Per-row findings, capped; every one names the first broken row and the total.
+      const firstBroken = broken.firstId;
+      for (const b of broken.reports()) {
+        const kind = PROBLEM_PRIORITY.find((k) => b.problems.some((p) => p.kind === k)) ?? 'hashMismatch';
+        const evidence: Evidence = {
           row: b.id,
-          prevRow: b.prevId === null ? 'nothing (it is the first row; expected 64 zeros)' : `row ${b.prevId}`,
-          fingerprint: shortFingerprint(fingerprintShown(b.keyFingerprint)),
-          total: broken.total,
-          first: firstBroken ?? b.id,
-        },
-        resource: resource({ row: b.id }),
-        evidence,
-      });
-    }
-
-    for (const u of [...unknown.values()].sort((a, b) => a.firstId - b.firstId)) {
-      const fp = fingerprintShown(u.fingerprint);
-      ctx.report({
-        messageId: 'unknownKey',
-        data: { rows: u.rows, firstId: u.firstId, lastId: u.lastId, fingerprint: shortFingerprint(fp) },
-        // A malformed fingerprint still names its own finding: distinct values stay distinct.
-        resource: resource({ fingerprint: untrusted.shaped(u.fingerprint, FINGERPRINT_RE) }),
-        evidence: { fingerprint: fp, rows: u.rows, firstRow: u.firstId, lastRow: u.lastId, knownFingerprints: rowKeys.fingerprints() },
-      });
-    }
-
-    if (progress) {
-      // Findings in the rows verified so far stand; without any, rows not yet verified are no pass.
-      const failing = broken.total > 0 || unknown.size > 0 || brokenRootReports.length > 0 || changedReports.length > 0;
-      const text = `receipt-chain: verification is incomplete: verified ${progress.done} of ${progress.total} rows (up to row ${progress.lastId}); ${progress.cause}. The rest continues next run.`;
-      if (!failing) {
-        // A source that failed is named (source_up, source_errors_total); running out of time is no source's fault.
-        const source = isAuditError(interruption) ? interruption : undefined;
-        throw new AuditError(source?.code ?? ErrorCodes.TIMEOUT, text, { source: source?.source, reason: source?.reason ?? 'timeout' });
+          createdAt: b.createdAt,
+          action: untrusted.text(b.action, 64),
+          keyFingerprint: fingerprintShown(b.keyFingerprint),
+          previousRow: b.prevId ?? null,
+          problems: b.problems.map((p) => ({ kind: p.kind, detail: p.detail })),
+          firstBrokenRow: firstBroken ?? b.id,
+          brokenRowsTotal: broken.total,
+          reportedRows: broken.kept,
+        };
+        if (b.note) evidence.changedSinceVerified = b.note;
+        ctx.report({
+          messageId: kind,
+          data: {
+            row: b.id,
+            prevRow: b.prevId === null ? 'nothing (it is the first row; expected 64 zeros)' : `row ${b.prevId}`,
+            fingerprint: shortFingerprint(fingerprintShown(b.keyFingerprint)),
+            total: broken.total,
+            first: firstBroken ?? b.id,
+          },
+          resource: resource({ row: b.id }),
+          evidence,
+        });
       }
+
+      for (const u of [...unknown.values()].sort((a, b) => a.firstId - b.firstId)) {
+        const fp = fingerprintShown(u.fingerprint);
+        ctx.report({
+          messageId: 'unknownKey',
+          data: { rows: u.rows, firstId: u.firstId, lastId: u.lastId, fingerprint: shortFingerprint(fp) },
+          // A malformed fingerprint still names its own finding: distinct values stay distinct.
+          resource: resource({ fingerprint: untrusted.shaped(u.fingerprint, FINGERPRINT_RE) }),
+          evidence: { fingerprint: fp, rows: u.rows, firstRow: u.firstId, lastRow: u.lastId, knownFingerprints: rowKeys.fingerprints() },
+        });
+      }
+
+      if (progress) {
+        // Findings in the rows verified so far stand; without any, rows not yet verified are no pass.
+        const failing = broken.total > 0 || unknown.size > 0 || brokenRootReports.length > 0 || changedReports.length > 0;
+        const text = `receipt-chain: verification is incomplete: verified ${progress.done} of ${progress.total} rows (up to row ${progress.lastId}); ${progress.cause}. The rest continues next run.`;
+        if (!failing) {
+          // A source that failed is named (source_up, source_errors_total); running out of time is no source's fault.
+          const source = isAuditError(interruption) ? interruption : undefined;
+          throw new AuditError(source?.code ?? ErrorCodes.TIMEOUT, text, { source: source?.source, reason: source?.reason ?? 'timeout' });
+        }
+        ctx.report({
+          messageId: 'incomplete',
+          data: { done: progress.done, total: progress.total, lastId: progress.lastId, cause: progress.cause },
+          resource: chainResource,
+          evidence: { verifiedRows: next.verifiedTotal, lastVerifiedRow: next.lastId, unverifiedRows: unverified, cause: progress.cause },
+          severity: 'info',
+        });
+        return;
+      }
+
       ctx.report({
-        messageId: 'incomplete',
-        data: { done: progress.done, total: progress.total, lastId: progress.lastId, cause: progress.cause },
+        messageId: 'freshness',
+        data: {
+          total: count(next.verifiedTotal),
+          lastId: next.lastId,
+          fresh: count(fresh),
+          reverified: count(reverified),
+          oldest: oldestMs < 1000 ? 'under a second' : formatDuration(oldestMs),
+          period: formatDuration(o.rehash_period),
+        },
         resource: chainResource,
-        evidence: { verifiedRows: next.verifiedTotal, lastVerifiedRow: next.lastId, unverifiedRows: unverified, cause: progress.cause },
+        evidence: {
+          verifiedRows: next.verifiedTotal,
+          lastVerifiedRow: next.lastId,
+          verifiedThisRun: fresh,
+          reverifiedThisRun: reverified,
+          oldestVerificationAgeSeconds: Math.round(oldestMs / 1000),
+          rehashPeriodSeconds: Math.round(o.rehash_period / 1000),
+          rehashCursor: next.rehash.cursor,
+          chain: identityEvidence(identity),
+          ...(identity.systemIdentifierUnavailable ? { serverIdentity: identity.systemIdentifierUnavailable } : {}),
+        },
         severity: 'info',
       });
-      return;
+    } finally {
+      // Unless the pass's verifier took them (it closes them itself).
+      await started?.close();
     }
-
-    ctx.report({
-      messageId: 'freshness',
-      data: {
-        total: count(next.verifiedTotal),
-        lastId: next.lastId,
-        fresh: count(fresh),
-        reverified: count(reverified),
-        oldest: oldestMs < 1000 ? 'under a second' : formatDuration(oldestMs),
-        period: formatDuration(o.rehash_period),
-      },
-      resource: chainResource,
-      evidence: {
-        verifiedRows: next.verifiedTotal,
-        lastVerifiedRow: next.lastId,
-        verifiedThisRun: fresh,
-        reverifiedThisRun: reverified,
-        oldestVerificationAgeSeconds: Math.round(oldestMs / 1000),
-        rehashPeriodSeconds: Math.round(o.rehash_period / 1000),
-        rehashCursor: next.rehash.cursor,
-        chain: identityEvidence(identity),
-        ...(identity.systemIdentifierUnavailable ? { serverIdentity: identity.systemIdentifierUnavailable } : {}),
-      },
-      severity: 'info',
-    });
   },
 });
 
@@ -702,6 +710,31 @@ async function rangedPass(shared: SharedWork, o: RangedPassOptions): Promise<str
       const t = setTimeout(done, RANGE_POLL_MS);
       o.signal.addEventListener('abort', done, { once: true });
     });
+  }
+}
+
+/**
+ * Whether this run will most likely verify the chain from the start or carry on a pass left
+ * unfinished — read from the state alone (the deployment's record of its chain and that chain's
+ * checkpoint), before any query. Wrong either way costs little: workers started for nothing are
+ * closed at the end, and a pass that turns out long starts them when it learns so.
+ */
+async function passLikely(ctx: Pick<CheckContext, 'state' | 'deployment' | 'full' | 'shared'> & { options: { threads?: number } }): Promise<boolean> {
+  // Replicas sharing a long pass verify it in ranges, each with its own workers.
+  if (ctx.options.threads === 0 || ctx.shared) return false;
+  if (ctx.full) return true;
+  try {
+    const pointer = await ctx.state.read<unknown>(pointerKey(ctx.deployment));
+    if (pointer.status !== 'ok') return true;
+    const p = parsePointer(pointer.value);
+    if (!p.ok) return true;
+    const stored = await ctx.state.read<unknown>(p.value.key);
+    if (stored.status !== 'ok') return true;
+    const cp = parseCheckpoint(stored.value);
+    return !cp.ok || !cp.value.passComplete || cp.value.overflow;
+  } catch {
+    // The run itself reads the state again and says what is wrong with it.
+    return false;
   }
 }
 

@@ -38,6 +38,14 @@ export function loadWorkerPool(): { Piscina: new (o: Record<string, unknown>) =>
 }
 
 
+/** A pool started ahead of its verifier (prestartVerifierPool): the verifier built with it adopts it. */
+export interface StartedPool {
+  readonly threads: number;
+  readonly nice: number;
+  /** Ends the pool when no verifier adopted it (a no-op once one has: the verifier closes it). */
+  close(): Promise<void>;
+}
+
 export interface ChainVerifierOptions {
   /** Worker threads (default: every core). 0 verifies on the calling thread only. */
   threads?: number;
@@ -51,6 +59,8 @@ export interface ChainVerifierOptions {
    * reading and hashing that feed the workers — is never queued behind them.
    */
   niceIncrement?: number;
+  /** Workers started ahead (prestartVerifierPool with the same threads and nice): used instead of starting others. */
+  pool?: StartedPool;
 }
 
 /**
@@ -60,6 +70,54 @@ export interface ChainVerifierOptions {
  */
 const WORKER_YOUNG_MB = 4;
 
+
+/** A piscina pool of `threads` workers; undefined where worker threads cannot start. */
+function newPool(threads: number, nice: number): Pool | undefined {
+  try {
+    const { Piscina } = loadWorkerPool();
+    return new Piscina({
+      filename: workerFile(),
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 5_000,
+      niceIncrement: nice,
+      recordTiming: false,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+class Prestarted implements StartedPool {
+  adopted = false;
+  constructor(
+    readonly pool: Pool,
+    readonly threads: number,
+    readonly nice: number,
+  ) {}
+
+  async close(): Promise<void> {
+    if (!this.adopted) {
+      this.adopted = true;
+      await this.pool.destroy().catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Starts a verifier's worker threads now, before its keys are known — when a long pass is
+ * about to come, so that their start overlaps the queries that precede it. Undefined when
+ * there are to be no workers (threads 0) or they cannot start. The caller closes it unless a
+ * ChainVerifier adopted it.
+ */
+export function prestartVerifierPool(opts: Pick<ChainVerifierOptions, 'threads' | 'niceIncrement'> = {}): StartedPool | undefined {
+  const threads = Math.max(0, opts.threads ?? availableParallelism());
+  const nice = opts.niceIncrement ?? niceFromEnv('AEGIS_AUDIT_WORKER_NICE', 0);
+  if (threads === 0) return undefined;
+  const pool = newPool(threads, nice);
+  return pool ? new Prestarted(pool, threads, nice) : undefined;
+}
 
 /** The compiled worker: beside this file in dist/; under ts-jest (sources), the build's copy. */
 function workerFile(): string {
@@ -74,6 +132,8 @@ export class ChainVerifier {
   readonly #poolAfter: number;
   readonly #ring = randomUUID();
   #pool: Pool | undefined;
+  /** Workers started ahead, waiting for the pool to be needed. */
+  #spare: Pool | undefined;
   #poolFailed = false;
   #seen = 0;
   readonly #nice: number;
@@ -85,6 +145,12 @@ export class ChainVerifier {
     this.#poolAfter = opts.poolAfterRows ?? 4000;
     this.chunkRows = opts.chunkRows ?? 250;
     this.#nice = opts.niceIncrement ?? niceFromEnv('AEGIS_AUDIT_WORKER_NICE', 0);
+    const started = opts.pool;
+    if (started instanceof Prestarted && !started.adopted && started.threads === this.#threads && started.nice === this.#nice) {
+      // Used when the pool would start anyway (enough rows), closed with this verifier either way.
+      started.adopted = true;
+      this.#spare = started.pool;
+    }
   }
 
   /** Whether signatures are being verified by worker threads. */
@@ -104,13 +170,10 @@ export class ChainVerifier {
 
   #startPool(now = false): Pool | undefined {
     if (this.#pool || this.#poolFailed || this.#threads === 0 || (!now && this.#seen < this.#poolAfter)) return this.#pool;
-    try {
-      const { Piscina } = loadWorkerPool();
-      this.#pool = new Piscina({ filename: workerFile(), minThreads: this.#threads, maxThreads: this.#threads, idleTimeout: 5_000, niceIncrement: this.#nice, recordTiming: false, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
-    } catch {
-      // No worker threads here: verify on this thread, as before.
-      this.#poolFailed = true;
-    }
+    this.#pool = this.#spare ?? newPool(this.#threads, this.#nice);
+    this.#spare = undefined;
+    // No worker threads here: verify on this thread, as before.
+    if (!this.#pool) this.#poolFailed = true;
     return this.#pool;
   }
 
@@ -166,9 +229,10 @@ export class ChainVerifier {
   }
 
   async close(): Promise<void> {
-    const pool = this.#pool;
+    const pools = [this.#pool, this.#spare];
     this.#pool = undefined;
-    if (pool) await pool.destroy().catch(() => undefined);
+    this.#spare = undefined;
+    for (const pool of pools) if (pool) await pool.destroy().catch(() => undefined);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { Pool, types, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import Cursor from 'pg-cursor';
-import { to as copyTo } from 'pg-copy-streams';
+import { copyToBuffer } from './copy-to-buffer';
 import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RawAuditRows, RootRow, StreamRowsOptions } from '../core/sources';
 import { copyHeaderLength, decodeAuditRows, scanAuditTuples } from '../core/raw-audit-rows';
 import type { PostgresConfig } from '../config/schema';
@@ -350,14 +350,15 @@ export class PostgresAuditDb implements AuditDb {
       failCurrent?.(e);
     };
     client.on('error', onError);
+    let sizeHint = 64 * 1024;
     const fetch = (after: number, n: number): Promise<RawAuditRows | AuditRow[]> => {
       const what = `reading audit rows after id ${after}`;
       // COPY takes no parameters: the bounds are integers this reader produced.
       const sql = `COPY (SELECT ${AUDIT_COLUMNS} FROM ${this.#t.audit} WHERE id > ${Math.trunc(after)}${until === undefined ? '' : ` AND id <= ${Math.trunc(until)}`} ORDER BY id LIMIT ${Math.trunc(n)}) TO STDOUT (FORMAT binary)`;
-      const p = new Promise<Buffer[]>((resolve, reject) => {
+      const p = new Promise<Uint8Array>((resolve, reject) => {
         if (lost) return reject(lost);
-        const chunks: Buffer[] = [];
-        const stream = client.query(copyTo(sql));
+        // Sized for a batch like the last one: the buffer seldom grows.
+        const stream = client.query(copyToBuffer(sql, sizeHint));
         // statement_timeout bounds the statement on the server; this bounds waiting for it.
         const timer = setTimeout(() => {
           broken = true;
@@ -368,28 +369,22 @@ export class PostgresAuditDb implements AuditDb {
           clearTimeout(timer);
           reject(e);
         };
-        stream.on('data', (d: Buffer) => chunks.push(d));
         stream.on('end', () => {
           clearTimeout(timer);
-          resolve(chunks);
+          resolve(stream.bytes());
         });
         stream.on('error', (e: Error) => {
           clearTimeout(timer);
           broken = true;
           reject(e);
         });
+        stream.resume();
       }).then(
-        (chunks) => {
-          // One buffer of its own (never Node's shared pool): it is transferred to a worker.
-          let total = 0;
-          for (const c of chunks) total += c.length;
-          const all = new Uint8Array(total);
-          let o = 0;
-          for (const c of chunks) {
-            all.set(c, o);
-            o += c.length;
-          }
-          const buf = Buffer.from(all.buffer, 0, total);
+        (all) => {
+          // The query's own buffer (never Node's shared pool): it is transferred to a worker.
+          const total = all.length;
+          sizeHint = Math.max(64 * 1024, Math.ceil(total * 1.05));
+          const buf = Buffer.from(all.buffer, all.byteOffset, total);
           if (total === 0) return [] as AuditRow[];
           const from = copyHeaderLength(buf);
           // The trailer: a field count of -1.

@@ -1,4 +1,5 @@
 import check, { rowsDue } from '../../checks/receipt-chain';
+import * as pipeline from '../../checks/lib/chain-pipeline';
 import { expectedRowHash } from '../../checks/lib/canonical';
 import { KeyRing } from '../../checks/lib/ed25519';
 import { FINGERPRINT_RE } from '../../checks/lib/keys';
@@ -725,5 +726,46 @@ describe('rolling re-verification', () => {
     expect(measured(r, 'receipt_rows_reverified')).toBe(10);
     expectFindings(r, [FRESH, { messageId: 'hashMismatch', resource: 'row=25' }]);
     expect((await h.checkpoint())?.pending).toEqual([]);
+  });
+});
+
+describe('worker threads started ahead of a long pass', () => {
+  test('a first pass starts them before its first query; a run after a complete pass does not; nor does one with threads: 0', async () => {
+    const prestart = jest.spyOn(pipeline, 'prestartVerifierPool');
+    try {
+      const h = harness(chain(40));
+      const location = jest.spyOn(h.db, 'chainLocation');
+      expect((await h.run()).status).toBe('pass');
+      expect(prestart).toHaveBeenCalledTimes(1);
+      expect(prestart.mock.invocationCallOrder[0]).toBeLessThan(location.mock.invocationCallOrder[0]);
+      // The pass is complete: the next run verifies what is new, on this thread.
+      h.extend(5);
+      expect((await h.run()).status).toBe('pass');
+      expect(prestart).toHaveBeenCalledTimes(1);
+      // A full pass asked for.
+      expect((await h.run({}, { full: true })).status).toBe('pass');
+      expect(prestart).toHaveBeenCalledTimes(2);
+      // No worker threads wanted.
+      const other = harness(chain(40));
+      expect((await other.run({ threads: 0 })).status).toBe('pass');
+      expect(prestart).toHaveBeenCalledTimes(2);
+    } finally {
+      prestart.mockRestore();
+    }
+  });
+
+  test('a pass left unfinished starts them again on the next run', async () => {
+    const prestart = jest.spyOn(pipeline, 'prestartVerifierPool');
+    try {
+      const b = chain(400);
+      const db = new TroubledDb(b.snapshot());
+      const h = harness(b, { db });
+      db.failAfterBatches = 2;
+      expect((await h.run({ batchSize: 50 })).status).toBe('error');
+      expect((await h.run({ batchSize: 50 })).status).toBe('pass');
+      expect(prestart).toHaveBeenCalledTimes(2);
+    } finally {
+      prestart.mockRestore();
+    }
   });
 });

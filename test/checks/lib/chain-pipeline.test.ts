@@ -4,7 +4,7 @@
  * same joins across chunk and batch boundaries — with signatures verified by worker threads
  * (the compiled worker in dist/, which the jest run keeps fresh).
  */
-import { ChainVerifier, verifyStream } from '../../../checks/lib/chain-pipeline';
+import { ChainVerifier, prestartVerifierPool, verifyStream } from '../../../checks/lib/chain-pipeline';
 import { verifyBatch, type BatchVerdict } from '../../../checks/lib/chain-verify';
 import { KeyRing } from '../../../checks/lib/ed25519';
 import type { AuditRow } from '../../../src/core/sources';
@@ -152,4 +152,56 @@ test('memory stays bounded: no more chunks wait for their signatures than the ve
   } finally {
     await verifier.close();
   }
+});
+
+describe('workers started ahead (prestartVerifierPool)', () => {
+  test('a verifier with the same threads takes them up, and only once the pass is long enough to want workers', async () => {
+    const rows = brokenChain(N);
+    const started = prestartVerifierPool({ threads: 2, niceIncrement: 0 });
+    expect(started).toBeDefined();
+    const verifier = new ChainVerifier(ring(), { threads: 2, niceIncrement: 0, poolAfterRows: 500, chunkRows: 100, pool: started });
+    try {
+      // Held, not used: a short run still verifies on this thread.
+      expect(verifier.pooled).toBe(false);
+      const seen: BatchVerdict[] = [];
+      await verifyStream(batches(rows, 300), null, verifier, (v) => {
+        seen.push(v);
+        return true;
+      });
+      expect(verifier.pooled).toBe(true);
+      expect(join(seen)).toEqual(join([verifyBatch(rows, null, ring())]));
+      // The verifier owns them now: closing the handle does nothing to them.
+      await started?.close();
+      const more: BatchVerdict[] = [];
+      await verifyStream(batches(rows.slice(0, 600), 300), null, verifier, (v) => {
+        more.push(v);
+        return true;
+      });
+      expect(join(more)).toEqual(join([verifyBatch(rows.slice(0, 600), null, ring())]));
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  test('a verifier with other threads starts its own; the handle still ends the ones started ahead', async () => {
+    const started = prestartVerifierPool({ threads: 1, niceIncrement: 0 });
+    const verifier = new ChainVerifier(ring(), { threads: 2, niceIncrement: 0, poolAfterRows: 0, chunkRows: 100, pool: started });
+    try {
+      const rows = brokenChain(N).slice(0, 400);
+      const seen: BatchVerdict[] = [];
+      await verifyStream(batches(rows, 200), null, verifier, (v) => {
+        seen.push(v);
+        return true;
+      });
+      expect(verifier.pooled).toBe(true);
+      expect(join(seen)).toEqual(join([verifyBatch(rows, null, ring())]));
+    } finally {
+      await verifier.close();
+      await started?.close();
+    }
+  });
+
+  test('no threads asked for: nothing starts', () => {
+    expect(prestartVerifierPool({ threads: 0 })).toBeUndefined();
+  });
 });
