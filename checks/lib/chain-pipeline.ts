@@ -90,6 +90,7 @@ function newPool(threads: number, nice: number): Pool | undefined {
 }
 
 class Prestarted implements StartedPool {
+  /** A verifier took the pool over, or the handle closed it: either way it is no longer the handle's to end. */
   adopted = false;
   constructor(
     readonly pool: Pool,

@@ -154,6 +154,16 @@ test('memory stays bounded: no more chunks wait for their signatures than the ve
   }
 });
 
+/** Every verdict of a stream of `rows` in batches of `size`, in order. */
+async function verdictsOf(verifier: ChainVerifier, rows: AuditRow[], size: number): Promise<BatchVerdict[]> {
+  const seen: BatchVerdict[] = [];
+  await verifyStream(batches(rows, size), null, verifier, (v) => {
+    seen.push(v);
+    return true;
+  });
+  return seen;
+}
+
 describe('workers started ahead (prestartVerifierPool)', () => {
   test('a verifier with the same threads takes them up, and only once the pass is long enough to want workers', async () => {
     const rows = brokenChain(N);
@@ -163,20 +173,12 @@ describe('workers started ahead (prestartVerifierPool)', () => {
     try {
       // Held, not used: a short run still verifies on this thread.
       expect(verifier.pooled).toBe(false);
-      const seen: BatchVerdict[] = [];
-      await verifyStream(batches(rows, 300), null, verifier, (v) => {
-        seen.push(v);
-        return true;
-      });
+      const seen = await verdictsOf(verifier, rows, 300);
       expect(verifier.pooled).toBe(true);
       expect(join(seen)).toEqual(join([verifyBatch(rows, null, ring())]));
       // The verifier owns them now: closing the handle does nothing to them.
       await started?.close();
-      const more: BatchVerdict[] = [];
-      await verifyStream(batches(rows.slice(0, 600), 300), null, verifier, (v) => {
-        more.push(v);
-        return true;
-      });
+      const more = await verdictsOf(verifier, rows.slice(0, 600), 300);
       expect(join(more)).toEqual(join([verifyBatch(rows.slice(0, 600), null, ring())]));
     } finally {
       await verifier.close();
@@ -188,11 +190,7 @@ describe('workers started ahead (prestartVerifierPool)', () => {
     const verifier = new ChainVerifier(ring(), { threads: 2, niceIncrement: 0, poolAfterRows: 0, chunkRows: 100, pool: started });
     try {
       const rows = brokenChain(N).slice(0, 400);
-      const seen: BatchVerdict[] = [];
-      await verifyStream(batches(rows, 200), null, verifier, (v) => {
-        seen.push(v);
-        return true;
-      });
+      const seen = await verdictsOf(verifier, rows, 200);
       expect(verifier.pooled).toBe(true);
       expect(join(seen)).toEqual(join([verifyBatch(rows, null, ring())]));
     } finally {
