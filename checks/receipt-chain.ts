@@ -25,7 +25,7 @@ import { defineCheck } from '../src/core/define-check';
 import { AuditError, ErrorCodes, isAuditError } from '../src/core/errors';
 import { duration, formatDuration } from '../src/core/duration';
 import { resource } from '../src/core/finding';
-import type { AuditDb, AuditRow, RawAuditRows, RootRow, SecretStore, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
+import type { AuditDb, AuditRow, ChainExtent, RawAuditRows, RootRow, SecretStore, SigningKeyHolder, StreamRowsOptions } from '../src/core/sources';
 import type { CheckContext, PartContext, SharedWork } from '../src/core/define-check';
 import { joinRanges, planRanges, verifyRange, type ChainRange, type JoinedRanges, type RangeResult } from './lib/chain-ranges';
 import type { Evidence } from '../src/core/types';
@@ -131,13 +131,21 @@ export default defineCheck({
     loadWorkerPool();
   },
   async run(ctx) {
+    const startedMs = Date.now();
     // A first pass (or one left unfinished) is about to verify many rows: its worker threads
-    // start now, while the keys and the chain's identity are read, rather than after them.
+    // start first, and start up on the other cores while this one loads the Postgres client
+    // and reads the keys and the chain's identity.
     const started = (await passLikely(ctx)) ? prestartVerifierPool({ threads: ctx.options.threads }) : undefined;
+    /** The pass's verifier, closed in the finally whatever happens (closing twice is harmless). */
+    let passVerifier: ChainVerifier | undefined;
     try {
-      const startedMs = Date.now();
       const db = ctx.source('postgres');
-      const secrets = ctx.source('secrets');
+      // The keys and the chain's identity are read at once (each waits on its own round trips);
+      // their failures are met where they are awaited, in this order.
+      const keysRead = loadKeys(db, ctx.source('secrets'));
+      const identityRead = Promise.all([db.chainLocation(), db.firstRow()]);
+      keysRead.catch(() => undefined);
+      identityRead.catch(() => undefined);
       const o = ctx.options;
       const stopAt = ctx.deadline - reserveMs(ctx.deadline - startedMs);
       const timeUp = () => ctx.signal.aborted || Date.now() >= stopAt;
@@ -145,10 +153,10 @@ export default defineCheck({
       const nowIso = now.toISOString();
 
       // --- keys: current ones from the secret store, old ones from the historical table.
-      const { rowKeys, rootKeys } = await loadKeys(db, secrets);
+      const { rowKeys, rootKeys } = await keysRead;
 
       // --- which chain this is, and what was recorded about it.
-      const [location, first] = await Promise.all([db.chainLocation(), db.firstRow()]);
+      const [location, first] = await identityRead;
       const identity: ChainIdentity = { ...location, firstRowId: first?.id ?? null, firstRowHash: first?.rowHash ?? null };
       if (identity.systemIdentifierUnavailable) ctx.logger.warn({ why: identity.systemIdentifierUnavailable }, 'Chain identity without the server identity');
       const startsChain = !first || first.prevHash === GENESIS_HASH;
@@ -316,12 +324,23 @@ export default defineCheck({
       const rootTargets = new Map<number, string>();
 
       // --- 1. the rows after the checkpoint, in keyset batches, signatures verified on every core.
-      const verifier = new ChainVerifier(rowKeys, { threads: o.threads, pool: started });
-      // Progress (a long first pass shows rows, rows/s and ETA): of the rows after the checkpoint, when counting them is quick.
-      const ahead = await db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
+      const verifier = (passVerifier = new ChainVerifier(rowKeys, { threads: o.threads, pool: started }));
+      // How many rows are after the checkpoint, when counting them is quick: the total of the
+      // progress a long pass shows (rows, rows/s, ETA). Counting is a scan of its own (up to a
+      // second on a long chain): the rows are not held back for it — the total comes when it does.
+      let ahead: ChainExtent | undefined;
+      const counted = db.chainExtent(next.lastId, { timeoutMs: 1_000 }).catch(() => undefined);
+      // With replicas sharing work, whether the pass is cut into ranges depends on the count.
+      if (ctx.shared) ahead = await counted;
       // A pass cut into ranges is verified by the replicas' own verifiers: this one's workers start only when rows come here.
       const ranged = !!ctx.shared && (next.ranges !== undefined || (next.lastId === 0 && (ahead?.rowsAfter ?? 0) > o.range_rows));
-      if (!ranged) verifier.expect(ahead?.rowsAfter ?? 0);
+      if (!ranged) {
+        // Without the count: ids are unique and rising, so the rows after the checkpoint are at
+        // most the ids after it, known from one index probe — enough to start the workers now.
+        const known = ahead ?? (await db.chainExtent(next.lastId, { count: false }).catch(() => undefined));
+        verifier.expect(known?.rowsAfter ?? (known?.lastId ? known.lastId - next.lastId : 0));
+        if (!ahead) void counted.then((a) => (ahead = a));
+      }
       let progressed = 0;
       const advance = (rows: number) => {
         progressed += rows;
@@ -613,7 +632,9 @@ export default defineCheck({
         severity: 'info',
       });
     } finally {
-      // Unless the pass's verifier took them (it closes them itself).
+      // Whatever happened, no worker outlives the run.
+      await passVerifier?.close();
+      // Unless the pass's verifier took them (it closed them above).
       await started?.close();
     }
   },
@@ -624,7 +645,7 @@ interface RangedPassOptions {
   next: ReceiptChainCheckpoint;
   key: string;
   nowIso: string;
-  rowsAhead: { rowsAfter: number | null; lastId: number | null } | undefined;
+  rowsAhead: ChainExtent | undefined;
   rowsPerRange: number;
   rangeTimeoutMs: number;
   cap: number;

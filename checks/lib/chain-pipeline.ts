@@ -136,6 +136,8 @@ export class ChainVerifier {
   /** Workers started ahead, waiting for the pool to be needed. */
   #spare: Pool | undefined;
   #poolFailed = false;
+  /** Closed: no pool starts again (a late expect() after the pass must not start one). */
+  #closed = false;
   #seen = 0;
   readonly #nice: number;
   readonly chunkRows: number;
@@ -170,7 +172,7 @@ export class ChainVerifier {
   }
 
   #startPool(now = false): Pool | undefined {
-    if (this.#pool || this.#poolFailed || this.#threads === 0 || (!now && this.#seen < this.#poolAfter)) return this.#pool;
+    if (this.#pool || this.#poolFailed || this.#closed || this.#threads === 0 || (!now && this.#seen < this.#poolAfter)) return this.#pool;
     this.#pool = this.#spare ?? newPool(this.#threads, this.#nice);
     this.#spare = undefined;
     // No worker threads here: verify on this thread, as before.
@@ -230,6 +232,7 @@ export class ChainVerifier {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const pools = [this.#pool, this.#spare];
     this.#pool = undefined;
     this.#spare = undefined;

@@ -98,6 +98,14 @@ export interface RawAuditRows {
   table: string;
 }
 
+/** How much of the chain lies after an id (AuditDb.chainExtent). */
+export interface ChainExtent {
+  /** Rows after it; null when counting them took too long. */
+  rowsAfter: number | null;
+  /** The highest id; null for an empty table. */
+  lastId: number | null;
+}
+
 export interface AuditDb {
   /** The configured name of the historical keys table, as findings name it. */
   readonly historicalKeysTable: string;
@@ -128,9 +136,10 @@ export interface AuditDb {
   chainLocation(): Promise<ChainLocation>;
   /**
    * How much of the chain lies after `afterId`: the number of rows (null when counting takes
-   * longer than `timeoutMs`) and the highest id (null for an empty table).
+   * longer than `timeoutMs`, or with `count: false`: the highest id alone, one index probe)
+   * and the highest id (null for an empty table).
    */
-  chainExtent(afterId: number, opts?: { timeoutMs?: number }): Promise<{ rowsAfter: number | null; lastId: number | null }>;
+  chainExtent(afterId: number, opts?: { timeoutMs?: number; count?: boolean }): Promise<ChainExtent>;
   rowById(id: number): Promise<AuditRow | undefined>;
   /** Roots with id > afterId, oldest first. */
   rootsAfter(afterId: number): Promise<RootRow[]>;

@@ -6,7 +6,7 @@
 import { Pool, types, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import Cursor from 'pg-cursor';
 import { copyToBuffer } from './copy-to-buffer';
-import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RawAuditRows, RootRow, StreamRowsOptions } from '../core/sources';
+import type { ApiKeyRow, AuditDb, AuditRow, ChainExtent, ChainLocation, FingerprintUsage, HistoricalKey, RawAuditRows, RootRow, StreamRowsOptions } from '../core/sources';
 import { copyHeaderLength, decodeAuditRows, scanAuditTuples } from '../core/raw-audit-rows';
 import type { PostgresConfig } from '../config/schema';
 import { badData } from '../core/errors';
@@ -454,10 +454,11 @@ export class PostgresAuditDb implements AuditDb {
     return location;
   }
 
-  async chainExtent(afterId: number, opts: { timeoutMs?: number } = {}): Promise<{ rowsAfter: number | null; lastId: number | null }> {
+  async chainExtent(afterId: number, opts: { timeoutMs?: number; count?: boolean } = {}): Promise<ChainExtent> {
     const [max] = await this.#query<{ last: unknown }>('reading the last audit row id', `SELECT max(id) AS last FROM ${this.#t.audit}`);
     const lastId = max?.last === null || max?.last === undefined ? null : toId(max.last, 'max(id)');
     if (lastId === null || lastId <= afterId) return { rowsAfter: 0, lastId };
+    if (opts.count === false) return { rowsAfter: null, lastId };
     // Counting is a scan of what is left: bounded by its own short timeout, and only a nicety.
     const timeout = Math.max(1, Math.min(opts.timeoutMs ?? 2000, this.#cfg.statement_timeout));
     let client: PoolClient;

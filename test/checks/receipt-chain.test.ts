@@ -729,6 +729,66 @@ describe('rolling re-verification', () => {
   });
 });
 
+describe('counting the rows ahead of a pass', () => {
+  test('the rows are not held back for the count: the stream starts first, and the progress total comes with the count', async () => {
+    const events: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    // Were the stream held back for the count, the count would come first (released by this timer).
+    const fallback = setTimeout(() => release(), 2_000);
+    class SlowCountDb extends TroubledDb {
+      override async chainExtent(afterId: number, opts: { count?: boolean } = {}) {
+        if (opts.count !== false) {
+          await gate;
+          events.push('counted');
+        }
+        return super.chainExtent(afterId, opts);
+      }
+    }
+    const b = chain(200);
+    const db = new SlowCountDb(b.snapshot());
+    db.onBatch = () => {
+      if (!events.includes('streamed')) events.push('streamed');
+      release();
+    };
+    const totals: (number | undefined)[] = [];
+    const h = harness(b, { db });
+    try {
+      const r = await h.run({ batchSize: 20 }, { onProgress: (_check, p) => totals.push(p.total) });
+      expect(r.status).toBe('pass');
+      expect(verifiedOf(r)).toBe(200);
+    } finally {
+      clearTimeout(fallback);
+    }
+    expect(events).toEqual(['streamed', 'counted']);
+    // Without a total at first; with the count's once it came.
+    expect(totals[0]).toBeUndefined();
+    expect(totals[totals.length - 1]).toBe(200);
+  });
+
+  test('when the count does not come in time, the ids ahead still tell the verifier a long pass is coming', async () => {
+    const expectSpy = jest.spyOn(pipeline.ChainVerifier.prototype, 'expect');
+    class NoCountDb extends FakeAuditDb {
+      override async chainExtent(afterId: number, opts: { count?: boolean } = {}) {
+        const e = await super.chainExtent(afterId, opts);
+        return { ...e, rowsAfter: null };
+      }
+    }
+    try {
+      const b = chain(60);
+      const h = harness(b, { db: new NoCountDb(b.snapshot()) });
+      expect((await h.run({ threads: 0 })).status).toBe('pass');
+      // Rows 1–60 after an empty checkpoint: at most 60 of them.
+      expect(expectSpy).toHaveBeenCalledWith(60);
+      h.extend(15);
+      expect((await h.run({ threads: 0 })).status).toBe('pass');
+      expect(expectSpy).toHaveBeenLastCalledWith(15);
+    } finally {
+      expectSpy.mockRestore();
+    }
+  });
+});
+
 describe('worker threads started ahead of a long pass', () => {
   test('a first pass starts them before its first query; a run after a complete pass does not; nor does one with threads: 0', async () => {
     const prestart = jest.spyOn(pipeline, 'prestartVerifierPool');

@@ -1,5 +1,5 @@
 /** An in-memory AuditDb (src/core/sources.ts) over arrays of rows. */
-import type { ApiKeyRow, AuditDb, AuditRow, ChainLocation, FingerprintUsage, HistoricalKey, RootRow, StreamRowsOptions } from '../../src/core/sources';
+import type { ApiKeyRow, AuditDb, AuditRow, ChainExtent, ChainLocation, FingerprintUsage, HistoricalKey, RootRow, StreamRowsOptions } from '../../src/core/sources';
 import { stopIfAborted } from '../../src/sources/errors';
 import { Failures } from './failures';
 
@@ -121,9 +121,11 @@ export class FakeAuditDb implements AuditDb {
     return { ...this.location };
   }
 
-  async chainExtent(afterId: number): Promise<{ rowsAfter: number | null; lastId: number | null }> {
+  async chainExtent(afterId: number, opts: { count?: boolean } = {}): Promise<ChainExtent> {
     this.failures.check('chainExtent');
-    return { rowsAfter: this.rows.filter((r) => r.id > afterId).length, lastId: this.rows.length ? this.rows[this.rows.length - 1].id : null };
+    const lastId = this.rows.length ? this.rows[this.rows.length - 1].id : null;
+    if (lastId === null || lastId <= afterId) return { rowsAfter: 0, lastId };
+    return { rowsAfter: opts.count === false ? null : this.rows.filter((r) => r.id > afterId).length, lastId };
   }
 
   async rowById(id: number): Promise<AuditRow | undefined> {

@@ -8,7 +8,7 @@
  * fakes reaches a finding, an error or the stored state (the canary).
  */
 import type { AnyCheck } from '../../src/core/define-check';
-import { runCheck } from '../../src/core/runner';
+import { runCheck, type CheckProgress } from '../../src/core/runner';
 import { Fingerprinter, KnownSecrets } from '../../src/core/secret';
 import { silentLogger } from '../../src/core/logger';
 import type { CheckResult, Severity } from '../../src/core/types';
@@ -42,6 +42,8 @@ export interface CaseBase {
   timeoutMs?: number;
   /** `run --full`: incremental checks ignore their checkpoints. */
   full?: boolean;
+  /** Told as the check advances (its ctx.progress calls), as a progress display is. */
+  onProgress?: (check: string, progress: CheckProgress) => void;
   /** Secret values beyond those of a FakeSecretStore that must never appear in output. */
   secrets?: string[];
   /** Extra assertions on the result (measurements, messages). */
@@ -111,6 +113,7 @@ export async function runCase(check: AnyCheck, c: CaseBase, env: { sources?: Sou
       logger: silentLogger(),
       now: () => now,
       full: c.full,
+      onProgress: c.onProgress,
     },
   );
   return { result, state, sources };

@@ -120,6 +120,9 @@ test('the chain location: server identity, database and its OID, schema.table; a
   expect(loc.systemIdentifierUnavailable).toBeUndefined();
   expect(await src.chainExtent(100)).toEqual({ rowsAfter: 12245, lastId: 12345 });
   expect(await src.chainExtent(12345)).toEqual({ rowsAfter: 0, lastId: 12345 });
+  // The highest id alone (one index probe), without counting.
+  expect(await src.chainExtent(100, { count: false })).toEqual({ rowsAfter: null, lastId: 12345 });
+  expect(await src.chainExtent(12345, { count: false })).toEqual({ rowsAfter: 0, lastId: 12345 });
 });
 
 test('without permission for pg_control_system() the server identity is null with the reason, not an error', async () => {

@@ -199,6 +199,13 @@ describe('workers started ahead (prestartVerifierPool)', () => {
     }
   });
 
+  test('once closed, a verifier starts no workers, even when told many rows are coming (a count that came late)', async () => {
+    const verifier = new ChainVerifier(ring(), { threads: 2, niceIncrement: 0, poolAfterRows: 10 });
+    await verifier.close();
+    verifier.expect(1_000_000);
+    expect(verifier.pooled).toBe(false);
+  });
+
   test('no threads asked for: nothing starts', () => {
     expect(prestartVerifierPool({ threads: 0 })).toBeUndefined();
   });
