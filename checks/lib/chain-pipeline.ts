@@ -19,11 +19,14 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AuditRow, RawAuditRows } from '../../src/core/sources';
 import { AuditError, ErrorCodes } from '../../src/core/errors';
-import { niceFromEnv } from '../../src/core/threads';
+import { detachOnce, niceFromEnv } from '../../src/core/threads';
 import { finishBatch, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type PreparedBatch } from './chain-verify';
 export type { ChunkVerdict } from './chain-verify';
 import type { KeyRing } from './ed25519';
 import { verifyRawRows, type RawRowsResult } from './raw-rows-work';
+
+// Batches are transferred to the workers: see detachOnce.
+detachOnce();
 
 /** The slice of piscina this uses (loaded only when a pass is long enough to need it). */
 interface Pool {

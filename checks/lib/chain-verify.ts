@@ -109,7 +109,13 @@ export function prepareBatch(rows: readonly AuditRow[], anchor: Anchor, keys: Pi
  * The raw-rows path adds most rows its own way (reserve() and after()) and the rest with add().
  */
 export class BatchState {
-  problems: (RowProblem[] | undefined)[] = [];
+  /**
+   * Made from an array of values, not `[]`: V8 starts a `[]` as an array of small integers, and
+   * once one batch has stored into it, makes the next batches' arrays of values from the start
+   * — a shape the optimised code that stores into it (compiled against the first) has not
+   * seen, so it is thrown away and compiled again (traced with node's --trace-deopt).
+   */
+  problems: (RowProblem[] | undefined)[] = [undefined].slice(1);
   sig: Uint8Array;
   data: Uint8Array;
   buf: Buffer;

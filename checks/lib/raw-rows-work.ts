@@ -295,6 +295,17 @@ interface Walk {
   prevAt: number;
 }
 
+function newWalk(buf: Buffer, end: number, jsonb: boolean, st: BatchState, slots: SlotCache, hash: Sha256, prevSrc: Buffer | null): Walk {
+  return { buf, end, jsonb, st, slots, hash, ids: new Float64Array(1024), hashAt: new Int32Array(1024), prevSrc, prevAt: 0 };
+}
+
+// One walk of nothing, made as the module loads: the shape's fields hold any value from the
+// start. V8 otherwise narrows each field to the kind of value the first walks held, widens it
+// some batches later, and throws away fastRow() and hashHolds() as compiled for the narrow
+// shape, to compile them again (traced with node's --trace-deopt and --trace-generalization:
+// once per worker per run, about 70 ms of compiling each time).
+newWalk(null as unknown as Buffer, 0, false, null as unknown as BatchState, null as unknown as SlotCache, null as unknown as Sha256, null);
+
 /** The fields of the tuple fastRow() reads: start and length (-1: NULL). */
 const fAt = new Int32Array(FIELDS);
 const fLen = new Int32Array(FIELDS);
@@ -405,18 +416,7 @@ function verifyBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Ver
   let prevSrc: Buffer | null = null;
   if (anchor && ROW_HASH_RE.test(anchor.rowHash)) prevSrc = Buffer.from(anchor.rowHash, 'latin1');
   else if (anchor === null) prevSrc = Buffer.from(GENESIS_HASH, 'latin1');
-  const w: Walk = {
-    buf,
-    end,
-    jsonb: task.payload === 'jsonb',
-    st,
-    slots: new SlotCache(keys),
-    hash: (sha256 ??= loadSha256()),
-    ids: new Float64Array(1024),
-    hashAt: new Int32Array(1024),
-    prevSrc,
-    prevAt: 0,
-  };
+  const w = newWalk(buf, end, task.payload === 'jsonb', st, new SlotCache(keys), (sha256 ??= loadSha256()), prevSrc);
   /** Per row: where its tuple starts, or the row decoded. */
   let starts = new Int32Array(1024);
   const decoded = new Map<number, AuditRow>();

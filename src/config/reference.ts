@@ -156,7 +156,7 @@ export const ENVIRONMENT: readonly { name: string; meaning: string }[] = [
   { name: 'the variables that `token_env` and `credentials_env` name', meaning: 'Hold the Vault token and static AWS credentials; the config names them, never the values.' },
   { name: '`AWS_REGION`, `AWS_PROFILE`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_WEB_IDENTITY_TOKEN_FILE`, …', meaning: "The AWS SDK's standard credential chain (instance roles, IRSA), used when `credentials_env` is not set." },
   { name: '`AEGIS_AUDIT_WORKER_NICE`', meaning: "Nice increment (0–19) of the worker threads that verify receipt-chain signatures, over the checks' thread that starts them: `10` in the daemon unless set (its HTTP thread is never queued behind them), `0` otherwise." },
-  { name: '`AEGIS_AUDIT_CHECKS_NICE`', meaning: "Nice increment (0–19) of the daemon's checks' thread (and the threads it starts) once its HTTP thread runs: `5` unless set, so `/metrics` and `/healthz` are answered before the checks' own work; `0` keeps every thread at the process's priority." },
+  { name: '`AEGIS_AUDIT_CHECKS_NICE`', meaning: "Nice increment (0–19) of the daemon's checks' thread (and the threads it starts) once its HTTP thread runs: `10` unless set, so `/metrics` and `/healthz` are answered before the checks' own work; `0` keeps every thread at the process's priority." },
   { name: '`AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED`', meaning: "Set to `true` by `aegis-audit` unless already set: silences the AWS SDK's notice about future Node versions on stderr." },
 ];
 

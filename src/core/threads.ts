@@ -59,3 +59,21 @@ export function niceFromEnv(name: string, fallback: number): number {
   const v = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
   return Number.isInteger(v) && v >= 0 && v <= 19 ? v : fallback;
 }
+
+let detachedOnce = false;
+
+/**
+ * Detaches one throwaway ArrayBuffer in this thread (once). V8 compiles typed-array code on
+ * the assumption that no ArrayBuffer of the thread has ever been detached, and throws away all
+ * of that code the first time one is — which transferring a buffer to a worker thread does (the
+ * receiving thread detaches nothing). A thread that will transfer buffers calls this before its
+ * hot code is compiled, so that code is compiled once, for what it will meet. (Traced with
+ * node's --trace-deopt: the first batch handed to a worker used to discard the pg protocol
+ * parser's and the batch scanner's optimised code on the main thread.)
+ */
+export function detachOnce(): void {
+  if (detachedOnce) return;
+  detachedOnce = true;
+  const spent = new ArrayBuffer(8);
+  structuredClone(spent, { transfer: [spent] });
+}

@@ -87,7 +87,7 @@ export async function superviseDaemon(opts: SuperviseOptions): Promise<void> {
       // The HTTP thread keeps the process's priority; every other thread — this one, the checks',
       // V8's compilers and collectors, and every thread started from now on (worker pools) — runs
       // below it, so a scrape is answered first whatever the checks are doing.
-      if (opened) lowerThreadsBut(opened.threadId, niceFromEnv('AEGIS_AUDIT_CHECKS_NICE', 5));
+      if (opened) lowerThreadsBut(opened.threadId, niceFromEnv('AEGIS_AUDIT_CHECKS_NICE', 10));
       const latest = new Map<string, Report>();
       /**
        * The index beside the deployments' folders, from the daemon's latest reports. Writes are

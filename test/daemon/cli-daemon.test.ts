@@ -102,7 +102,7 @@ test('serves metrics, reloads on SIGHUP, refuses a bad reload, stops on SIGTERM'
     });
     const http = threads.filter((t) => t.name === 'aegis-http');
     expect(http.map((t) => t.nice)).toEqual([base]);
-    const lowered = Math.min(19, base + 5);
+    const lowered = Math.min(19, base + 10);
     expect(threads.find((t) => t.tid === child.pid)?.nice).toBe(lowered);
     expect(threads.filter((t) => t.name !== 'aegis-http' && t.nice < lowered)).toEqual([]);
   }
