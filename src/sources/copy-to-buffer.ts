@@ -12,7 +12,7 @@
  * straight into the batch's buffer: no object per row. The Readable only ends.
  *
  * The buffer is this module's own (never Node's shared pool), at most an eighth larger than
- * what it holds, so the caller may transfer it to a worker thread.
+ * what it holds (that eighth zeroed), so the caller may transfer it to a worker thread.
  */
 import { to as copyTo } from 'pg-copy-streams';
 
@@ -57,6 +57,17 @@ export function copyToBuffer(sql: string, sizeHint = 64 * 1024): CopyToBufferQue
   return new CopyToBuffer(sql, sizeHint) as unknown as CopyToBufferQuery;
 }
 
+/**
+ * A buffer of its own (an ArrayBuffer of exactly n bytes, never Node's shared pool), not
+ * zeroed first: every byte up to the length is written before it is read, and bytes() zeroes
+ * the rest. Zeroing half a megabyte per batch, only to overwrite it, was a tenth of this
+ * thread's CPU time in a pass (perf, 100 000 rows).
+ */
+function unzeroed(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 // The base class is pg-copy-streams' own CopyStreamQuery (the package exports only a factory
 // for it); only its CopyData handling is replaced.
 const Base = Object.getPrototypeOf(copyTo('')).constructor as CopyStreamCtor;
@@ -70,19 +81,21 @@ class CopyToBuffer extends Base {
 
   constructor(text: string, sizeHint: number) {
     super(text);
-    this.#out = new Uint8Array(Math.max(1024, sizeHint));
+    this.#out = unzeroed(Math.max(1024, sizeHint));
   }
 
   bytes(): Uint8Array {
-    // The buffer goes whole to a worker thread: no more than an eighth of it unused.
+    // The buffer goes whole to a worker thread: no more than an eighth of it unused, and that
+    // eighth zeroed (it was never written: memory this process used before).
     if (this.#out.length - this.#len > this.#len >> 3) this.#out = this.#out.slice(0, this.#len);
+    else this.#out.fill(0, this.#len);
     return this.#out.subarray(0, this.#len);
   }
 
   #append(chunk: Buffer, from: number, to: number): void {
     const need = this.#len + (to - from);
     if (need > this.#out.length) {
-      const grown = new Uint8Array(Math.max(need, this.#out.length * 2));
+      const grown = unzeroed(Math.max(need, this.#out.length * 2));
       grown.set(this.#out.subarray(0, this.#len));
       this.#out = grown;
     }

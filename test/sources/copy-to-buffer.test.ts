@@ -85,3 +85,27 @@ test('an error before any row (a statement the server rejects)', async () => {
   await expect(gathered(`COPY (SELECT nope FROM t) TO STDOUT (FORMAT binary)`)).rejects.toThrow(/column "nope" does not exist/);
   expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
 });
+
+test('the bytes past the data in the handed-over buffer are zeros, not memory this process used before', async () => {
+  // The buffer is not zeroed when made (every byte of the data is written); what it does not
+  // hold is zeroed before it goes, whole, to a worker thread. Memory freed just before, full of
+  // a marker, is what the allocator hands out next.
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const sql = `COPY (SELECT id, body FROM t WHERE id <= 150 ORDER BY id) TO STDOUT (FORMAT binary)`;
+  const size = (await reference(sql)).length;
+  const hint = size + Math.floor(size / 10);
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 50; i++) Buffer.allocUnsafeSlow(hint).fill(0xab);
+    gc();
+    const got = await gathered(sql, hint);
+    expect(got.length).toBe(size);
+    // Within an eighth: the buffer is kept, not copied, and its tail is the part that matters.
+    expect(got.buffer.byteLength).toBe(hint);
+    const tail = new Uint8Array(got.buffer, got.byteOffset + got.length);
+    expect(tail.length).toBeGreaterThan(0);
+    expect(tail.every((b) => b === 0)).toBe(true);
+  }
+});
