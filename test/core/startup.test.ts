@@ -127,3 +127,19 @@ test('config validate (here of a missing file) loads none of the clients either'
   expect(r.status).toBe(2);
   expect(r.heavy).toEqual([]);
 });
+
+test("run of one check loads that check's code and no other check's (the others' metadata comes from the catalog)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'one-check-'));
+  try {
+    writeFileSync(join(dir, 'audit.jsonl'), '{"level":"info","msg":"started"}\n');
+    writeFileSync(join(dir, 'audit.yaml'), 'deployment: one\nsources:\n  logs: { files: { audit: audit.jsonl } }\nstate: { dir: state }\n');
+    const r = loadedBy(['run', '--config', join(dir, 'audit.yaml'), '--checks', 'secrets-in-logs', '--out', join(dir, 'out')]);
+    expect(r.status).toBe(0);
+    const checks = r.files.filter((f) => f.includes(`${join('dist', 'checks')}/`) && !f.includes(`${join('dist', 'checks', 'lib')}/`)).map((f) => f.slice(f.lastIndexOf('/') + 1));
+    expect(checks.sort()).toEqual(['loaders.js', 'secrets-in-logs.js']);
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { results: { check: string; status: string }[] };
+    expect(report.results.map((x) => [x.check, x.status])).toEqual([['secrets-in-logs', 'pass']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
