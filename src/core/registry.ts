@@ -104,14 +104,16 @@ export function lazyRegistry(metas: readonly CheckMeta[], load: (id: string) => 
       get options() {
         return real().options;
       },
-      run: (ctx: Parameters<AnyCheck['run']>[0]) => real().run(ctx),
+      run(ctx: Parameters<AnyCheck['run']>[0]) {
+        return real().run(ctx);
+      },
       get part() {
         const c = real();
-        return c.part ? (ctx: Parameters<NonNullable<AnyCheck['part']>>[0], data: Record<string, unknown>) => (c.part as NonNullable<AnyCheck['part']>)(ctx, data) : undefined;
+        return c.part?.bind(c);
       },
       get preload() {
         const c = real();
-        return c.preload ? () => c.preload?.() : undefined;
+        return c.preload?.bind(c);
       },
     });
     map.set(meta.id, check);
