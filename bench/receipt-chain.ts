@@ -22,7 +22,8 @@
  *     rehash_period 24 h) and how long a tampered old row takes to be found.
  *
  *   npm run build && node dist/bench/receipt-chain.js [rows…] [--daemon | --daemon-only] [--rolling] [--limit-sample=N] [--rounds=N]
- *   (AEGIS_BENCH_DAEMON_NODE_FLAGS adds node flags to the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+ *   (AEGIS_BENCH_DAEMON_NODE_FLAGS adds node flags to the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
+ *   AEGIS_BENCH_NODE_FLAGS to the CLI runs, e.g. V8's "--no-lazy-feedback-allocation", which NODE_OPTIONS refuses)
  *
  * Every figure is printed with the load average at the time.
  */
@@ -74,12 +75,15 @@ interface ChildRun {
   stderr: string;
 }
 
+/** node flags to try on the CLI runs besides the image's (AEGIS_BENCH_NODE_FLAGS, space-separated): V8's own flags cannot go in NODE_OPTIONS. */
+const CLI_EXTRA_FLAGS = (process.env.AEGIS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 /** Runs the CLI as a child process, sampling its peak RSS and CPU time from /proc; `postmaster`: the Postgres server whose CPU the run is charged. */
 function runCli(args: string[], postmaster: number | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
   const pgCpu = () => (postmaster === undefined ? NaN : postgresCpu(postmaster));
   return new Promise((resolveRun) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...CLI_EXTRA_FLAGS, CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
     let peakKb = 0;

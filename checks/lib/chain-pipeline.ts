@@ -1,12 +1,17 @@
 /**
- * Verifying a stream of audit rows on every core. Two ways in:
+ * Verifying a stream of audit rows on every core. This thread checks the rows — links, hashes,
+ * which key — and packs their signatures; a pool of worker threads verifies the signatures
+ * (verifyWork), about 100 bytes a row transferred, while this thread reads and checks the next
+ * rows. Two ways in:
  * - raw batches (RawAuditRows: the bytes of a `COPY … (FORMAT binary)`, from a Postgres whose
- *   audit table has the documented column types): the check's thread only reads them and
- *   hands each buffer over (a transfer, not a copy); a worker thread of the pool decodes,
- *   hashes, links and verifies the whole batch (raw-rows-work.ts). The check's thread — in the
- *   daemon also the one serving /metrics and /healthz — stays free, and allocates little.
- * - parsed rows (any other AuditDb): this thread hashes and links them (prepareBatch) and the
- *   signatures go, packed, to the pool, while the next rows are read and hashed.
+ *   audit table has the documented column types): checked over their bytes (raw-rows-work.ts,
+ *   about 3–5 µs a row against about 50 for a signature);
+ * - parsed rows (any other AuditDb): hashed and linked as objects (prepareBatch).
+ * The raw batches were once checked on the workers, each decoding and hashing whole batches:
+ * each worker loaded and compiled that code in every run (V8's TurboFan, tens of ms for each of
+ * its largest functions) and ran its first batches on code not yet compiled. Here that happens
+ * once. With the reader's first batches smaller (batchRows), a 100 000-row first pass took
+ * 3.38 s of the check's time against 3.50 s (medians of six runs each, in turn).
  * Verdicts are joined in id order, so they are exactly verifyBatch()'s either way: only where
  * the work is done changes.
  *
@@ -20,12 +25,12 @@ import { resolve } from 'node:path';
 import type { AuditRow, RawAuditRows } from '../../src/core/sources';
 import { AuditError, ErrorCodes } from '../../src/core/errors';
 import { detachOnce, niceFromEnv } from '../../src/core/threads';
-import { finishBatch, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type PreparedBatch } from './chain-verify';
+import { finishBatch, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type SignatureWork } from './chain-verify';
 export type { ChunkVerdict } from './chain-verify';
 import type { KeyRing } from './ed25519';
-import { verifyRawRows, type RawRowsResult } from './raw-rows-work';
+import { prepareRawRows, type RawRowsResult } from './raw-rows-work';
 
-// Batches are transferred to the workers: see detachOnce.
+// Signature work is transferred to the workers: see detachOnce.
 detachOnce();
 
 /** The slice of piscina this uses (loaded only when a pass is long enough to need it). */
@@ -67,7 +72,7 @@ export interface ChainVerifierOptions {
 }
 
 /**
- * The young generation of each worker's heap. A worker decodes and hashes a batch at a time
+ * The young generation of each worker's heap. A worker verifies a batch's signatures at a time
  * and keeps nothing, yet V8 grows a busy thread's young generation to 16 MiB semi-spaces: at
  * 100 000 rows a pass peaked at 220 MiB with the default and 192 MiB with 4 (same CPU).
  */
@@ -183,20 +188,20 @@ export class ChainVerifier {
     return this.#pool;
   }
 
-  /** Verifies the signatures of a prepared batch: on the pool when it runs, else here. */
-  async #signatures(b: PreparedBatch): Promise<Uint8Array> {
-    this.#seen += b.rows.length;
+  /** Verifies a batch's packed signatures: on the pool when it runs, else here. */
+  async #signatures(rows: number, work: SignatureWork): Promise<Uint8Array> {
+    this.#seen += rows;
     const pool = this.#startPool();
-    if (pool && b.work.count > 0) {
-      const data = b.work.data;
+    if (pool && work.count > 0) {
+      const data = work.data;
       try {
-        return await pool.run({ ring: this.#ring, keys: this.#keys.portable(), count: b.work.count, data }, { transferList: [data.buffer as ArrayBuffer] });
+        return await pool.run({ ring: this.#ring, keys: this.#keys.portable(), count: work.count, data }, { transferList: [data.buffer as ArrayBuffer] });
       } catch (e) {
         // The data went to the worker; a failed worker (not bad rows: those are outcomes) is a failed run.
         throw new Error(`signature verification failed in a worker thread: ${(e as Error).message}`);
       }
     }
-    return verifyWork(b.work, (slot, message, signature) => this.#keys.verifySlot(slot, message, signature));
+    return verifyWork(work, (slot, message, signature) => this.#keys.verifySlot(slot, message, signature));
   }
 
   /** Verifies one chunk of rows (links and hashes now, signatures possibly on another core). */
@@ -204,31 +209,18 @@ export class ChainVerifier {
     const b = prepareBatch(rows, anchor, this.#keys);
     const targets: [number, string][] = [];
     if (want && want.size > 0) for (const r of rows) if (want.has(r.id)) targets.push([r.id, r.rowHash]);
-    return this.#signatures(b).then((outcomes) => ({ ...finishBatch(b, outcomes), targets }));
+    return this.#signatures(rows.length, b.work).then((outcomes) => ({ ...finishBatch(b, outcomes), targets }));
   }
 
   /**
-   * Verifies a raw batch (the server's bytes): decoded, hashed, linked and verified all on a
-   * worker thread when the pool runs — this thread only hands the buffer over — else here.
-   * The verdict is verify()'s for the same rows.
+   * Verifies a raw batch (the server's bytes): decoded, hashed and linked on this thread, the
+   * signatures on a worker thread when the pool runs, else here. The verdict is verify()'s for
+   * the same rows.
    */
   async verifyRaw(batch: RawAuditRows, anchor: Anchor, want?: ReadonlySet<number>): Promise<ChunkVerdict> {
-    this.#seen += batch.rows;
-    const pool = this.#startPool();
     const task = { data: batch.data, payload: batch.payload, table: batch.table, anchor, want: want && want.size > 0 ? [...want] : [] };
-    let r: RawRowsResult;
-    if (pool) {
-      try {
-        r = await pool.run<RawRowsResult>(
-          { kind: 'rows', ring: this.#ring, keys: this.#keys.portable(), fingerprints: this.#keys.fingerprints(), ...task },
-          { transferList: [batch.data.buffer as ArrayBuffer] },
-        );
-      } catch (e) {
-        throw new Error(`signature verification failed in a worker thread: ${(e as Error).message}`);
-      }
-    } else {
-      r = verifyRawRows(task, this.#keys, (slot, message, signature) => this.#keys.verifySlot(slot, message, signature));
-    }
+    const prepared = prepareRawRows(task, this.#keys);
+    const r: RawRowsResult = 'badData' in prepared ? prepared : prepared.finish(await this.#signatures(batch.rows, prepared.work));
     // Bad data in a row: the error the parsed reader gives for it, as if the batch could not be read.
     if ('badData' in r) throw new AuditError(ErrorCodes.BAD_DATA, r.badData, { source: 'postgres', reason: 'bad_data' });
     return r;

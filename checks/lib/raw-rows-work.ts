@@ -17,7 +17,7 @@ import * as crypto from 'node:crypto';
 import { bytes, decodeAuditRow, decodeAuditRows } from '../../src/core/raw-audit-rows';
 import { ErrorCodes, isAuditError } from '../../src/core/errors';
 import type { AuditRow, RawAuditRows } from '../../src/core/sources';
-import { BatchState, finishBatch, finishRows, prepareBatch, verifyWork, type Anchor, type ChunkVerdict } from './chain-verify';
+import { BatchState, finishBatch, finishRows, prepareBatch, verifyWork, type Anchor, type ChunkVerdict, type SignatureWork } from './chain-verify';
 import { GENESIS_HASH, ROW_HASH_RE } from './canonical';
 import { canonicalPayloadInto } from './canonical-bytes';
 import type { KeyRing } from './ed25519';
@@ -408,7 +408,48 @@ function hashHolds(w: Walk, id: number, ms: number): boolean {
   return sameBytes(digest, 0, rowDigest, 0, 32);
 }
 
+/** A raw batch on the byte path up to its signatures: the signatures packed, and the verdict once their outcomes come. */
+interface Prepared {
+  work: SignatureWork;
+  /** The verdict, given verifyWork()'s outcomes for `work` in order; throws a row's bad data as decoding it does. */
+  finish(outcomes: Uint8Array): ChunkVerdict;
+}
+
+/**
+ * A raw batch checked up to its signatures — decoded, hashed and linked on this thread — with
+ * the signatures packed in `work` for another thread to verify (verifyWork()); `finish` takes
+ * their outcomes and gives what verifyRawRows() gives. Bad data in a row: its message, as the
+ * parsed reader gives it, from either step.
+ */
+export interface PreparedRawRows {
+  work: SignatureWork;
+  finish(outcomes: Uint8Array): RawRowsResult;
+}
+
+export function prepareRawRows(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>): PreparedRawRows | { badData: string } {
+  try {
+    const p = prepareBytes(task, keys);
+    return {
+      work: p.work,
+      finish: (outcomes) => {
+        try {
+          return p.finish(outcomes);
+        } catch (e) {
+          return asBadData(e);
+        }
+      },
+    };
+  } catch (e) {
+    return asBadData(e);
+  }
+}
+
 function verifyBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Verify): ChunkVerdict {
+  const p = prepareBytes(task, keys);
+  return p.finish(verifyWork(p.work, verify));
+}
+
+function prepareBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>): Prepared {
   const buf = bytes(task.data);
   const end = buf.length;
   const anchor = task.anchor;
@@ -480,13 +521,15 @@ function verifyBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Ver
     return decodeAuditRow(buf, cursor, task.payload, task.table);
   };
   const work = st.work();
-  const outcomes = verifyWork(work, verify);
-  const last = n > 0 ? { id: ids[n - 1], rowHash: rowHashOf(n - 1) } : anchor;
-  const verdict = finishRows(n, anchor, st.problems, st.sig.subarray(0, n), work, outcomes, (i) => ids[i], rowAt, last);
-  const targets: [number, string][] = [];
-  if (task.want.length > 0) {
-    const want = new Set(task.want);
-    for (let i = 0; i < n; i++) if (want.has(ids[i])) targets.push([ids[i], rowHashOf(i)]);
-  }
-  return { ...verdict, targets };
+  const finish = (outcomes: Uint8Array): ChunkVerdict => {
+    const last = n > 0 ? { id: ids[n - 1], rowHash: rowHashOf(n - 1) } : anchor;
+    const verdict = finishRows(n, anchor, st.problems, st.sig.subarray(0, n), work, outcomes, (i) => ids[i], rowAt, last);
+    const targets: [number, string][] = [];
+    if (task.want.length > 0) {
+      const want = new Set(task.want);
+      for (let i = 0; i < n; i++) if (want.has(ids[i])) targets.push([ids[i], rowHashOf(i)]);
+    }
+    return { ...verdict, targets };
+  };
+  return { work, finish };
 }

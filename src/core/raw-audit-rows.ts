@@ -7,7 +7,7 @@
  * The tuples: a 16-bit field count, then per field a 32-bit length (-1: NULL) and the bytes.
  * `id` is int2/int4/int8, `created_at` a timestamptz as microseconds since 2000-01-01 UTC,
  * text columns their UTF-8 bytes, jsonb a version byte (1) and the JSON text, json the text.
- * Kept free of other imports than core's errors and untrusted: worker threads load it.
+ * Kept free of other imports than core's errors and untrusted: it may be loaded on a worker thread.
  */
 import { badData } from './errors';
 import { untrusted } from './untrusted';

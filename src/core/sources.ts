@@ -81,7 +81,7 @@ export interface StreamRowsOptions {
 /**
  * Audit rows as the server sent them, not yet parsed: the tuples of a `COPY … (FORMAT
  * binary)` of the audit columns in their documented order, in a buffer of their own (it can
- * be transferred to a worker thread, which parses, hashes and verifies them there).
+ * be transferred to another thread whole).
  */
 export interface RawAuditRows {
   readonly raw: true;

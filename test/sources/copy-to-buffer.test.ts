@@ -66,7 +66,7 @@ test.each([
   const got = await gathered(sql, hint);
   expect(got.length).toBe(want.length);
   expect(Buffer.from(got).equals(want)).toBe(true);
-  // Its own buffer, not much larger than the data (it is transferred whole to a worker thread).
+  // Its own buffer, not much larger than the data (it may be transferred whole to another thread).
   expect(got.buffer.byteLength).toBeLessThanOrEqual(Math.max(1024, Math.floor(got.length * 1.125)));
   // The connection is pg's again.
   expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
@@ -88,7 +88,7 @@ test('an error before any row (a statement the server rejects)', async () => {
 
 test('the bytes past the data in the handed-over buffer are zeros, not memory this process used before', async () => {
   // The buffer is not zeroed when made (every byte of the data is written); what it does not
-  // hold is zeroed before it goes, whole, to a worker thread. Memory freed just before, full of
+  // hold is zeroed before it may go, whole, to another thread. Memory freed just before, full of
   // a marker, is what the allocator hands out next.
   const v8 = await import('node:v8');
   const vm = await import('node:vm');

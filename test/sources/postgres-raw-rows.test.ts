@@ -85,7 +85,7 @@ async function raw(s: PostgresAuditDb, after: number, opts: StreamRowsOptions): 
     const rows = decodeAuditRows(r);
     // What the reading thread found without decoding agrees with the rows.
     expect({ rows: r.rows, lastId: r.lastId, lastRowHash: r.lastRowHash }).toEqual({ rows: rows.length, lastId: rows[rows.length - 1].id, lastRowHash: rows[rows.length - 1].rowHash });
-    // A buffer of its own, never a slice of Node's shared pool, and not much larger than its rows: it is transferred to a worker.
+    // A buffer of its own, never a slice of Node's shared pool, and not much larger than its rows: it may be transferred to another thread.
     expect(r.data.buffer.byteLength).toBeLessThanOrEqual(Math.floor(r.data.byteLength * 1.125) + 64);
     batches.push(rows);
   }

@@ -58,12 +58,14 @@ test('reads recent rows, usage and rotations from configured schema and table na
   expect(keys[0]).not.toHaveProperty('prefix');
 });
 
-test('streams every row after a checkpoint in order, in batches', async () => {
+test('streams every row after a checkpoint in order, in batches (the first an eighth of batchSize, each next twice the last)', async () => {
   let n = 0;
   let last = 100;
   let batches = 0;
+  const sizes: number[] = [];
   for await (const batch of src.streamRows(100, { batchSize: 1000 })) {
     batches++;
+    sizes.push(batch.length);
     expect(batch.length).toBeLessThanOrEqual(1000);
     for (const r of batch) {
       expect(r.id).toBe(last + 1);
@@ -72,7 +74,10 @@ test('streams every row after a checkpoint in order, in batches', async () => {
     }
   }
   expect(n).toBe(12245);
-  expect(batches).toBe(13);
+  // 125 + 250 + 500, then eleven of 1000 and the last 370.
+  expect(batches).toBe(15);
+  expect(sizes.slice(0, 5)).toEqual([125, 250, 500, 1000, 1000]);
+  expect(sizes[14]).toBe(370);
 });
 
 test('a limited stream stops at its limit and at untilId', async () => {
@@ -81,7 +86,7 @@ test('a limited stream stops at its limit and at untilId', async () => {
   expect(ids).toEqual([11, 12, 13, 14, 15]);
   const limited: number[] = [];
   for await (const batch of src.streamRows(10, { batchSize: 4, limit: 6 })) limited.push(batch.length);
-  expect(limited).toEqual([4, 2]);
+  expect(limited).toEqual([1, 2, 3]);
 });
 
 test('no statement lives as long as the pass: a slow pass outlasts statement_timeout, and holds no transaction between batches', async () => {
