@@ -7,7 +7,7 @@
  * The keys (public material, a few bytes each) come with each task and are kept while the
  * ring is the same.
  */
-import { SlotVerifier, type PortableKey } from './ed25519';
+import { SlotVerifier, type PortableKey } from './ed25519-verify';
 import { verifyWork } from './signature-work';
 import { nameThisThread } from '../../src/core/threads';
 

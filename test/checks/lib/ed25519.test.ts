@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { SlotVerifier, verifierBackend } from '../../../checks/lib/ed25519';
 import { REPO_ROOT, expectFreshBuild } from '../../helpers/build';
 import { TestKey } from '../../fakes';
+import { SIG } from '../../../checks/lib/signature-work';
 
 const key = TestKey.generate();
 const spki = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
@@ -42,6 +43,32 @@ describe('SlotVerifier', () => {
     // The same signature made by node:crypto verifies with the sodium backend too.
     const direct = sign(null, m, createPrivateKey(key.privateKeyPem));
     expect(new SlotVerifier([{ raw, spki: new Uint8Array(spki) }]).verify(0, m, direct)).toBe(true);
+  });
+
+  test('a signature worker thread verifies with libsodium without loading node:crypto (about 9 ms of its start)', () => {
+    expectFreshBuild();
+    const message = Buffer.from('5e'.repeat(32), 'hex');
+    const signature = Buffer.from(key.signHash(message.toString('hex')), 'base64');
+    const input = { worker: join(REPO_ROOT, 'dist/checks/lib/signature-worker.js'), raw: Buffer.from(raw).toString('hex'), message: message.toString('hex'), signature: signature.toString('hex') };
+    // Two rows of work (slot, message, signature: 98 bytes each): the signature, then the same one bent.
+    const code = `
+      const { parentPort, workerData: d } = require('node:worker_threads');
+      const work = require(d.worker);
+      const row = Buffer.concat([Buffer.from([0, 0]), Buffer.from(d.message, 'hex'), Buffer.from(d.signature, 'hex')]);
+      const data = new Uint8Array(Buffer.concat([row, row]));
+      data[98 + 34] ^= 1;
+      const out = work({ ring: 'r', keys: [{ raw: Buffer.from(d.raw, 'hex'), spki: new Uint8Array(44) }], count: 2, data });
+      parentPort.postMessage({ out: [...out], crypto: process.moduleLoadList.includes('NativeModule crypto') });`;
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(${JSON.stringify(code)}, { eval: true, workerData: ${JSON.stringify(input)} });
+      w.on('message', (m) => { process.stdout.write(JSON.stringify(m)); w.terminate(); });
+      w.on('error', (e) => { console.error(e); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const m = JSON.parse(r.stdout) as { out: number[]; crypto: boolean };
+    expect(m.out).toEqual([SIG.valid, SIG.invalid]);
+    expect(m.crypto).toBe(false);
   });
 
   test("a verifying thread loads sodium-native's binary, not the package's entry point", () => {
