@@ -106,7 +106,7 @@ const PARSERS = {
  * whoever verifies them as it starts rather than after a whole batch is read and checked (on a
  * 100 000-row first pass, its worker threads had their first signatures about 60 ms sooner).
  */
-export function batchRows(batchSize: number, left: number, last?: number): number {
+function batchRows(batchSize: number, left: number, last?: number): number {
   return Math.min(batchSize, left, last === undefined ? Math.max(1, Math.ceil(batchSize / 8)) : last * 2);
 }
 
