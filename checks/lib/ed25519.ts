@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { parsePublicKeyPem } from './keys';
-import { loadSodium, verifyOne, type PortableKey, type Sodium } from './ed25519-verify';
+import { loadSodium, verifyOne, type PortableKey } from './ed25519-verify';
 export { SlotVerifier, verifierBackend, type PortableKey } from './ed25519-verify';
 
 interface RingKey {
@@ -25,11 +25,11 @@ export class KeyRing {
   readonly #keys = new Map<string, RingKey>();
   readonly #slots = new Map<string, number>();
   readonly #list: RingKey[] = [];
-  /** libsodium, loaded at the first signature this ring verifies: a pass verifies on its workers, and this thread may verify none. */
-  #sodium: Sodium | null | undefined;
+  /** libsodium is loaded at the first signature this ring verifies: a pass verifies on its workers, and this thread may verify none. */
+  readonly #useSodium: boolean;
 
   constructor(opts: { useSodium?: boolean } = {}) {
-    if (opts.useSodium === false) this.#sodium = null;
+    this.#useSodium = opts.useSodium !== false;
   }
 
   /** Whether a signature is 64 bytes of base64 (else its outcome is `malformed`). */
@@ -77,8 +77,7 @@ export class KeyRing {
   verifySlot(slot: number, message: Uint8Array, signature: Uint8Array): boolean {
     const k = this.#list[slot];
     if (!k) throw new Error(`no key in slot ${slot}`);
-    if (this.#sodium === undefined) this.#sodium = loadSodium();
-    return verifyOne(this.#sodium, k.raw, () => k.key, message, signature);
+    return verifyOne(this.#useSodium ? loadSodium() : null, k.raw, () => k.key, message, signature);
   }
 
   /** Verifies a base64 signature; `malformed` when it is not 64 bytes of base64. */

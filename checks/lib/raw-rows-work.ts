@@ -1,6 +1,7 @@
 /**
- * A raw batch of audit rows (the server's bytes, RawAuditRows) verified where it lands — on a
- * worker thread of the pool, or on the check's thread for a short run. The verdict is exactly
+ * A raw batch of audit rows (the server's bytes, RawAuditRows) checked on the check's thread:
+ * prepareRawRows() up to the signatures (which go to the pool's workers), its finish() after
+ * them; verifyRawRows() does both in one go. The verdict is exactly
  * that of decoding the rows as the parsed reader gives them, then prepareBatch(), the
  * signatures and finishBatch() (verifyRawRowsByObjects() does just that; a test holds the two
  * to the same verdicts). Bad data in a row comes back as the message the parsed reader throws.
