@@ -273,11 +273,8 @@ class SlotCache {
  * Links, hashes and signatures of a raw batch: exactly verifyRawRowsByObjects()'s verdict.
  */
 export function verifyRawRows(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Verify): RawRowsResult {
-  try {
-    return verifyBytes(task, keys, verify);
-  } catch (e) {
-    return asBadData(e);
-  }
+  const p = prepareRawRows(task, keys);
+  return 'badData' in p ? p : p.finish(verifyWork(p.work, verify));
 }
 
 /** The state of the byte path over one batch; fastRow() reads a row into it. */
@@ -443,11 +440,6 @@ export function prepareRawRows(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>): 
   } catch (e) {
     return asBadData(e);
   }
-}
-
-function verifyBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>, verify: Verify): ChunkVerdict {
-  const p = prepareBytes(task, keys);
-  return p.finish(verifyWork(p.work, verify));
 }
 
 function prepareBytes(task: RawRowsTask, keys: Pick<KeyRing, 'slot'>): Prepared {
