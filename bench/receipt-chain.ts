@@ -10,7 +10,8 @@
  *     rows/s as a ratio of the mean of the limits measured just before and after it (the
  *     machine's speed moves over minutes; other work slows both alike), and their median; the
  *     whole command's wall time, peak RSS (VmHWM), CPU time per row by thread and the Postgres
- *     server's;
+ *     server's, and the workers' share of the cores by tenth of the check's own time (what the
+ *     pass reaches once started, and what its start costs);
  *  2. +1 % rows and the incremental run, as a whole process: wall time and its ratio to the
  *     first pass's whole command;
  *  3. start-up: `aegis-audit --version`, `aegis-audit checks list` and a bare `node -e 0`;
@@ -72,8 +73,13 @@ interface ChildRun {
   threads: { name: string; cpuS: number }[];
   /** CPU time of the Postgres server's processes over the run (its backends included), seconds. */
   postgresS: number;
+  /** The verifying threads' CPU seconds as each sample saw them (wall clock, ms): counted from the sample where a thread first bears the workers' name. */
+  verifying: { atMs: number; cpuS: number }[];
   stderr: string;
 }
+
+/** The name the signature workers give their threads (checks/lib/signature-worker.ts): their CPU, apart from their start, is verifying. */
+const WORKER_THREAD = 'aegis-verify';
 
 /** node flags to try on the CLI runs besides the image's (AEGIS_BENCH_NODE_FLAGS, space-separated): V8's own flags cannot go in NODE_OPTIONS. */
 const CLI_EXTRA_FLAGS = (process.env.AEGIS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -90,6 +96,9 @@ function runCli(args: string[], postmaster: number | undefined, env: NodeJS.Proc
     let cpuS = 0;
     const pg0 = pgCpu();
     const threads = new Map<string, { name: string; cpuS: number }>();
+    const verifying: { atMs: number; cpuS: number }[] = [];
+    /** Per worker thread: its CPU when first seen under the workers' name (what it spent starting is not verifying). */
+    const workerBase = new Map<string, number>();
     const sample = () => {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -100,7 +109,11 @@ function runCli(args: string[], postmaster: number | undefined, env: NodeJS.Proc
           const name = Number(tid) === child.pid ? 'main' : readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim();
           const t = statCpuS(`/proc/${child.pid}/task/${tid}/stat`);
           if (Number.isFinite(t)) threads.set(tid, { name: `${name} ${tid}`, cpuS: t });
+          if (name === WORKER_THREAD && Number.isFinite(t) && !workerBase.has(tid)) workerBase.set(tid, t);
         }
+        let v = 0;
+        for (const [tid, base] of workerBase) v += (threads.get(tid)?.cpuS ?? base) - base;
+        verifying.push({ atMs: Date.now(), cpuS: v });
       } catch {
         // gone
       }
@@ -109,9 +122,23 @@ function runCli(args: string[], postmaster: number | undefined, env: NodeJS.Proc
     child.on('exit', (code) => {
       clearInterval(timer);
       const byCpu = [...threads.values()].filter((t) => t.cpuS > 0).sort((a, b) => b.cpuS - a.cpuS);
-      resolveRun({ code: code ?? -1, wallS: Number(process.hrtime.bigint() - t0) / 1e9, peakKb, cpuS, threads: byCpu, postgresS: pgCpu() - pg0, stderr });
+      resolveRun({ code: code ?? -1, wallS: Number(process.hrtime.bigint() - t0) / 1e9, peakKb, cpuS, threads: byCpu, postgresS: pgCpu() - pg0, verifying, stderr });
     });
   });
+}
+
+/** The verifying threads' CPU over [fromMs, toMs] (wall clock) as a share of all the machine's cores, from the samples (linear between two). */
+function verifyingShare(series: ChildRun['verifying'], fromMs: number, toMs: number): number {
+  const at = (t: number): number => {
+    if (series.length === 0 || t <= series[0].atMs) return series[0]?.cpuS ?? 0;
+    for (let i = 1; i < series.length; i++) {
+      const a = series[i - 1];
+      const b = series[i];
+      if (t <= b.atMs) return a.cpuS + ((b.cpuS - a.cpuS) * (t - a.atMs)) / Math.max(1, b.atMs - a.atMs);
+    }
+    return series[series.length - 1].cpuS;
+  };
+  return (at(toMs) - at(fromMs)) / ((availableParallelism() * (toMs - fromMs)) / 1000);
 }
 
 function timeCommand(args: string[], times = 5): Promise<number[]> {
@@ -314,6 +341,7 @@ async function bench(rows: number, pg: RunningPostgres, dir: string, flags: { da
     const ratios: number[] = [];
     const wholeRatios: number[] = [];
     const ceilings: number[] = [];
+    const restShares: number[] = [];
     passes.forEach((p, i) => {
       const around = (limits[i].perSecond + limits[i + 1].perSecond) / 2;
       const verifyCpuUs = (limits[i].cpuUs + limits[i + 1].cpuUs) / 2;
@@ -332,10 +360,23 @@ async function bench(rows: number, pg: RunningPostgres, dir: string, flags: { da
         `     peak RSS ${mib(p.run.peakKb)}; CPU ${passCpuUs.toFixed(1)} µs per row for the whole command (all threads, start-up included) against ${verifyCpuUs.toFixed(1)} µs for the signature alone: ` +
           `on cores of its own at most ${(verifyCpuUs / passCpuUs).toFixed(2)} of the limit; by thread: ${p.run.threads.map((t) => `${t.name} ${us(t.cpuS)}`).join(', ')}; the Postgres server ${us(p.run.postgresS)}`,
       );
+      // Where the check's time goes: the workers' share of the cores by tenth of the check (from
+      // /proc, 10 ms ticks sampled every 50 ms). The workers verify at about the bare signature's
+      // speed, so a tenth's share is about what the pass reached of the limit in it.
+      const from = Date.parse(p.r.startedAt);
+      const tenth = p.r.durationMs / 10;
+      const tenths = Array.from({ length: 10 }, (_, k) => verifyingShare(p.run.verifying, from + k * tenth, from + (k + 1) * tenth));
+      const rest = verifyingShare(p.run.verifying, from + tenth, from + p.r.durationMs);
+      restShares.push(rest);
+      const pc = (x: number) => `${Math.round(x * 100)} %`;
+      console.log(
+        `     the workers' share of the ${availableParallelism()} cores over the check: its first tenth (${(tenth / 1000).toFixed(2)} s) ${pc(tenths[0])}, the other nine ${pc(rest)} ` +
+          `(by tenth: ${tenths.map((x) => Math.round(x * 100)).join(' ')}); the workers ${((p.run.threads.filter((t) => t.name.startsWith(WORKER_THREAD)).reduce((a, t) => a + t.cpuS, 0) * 1e6) / p.verified).toFixed(1)} µs a row against ${verifyCpuUs.toFixed(1)} bare`,
+      );
     });
     console.log(
       `   RATIO, median of ${passes.length}: ${median(ratios).toFixed(2)} (check's own time; each ${ratios.map((x) => x.toFixed(2)).join(', ')}), ` +
-        `${median(wholeRatios).toFixed(2)} (whole command); CPU ceiling ${median(ceilings).toFixed(2)}; peak RSS at most ${mib(Math.max(...passes.map((p) => p.run.peakKb)))}`,
+        `${median(wholeRatios).toFixed(2)} (whole command); CPU ceiling ${median(ceilings).toFixed(2)}; the workers' share of the cores after the check's first tenth, median ${Math.round(median(restShares) * 100)} %; peak RSS at most ${mib(Math.max(...passes.map((p) => p.run.peakKb)))}`,
     );
     /** The first pass's whole command, as the incremental run is stated against: the median of the passes. */
     const firstWallS = median(passes.map((p) => p.run.wallS));
