@@ -4,6 +4,22 @@
 // `--version` and `checks list` are answered from the build's check catalog without loading
 // the command line's parser or any check (dist/src/app/check-catalog.js); everything else,
 // and those too when the catalog is not of this build, runs the full command line.
+// Node 22.1 and later can keep the bytecode of the modules a command loads in a cache on disk,
+// so that the next command compiles none of them again (as TypeScript's own command does). The
+// cache is the user's own — $XDG_CACHE_HOME or ~/.cache — not the shared temporary directory:
+// code from it runs in a process that reads the deployment's secrets. NODE_COMPILE_CACHE sets
+// another directory, NODE_DISABLE_COMPILE_CACHE=1 turns it off; older Node has no such cache, and
+// a directory that cannot be written only leaves every module compiled, as without it.
+try {
+  const { enableCompileCache } = require('node:module');
+  if (typeof enableCompileCache === 'function' && !process.env.NODE_COMPILE_CACHE) {
+    const { homedir } = require('node:os');
+    const { join } = require('node:path');
+    enableCompileCache(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'aegis-audit', 'node-compile-cache'));
+  }
+} catch {
+  // No cache: every module is compiled, as without it.
+}
 // A reader that stops early (`aegis-audit checks list | head`) closes the pipe: the rest of the
 // output is dropped, not thrown as an unhandled 'error' event; the command still finishes and
 // exits with its own code (a CI gate's verdict is not lost to a closed pipe).

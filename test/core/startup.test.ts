@@ -4,7 +4,7 @@
  * how long it takes: bench/receipt-chain.ts prints the times).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, expectFreshBuild } from '../helpers/build';
@@ -139,6 +139,28 @@ test("run of one check loads that check's code and no other check's (the others'
     expect(checks.sort()).toEqual(['loaders.js', 'secrets-in-logs.js']);
     const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { results: { check: string; status: string }[] };
     expect(report.results.map((x) => [x.check, x.status])).toEqual([['secrets-in-logs', 'pass']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the CLI keeps compiled modules in the user's cache directory where this Node can (22.1+), and writes nothing where it cannot", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'startup-cc-'));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: join(dir, 'xdg') };
+    delete env.NODE_COMPILE_CACHE;
+    delete env.NODE_DISABLE_COMPILE_CACHE;
+    const cache = join(dir, 'xdg', 'aegis-audit', 'node-compile-cache');
+    const run = (extra: NodeJS.ProcessEnv) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/aegis-audit.js'), 'config', 'validate', join(dir, 'none.yaml')], { env: { ...env, ...extra }, encoding: 'utf8' });
+    // Turned off: nothing written, whatever this Node can do.
+    expect(run({ NODE_DISABLE_COMPILE_CACHE: '1' }).status).toBe(2);
+    expect(existsSync(join(dir, 'xdg'))).toBe(false);
+    const r = run({});
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toMatch(/compile.?cache/i);
+    const canCache = typeof (require('node:module') as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+    if (canCache) expect(readdirSync(cache).length).toBeGreaterThan(0);
+    else expect(existsSync(join(dir, 'xdg'))).toBe(false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
