@@ -14,8 +14,12 @@ try {
   const { enableCompileCache } = require('node:module');
   if (typeof enableCompileCache === 'function' && !process.env.NODE_COMPILE_CACHE) {
     const { homedir } = require('node:os');
-    const { join } = require('node:path');
-    enableCompileCache(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'aegis-audit', 'node-compile-cache'));
+    const { isAbsolute, join } = require('node:path');
+    // A relative XDG_CACHE_HOME is ignored (XDG's rule), and a cache is never made relative to
+    // the working directory.
+    const xdg = process.env.XDG_CACHE_HOME;
+    const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+    if (isAbsolute(base)) enableCompileCache(join(base, 'aegis-audit', 'node-compile-cache'));
   }
 } catch {
   // No cache: every module is compiled, as without it.
