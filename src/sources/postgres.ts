@@ -326,8 +326,8 @@ export class PostgresAuditDb implements AuditDb {
   /**
    * streamRows' batches (the same keyset statements, bounds, sizes and read-ahead), sent by
    * the server as `COPY … (FORMAT binary)` into a buffer per batch and left undecoded: the
-   * reader only finds the last row of each, and whoever verifies the batch decodes it. A table whose columns are not of the documented types is read by
-   * streamRows instead.
+   * reader only finds the last row of each, and whoever verifies the batch decodes it. A table
+   * whose columns are not of the documented types is read by streamRows instead.
    */
   async *streamRawRows(afterId: number, opts: StreamRowsOptions = {}): AsyncIterable<AuditRow[] | RawAuditRows> {
     const payload = await this.#payloadEncoding();
