@@ -3,8 +3,9 @@
  * config. Prints figures; asserts nothing. For each size (default 100 000 and 1 000 000):
  *
  *  0. the machine's limit, measured in this run: libsodium crypto_sign_verify_detached over
- *     the chain's own signatures on every core at once, no I/O (bench/verify-limit.ts) —
- *     before the first pass and after each;
+ *     the chain's own signatures on every core at once, no I/O, the threads taking them in
+ *     chunks as a pass's workers take batches (bench/verify-limit.ts) — before the first pass
+ *     and after each, with each thread's µs a signature (a machine's cores are not always equal);
  *  1. the first pass, as a user runs it: `aegis-audit run --config audit.yaml --checks
  *     receipt-chain` (a child process), --rounds times (3) from an empty state: each pass's
  *     rows/s as a ratio of the mean of the limits measured just before and after it (the
@@ -153,10 +154,10 @@ function timeCommand(args: string[], times = 5): Promise<number[]> {
   })();
 }
 
-async function limit(sigs: Signatures): Promise<{ perSecond: number; cpuUs: number }> {
+async function limit(sigs: Signatures): Promise<{ perSecond: number; cpuUs: number; threadUs: number[] }> {
   const r = await verifyLimit(sigs);
   if (r.valid !== sigs.count) throw new Error(`the limit run found ${sigs.count - r.valid} signatures invalid: the chain is not clean`);
-  return { perSecond: r.perSecond, cpuUs: r.cpuMicrosPerSignature };
+  return { perSecond: r.perSecond, cpuUs: r.cpuMicrosPerSignature, threadUs: r.threadMicrosPerSignature };
 }
 
 function freshState(sandbox: Sandbox): string {
@@ -336,7 +337,9 @@ async function bench(rows: number, pg: RunningPostgres, dir: string, flags: { da
       limits.push({ ...(await limit(sigs)), load: load() });
     }
     console.log(`0. limit (libsodium crypto_sign_verify_detached, ${availableParallelism()} threads, ${n(sigs.count)} of the chain's signatures, no I/O), before the first pass and after each:`);
-    console.log(`   ${limits.map((l) => `${n(l.perSecond)}/s (${l.cpuUs.toFixed(1)} µs CPU per signature; load ${l.load})`).join(', ')}`);
+    console.log(
+      `   ${limits.map((l) => `${n(l.perSecond)}/s (${l.cpuUs.toFixed(1)} µs CPU per signature; by thread ${l.threadUs.map((u) => u.toFixed(1)).join(' and ')} µs of wall clock; load ${l.load})`).join(', ')}`,
+    );
     console.log(`1. first pass, ${passes.length} times from an empty state: \`${command}\``);
     const ratios: number[] = [];
     const wholeRatios: number[] = [];
